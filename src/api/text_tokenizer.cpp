@@ -1,0 +1,136 @@
+#include "embedrt/text_tokenizer.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "api/text_tokenizer_impl.h"
+#include "embedrt/error.h"
+#include "model/json_file.h"
+#include "runtime/python_text.h"
+
+namespace embedrt {
+namespace fs = std::filesystem;
+
+fs::path resolve_model_dir(const std::string& model) {
+  std::error_code ec;
+  if (model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model given");
+  if (fs::is_directory(model, ec)) return fs::path(model);
+  fs::path home;
+  if (const char* env = std::getenv("EMBEDRT_HOME"); env && *env) {
+    home = env;
+  } else if (const char* user_home = std::getenv("HOME"); user_home && *user_home) {
+    home = fs::path(user_home) / ".cache" / "embedrt";
+  }
+  const bool looks_like_name = model.find('/') == std::string::npos;
+  if (!home.empty() && looks_like_name && fs::is_directory(home / "models" / model, ec)) {
+    return home / "models" / model;
+  }
+  std::string message = model + ": no such model folder";
+  if (!home.empty() && looks_like_name) {
+    message += " (nor " + (home / "models" / model).string() +
+               "; fetch it with scripts/fetch_model.py " + model + ")";
+  }
+  throw Error(ErrorCode::kIo, message);
+}
+
+size_t model_sequence_limit(const model::ModelFolder& folder) {
+  size_t limit = folder.max_seq_length.value_or(folder.tokenizer_max_length.value_or(0));
+  const fs::path config_file = folder.transformer_dir / "config.json";
+  if (auto config = model::load_optional_json_file(config_file)) {
+    if (config->is_object() && config->contains("max_position_embeddings") &&
+        (*config)["max_position_embeddings"].is_number_integer()) {
+      const auto positions = static_cast<size_t>(
+          std::max<int64_t>(0, (*config)["max_position_embeddings"].get<int64_t>()));
+      limit = limit == 0 ? positions : std::min(limit, positions);
+    }
+  }
+  return limit;
+}
+
+TextTokenizer::Impl::Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
+                          TextTokenizerOptions options_in)
+    : folder(std::move(folder_in)), tokenizer(std::move(tokenizer_in)), options(options_in) {
+  if (options.raw) {
+    // tokenizer.json alone: its own truncation unless the caller sets a limit.
+    if (options.max_length > 0) {
+      tokenizer.set_truncation({options.max_length, tokenizer.truncation().side});
+    }
+    max_length = tokenizer.truncation().max_length;
+    return;
+  }
+  const size_t model_limit = model_sequence_limit(folder);
+  max_length = options.max_length > 0 ? options.max_length : model_limit;
+  if (model_limit > 0 && max_length > model_limit) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "max length " + std::to_string(max_length) + " exceeds the model's limit of " +
+                    std::to_string(model_limit) + " tokens");
+  }
+  // sentence-transformers truncates on the right with the tokenizer's own settings ignored.
+  tokenizer.set_truncation({max_length, tokenizer::TruncationSide::kRight});
+}
+
+TextTokenizer TextTokenizer::load(const std::string& model, const TextTokenizerOptions& options) {
+  if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "threads must be >= 0");
+  model::ModelFolder folder = model::read_model_folder(resolve_model_dir(model));
+  auto tokenizer = tokenizer::Tokenizer::from_file(folder.transformer_dir / "tokenizer.json");
+  return TextTokenizer(std::make_unique<Impl>(std::move(folder), std::move(tokenizer), options));
+}
+
+namespace {
+
+// Writes the text as it reaches tokenizer.json's pipeline; returns how many invalid UTF-8
+// sequences were replaced.
+size_t prepare_text(const TextTokenizer::Impl& impl, std::string_view text,
+                    std::string_view prompt, std::string& out) {
+  std::string valid;
+  const size_t replaced = runtime::replace_invalid_utf8(text, valid);
+  if (!prompt.empty()) valid.insert(0, prompt);
+  if (impl.options.raw) {
+    out = std::move(valid);
+  } else if (impl.folder.do_lower_case) {
+    out = runtime::python_lower(runtime::python_strip(valid));
+  } else {
+    out.assign(runtime::python_strip(valid));
+  }
+  return replaced;
+}
+
+}  // namespace
+
+std::string TextTokenizer::preprocess(std::string_view text, std::string_view prompt) const {
+  std::string out;
+  prepare_text(*impl_, text, prompt, out);
+  return out;
+}
+
+Encoding TextTokenizer::tokenize(std::string_view text, std::string_view prompt) const {
+  std::string prepared;
+  const size_t replaced = prepare_text(*impl_, text, prompt, prepared);
+  Encoding encoding = impl_->tokenizer.encode(prepared);
+  encoding.replaced_invalid_utf8 = static_cast<uint32_t>(replaced);
+  return encoding;
+}
+
+std::vector<Encoding> TextTokenizer::tokenize_batch(std::span<const std::string> texts,
+                                                    std::string_view prompt) const {
+  std::vector<std::string> prepared(texts.size());
+  std::vector<uint32_t> replaced(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    replaced[i] = static_cast<uint32_t>(prepare_text(*impl_, texts[i], prompt, prepared[i]));
+  }
+  std::vector<std::string_view> views(prepared.begin(), prepared.end());
+  auto encodings = impl_->tokenizer.encode_batch(views, true, impl_->options.threads);
+  for (size_t i = 0; i < encodings.size(); ++i) encodings[i].replaced_invalid_utf8 = replaced[i];
+  return encodings;
+}
+
+size_t TextTokenizer::max_length() const noexcept { return impl_->max_length; }
+size_t TextTokenizer::vocab_size() const { return impl_->tokenizer.vocab_size(); }
+const fs::path& TextTokenizer::model_dir() const noexcept { return impl_->folder.dir; }
+
+TextTokenizer::TextTokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TextTokenizer::TextTokenizer(TextTokenizer&&) noexcept = default;
+TextTokenizer& TextTokenizer::operator=(TextTokenizer&&) noexcept = default;
+TextTokenizer::~TextTokenizer() = default;
+
+}  // namespace embedrt

@@ -1,0 +1,24 @@
+// Internal state of embedrt::TextTokenizer, shared with the Embedder.
+#pragma once
+
+#include "embedrt/text_tokenizer.h"
+#include "model/model_folder.h"
+#include "tokenizer/tokenizer.h"
+
+namespace embedrt {
+
+struct TextTokenizer::Impl {
+  model::ModelFolder folder;
+  tokenizer::Tokenizer tokenizer;
+  TextTokenizerOptions options;
+  size_t max_length = 0;
+
+  Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
+       TextTokenizerOptions options_in);
+};
+
+// The model's own sequence limit as sentence-transformers computes it: max_seq_length, else the
+// tokenizer's model_max_length, capped by config.json's max_position_embeddings.
+size_t model_sequence_limit(const model::ModelFolder& folder);
+
+}  // namespace embedrt

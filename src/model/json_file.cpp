@@ -1,0 +1,30 @@
+#include "model/json_file.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "embedrt/error.h"
+
+namespace embedrt::model {
+
+nlohmann::json load_json_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorCode::kIo, path.string() + ": cannot open file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) throw Error(ErrorCode::kIo, path.string() + ": read failed");
+  try {
+    return nlohmann::json::parse(buffer.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(ErrorCode::kInvalidModel,
+                path.string() + ": invalid JSON at byte " + std::to_string(e.byte));
+  }
+}
+
+std::optional<nlohmann::json> load_optional_json_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  return load_json_file(path);
+}
+
+}  // namespace embedrt::model

@@ -1,0 +1,18 @@
+// Reading the small JSON files of a model folder with errors that name the file.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+
+namespace embedrt::model {
+
+// Parses `path`; throws kIo when it cannot be read and kInvalidModel ("<path>: invalid JSON: ...")
+// when it does not parse.
+nlohmann::json load_json_file(const std::filesystem::path& path);
+
+// As load_json_file, but nullopt when the file does not exist.
+std::optional<nlohmann::json> load_optional_json_file(const std::filesystem::path& path);
+
+}  // namespace embedrt::model

@@ -1,0 +1,144 @@
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+#include "embedding_writer.h"
+#include "embedrt/embedder.h"
+#include "output_file.h"
+#include "progress.h"
+#include "text_input.h"
+
+namespace embedrt::cli {
+namespace {
+
+// Texts read and encoded per step: large enough to batch by length well, small enough to keep
+// memory flat on huge inputs.
+constexpr size_t kTextsPerStep = 8192;
+// Inputs larger than this get a progress bar when standard error is a terminal.
+constexpr size_t kProgressMinBytes = 1 << 20;
+
+struct EncodeArgs {
+  std::string model;
+  std::string input = "-";
+  std::string output = "-";
+  OutputFormat format = OutputFormat::kJsonl;
+  InputFormat input_format = InputFormat::kLines;
+  size_t batch_size = 32;
+  int threads = 0;
+  size_t max_length = 0;
+  std::string pooling;
+  std::optional<bool> normalize;
+  std::string prompt;
+  std::string prompt_name;
+  std::optional<bool> progress;
+  OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
+};
+
+void run_encode(const EncodeArgs& args) {
+  if (!args.prompt.empty() && !args.prompt_name.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "--prompt and --prompt-name are mutually exclusive");
+  }
+  EmbedderOptions options;
+  options.threads = args.threads;
+  options.max_length = args.max_length;
+  options.batch_size = args.batch_size;
+  options.pooling = args.pooling;
+  options.normalize = args.normalize;
+  options.on_overflow = args.on_overflow;
+  const Embedder embedder = Embedder::load(args.model, options);
+
+  EncodeOptions encode_options;
+  encode_options.prompt = args.prompt;
+  encode_options.prompt_name = args.prompt_name;
+
+  TextReader reader(args.input, args.input_format);
+  OutputFile output(args.output);
+  auto writer = make_embedding_writer(args.format, output);
+  const bool show_progress = args.progress.value_or(
+      stderr_is_terminal() && (reader.size_hint() == 0 || reader.size_hint() >= kProgressMinBytes));
+  Progress progress(show_progress, reader.size_hint());
+
+  std::vector<std::string> texts;
+  size_t done = 0, replacements = 0, truncated = 0;
+  while (true) {
+    texts.clear();
+    if (!reader.read_batch(texts, kTextsPerStep)) break;
+    encode_options.first_index = done;
+    const Embeddings embeddings = embedder.encode(texts, encode_options);
+    writer->write_rows(embeddings.values, embeddings.rows, embeddings.dimension);
+    done += texts.size();
+    replacements += embeddings.replaced_invalid_utf8;
+    truncated += embeddings.truncated_texts;
+    progress.update(done, reader.bytes_read());
+  }
+  if (done == 0) {
+    // An empty input still yields a well-formed (empty) output of the model's dimension.
+    writer->write_rows({}, 0, embedder.info().dimension);
+  }
+  writer->finish();
+  progress.finish();
+  if (replacements > 0) {
+    std::fprintf(stderr, "warning: replaced %zu invalid UTF-8 sequence(s) with U+FFFD\n",
+                 replacements);
+  }
+  if (truncated > 0 && show_progress) {
+    std::fprintf(stderr, "note: %zu text(s) were truncated to %zu tokens\n", truncated,
+                 embedder.info().max_length);
+  }
+}
+
+}  // namespace
+
+void add_encode_command(CLI::App& app) {
+  auto args = std::make_shared<EncodeArgs>();
+  CLI::App* cmd = app.add_subcommand("encode", "Write one embedding per input text");
+  cmd->add_option("--model,-m", args->model, "Model folder, or a model name under $EMBEDRT_HOME/models")
+      ->required();
+  cmd->add_option("--input,-i", args->input, "Input file, '-' for standard input")
+      ->capture_default_str();
+  cmd->add_option("--output,-o", args->output, "Output file, '-' for standard output")
+      ->capture_default_str();
+  cmd->add_option("--format,-f", args->format, "jsonl, npy or tsv")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, OutputFormat>{{"jsonl", OutputFormat::kJsonl},
+                                              {"npy", OutputFormat::kNpy},
+                                              {"tsv", OutputFormat::kTsv}},
+          CLI::ignore_case));
+  cmd->add_option("--input-format", args->input_format, "lines or jsonl")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, InputFormat>{{"lines", InputFormat::kLines},
+                                             {"jsonl", InputFormat::kJsonl}},
+          CLI::ignore_case));
+  cmd->add_option("--batch-size", args->batch_size, "Texts per model batch")
+      ->check(CLI::Range(size_t{1}, size_t{4096}))
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-length", args->max_length,
+                  "Maximum tokens per text including special tokens (default: the model's limit)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--pooling", args->pooling,
+                  "Override the model's pooling: cls, mean, max, mean_sqrt_len_tokens, "
+                  "weightedmean or lasttoken")
+      ->check(CLI::IsMember({"cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean",
+                             "lasttoken"}));
+  cmd->add_flag("--normalize,!--no-normalize", args->normalize,
+                "L2-normalize the embeddings (default: as the model's modules say)");
+  cmd->add_option("--prompt", args->prompt, "Text prepended to every input");
+  cmd->add_option("--prompt-name", args->prompt_name,
+                  "A prompt named in config_sentence_transformers.json");
+  cmd->add_flag("--progress,!--no-progress", args->progress,
+                "Show a progress bar on standard error (default: for large inputs on a terminal)");
+  cmd->add_option("--on-overflow", args->on_overflow,
+                  "What to do with a text longer than the maximum length: truncate or error")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, OverflowPolicy>{{"truncate", OverflowPolicy::kTruncate},
+                                                {"error", OverflowPolicy::kError}},
+          CLI::ignore_case));
+  cmd->callback([args] { run_encode(*args); });
+}
+
+}  // namespace embedrt::cli

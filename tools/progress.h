@@ -1,0 +1,33 @@
+// A one-line progress display (texts, rate, ETA) on standard error, redrawn at most a few times a
+// second; silent unless enabled.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+
+namespace embedrt::cli {
+
+class Progress {
+ public:
+  // `total_bytes` is the input size when known (0 otherwise), used for the ETA.
+  Progress(bool enabled, size_t total_bytes);
+  ~Progress();
+  void update(size_t texts_done, size_t bytes_done);
+  void finish();
+
+ private:
+  void draw(size_t texts_done, size_t bytes_done, bool final_line);
+
+  bool enabled_;
+  size_t total_bytes_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+  size_t texts_done_ = 0;
+  size_t bytes_done_ = 0;
+  bool finished_ = false;
+};
+
+// True when standard error is a terminal.
+bool stderr_is_terminal();
+
+}  // namespace embedrt::cli
