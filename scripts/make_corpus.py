@@ -11,11 +11,12 @@ Same seed, same bytes. Needs only the Python standard library.
 """
 
 import argparse
-import json
 import random
 import sys
 import unicodedata
 from pathlib import Path
+
+from fixture_io import write_jsonl
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STS = REPO_ROOT.parent / "shared" / "data" / "stsbenchmark" / "sts-dev.csv"
@@ -149,6 +150,7 @@ CODE = [
     "#include <stdio.h>\nint main(void){printf(\"%d\\n\",42);}",
     "if [[ -z \"${VAR:-}\" ]]; then echo 'empty'; fi",
     "a_b_c snake_case camelCase PascalCase kebab-case SCREAMING_CASE __dunder__",
+    "first line<br>second line <br> third line  <br>",
 ]
 
 URLS = [
@@ -160,16 +162,6 @@ URLS = [
 
 EMAILS = ["john.doe@example.com", "first+tag@sub.domain.org", "UPPER.Case@Example.COM",
           "名前@例え.jp", "user_name-123@mail-server.io"]
-
-
-# Written as \u escapes: valid raw in JSON, but line-oriented readers (Python's str.splitlines,
-# some editors) treat them as line breaks or mangle them.
-ESCAPED_IN_OUTPUT = {c: f"\\u{ord(c):04x}" for c in ["\u2028", "\u2029", "\x7f"] + [chr(x) for x in range(0x80, 0xA0)]}
-ESCAPE_TABLE = str.maketrans(ESCAPED_IN_OUTPUT)
-
-
-def to_json_line(text):
-    return json.dumps({"text": text}, ensure_ascii=False).translate(ESCAPE_TABLE) + "\n"
 
 
 def load_sts_sentences(path):
@@ -407,7 +399,8 @@ def main():
         print(f"make_corpus: {args.sts} not found; English comes from the built-in word list", file=sys.stderr)
     generator = Generator(args.seed, sts)
     # Fixed edge cases first, so every consumer sees them whatever the count.
-    fixed = ["", " ", "a", "[CLS]", "[SEP] [PAD] [UNK] [MASK]", "<s> </s> <pad> <unk> <mask>", "hello world",
+    fixed = ["", " ", "a", "[CLS]", "[SEP] [PAD] [UNK] [MASK]", "<s> </s> <pad> <unk> <mask>", "x<mask>y  <mask> z",
+             "a<br>b  <br>", "[MASK]ed [CLS]x[SEP]", "hello world",
              "Hello World!", "\u00a0", "\x00", "\ufeff" + "BOM first", "İ", "ΣΑΣ", "ﬁ", "👨‍👩‍👧‍👦"]
     # Duplicates only cost time downstream: draw until the count is reached with distinct texts.
     texts = dict.fromkeys(fixed)
@@ -416,10 +409,7 @@ def main():
     texts = list(texts)
     for text in texts:
         text.encode("utf-8")  # raises on a lone surrogate
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", encoding="utf-8") as out:
-        for text in texts:
-            out.write(to_json_line(text))
+    write_jsonl(args.out, ({"text": text} for text in texts))
     print(f"make_corpus: wrote {len(texts)} texts to {args.out}", file=sys.stderr)
 
 
