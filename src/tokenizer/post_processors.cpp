@@ -1,0 +1,290 @@
+// Post-processors: special tokens around a single sequence, type ids, and the offset trimming of
+// the byte-level family. Pair templates are parsed by HF but never used here: embedrt encodes one
+// sequence at a time.
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "embedrt/error.h"
+#include "tokenizer/components.h"
+
+namespace embedrt::tokenizer {
+namespace {
+
+// Every processor transforms an Encoding in place so that Sequence can chain them.
+class EncodingProcessor : public PostProcessor {
+ public:
+  void process(const std::vector<Token>& tokens, std::string_view original,
+               bool add_special_tokens, Encoding& out) const final {
+    out.ids.resize(tokens.size());
+    out.offsets.resize(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      out.ids[i] = tokens[i].id;
+      out.offsets[i] = tokens[i].offsets;
+    }
+    out.type_ids.assign(tokens.size(), 0);
+    out.special_tokens_mask.assign(tokens.size(), 0);
+    apply(out, original, add_special_tokens);
+  }
+  virtual void apply(Encoding& encoding, std::string_view original,
+                     bool add_special_tokens) const = 0;
+};
+
+void append_special(Encoding& e, int32_t id, int32_t type_id) {
+  e.ids.push_back(id);
+  e.type_ids.push_back(type_id);
+  e.special_tokens_mask.push_back(1);
+  e.offsets.push_back(ByteSpan{0, 0});
+}
+
+// HF's ByteLevel::process_offsets: moves each token's offsets past its leading and trailing
+// spaces. HF counts space characters in the token string; with byte-level tokens every space
+// character stands for one space byte of the original text, so counting space bytes at both ends
+// of the token's original span gives the same numbers without the token strings.
+void trim_offsets(Encoding& e, std::string_view original, bool add_prefix_space) {
+  for (size_t i = 0; i < e.offsets.size(); ++i) {
+    ByteSpan& span = e.offsets[i];
+    if (span.begin >= span.end || span.end > original.size()) continue;
+    uint32_t leading = 0;
+    while (span.begin + leading < span.end && original[span.begin + leading] == ' ') ++leading;
+    uint32_t trailing = 0;
+    while (span.end - trailing > span.begin && original[span.end - trailing - 1] == ' ') ++trailing;
+    if (leading > 0) {
+      const bool is_first = i == 0 || span.begin == 0;
+      // A single leading space on the first token is the one the pre-tokenizer added.
+      if (is_first && add_prefix_space && leading == 1) leading = 0;
+      span.begin = std::min(span.begin + leading, span.end);
+    }
+    if (trailing > 0 && span.end >= trailing) span.end = std::max(span.end - trailing, span.begin);
+  }
+}
+
+class ByteLevelProcessor final : public EncodingProcessor {
+ public:
+  ByteLevelProcessor(bool trim, bool add_prefix_space)
+      : trim_(trim), add_prefix_space_(add_prefix_space) {}
+  size_t added_tokens_single() const override { return 0; }
+  void apply(Encoding& e, std::string_view original, bool) const override {
+    if (trim_) trim_offsets(e, original, add_prefix_space_);
+  }
+
+ private:
+  bool trim_;
+  bool add_prefix_space_;
+};
+
+// BertProcessing and RobertaProcessing: cls + sequence + sep, all type id 0.
+class ClsSepProcessor final : public EncodingProcessor {
+ public:
+  ClsSepProcessor(int32_t cls, int32_t sep, bool trim, bool add_prefix_space)
+      : cls_(cls), sep_(sep), trim_(trim), add_prefix_space_(add_prefix_space) {}
+  size_t added_tokens_single() const override { return 2; }
+  void apply(Encoding& e, std::string_view original, bool add_special_tokens) const override {
+    if (trim_) trim_offsets(e, original, add_prefix_space_);
+    if (!add_special_tokens) return;
+    Encoding out;
+    out.ids.reserve(e.ids.size() + 2);
+    append_special(out, cls_, 0);
+    out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
+    out.type_ids.resize(out.ids.size(), 0);
+    out.special_tokens_mask.resize(out.ids.size(), 0);
+    out.offsets.insert(out.offsets.end(), e.offsets.begin(), e.offsets.end());
+    append_special(out, sep_, 0);
+    out.truncated_tokens = e.truncated_tokens;
+    out.replaced_invalid_utf8 = e.replaced_invalid_utf8;
+    e = std::move(out);
+  }
+
+ private:
+  int32_t cls_, sep_;
+  bool trim_;
+  bool add_prefix_space_;
+};
+
+class TemplateProcessor final : public EncodingProcessor {
+ public:
+  struct Piece {
+    bool is_sequence;
+    std::vector<int32_t> ids;  // special token ids (empty for the sequence)
+    int32_t type_id;
+  };
+  explicit TemplateProcessor(std::vector<Piece> pieces) : pieces_(std::move(pieces)) {}
+  size_t added_tokens_single() const override {
+    size_t n = 0;
+    for (const Piece& p : pieces_) n += p.ids.size();
+    return n;
+  }
+  void apply(Encoding& e, std::string_view, bool add_special_tokens) const override {
+    Encoding out;
+    for (const Piece& p : pieces_) {
+      if (p.is_sequence) {
+        out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
+        out.type_ids.insert(out.type_ids.end(), e.ids.size(), p.type_id);
+        out.special_tokens_mask.insert(out.special_tokens_mask.end(),
+                                       e.special_tokens_mask.begin(), e.special_tokens_mask.end());
+        out.offsets.insert(out.offsets.end(), e.offsets.begin(), e.offsets.end());
+      } else if (add_special_tokens) {
+        for (const int32_t id : p.ids) append_special(out, id, p.type_id);
+      }
+    }
+    out.truncated_tokens = e.truncated_tokens;
+    out.replaced_invalid_utf8 = e.replaced_invalid_utf8;
+    e = std::move(out);
+  }
+
+ private:
+  std::vector<Piece> pieces_;
+};
+
+class SequenceProcessor final : public EncodingProcessor {
+ public:
+  explicit SequenceProcessor(std::vector<std::unique_ptr<EncodingProcessor>> steps)
+      : steps_(std::move(steps)) {}
+  size_t added_tokens_single() const override {
+    size_t n = 0;
+    for (const auto& s : steps_) n += s->added_tokens_single();
+    return n;
+  }
+  void apply(Encoding& e, std::string_view original, bool add_special_tokens) const override {
+    for (const auto& s : steps_) s->apply(e, original, add_special_tokens);
+  }
+
+ private:
+  std::vector<std::unique_ptr<EncodingProcessor>> steps_;
+};
+
+// ["[SEP]", 102] as used by BertProcessing / RobertaProcessing.
+int32_t token_pair_id(const JsonNode& node) {
+  if (!node.value().is_array() || node.array_size() != 2) {
+    node.fail("expected a [token, id] pair, found " + std::string(describe_json_type(node.value())));
+  }
+  node.at(size_t{0}).as_string();
+  const int64_t id = node.at(size_t{1}).as_int();
+  if (id < 0 || id > INT32_MAX) node.at(size_t{1}).fail("expected a non-negative token id");
+  return static_cast<int32_t>(id);
+}
+
+// One template piece: {"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A",
+// "type_id": 0}}, or the string forms "[CLS]", "$A", "$B:1", "$1".
+std::pair<bool, std::pair<std::string, int32_t>> parse_piece(const JsonNode& node) {
+  if (node.value().is_string()) {
+    std::string text = node.as_string();
+    int32_t type_id = 0;
+    const size_t colon = text.rfind(':');
+    if (colon != std::string::npos && colon + 1 < text.size() &&
+        text.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
+      type_id = std::stoi(text.substr(colon + 1));
+      text.resize(colon);
+    }
+    if (!text.empty() && text[0] == '$') {
+      const std::string rest = text.substr(1);
+      if (rest.empty() || rest == "A" || rest == "a") return {true, {"A", type_id}};
+      if (rest == "B" || rest == "b") return {true, {"B", type_id}};
+      if (rest.find_first_not_of("0123456789") == std::string::npos) {
+        return {true, {"A", std::stoi(rest)}};
+      }
+      node.fail("expected a sequence piece like '$A' or '$B:1', found '" + text + "'");
+    }
+    return {false, {text, type_id}};
+  }
+  node.expect_object();
+  if (auto special = node.find("SpecialToken")) {
+    return {false, {special->at("id").as_string(), static_cast<int32_t>(special->get_int("type_id", 0))}};
+  }
+  if (auto sequence = node.find("Sequence")) {
+    const std::string id = sequence->at("id").as_string();
+    if (id != "A" && id != "B") sequence->at("id").fail("expected 'A' or 'B', found '" + id + "'");
+    return {true, {id, static_cast<int32_t>(sequence->get_int("type_id", 0))}};
+  }
+  node.fail("expected a 'SpecialToken' or 'Sequence' template piece");
+}
+
+std::unique_ptr<EncodingProcessor> make_template(const JsonNode& node) {
+  const JsonNode single = node.at("single");
+  std::vector<JsonNode> piece_nodes;
+  nlohmann::json split_storage;
+  if (single.value().is_string()) {
+    // "[CLS] $A [SEP]": split on whitespace into string pieces.
+    const std::string text = single.as_string();
+    size_t i = 0;
+    while (i < text.size()) {
+      while (i < text.size() && text[i] == ' ') ++i;
+      const size_t j = text.find(' ', i);
+      const size_t end = j == std::string::npos ? text.size() : j;
+      if (end > i) split_storage.push_back(text.substr(i, end - i));
+      i = end;
+    }
+  }
+  const JsonNode pieces_node = single.value().is_string()
+                                   ? JsonNode(split_storage, single.file(), single.path())
+                                   : single;
+  const size_t n = pieces_node.array_size();
+  std::map<std::string, std::vector<int32_t>> specials;
+  if (auto map = node.find("special_tokens")) {
+    map->expect_object();
+    for (const auto& [name, value] : map->value().items()) {
+      const JsonNode entry(value, map->file(), map->path() + "." + name);
+      const JsonNode ids = entry.at("ids");
+      std::vector<int32_t> list;
+      for (size_t k = 0; k < ids.array_size(); ++k) {
+        const int64_t id = ids.at(k).as_int();
+        if (id < 0 || id > INT32_MAX) ids.at(k).fail("expected a non-negative token id");
+        list.push_back(static_cast<int32_t>(id));
+      }
+      specials[name] = std::move(list);
+    }
+  }
+  std::vector<TemplateProcessor::Piece> pieces;
+  for (size_t k = 0; k < n; ++k) {
+    const JsonNode piece_node = pieces_node.at(k);
+    auto [is_sequence, content] = parse_piece(piece_node);
+    if (is_sequence) {
+      if (content.first == "B") piece_node.fail("the single-sequence template cannot use $B");
+      pieces.push_back({true, {}, content.second});
+      continue;
+    }
+    auto it = specials.find(content.first);
+    if (it == specials.end()) {
+      piece_node.fail("special token '" + content.first +
+                      "' is not defined in the template's special_tokens");
+    }
+    pieces.push_back({false, it->second, content.second});
+  }
+  return std::make_unique<TemplateProcessor>(std::move(pieces));
+}
+
+std::unique_ptr<EncodingProcessor> make_step(const JsonNode& node, const TokenLookup& lookup) {
+  node.expect_object();
+  const std::string type = node.at("type").as_string();
+  if (type == "TemplateProcessing") return make_template(node);
+  if (type == "BertProcessing") {
+    return std::make_unique<ClsSepProcessor>(token_pair_id(node.at("cls")),
+                                             token_pair_id(node.at("sep")), false, false);
+  }
+  if (type == "RobertaProcessing") {
+    return std::make_unique<ClsSepProcessor>(
+        token_pair_id(node.at("cls")), token_pair_id(node.at("sep")),
+        node.get_bool("trim_offsets", true), node.get_bool("add_prefix_space", true));
+  }
+  if (type == "ByteLevel") {
+    return std::make_unique<ByteLevelProcessor>(node.get_bool("trim_offsets", true),
+                                                node.get_bool("add_prefix_space", true));
+  }
+  if (type == "Sequence") {
+    const JsonNode list = node.at("processors");
+    std::vector<std::unique_ptr<EncodingProcessor>> steps;
+    for (size_t k = 0; k < list.array_size(); ++k) steps.push_back(make_step(list.at(k), lookup));
+    return std::make_unique<SequenceProcessor>(std::move(steps));
+  }
+  node.at("type").unsupported("post-processor type '" + type + "' is not supported");
+}
+
+}  // namespace
+
+std::unique_ptr<PostProcessor> make_post_processor(const JsonNode& node,
+                                                   const TokenLookup& lookup) {
+  return make_step(node, lookup);
+}
+
+}  // namespace embedrt::tokenizer
