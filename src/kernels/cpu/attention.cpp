@@ -1,0 +1,84 @@
+#include "kernels/cpu/attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/cpu_features.h"
+
+namespace embedrt::kernels {
+namespace {
+
+int64_t round_up8(int64_t n) { return (n + 7) & ~int64_t{7}; }
+
+}  // namespace
+
+size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
+  // K transposed [head_dim][len rounded to 8] + one score row + one output row, plus slack so
+  // each thread's block starts 64-byte aligned.
+  return static_cast<size_t>(round_up8(max_len) * (head_dim + 1) + round_up8(head_dim) + 16);
+}
+
+void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
+  int64_t max_len = 0;
+  for (int64_t s = 0; s < a.num_seqs; ++s) {
+    max_len = std::max<int64_t>(max_len, a.offsets[s + 1] - a.offsets[s]);
+  }
+  if (max_len == 0) return;
+  const size_t per_thread = attention_scratch_per_thread(max_len, a.head_dim);
+  const int64_t hidden = a.num_heads * a.head_dim;
+  const int64_t stride = 3 * hidden;
+  const int64_t items = a.num_seqs * a.num_heads;
+  const int threads = static_cast<int>(
+      std::min<int64_t>({omp_get_max_threads(), int64_t(scratch_floats / per_thread), items}));
+  assert(threads >= 1 && "attention scratch too small");
+  const auto head_kernel =
+      active_isa() >= Isa::kAvx2 ? &avx2::attention_head : &scalar::attention_head;
+
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = scratch + per_thread * omp_get_thread_num();
+    mine += (16 - (reinterpret_cast<uintptr_t>(mine) / sizeof(float)) % 16) % 16;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < items; ++item) {
+      const int64_t s = item / a.num_heads;
+      const int64_t h = item % a.num_heads;
+      const int64_t begin = a.offsets[s];
+      const int64_t len = a.offsets[s + 1] - begin;
+      if (len == 0) continue;
+      const float* q = a.qkv + begin * stride + h * a.head_dim;
+      head_kernel(q, q + hidden, q + 2 * hidden, stride, len, a.head_dim,
+                  a.out + begin * hidden + h * a.head_dim, hidden, mine);
+    }
+  }
+}
+
+namespace scalar {
+
+void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch) {
+  const double scale = 1.0 / std::sqrt(double(head_dim));
+  std::vector<double> scores(len);
+  for (int64_t i = 0; i < len; ++i) {
+    double max = -INFINITY;
+    for (int64_t j = 0; j < len; ++j) {
+      double dot = 0;
+      for (int64_t c = 0; c < head_dim; ++c) dot += double(q[i * stride + c]) * k[j * stride + c];
+      scores[j] = dot * scale;
+      max = std::max(max, scores[j]);
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < len; ++j) sum += (scores[j] = std::exp(scores[j] - max));
+    for (int64_t c = 0; c < head_dim; ++c) {
+      double acc = 0;
+      for (int64_t j = 0; j < len; ++j) acc += scores[j] * v[j * stride + c];
+      out[i * out_stride + c] = static_cast<float>(acc / sum);
+    }
+  }
+}
+
+}  // namespace scalar
+}  // namespace embedrt::kernels

@@ -1,0 +1,39 @@
+#include "kernels/cpu/layer_norm.h"
+
+#include <cmath>
+
+#include "kernels/cpu/cpu_features.h"
+
+namespace embedrt::kernels {
+
+void add_layer_norm(const float* x, const float* residual, const float* gamma, const float* beta,
+                    float eps, int64_t rows, int64_t cols, float* out) {
+  const auto row_kernel =
+      active_isa() >= Isa::kAvx2 ? &avx2::add_layer_norm_row : &scalar::add_layer_norm_row;
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    row_kernel(x + r * cols, residual ? residual + r * cols : nullptr, gamma, beta, eps, cols,
+               out + r * cols);
+  }
+}
+
+namespace scalar {
+
+void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
+                        const float* beta, float eps, int64_t cols, float* out) {
+  // The sum is rounded to fp32 first, as the model computes it; the statistics are exact.
+  const auto value = [&](int64_t c) { return double(residual ? x[c] + residual[c] : x[c]); };
+  double mean = 0;
+  for (int64_t c = 0; c < cols; ++c) mean += value(c);
+  mean /= double(cols);
+  double var = 0;
+  for (int64_t c = 0; c < cols; ++c) var += (value(c) - mean) * (value(c) - mean);
+  var /= double(cols);
+  const double inv_std = 1.0 / std::sqrt(var + double(eps));
+  for (int64_t c = 0; c < cols; ++c) {
+    out[c] = static_cast<float>((value(c) - mean) * inv_std * gamma[c] + beta[c]);
+  }
+}
+
+}  // namespace scalar
+}  // namespace embedrt::kernels

@@ -1,0 +1,65 @@
+#include "kernels/cpu/layer_norm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_util.h"
+
+namespace embedrt::kernels {
+namespace {
+
+using testing::max_abs_diff;
+using testing::random_vector;
+
+TEST(LayerNorm, ScalarNormalizesEachRow) {
+  const std::vector<float> x{1, 2, 3, 4}, residual{1, 1, 1, 1};
+  const std::vector<float> gamma{1, 1, 2, 1}, beta{0, 0, 0, 0.5f};
+  std::vector<float> out(4);
+  scalar::add_layer_norm_row(x.data(), residual.data(), gamma.data(), beta.data(), 0.0f, 4,
+                             out.data());
+  // (2,3,4,5): mean 3.5, variance 1.25.
+  const float s = 1.0f / std::sqrt(1.25f);
+  EXPECT_NEAR(out[0], -1.5f * s, 1e-6);
+  EXPECT_NEAR(out[2], 2 * 0.5f * s, 1e-6);
+  EXPECT_NEAR(out[3], 1.5f * s + 0.5f, 1e-6);
+}
+
+TEST(LayerNorm, Avx2MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX2();
+  for (int64_t cols : {1, 5, 8, 17, 384, 1023}) {
+    for (bool with_residual : {false, true}) {
+      const int64_t rows = 3;
+      auto x = random_vector(rows * cols, 1 + cols, -4.0f, 6.0f);
+      x[0] = 250.0f;  // an outlier column, as BERT hidden states have
+      const auto residual = random_vector(rows * cols, 2 + cols);
+      const auto gamma = random_vector(cols, 3, 0.5f, 1.5f);
+      const auto beta = random_vector(cols, 4);
+      std::vector<float> expected(rows * cols), actual(rows * cols);
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* res = with_residual ? residual.data() + r * cols : nullptr;
+        scalar::add_layer_norm_row(x.data() + r * cols, res, gamma.data(), beta.data(), 1e-12f,
+                                   cols, expected.data() + r * cols);
+        avx2::add_layer_norm_row(x.data() + r * cols, res, gamma.data(), beta.data(), 1e-12f, cols,
+                                 actual.data() + r * cols);
+      }
+      EXPECT_LE(max_abs_diff(expected, actual), 2e-5f) << "cols=" << cols;
+    }
+  }
+}
+
+TEST(LayerNorm, InPlaceOverResidualMatchesOutOfPlace) {
+  const int64_t rows = 5, cols = 40;
+  const auto x = random_vector(rows * cols, 7);
+  auto residual = random_vector(rows * cols, 8);
+  const auto gamma = random_vector(cols, 9), beta = random_vector(cols, 10);
+  std::vector<float> expected(rows * cols);
+  add_layer_norm(x.data(), residual.data(), gamma.data(), beta.data(), 1e-5f, rows, cols,
+                 expected.data());
+  add_layer_norm(x.data(), residual.data(), gamma.data(), beta.data(), 1e-5f, rows, cols,
+                 residual.data());
+  EXPECT_EQ(expected, residual);
+}
+
+}  // namespace
+}  // namespace embedrt::kernels
