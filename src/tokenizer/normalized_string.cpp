@@ -99,4 +99,10 @@ NormalizedString NormalizedString::slice(size_t begin, size_t end) const {
   return out;
 }
 
+void NormalizedString::assign(std::string text, std::vector<ByteSpan> origins) {
+  assert(text.size() == origins.size());
+  text_ = std::move(text);
+  origin_ = std::move(origins);
+}
+
 }  // namespace embedrt::tokenizer

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,15 @@ class NormalizedString {
 
   // Copy of the bytes [begin, end) with their origins; the range must lie on character boundaries.
   NormalizedString slice(size_t begin, size_t end) const;
+
+  // Original byte range of every byte of the current text.
+  const std::vector<ByteSpan>& origins() const noexcept { return origin_; }
+  // Replaces text and origins wholesale (one origin per byte), for components that rebuild the
+  // string in their own buffers.
+  void assign(std::string text, std::vector<ByteSpan> origins);
+  // Writable bytes for rewrites that keep every character's byte length (ASCII case mapping), so
+  // origins stay valid without being touched.
+  std::span<char> mutable_bytes() noexcept { return {text_.data(), text_.size()}; }
 
  private:
   std::string text_;
