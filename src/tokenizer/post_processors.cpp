@@ -165,29 +165,9 @@ int32_t token_pair_id(const JsonNode& node) {
   return static_cast<int32_t>(id);
 }
 
-// One template piece: {"SpecialToken": {"id": "[CLS]", "type_id": 0}}, {"Sequence": {"id": "A",
-// "type_id": 0}}, or the string forms "[CLS]", "$A", "$B:1", "$1".
+// One template piece: {"SpecialToken": {"id": "[CLS]", "type_id": 0}} or {"Sequence": {"id": "A",
+// "type_id": 0}}, the only forms HF reads from tokenizer.json.
 std::pair<bool, std::pair<std::string, int32_t>> parse_piece(const JsonNode& node) {
-  if (node.value().is_string()) {
-    std::string text = node.as_string();
-    int32_t type_id = 0;
-    const size_t colon = text.rfind(':');
-    if (colon != std::string::npos && colon + 1 < text.size() &&
-        text.find_first_not_of("0123456789", colon + 1) == std::string::npos) {
-      type_id = std::stoi(text.substr(colon + 1));
-      text.resize(colon);
-    }
-    if (!text.empty() && text[0] == '$') {
-      const std::string rest = text.substr(1);
-      if (rest.empty() || rest == "A" || rest == "a") return {true, {"A", type_id}};
-      if (rest == "B" || rest == "b") return {true, {"B", type_id}};
-      if (rest.find_first_not_of("0123456789") == std::string::npos) {
-        return {true, {"A", std::stoi(rest)}};
-      }
-      node.fail("expected a sequence piece like '$A' or '$B:1', found '" + text + "'");
-    }
-    return {false, {text, type_id}};
-  }
   node.expect_object();
   if (auto special = node.find("SpecialToken")) {
     return {false, {special->at("id").as_string(), static_cast<int32_t>(special->get_int("type_id", 0))}};
@@ -201,24 +181,7 @@ std::pair<bool, std::pair<std::string, int32_t>> parse_piece(const JsonNode& nod
 }
 
 std::unique_ptr<EncodingProcessor> make_template(const JsonNode& node) {
-  const JsonNode single = node.at("single");
-  std::vector<JsonNode> piece_nodes;
-  nlohmann::json split_storage;
-  if (single.value().is_string()) {
-    // "[CLS] $A [SEP]": split on whitespace into string pieces.
-    const std::string text = single.as_string();
-    size_t i = 0;
-    while (i < text.size()) {
-      while (i < text.size() && text[i] == ' ') ++i;
-      const size_t j = text.find(' ', i);
-      const size_t end = j == std::string::npos ? text.size() : j;
-      if (end > i) split_storage.push_back(text.substr(i, end - i));
-      i = end;
-    }
-  }
-  const JsonNode pieces_node = single.value().is_string()
-                                   ? JsonNode(split_storage, single.file(), single.path())
-                                   : single;
+  const JsonNode pieces_node = node.at("single");
   const size_t n = pieces_node.array_size();
   std::map<std::string, std::vector<int32_t>> specials;
   if (auto map = node.find("special_tokens")) {
