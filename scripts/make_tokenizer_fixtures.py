@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Writes reference token ids and byte offsets for every test tokenizer over the corpus.
+
+    make_tokenizer_fixtures.py [--test-data DIR] [--model-dir DIR]
+
+For each DIR/tokenizers/<name>/tokenizer.json, encodes DIR/corpus.jsonl with HF `tokenizers`
+(special tokens added, no padding) and writes DIR/tokenizer-parity/<name>.jsonl, one line per
+text: {"text": str, "ids": [...], "offsets": [[begin, end], ...]} with offsets in BYTES of the
+UTF-8 text, and <name>.truncated.jsonl, the same with right truncation to 32 tokens.
+
+Also writes minilm.sentence-transformers.jsonl: {"text", "ids"} with the ids sentence-transformers
+itself feeds the model. In sentence-transformers 6.2, encode() hands texts unchanged to the
+Transformer module's preprocess() (no strip; lowercasing only through the tokenizer's own
+normalizer or do_lower_case), which calls the HF tokenizer with truncation to max_seq_length;
+the ids are taken from that call with the padding removed through the attention mask.
+"""
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from fixture_io import read_texts, write_jsonl
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRUNCATED_LENGTH = 32
+ST_BATCH = 256
+
+
+def log(message):
+    print(f"make_tokenizer_fixtures: {message}", file=sys.stderr)
+
+
+def utf8_length(char):
+    return 1 if char < "\x80" else 2 if char < "\u0800" else 3 if char < "\U00010000" else 4
+
+
+def byte_offsets(text, char_offsets):
+    # HF reports offsets in characters (code points); the C++ side works in UTF-8 bytes.
+    if text.isascii():
+        return char_offsets
+    byte_at = list(itertools.accumulate(map(utf8_length, text), initial=0))
+    return [(byte_at[begin], byte_at[end]) for begin, end in char_offsets]
+
+
+def encode_all(tokenizer, texts):
+    encodings = tokenizer.encode_batch(texts, add_special_tokens=True)
+    return [{"text": text, "ids": e.ids, "offsets": byte_offsets(text, e.offsets)}
+            for text, e in zip(texts, encodings)]
+
+
+def write_tokenizer_fixtures(tokenizer_json, texts, out_dir):
+    name = tokenizer_json.parent.name
+    tokenizer = Tokenizer.from_file(str(tokenizer_json))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    full = encode_all(tokenizer, texts)
+    write_jsonl(out_dir / f"{name}.jsonl", full)
+    tokenizer.enable_truncation(max_length=TRUNCATED_LENGTH, direction="right")
+    write_jsonl(out_dir / f"{name}.truncated.jsonl", encode_all(tokenizer, texts))
+    log(f"{name}: {len(texts)} texts, {sum(len(r['ids']) for r in full)} tokens")
+    return full
+
+
+def sentence_transformers_ids(model_dir, texts):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir), device="cpu")
+    ids = []
+    for start in range(0, len(texts), ST_BATCH):
+        features = model.preprocess(texts[start:start + ST_BATCH])
+        for row, mask in zip(features["input_ids"].tolist(), features["attention_mask"].tolist()):
+            ids.append([token for token, keep in zip(row, mask) if keep])
+    return ids, model.max_seq_length
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--test-data", type=Path,
+                        default=Path(os.environ.get("EMBEDRT_TEST_DATA") or REPO_ROOT / "test-data"))
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="all-MiniLM-L6-v2 folder (default: TEST_DATA/models/all-MiniLM-L6-v2)")
+    args = parser.parse_args()
+
+    corpus = args.test_data / "corpus.jsonl"
+    tokenizers_dir = args.test_data / "tokenizers"
+    out_dir = args.test_data / "tokenizer-parity"
+    for needed in (corpus, tokenizers_dir):
+        if not needed.exists():
+            raise SystemExit(f"make_tokenizer_fixtures: {needed} not found (run make_test_data.sh)")
+    texts = read_texts(corpus)
+
+    minilm_full = None
+    for tokenizer_json in sorted(tokenizers_dir.glob("*/tokenizer.json")):
+        records = write_tokenizer_fixtures(tokenizer_json, texts, out_dir)
+        if tokenizer_json.parent.name == "minilm":
+            minilm_full = records
+
+    model_dir = args.model_dir or args.test_data / "models" / "all-MiniLM-L6-v2"
+    ids, max_length = sentence_transformers_ids(model_dir, texts)
+    write_jsonl(out_dir / "minilm.sentence-transformers.jsonl",
+                ({"text": text, "ids": row} for text, row in zip(texts, ids)))
+    truncated = sum(len(row) == max_length for row in ids)
+    log(f"minilm.sentence-transformers: {len(ids)} texts, max_seq_length {max_length}, {truncated} at the limit")
+    if minilm_full is not None:
+        # Expected to agree with plain tokenizers output cut to max_length with [SEP] kept.
+        differ = sum(row != (r["ids"] if len(r["ids"]) <= max_length else r["ids"][:max_length - 1] + r["ids"][-1:])
+                     for row, r in zip(ids, minilm_full))
+        log(f"minilm.sentence-transformers: {differ} texts differ from tokenizers truncated to {max_length}")
+
+
+if __name__ == "__main__":
+    main()
