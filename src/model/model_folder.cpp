@@ -17,7 +17,8 @@ bool ends_with_component(std::string_view type, std::string_view name) {
   return type.substr(dot == std::string_view::npos ? 0 : dot + 1) == name;
 }
 
-[[noreturn]] void bad_field(const fs::path& file, const std::string& field, const std::string& what) {
+[[noreturn]] void bad_field(const fs::path& file, const std::string& field,
+                            const std::string& what) {
   throw Error(ErrorCode::kInvalidModel, file.string() + ": " + field + ": " + what);
 }
 

@@ -1,0 +1,152 @@
+#include "model/bert_encoder.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <string>
+
+#include "embedrt/error.h"
+#include "kernels/cpu/attention.h"
+#include "model/safetensors.h"
+
+namespace embedrt::model {
+
+using kernels::Activation;
+using kernels::Linear;
+using kernels::LinearSpec;
+
+void Workspace::reserve(const BertConfig& c, int64_t tokens, int64_t max_len, int threads) {
+  const auto grow = [](std::vector<float>& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(n);
+  };
+  grow(hidden_, tokens * c.hidden_size);
+  grow(qkv_, tokens * 3 * c.hidden_size);
+  grow(context_, tokens * c.hidden_size);
+  grow(sum_, tokens * c.hidden_size);
+  grow(intermediate_, tokens * c.intermediate_size);
+  grow(attention_scratch_,
+       int64_t(kernels::attention_scratch_per_thread(max_len, c.head_dim())) * threads);
+}
+
+BertEncoder::BertEncoder(const BertConfig& config, BertWeights w)
+    : config_(config),
+      word_embeddings_(std::move(w.word_embeddings)),
+      position_embeddings_(std::move(w.position_embeddings)),
+      token_type_embeddings_(std::move(w.token_type_embeddings)),
+      embedding_norm_weight_(std::move(w.embedding_norm_weight)),
+      embedding_norm_bias_(std::move(w.embedding_norm_bias)) {
+  const int64_t h = config.hidden_size, i = config.intermediate_size;
+  layers_.reserve(w.layers.size());
+  for (BertLayerWeights& l : w.layers) {
+    layers_.push_back(
+        Layer{Linear({h, 3 * h, Activation::kNone, false}, l.qkv_weight.data(), l.qkv_bias.data()),
+              Linear({h, h, Activation::kNone, true}, l.attention_output_weight.data(),
+                     l.attention_output_bias.data()),
+              Linear({h, i, config.hidden_act, false}, l.intermediate_weight.data(),
+                     l.intermediate_bias.data()),
+              Linear({i, h, Activation::kNone, true}, l.output_weight.data(), l.output_bias.data()),
+              std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
+              std::move(l.output_norm_weight), std::move(l.output_norm_bias)});
+    l = BertLayerWeights{};  // the packed copies are all that is needed from here on
+  }
+}
+
+BertEncoder BertEncoder::load(const std::filesystem::path& dir) {
+  const BertConfig config = load_bert_config(dir / "config.json");
+  const SafeTensorsFile file(dir / "model.safetensors");
+  return BertEncoder(config, load_bert_weights(file, config));
+}
+
+int64_t BertEncoder::validate(const PackedBatch& b) const {
+  const auto fail = [](const std::string& what) {
+    throw Error(ErrorCode::kInvalidArgument, "encoder input: " + what);
+  };
+  if (b.offsets.empty() || b.offsets.front() != 0) fail("offsets must start with 0");
+  if (size_t(b.offsets.back()) != b.ids.size()) {
+    fail("offsets end at " + std::to_string(b.offsets.back()) + " but there are " +
+         std::to_string(b.ids.size()) + " ids");
+  }
+  if (!b.token_type_ids.empty() && b.token_type_ids.size() != b.ids.size()) {
+    fail("token_type_ids has " + std::to_string(b.token_type_ids.size()) + " entries, ids has " +
+         std::to_string(b.ids.size()));
+  }
+  int64_t max_len = 0;
+  for (size_t s = 0; s + 1 < b.offsets.size(); ++s) {
+    const int64_t len = int64_t(b.offsets[s + 1]) - b.offsets[s];
+    if (len < 0) fail("offsets decrease at sequence " + std::to_string(s));
+    if (len > config_.max_position_embeddings) {
+      throw Error(ErrorCode::kInputTooLong, "encoder input: sequence " + std::to_string(s) +
+                                                " has " + std::to_string(len) +
+                                                " tokens, max_position_embeddings is " +
+                                                std::to_string(config_.max_position_embeddings));
+    }
+    max_len = std::max(max_len, len);
+  }
+  for (size_t t = 0; t < b.ids.size(); ++t) {
+    if (b.ids[t] < 0 || b.ids[t] >= config_.vocab_size) {
+      fail("token " + std::to_string(t) + ": id " + std::to_string(b.ids[t]) +
+           " outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
+    }
+    if (!b.token_type_ids.empty() &&
+        (b.token_type_ids[t] < 0 || b.token_type_ids[t] >= config_.type_vocab_size)) {
+      fail("token " + std::to_string(t) + ": token type id " + std::to_string(b.token_type_ids[t]) +
+           " outside [0, " + std::to_string(config_.type_vocab_size) + ")");
+    }
+  }
+  return max_len;
+}
+
+void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
+  const int64_t h = config_.hidden_size;
+  const int64_t num_seqs = int64_t(b.offsets.size()) - 1;
+#pragma omp parallel for schedule(static)
+  for (int64_t s = 0; s < num_seqs; ++s) {
+    for (int64_t t = b.offsets[s]; t < b.offsets[s + 1]; ++t) {
+      const float* word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
+      const float* position = position_embeddings_.data() + (t - b.offsets[s]) * h;
+      const int64_t type = b.token_type_ids.empty() ? 0 : b.token_type_ids[t];
+      const float* type_row = token_type_embeddings_.data() + type * h;
+      float* out = hidden + t * h;
+      // Same association as PyTorch: (word + type) + position.
+      for (int64_t c = 0; c < h; ++c) out[c] = (word[c] + type_row[c]) + position[c];
+    }
+  }
+}
+
+std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws) const {
+  const int64_t max_len = validate(b);
+  const int64_t tokens = int64_t(b.ids.size());
+  const int64_t h = config_.hidden_size;
+  const float eps = static_cast<float>(config_.layer_norm_eps);
+  ws.reserve(config_, tokens, max_len, omp_get_max_threads());
+  if (tokens == 0) return {};
+  float* hidden = ws.hidden_.data();
+  float* qkv = ws.qkv_.data();
+  float* context = ws.context_.data();
+  float* sum = ws.sum_.data();
+  float* intermediate = ws.intermediate_.data();
+
+  embed(b, hidden);
+  kernels::add_layer_norm(hidden, nullptr, embedding_norm_weight_.data(),
+                          embedding_norm_bias_.data(), eps, tokens, h, hidden);
+  const kernels::AttentionArgs attention{qkv,
+                                         b.offsets.data(),
+                                         int64_t(b.offsets.size()) - 1,
+                                         config_.num_attention_heads,
+                                         config_.head_dim(),
+                                         context};
+  for (const Layer& layer : layers_) {
+    layer.qkv.forward(hidden, tokens, qkv);
+    kernels::attention(attention, ws.attention_scratch_.data(), ws.attention_scratch_.size());
+    layer.attention_output.forward(context, tokens, sum, hidden);
+    kernels::add_layer_norm(sum, nullptr, layer.attention_norm_weight.data(),
+                            layer.attention_norm_bias.data(), eps, tokens, h, hidden);
+    layer.intermediate.forward(hidden, tokens, intermediate);
+    layer.output.forward(intermediate, tokens, sum, hidden);
+    kernels::add_layer_norm(sum, nullptr, layer.output_norm_weight.data(),
+                            layer.output_norm_bias.data(), eps, tokens, h, hidden);
+  }
+  return {hidden, static_cast<size_t>(tokens * h)};
+}
+
+}  // namespace embedrt::model

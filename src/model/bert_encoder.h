@@ -1,0 +1,73 @@
+// A BERT encoder running on packed batches: sequences laid end to end without padding, located by
+// cu_seqlens-style offsets.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kernels/cpu/layer_norm.h"
+#include "kernels/cpu/matmul.h"
+#include "model/bert_config.h"
+#include "model/bert_weights.h"
+
+namespace embedrt::model {
+
+// Activation buffers for one caller. They grow to the largest batch seen and are then reused, so
+// a warm forward pass allocates nothing. Not shareable between threads running at once.
+class Workspace {
+ public:
+  Workspace() = default;
+
+ private:
+  friend class BertEncoder;
+  void reserve(const BertConfig& config, int64_t tokens, int64_t max_len, int threads);
+
+  std::vector<float> hidden_, qkv_, context_, sum_, intermediate_, attention_scratch_;
+};
+
+// A packed batch: ids and token_type_ids per token (type ids may be empty, meaning all 0), and
+// offsets with one more entry than there are sequences, starting at 0 and ending at ids.size().
+struct PackedBatch {
+  std::span<const int32_t> ids;
+  std::span<const int32_t> token_type_ids;
+  std::span<const int32_t> offsets;
+};
+
+class BertEncoder {
+ public:
+  // Packs the weights for the CPU kernels; `weights` is consumed.
+  BertEncoder(const BertConfig& config, BertWeights weights);
+
+  // Loads <dir>/config.json and <dir>/model.safetensors.
+  static BertEncoder load(const std::filesystem::path& dir);
+
+  const BertConfig& config() const noexcept { return config_; }
+
+  // Runs the encoder and returns the last hidden states [total_tokens, hidden], row t for token t,
+  // inside `workspace` (valid until its next use). Positions restart at 0 in every sequence.
+  // Throws kInvalidArgument for inconsistent offsets or out-of-range ids, kInputTooLong for a
+  // sequence longer than max_position_embeddings. Safe to call from several threads at once, each
+  // with its own workspace. A sequence's output bits do not depend on the rest of the batch, its
+  // position in it or the thread count.
+  std::span<const float> forward(const PackedBatch& batch, Workspace& workspace) const;
+
+ private:
+  struct Layer {
+    kernels::Linear qkv, attention_output, intermediate, output;
+    std::vector<float> attention_norm_weight, attention_norm_bias;
+    std::vector<float> output_norm_weight, output_norm_bias;
+  };
+
+  int64_t validate(const PackedBatch& batch) const;
+  void embed(const PackedBatch& batch, float* hidden) const;
+
+  BertConfig config_;
+  std::vector<float> word_embeddings_, position_embeddings_, token_type_embeddings_;
+  std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
+  std::vector<Layer> layers_;
+};
+
+}  // namespace embedrt::model
