@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "embedding_writer.h"
 #include "embedrt/embedder.h"
+#include "embedrt/error.h"
 #include "output_file.h"
 #include "progress.h"
 #include "text_input.h"
@@ -90,6 +91,15 @@ void run_encode(const EncodeArgs& args) {
   }
 }
 
+// A --flag / --no-flag pair that leaves `value` empty when neither is given (CLI11's negated
+// flags on std::optional would store false by default).
+void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& off,
+                       std::optional<bool>& value, const std::string& help) {
+  CLI::Option* on_option = cmd->add_flag_callback(on, [&value] { value = true; }, help);
+  CLI::Option* off_option = cmd->add_flag_callback(off, [&value] { value = false; });
+  on_option->excludes(off_option);
+}
+
 }  // namespace
 
 void add_encode_command(CLI::App& app) {
@@ -125,13 +135,14 @@ void add_encode_command(CLI::App& app) {
                   "weightedmean or lasttoken")
       ->check(CLI::IsMember({"cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean",
                              "lasttoken"}));
-  cmd->add_flag("--normalize,!--no-normalize", args->normalize,
-                "L2-normalize the embeddings (default: as the model's modules say)");
+  add_tristate_flag(cmd, "--normalize", "--no-normalize", args->normalize,
+                    "L2-normalize the embeddings (default: as the model's modules say)");
   cmd->add_option("--prompt", args->prompt, "Text prepended to every input");
   cmd->add_option("--prompt-name", args->prompt_name,
                   "A prompt named in config_sentence_transformers.json");
-  cmd->add_flag("--progress,!--no-progress", args->progress,
-                "Show a progress bar on standard error (default: for large inputs on a terminal)");
+  add_tristate_flag(cmd, "--progress", "--no-progress", args->progress,
+                    "Show a progress bar on standard error (default: for large inputs on a "
+                    "terminal)");
   cmd->add_option("--on-overflow", args->on_overflow,
                   "What to do with a text longer than the maximum length: truncate or error")
       ->transform(CLI::CheckedTransformer(
