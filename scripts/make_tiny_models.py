@@ -107,6 +107,17 @@ def pooling_config(variant, dimension):
     return {"embedding_dimension": dimension, "pooling_mode": mode, "include_prompt": variant.include_prompt}
 
 
+def randomize_norms_and_biases(model):
+    # BERT initializes LayerNorm to (1, 0) and biases to 0, which would hide a loader that drops
+    # or swaps them; spread them out so every tensor matters.
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "LayerNorm.weight" in name:
+                parameter.normal_(mean=1.0, std=0.2)
+            elif name.endswith(".bias"):
+                parameter.normal_(mean=0.0, std=0.1)
+
+
 def make_variant(variant, out_dir, minilm_dir, cased_tokenizer):
     folder = out_dir / variant.name
     if folder.exists():
@@ -122,7 +133,9 @@ def make_variant(variant, out_dir, minilm_dir, cased_tokenizer):
         max_position_embeddings=variant.max_position_embeddings, layer_norm_eps=variant.layer_norm_eps,
         # Wider than BERT's 0.02 so random layers change the vectors noticeably.
         initializer_range=0.1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    model = BertModel(config).eval().to(variant.dtype)
+    model = BertModel(config).eval()
+    randomize_norms_and_biases(model)
+    model = model.to(variant.dtype)
     model.save_pretrained(str(folder), safe_serialization=True)
 
     modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},

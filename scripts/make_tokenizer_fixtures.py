@@ -67,7 +67,9 @@ def write_tokenizer_fixtures(tokenizer_json, texts, out_dir):
 
 def sentence_transformers_ids(model_dir, texts):
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     model = SentenceTransformer(str(model_dir), device="cpu")
     ids = []
     for start in range(0, len(texts), ST_BATCH):

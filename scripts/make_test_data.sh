@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds every generated test fixture into test-data/ (or $EMBEDRT_TEST_DATA):
+#   corpus.jsonl               seeded multi-script corpus
+#   models/all-MiniLM-L6-v2    link to the fetched model folder
+#   tokenizers/<name>/         test tokenizers (tokenizer.json)
+#   tokenizer-parity/          reference ids and byte offsets per tokenizer
+#   tiny-models/<name>/        random-weight sentence-transformers folders
+#   embeddings/<model>/        reference embeddings; sts/minilm.json: STS-B dev reference score
+# A step is skipped while its stamp is newer than its script and than the steps it reads from;
+# delete test-data/.stamps (or the folder) to force a rebuild.
+set -euo pipefail
+
+script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "${script_dir}/.." && pwd)"
+test_data="${EMBEDRT_TEST_DATA:-${repo_root}/test-data}"
+venv="${EMBEDRT_VENV:-${repo_root}/.venv}"
+python="${venv}/bin/python"
+stamps="${test_data}/.stamps"
+started=${SECONDS}
+
+bash "${script_dir}/setup_python.sh"
+mkdir -p "${test_data}/models" "${stamps}"
+test_data="$(cd "${test_data}" && pwd)"
+
+model_dir="$("${python}" "${script_dir}/fetch_model.py" all-MiniLM-L6-v2)"
+ln -sfn "${model_dir}" "${test_data}/models/all-MiniLM-L6-v2"
+
+# run_step NAME "INPUT FILES..." COMMAND...: runs COMMAND unless stamps/NAME is newer than every input.
+run_step() {
+  local name="$1" inputs="$2"
+  shift 2
+  local stamp="${stamps}/${name}" input
+  if [[ -f "${stamp}" ]]; then
+    local stale=0
+    for input in ${inputs}; do
+      [[ "${input}" -nt "${stamp}" ]] && stale=1
+    done
+    if [[ ${stale} -eq 0 ]]; then
+      echo "make_test_data: ${name}: up to date"
+      return
+    fi
+  fi
+  rm -f "${stamp}"
+  local step_started=${SECONDS}
+  "$@"
+  touch "${stamp}"
+  echo "make_test_data: ${name}: made in $((SECONDS - step_started)) s"
+}
+
+io="${script_dir}/fixture_io.py"
+run_step corpus "${script_dir}/make_corpus.py ${io}" \
+  "${python}" "${script_dir}/make_corpus.py" --out "${test_data}/corpus.jsonl"
+run_step tokenizers "${script_dir}/make_tokenizers.py ${io} ${stamps}/corpus ${model_dir}/tokenizer.json" \
+  "${python}" "${script_dir}/make_tokenizers.py" "${test_data}/tokenizers" \
+  --corpus "${test_data}/corpus.jsonl" --minilm-dir "${model_dir}"
+run_step tokenizer-parity "${script_dir}/make_tokenizer_fixtures.py ${io} ${stamps}/tokenizers" \
+  "${python}" "${script_dir}/make_tokenizer_fixtures.py" --test-data "${test_data}"
+run_step tiny-models "${script_dir}/make_tiny_models.py ${stamps}/tokenizers" \
+  "${python}" "${script_dir}/make_tiny_models.py" "${test_data}/tiny-models" --minilm-dir "${model_dir}"
+run_step embeddings "${script_dir}/make_embedding_fixtures.py ${io} ${stamps}/corpus ${stamps}/tiny-models" \
+  "${python}" "${script_dir}/make_embedding_fixtures.py" --test-data "${test_data}"
+
+echo "make_test_data: ${test_data} ready in $((SECONDS - started)) s:"
+(cd "${test_data}" && du -sh --apparent-size corpus.jsonl models/all-MiniLM-L6-v2/ tokenizers tokenizer-parity \
+  tiny-models embeddings sts 2>/dev/null | sed 's/^/  /')
