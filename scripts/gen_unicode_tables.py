@@ -16,11 +16,12 @@ CLASSES = [
     # (name, doc)
     ("kBertControl", "removed by BertNormalizer clean_text (bert.rs is_control, NUL, U+FFFD)"),
     ("kWhitespace", "Rust char::is_whitespace (BertNormalizer maps these to ' ')"),
-    ("kNonspacingMark", "dropped by StripAccents (unicode_categories is_mark_nonspacing)"),
+    ("kNonspacingMark", "dropped by BertNormalizer strip_accents (is_mark_nonspacing)"),
+    ("kStripAccentsMark", "dropped by the StripAccents normalizer (combining marks)"),
     ("kPunctuation", "isolated by BertPreTokenizer (ASCII punctuation or unicode_categories P*)"),
     ("kNumeric", "Rust char::is_numeric (Digits pre-tokenizer)"),
-    ("kRegexWord", "Oniguruma \\\\w (Whitespace pre-tokenizer)"),
-    ("kRegexSpace", "Oniguruma \\\\s"),
+    ("kRegexWord", "Rust regex crate \\\\w (Whitespace pre-tokenizer)"),
+    ("kRegexSpace", "White_Space, \\\\s of Oniguruma and of the Rust regex crate"),
     ("kRegexLetter", "Oniguruma \\\\p{L} (ByteLevel split pattern)"),
     ("kRegexNumber", "Oniguruma \\\\p{N} (ByteLevel split pattern)"),
 ]
@@ -30,6 +31,8 @@ def main(out_path):
     clean = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=False,
                                        strip_accents=False, lowercase=False)
     strip = normalizers.StripAccents()
+    bert_strip = normalizers.BertNormalizer(clean_text=False, handle_chinese_chars=False,
+                                            strip_accents=True, lowercase=False)
     lower = normalizers.Lowercase()
     bert_pre = pre_tokenizers.BertPreTokenizer()
     digits = pre_tokenizers.Digits(individual_digits=True)
@@ -51,6 +54,9 @@ def main(out_path):
         elif len(pieces) == 3:
             members["kPunctuation"].append(cp)
         if strip.normalize_str(c) == "":
+            members["kStripAccentsMark"].append(cp)
+        # A character that decomposes is never itself a mark; its parts are probed on their own.
+        if bert_strip.normalize_str(c) == "":
             members["kNonspacingMark"].append(cp)
         if len(digits.pre_tokenize_str("a" + c + "a")) == 3:
             members["kNumeric"].append(cp)

@@ -35,16 +35,23 @@ size_t canonical_decomposition(char32_t c, char32_t* out, size_t capacity) {
 }
 
 // Writes `replacement` for the characters whose origins are `old_origins`, the way HF's
-// transform() aligns it: new character k takes the origin of old character min(k, last).
+// transform() aligns it: new character k takes the origin of old character min(k, last). With
+// `last_to_last`, the final new character takes the final old one's (Unicode composition consumes
+// characters before the last output character is aligned).
 void put_positional(TextBuilder& out, std::string_view replacement,
-                    const std::vector<ByteSpan>& old_origins) {
+                    const std::vector<ByteSpan>& old_origins, bool last_to_last = false) {
+  size_t new_count = 0;
+  if (last_to_last) {
+    for (char ch : replacement) new_count += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+  }
   size_t k = 0;
   size_t i = 0;
   while (i < replacement.size()) {
     const size_t start = i;
     decode_utf8(replacement, i);
-    const ByteSpan origin = old_origins.empty() ? ByteSpan{}
-                                                : old_origins[std::min(k, old_origins.size() - 1)];
+    size_t from = std::min(k, old_origins.size() - 1);
+    if (last_to_last && new_count > 1 && k == new_count - 1) from = old_origins.size() - 1;
+    const ByteSpan origin = old_origins.empty() ? ByteSpan{} : old_origins[from];
     out.put_bytes(replacement.substr(start, i - start), origin);
     ++k;
   }
@@ -152,7 +159,7 @@ class StripAccentsNormalizer final : public Normalizer {
   void normalize(NormalizedString& text) const override {
     if (is_ascii(text.text())) return;
     text.map_chars([](char32_t c, NormalizedString::Emitter& out) {
-      if (!uc::has(c, uc::kNonspacingMark)) out.emit(c);
+      if (!uc::has(c, uc::kStripAccentsMark)) out.emit(c);
     });
   }
 };
@@ -209,7 +216,7 @@ class UnicodeNormalizer final : public Normalizer {
         decode_utf8(s, k);
         old_origins.push_back(char_origin(text, start, k));
       }
-      put_positional(out, replacement, old_origins);
+      put_positional(out, replacement, old_origins, /*last_to_last=*/true);
     }
     if (changed) out.commit(text);
   }

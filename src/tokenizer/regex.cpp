@@ -12,8 +12,10 @@ namespace {
 // Oniguruma \s: White_Space. PCRE2's UCP \s adds U+180E.
 constexpr std::string_view kSpaceSet =
     R"(\t-\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
-// Oniguruma \w: Alphabetic | M | Nd | Pc | Join_Control. PCRE2 10.42's UCP \w is L | N | '_'.
-constexpr std::string_view kWordSet = R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control})";
+// Oniguruma \w (measured through HF): Alphabetic | M | Nd | Pc plus the Latin-1 digits and
+// fractions U+00B2 U+00B3 U+00B9 U+00BC-U+00BE. PCRE2 10.42's UCP \w is L | N | '_'.
+constexpr std::string_view kWordSet =
+    R"(\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\x{B2}\x{B3}\x{B9}\x{BC}-\x{BE})";
 
 }  // namespace
 

@@ -21,7 +21,7 @@ constexpr ClassTable kTables[] = {
     {kNonspacingMarkRanges, kNonspacingMark}, {kPunctuationRanges, kPunctuation},
     {kNumericRanges, kNumeric},           {kRegexWordRanges, kRegexWord},
     {kRegexSpaceRanges, kRegexSpace},     {kRegexLetterRanges, kRegexLetter},
-    {kRegexNumberRanges, kRegexNumber},
+    {kRegexNumberRanges, kRegexNumber},   {kStripAccentsMarkRanges, kStripAccentsMark},
 };
 
 constexpr std::array<uint16_t, 128> make_ascii_classes() {

@@ -4,19 +4,24 @@
 // below are generated from HF itself (scripts/gen_unicode_tables.py -> unicode_tables.inc);
 // utf8proc 2.8 (Unicode 15.0) is used only for the normalization forms and grapheme clusters.
 // Differences found between HF's sources and Unicode 15:
-// - BertNormalizer's is_control, StripAccents' is_mark_nonspacing and the punctuation test of
+// - BertNormalizer's is_control and is_mark_nonspacing and the punctuation test of
 //   BertPreTokenizer/Punctuation come from the `unicode_categories` crate (Unicode 9 era tables):
 //   marks and punctuation added later (e.g. U+1AC1, U+1E4EC, U+2E50) are not recognized, and
-//   unassigned code points are not treated as control characters.
+//   unassigned code points are not treated as control characters. The StripAccents normalizer
+//   removes every combining mark (Mc and Me too, e.g. Devanagari U+093F), unlike BertNormalizer.
 // - Lowercasing is Rust's char::to_lowercase (the Rust toolchain's Unicode, newer than 15),
 //   applied per character: full mappings (U+0130 -> "i\u0307") and no final-sigma rule.
 // - Whitespace, is_numeric: Rust std (White_Space and N* of the toolchain's Unicode).
-// - Regex classes (\w, \s, \p{L}, \p{N}) come from Oniguruma: \w is Alphabetic | M | Nd | Pc |
-//   Join_Control (so U+00B2 is not a word character), \s is White_Space (includes U+0085).
-//   PCRE2 10.42's UCP \w and \s differ (L|N|_ and \h includes U+180E), hence the generated tables
-//   and the pattern rewriting in regex.cpp.
-// - Normalization forms use the `unicode-normalization-alignments` crate; utf8proc 2.8 is used
-//   here, which can differ for characters assigned after that crate's Unicode version.
+// - Regex classes: Split/Replace patterns and ByteLevel's split run on Oniguruma, where \s is
+//   White_Space (includes U+0085) and \w is Alphabetic | M | Nd | Pc plus U+00B2 U+00B3 U+00B9
+//   U+00BC-U+00BE (not U+200D, not U+2155). The Whitespace pre-tokenizer runs on the Rust `regex`
+//   crate, where \w is Alphabetic | M | Nd | Pc | Join_Control (U+00B2 is not a word character
+//   there, U+200D is). PCRE2 10.42's UCP \w and \s differ from both (L | N | '_', and \h includes
+//   U+180E), hence the generated tables and the rewriting in regex.cpp.
+// - Normalization forms use the `unicode-normalization-alignments` crate, which predates Unicode
+//   12: it has no combining class for later marks (U+0EBA, U+08CA-U+08E1, U+1ACA stay in place
+//   under NFD) and no decompositions added later (U+11938). utf8proc 2.8 reorders and decomposes
+//   those, so texts containing them can differ.
 #pragma once
 
 #include <array>
@@ -39,13 +44,14 @@ struct LowercaseEntry {
 enum CharClass : uint16_t {
   kBertControl = 1 << 0,     // removed by BertNormalizer's clean_text
   kWhitespace = 1 << 1,      // Rust char::is_whitespace
-  kNonspacingMark = 1 << 2,  // removed by StripAccents
+  kNonspacingMark = 1 << 2,  // removed by BertNormalizer's strip_accents (after NFD)
   kPunctuation = 1 << 3,     // BertPreTokenizer / Punctuation split characters
   kNumeric = 1 << 4,         // Rust char::is_numeric
-  kRegexWord = 1 << 5,       // Oniguruma \w
-  kRegexSpace = 1 << 6,      // Oniguruma \s
+  kRegexWord = 1 << 5,       // Rust regex crate \w (Whitespace pre-tokenizer)
+  kRegexSpace = 1 << 6,      // \s, White_Space (same in Oniguruma and the Rust regex crate)
   kRegexLetter = 1 << 7,     // Oniguruma \p{L}
   kRegexNumber = 1 << 8,     // Oniguruma \p{N}
+  kStripAccentsMark = 1 << 9,  // removed by the StripAccents normalizer (Mn, Mc and Me)
 };
 
 // Bit set of CharClass values for a non-ASCII code point (two-stage table, built once).
