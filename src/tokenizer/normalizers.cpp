@@ -88,6 +88,17 @@ class BertNormalizer final : public Normalizer {
     TextBuilder out(s.size() + s.size() / 4);
     size_t i = 0;
     while (i < s.size()) {
+      const auto b = static_cast<unsigned char>(s[i]);
+      if (b < 0x80) {
+        // ASCII: no decomposition, no CJK, lowercasing stays in ASCII.
+        const uint16_t cls = uc::kAsciiClasses[b];
+        const ByteSpan origin = text.origins()[i++];
+        if (clean_text_ && (cls & uc::kBertControl)) continue;
+        char c = (clean_text_ && (cls & uc::kWhitespace)) ? ' ' : static_cast<char>(b);
+        if (lowercase_ && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+        out.put_byte(c, origin);
+        continue;
+      }
       const size_t start = i;
       const char32_t c = decode_utf8(s, i);
       const ByteSpan origin = char_origin(text, start, i);
