@@ -47,8 +47,9 @@ TEST_F(ModelFolderTest, ReadsSentenceTransformersLayout) {
     {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
     {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}])");
   write("sentence_bert_config.json", R"({"max_seq_length": 256, "do_lower_case": true})");
-  write("config_sentence_transformers.json",
-        R"({"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "query"})");
+  write(
+      "config_sentence_transformers.json",
+      R"({"prompts": {"query": "query: ", "passage": "passage: "}, "default_prompt_name": "query"})");
   write("tokenizer_config.json", R"({"model_max_length": 1000000000000000019884624838656})");
   const ModelFolder folder = read_model_folder(dir_);
   EXPECT_EQ(folder.transformer_dir, dir_ / "");

@@ -43,12 +43,15 @@ dnnl::algorithm eltwise_algorithm(Activation act) {
 // Row count used to let oneDNN choose the packed weight layout; any M then reuses that layout.
 constexpr int64_t kPackingRows = 128;
 
-// oneDNN's fp32 GEMM gives a row the same bits for every M only inside a range: below 4 rows it
-// switches to other kernels, and above a shape-dependent M it blocks K differently (measured with
-// oneDNN 2.6 on Zen 3: K = 1536 changes at M = 837). So every call runs fixed-size row tiles, and a
-// tail shorter than kMinRows is padded up to kMinRows rows.
-constexpr int64_t kMinRows = 4;
-constexpr int64_t kTileCandidates[] = {512, 256, 128, 64, 32, 16, 8};
+// oneDNN's fp32 GEMM does not give a row the same bits for every row count M. Measured with
+// oneDNN 2.6 on Zen 3 (AVX2): below 4 rows it uses other kernels; rows that fall in a trailing
+// block of 1-3 rows of its 6-row micro-kernel take another path, and the driver splits some M
+// (78, 90, 126, ...) into such blocks; above a shape-dependent M the K blocking changes (K = 1536:
+// M >= 837). So forward() only ever calls oneDNN with row counts from a list checked at load to
+// reproduce, row for row, the result of computing `quantum` rows at a time, and zero-pads the tail.
+constexpr int64_t kQuantumCandidates[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48};
+constexpr int64_t kMaxCallRows = 256;
+constexpr int64_t kSmallMultiples = 12;  // every quantum multiple up to this many quanta is tried
 
 // Scratch for padding short tails, kept per thread so a warm call allocates nothing.
 struct TailScratch {
@@ -70,7 +73,7 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   mutable std::shared_mutex mutex;
   mutable std::unordered_map<int64_t, std::shared_ptr<const dnnl::matmul>> primitives;
   mutable std::unordered_map<int64_t, std::string> impl_names;
-  int64_t row_tile = kMinRows;
+  Linear::RowBlocking blocking{1, {1}};
 
   void run(const float* x, int64_t rows, float* y, const float* residual) const;
 
@@ -110,36 +113,59 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
 
 namespace {
 
-// The largest tile for which a row computed among `tile` rows has the same bits as among
-// kMinRows rows. Checked once per (in, out) shape with this layer's packed weights; the
-// decision only depends on the shape and oneDNN's dispatch, so it is shared across layers.
-int64_t consistent_row_tile(const Linear::Impl& m) {
+// Row counts forward() may pass to oneDNN for this shape; see the comment on kQuantumCandidates.
+// Checked once per (in, out) shape with the first layer's packed weights: the outcome depends on
+// the shape, the thread count and oneDNN's dispatch, not on the weight values.
+Linear::RowBlocking choose_row_blocking(const Linear::Impl& m) {
   static std::mutex mutex;
-  static std::map<std::pair<int64_t, int64_t>, int64_t> tiles;
+  static std::map<std::pair<int64_t, int64_t>, Linear::RowBlocking> cache;
   const auto key = std::make_pair(m.spec.in_features, m.spec.out_features);
   std::lock_guard lock(mutex);
-  if (auto it = tiles.find(key); it != tiles.end()) return it->second;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
-  std::vector<float> x(kTileCandidates[0] * in);
+  const int64_t probe_rows = kMaxCallRows + kQuantumCandidates[std::size(kQuantumCandidates) - 1];
+  std::vector<float> x(probe_rows * in);
   uint32_t state = 12345;
   for (float& v : x) v = float(int32_t(state = state * 1664525u + 1013904223u) >> 8) * 0x1p-23f;
-  std::vector<float> residual(kTileCandidates[0] * out, 0.5f);
-  std::vector<float> small(kMinRows * out), tiled(kTileCandidates[0] * out);
-  int64_t chosen = kMinRows;
-  // The first and the last kMinRows rows of a tile, each recomputed on their own.
-  const auto same_as_small_call = [&](int64_t first_row) {
-    m.run(x.data() + first_row * in, kMinRows, small.data(), residual.data());
-    return std::equal(small.begin(), small.end(), tiled.begin() + first_row * out);
+  const std::vector<float> residual(probe_rows * out, 0.5f);
+  std::vector<float> reference(probe_rows * out), trial(probe_rows * out);
+  const auto reference_by_quanta = [&](int64_t quantum, int64_t rows) {
+    for (int64_t r = 0; r + quantum <= rows; r += quantum) {
+      m.run(x.data() + r * in, quantum, reference.data() + r * out, residual.data());
+    }
   };
-  for (int64_t tile : kTileCandidates) {
-    m.run(x.data(), tile, tiled.data(), residual.data());
-    if (same_as_small_call(0) && same_as_small_call(tile - kMinRows)) {
-      chosen = tile;
+  const auto reproduces_reference = [&](int64_t rows) {
+    m.run(x.data(), rows, trial.data(), residual.data());
+    return std::equal(trial.begin(), trial.begin() + rows * out, reference.begin());
+  };
+
+  Linear::RowBlocking blocking{0, {}};
+  for (int64_t quantum : kQuantumCandidates) {
+    reference_by_quanta(quantum, 4 * quantum);
+    if (reproduces_reference(2 * quantum) && reproduces_reference(3 * quantum) &&
+        reproduces_reference(4 * quantum)) {
+      blocking.quantum = quantum;
       break;
     }
   }
-  tiles.emplace(key, chosen);
-  return chosen;
+  if (blocking.quantum == 0) {
+    // Nothing larger is reproducible: run one quantum of the largest candidate at a time.
+    blocking.quantum = kQuantumCandidates[std::size(kQuantumCandidates) - 1];
+    blocking.call_rows = {blocking.quantum};
+  } else {
+    const int64_t q = blocking.quantum;
+    const int64_t max_rows = std::max(q, kMaxCallRows / q * q);
+    reference_by_quanta(q, max_rows);
+    for (int64_t rows = q; rows <= max_rows; rows += q) {
+      // Past the small sizes, only every fourth quantum multiple: fewer checks at load and
+      // larger sizes were the ones oneDNN splits evenly.
+      if (rows > kSmallMultiples * q && (rows / q) % 4 != 0) continue;
+      if (reproduces_reference(rows)) blocking.call_rows.push_back(rows);
+    }
+  }
+  cache.emplace(key, blocking);
+  return blocking;
 }
 
 }  // namespace
@@ -164,7 +190,7 @@ Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
       std::copy(bias, bias + spec.out_features, static_cast<float*>(m.bias.get_data_handle()));
     }
     stream.wait();
-    m.row_tile = consistent_row_tile(m);
+    m.blocking = choose_row_blocking(m);
   } catch (const dnnl::error& e) {
     throw Error(ErrorCode::kInternal, std::string("oneDNN matmul setup failed: ") + e.what());
   }
@@ -200,30 +226,41 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
   assert(!m.spec.add_residual || residual != nullptr);
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
   try {
-    for (int64_t r = 0; r < rows; r += m.row_tile) {
-      const int64_t n = std::min(m.row_tile, rows - r);
-      const float* res = m.spec.add_residual ? residual + r * out : nullptr;
-      if (n >= kMinRows) {
-        m.run(x + r * in, n, y + r * out, res);
-        continue;
-      }
+    const std::vector<int64_t>& sizes = m.blocking.call_rows;
+    const auto direct = [&](int64_t first, int64_t n) {
+      m.run(x + first * in, n, y + first * out, residual ? residual + first * out : nullptr);
+    };
+    int64_t r = 0;
+    while (rows - r >= sizes.back()) {
+      direct(r, sizes.back());
+      r += sizes.back();
+    }
+    // The largest allowed size that fits, then the rest padded up to the smallest that covers it.
+    if (const auto fit = std::upper_bound(sizes.begin(), sizes.end(), rows - r);
+        fit != sizes.begin()) {
+      direct(r, *(fit - 1));
+      r += *(fit - 1);
+    }
+    if (r < rows) {
+      const int64_t rest = rows - r;
+      const int64_t padded = *std::lower_bound(sizes.begin(), sizes.end(), rest);
       TailScratch& t = tail_scratch;
-      t.x.assign(kMinRows * in, 0.0f);
-      t.y.resize(kMinRows * out);
-      std::copy(x + r * in, x + (r + n) * in, t.x.begin());
-      if (res) {
-        t.residual.assign(kMinRows * out, 0.0f);
-        std::copy(res, res + n * out, t.residual.begin());
+      t.x.assign(padded * in, 0.0f);
+      t.y.resize(padded * out);
+      std::copy(x + r * in, x + rows * in, t.x.begin());
+      if (m.spec.add_residual) {
+        t.residual.assign(padded * out, 0.0f);
+        std::copy(residual + r * out, residual + rows * out, t.residual.begin());
       }
-      m.run(t.x.data(), kMinRows, t.y.data(), res ? t.residual.data() : nullptr);
-      std::copy(t.y.begin(), t.y.begin() + n * out, y + r * out);
+      m.run(t.x.data(), padded, t.y.data(), m.spec.add_residual ? t.residual.data() : nullptr);
+      std::copy(t.y.begin(), t.y.begin() + rest * out, y + r * out);
     }
   } catch (const dnnl::error& e) {
     throw Error(ErrorCode::kInternal, std::string("oneDNN matmul failed: ") + e.what());
   }
 }
 
-int64_t Linear::row_tile() const noexcept { return impl_->row_tile; }
+Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
 
 const char* Linear::implementation(int64_t rows) const {
   impl_->primitive(rows);

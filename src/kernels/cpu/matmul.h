@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kernels/cpu/activation.h"
 
@@ -34,9 +35,15 @@ class Linear {
   // Name of the oneDNN implementation chosen for `rows` rows (for logs and benchmarks).
   const char* implementation(int64_t rows) const;
 
-  // Rows per oneDNN call. forward() splits larger inputs into tiles of this size (and pads tails
-  // below 4 rows) so that a row's result never depends on how many rows share the call.
-  int64_t row_tile() const noexcept;
+  // The row counts forward() passes to oneDNN (ascending; inputs are split into these sizes and
+  // the tail zero-padded), chosen at construction so that every row gets the bits it would get
+  // computed `quantum` rows at a time: a row's result then never depends on how many rows share
+  // the call or where it sits.
+  struct RowBlocking {
+    int64_t quantum;
+    std::vector<int64_t> call_rows;
+  };
+  RowBlocking row_blocking() const noexcept;
 
   struct Impl;
 

@@ -1,0 +1,229 @@
+#include "model/bert_encoder.h"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "embedrt/error.h"
+#include "npy.h"
+#include "support/test_paths.h"
+
+namespace embedrt::model {
+namespace {
+
+namespace fs = std::filesystem;
+using embedrt::testing::read_npy;
+
+struct Fixture {
+  std::vector<int32_t> ids, type_ids, offsets;
+  std::vector<float> expected;  // [tokens, hidden]
+};
+
+Fixture read_fixture(const fs::path& dir) {
+  return {read_npy<int32_t>(dir / "ids.npy").data, read_npy<int32_t>(dir / "type_ids.npy").data,
+          read_npy<int32_t>(dir / "offsets.npy").data,
+          read_npy<float>(dir / "last_hidden_state.npy").data};
+}
+
+fs::path variant_dir(const std::string& name) {
+  return embedrt::testing::test_data_dir() / "encoder" / name;
+}
+
+class EncoderParity : public ::testing::TestWithParam<std::string> {};
+
+// transformers' BertModel, one sequence at a time, against one packed batch here.
+TEST_P(EncoderParity, MatchesTransformersBertModel) {
+  const fs::path dir = variant_dir(GetParam());
+  EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
+  const BertEncoder encoder = BertEncoder::load(dir);
+  const Fixture f = read_fixture(dir);
+  Workspace ws;
+  const auto hidden = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
+  ASSERT_EQ(hidden.size(), f.expected.size());
+  float worst = 0;
+  for (size_t i = 0; i < hidden.size(); ++i) {
+    worst = std::max(worst, std::fabs(hidden[i] - f.expected[i]));
+  }
+  EXPECT_LE(worst, 1e-4f);
+  RecordProperty("max_abs_diff", std::to_string(worst));
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, EncoderParity,
+                         ::testing::Values("gelu_plain", "gelu_new_masked_lm", "relu_st_f16",
+                                           "silu_bf16"));
+
+std::vector<float> sequence_rows(std::span<const float> hidden, const std::vector<int32_t>& offsets,
+                                 size_t s, int64_t h) {
+  return {hidden.begin() + offsets[s] * h, hidden.begin() + offsets[s + 1] * h};
+}
+
+// A sequence's bits must not depend on its neighbours, its place in the batch or the thread count.
+TEST(BertEncoder, OutputIsBatchAndThreadInvariant) {
+  const fs::path dir = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
+  const BertEncoder encoder = BertEncoder::load(dir);
+  const int64_t h = encoder.config().hidden_size;
+  const Fixture f = read_fixture(dir);
+  const size_t num_seqs = f.offsets.size() - 1;
+  const int saved_threads = omp_get_max_threads();
+
+  // Reference: each sequence alone, one thread.
+  omp_set_num_threads(1);
+  std::vector<std::vector<float>> alone(num_seqs);
+  Workspace ws;
+  for (size_t s = 0; s < num_seqs; ++s) {
+    const std::span<const int32_t> ids(f.ids.data() + f.offsets[s],
+                                       f.offsets[s + 1] - f.offsets[s]);
+    const std::span<const int32_t> types(f.type_ids.data() + f.offsets[s], ids.size());
+    const std::vector<int32_t> offsets{0, int32_t(ids.size())};
+    const auto out = encoder.forward({ids, types, offsets}, ws);
+    alone[s].assign(out.begin(), out.end());
+  }
+
+  // Reversed order, each sequence repeated so that the batch passes several row tiles.
+  std::vector<int32_t> ids, types, offsets{0};
+  std::vector<size_t> order;
+  for (int rep = 0; rep < 12; ++rep) {
+    for (size_t k = 0; k < num_seqs; ++k) {
+      const size_t s = (rep % 2) ? k : num_seqs - 1 - k;
+      ids.insert(ids.end(), f.ids.begin() + f.offsets[s], f.ids.begin() + f.offsets[s + 1]);
+      types.insert(types.end(), f.type_ids.begin() + f.offsets[s],
+                   f.type_ids.begin() + f.offsets[s + 1]);
+      offsets.push_back(int32_t(ids.size()));
+      order.push_back(s);
+    }
+  }
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    Workspace batch_ws;
+    const auto out = encoder.forward({ids, types, offsets}, batch_ws);
+    for (size_t k = 0; k < order.size(); ++k) {
+      EXPECT_EQ(sequence_rows(out, offsets, k, h), alone[order[k]])
+          << "sequence " << order[k] << " at batch position " << k << ", threads " << threads;
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}
+
+TEST(BertEncoder, WorkspaceIsReusedAcrossShrinkingAndGrowingBatches) {
+  const fs::path dir = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
+  const BertEncoder encoder = BertEncoder::load(dir);
+  const Fixture f = read_fixture(dir);
+  Workspace ws;
+  const auto first = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
+  const std::vector<float> full(first.begin(), first.end());
+  const std::vector<int32_t> small_offsets{0, f.offsets[1]};
+  encoder.forward({std::span(f.ids).first(f.offsets[1]), std::span(f.type_ids).first(f.offsets[1]),
+                   small_offsets},
+                  ws);
+  const auto again = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
+  EXPECT_EQ(std::vector<float>(again.begin(), again.end()), full);
+}
+
+void expect_input_error(const BertEncoder& encoder, const PackedBatch& batch, ErrorCode code,
+                        const std::string& text) {
+  Workspace ws;
+  try {
+    encoder.forward(batch, ws);
+    FAIL() << "expected an error containing " << text;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
+TEST(BertEncoder, RejectsInconsistentInput) {
+  const fs::path dir = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(dir / "config.json");
+  const BertEncoder encoder = BertEncoder::load(dir);
+  const std::vector<int32_t> ids{1, 2, 3}, types{0, 1, 0};
+  expect_input_error(encoder, {ids, types, std::vector<int32_t>{0, 2}}, ErrorCode::kInvalidArgument,
+                     "offsets end at 2");
+  expect_input_error(encoder, {ids, types, std::vector<int32_t>{1, 3}}, ErrorCode::kInvalidArgument,
+                     "offsets must start with 0");
+  expect_input_error(encoder, {ids, types, std::vector<int32_t>{0, 3, 2, 3}},
+                     ErrorCode::kInvalidArgument, "offsets decrease");
+  expect_input_error(encoder, {ids, std::vector<int32_t>{0}, std::vector<int32_t>{0, 3}},
+                     ErrorCode::kInvalidArgument, "token_type_ids");
+  const std::vector<int32_t> bad_id{1, 5000, 3};
+  expect_input_error(encoder, {bad_id, types, std::vector<int32_t>{0, 3}},
+                     ErrorCode::kInvalidArgument, "id 5000");
+  const std::vector<int32_t> bad_type{0, 2, 0};
+  expect_input_error(encoder, {ids, bad_type, std::vector<int32_t>{0, 3}},
+                     ErrorCode::kInvalidArgument, "token type id 2");
+  const std::vector<int32_t> long_ids(encoder.config().max_position_embeddings + 1, 1);
+  expect_input_error(encoder, {long_ids, {}, std::vector<int32_t>{0, int32_t(long_ids.size())}},
+                     ErrorCode::kInputTooLong, "max_position_embeddings");
+}
+
+TEST(BertEncoder, EmptyTypeIdsMeanTypeZero) {
+  const fs::path dir = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(dir / "config.json");
+  const BertEncoder encoder = BertEncoder::load(dir);
+  const std::vector<int32_t> ids{4, 9, 17}, zeros{0, 0, 0}, offsets{0, 3};
+  Workspace a, b;
+  const auto with = encoder.forward({ids, zeros, offsets}, a);
+  const auto without = encoder.forward({ids, {}, offsets}, b);
+  EXPECT_TRUE(std::equal(with.begin(), with.end(), without.begin(), without.end()));
+}
+
+class WeightMismatch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("embedrt_weights_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(WeightMismatch, ListsEveryMissingUnexpectedAndMisshapedTensor) {
+  const fs::path source = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(source / "config.json");
+  // The fixture's weights against a config with one more layer, a wider FFN and a bigger vocab.
+  BertConfig config = load_bert_config(source / "config.json");
+  config.num_hidden_layers += 1;
+  config.intermediate_size += 1;
+  const SafeTensorsFile file(source / "model.safetensors");
+  try {
+    load_bert_weights(file, config);
+    FAIL() << "expected a mismatch";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+    EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("missing (16)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("encoder.layer.2.attention.self.query.weight"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("mis-shaped (6)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("encoder.layer.1.intermediate.dense.weight [37, 32] (expected [38, 32])"),
+              std::string::npos)
+        << msg;
+    EXPECT_EQ(msg.find("unexpected"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos);
+  }
+  config = load_bert_config(source / "config.json");
+  config.num_hidden_layers -= 1;
+  try {
+    load_bert_weights(file, config);
+    FAIL() << "expected a mismatch";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unexpected (16): encoder.layer.1."), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(BertWeights, DetectsPrefixes) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"gelu_plain", ""}, {"gelu_new_masked_lm", "bert."}, {"relu_st_f16", "0.auto_model."}};
+  for (const auto& [variant, prefix] : cases) {
+    const fs::path file = variant_dir(variant) / "model.safetensors";
+    EMBEDRT_REQUIRE_FIXTURE(file);
+    EXPECT_EQ(detect_bert_prefix(SafeTensorsFile(file)), prefix) << variant;
+  }
+}
+
+}  // namespace
+}  // namespace embedrt::model
