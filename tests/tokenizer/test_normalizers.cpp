@@ -6,12 +6,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "embedrt/error.h"
 #include "tokenizer/components.h"
+#include "support/test_paths.h"
 
 namespace embedrt::tokenizer {
 namespace {
@@ -1296,6 +1298,32 @@ TEST(Normalizers, StripAccentsNullFollowsLowercase) {
   normalizer_from(R"({"type":"BertNormalizer","strip_accents":null,"lowercase":false})")
       ->normalize(kept);
   EXPECT_EQ(kept.text(), "Café");
+}
+
+// The normalizer of an XLM-R style Unigram tokenizer: SentencePiece's nmt_nfkc precompiled
+// charsmap followed by Replace(" {2,}", " "). Expected strings come from HF tokenizers 0.23.3.
+TEST(Normalizers, PrecompiledCharsmapMatchesHuggingFace) {
+  const auto path = embedrt::testing::test_data_dir() / "tokenizers" / "unigram" / "tokenizer.json";
+  EMBEDRT_REQUIRE_FIXTURE(path);
+  std::ifstream file(path);
+  const nlohmann::json json = nlohmann::json::parse(file);
+  const auto normalizer = make_normalizer(JsonNode(json, path.string()).at("normalizer"));
+  const std::pair<std::string, std::string> cases[] = {
+    {"\357\275\266\357\276\236\357\275\267\357\276\236 \357\276\212\357\276\237\357\276\213\357\276\237\357\276\214\357\276\237"s, "\343\202\253\343\202\231\343\202\255\343\202\231 \343\203\217\343\202\232\343\203\222\343\202\232\343\203\225\343\202\232"s},
+    {"\357\254\201nance \342\221\240 \343\216\241 \357\274\241"s, "finance 1 m2 A"s},
+    {"e\314\201 x\314\243\314\201"s, "\303\251 x\314\243\314\201"s},
+    {"a\302\240b\343\200\200c  d"s, "a b c\342\226\201d"s},
+    {"tab\011here\015\012nl"s, "tab here nl"s},
+    {"\360\237\221\250\342\200\215\360\237\221\251 \360\237\221\215\360\237\217\275"s, "\360\237\221\250\342\200\215\360\237\221\251 \360\237\221\215\360\237\217\275"s},
+    {"\302\275 \342\204\246 \342\204\253 \341\272\233\314\243"s, "1\342\201\2042 \316\251 \303\205 \341\271\241"s},
+    {"\355\225\234\352\265\255\354\226\264 \341\204\200\341\205\241\341\206\250"s, "\355\225\234\352\265\255\354\226\264 \341\204\200\341\205\241\341\206\250"s},
+  };
+  for (const auto& [input, expected] : cases) {
+    SCOPED_TRACE(input);
+    NormalizedString text(input);
+    normalizer->normalize(text);
+    EXPECT_EQ(text.text(), expected);
+  }
 }
 
 TEST(Normalizers, UnknownTypeIsUnsupported) {
