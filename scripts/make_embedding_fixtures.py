@@ -31,12 +31,12 @@ from sentence_transformers import SentenceTransformer
 from transformers.utils import logging as transformers_logging
 
 from fixture_io import read_texts, write_jsonl
+from make_corpus import EDGE_CASES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STS = REPO_ROOT.parent / "shared" / "data" / "stsbenchmark" / "sts-dev.csv"
 BATCH_SIZE = 32
 SAMPLE_SEED = 1234
-EDGE_CASES = 21  # make_corpus.py writes its fixed edge cases first
 LONG_TEXT_CHARS = 1500  # comfortably past 256 tokens
 
 
@@ -51,16 +51,20 @@ def versions():
 
 
 def sample_texts(corpus, count):
-    """Edge cases, then a seeded mix in which about one text in eight is longer than the limit."""
+    """Edge cases, then a seeded mix in which about one text in 16 is longer than the limit."""
     rng = random.Random(SAMPLE_SEED)
-    rest = corpus[EDGE_CASES:]
+    edge_count = len(EDGE_CASES)
+    if corpus[:edge_count] != EDGE_CASES:
+        raise SystemExit("make_embedding_fixtures: corpus.jsonl does not start with make_corpus.EDGE_CASES; "
+                         "regenerate it with make_corpus.py")
+    rest = corpus[edge_count:]
     long = [t for t in rest if len(t) > LONG_TEXT_CHARS]
     short = [t for t in rest if len(t) <= LONG_TEXT_CHARS]
-    remaining = count - EDGE_CASES
-    picked = rng.sample(long, min(len(long), remaining // 8))
+    remaining = count - edge_count
+    picked = rng.sample(long, min(len(long), remaining // 16))
     picked += rng.sample(short, remaining - len(picked))
     rng.shuffle(picked)
-    return corpus[:EDGE_CASES] + picked
+    return corpus[:edge_count] + picked
 
 
 def load(model_dir):

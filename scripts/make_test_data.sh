@@ -53,12 +53,24 @@ run_step corpus "${script_dir}/make_corpus.py ${io}" \
 run_step tokenizers "${script_dir}/make_tokenizers.py ${io} ${stamps}/corpus ${model_dir}/tokenizer.json" \
   "${python}" "${script_dir}/make_tokenizers.py" "${test_data}/tokenizers" \
   --corpus "${test_data}/corpus.jsonl" --minilm-dir "${model_dir}"
+# The parity ids (tokenizers, mostly one core) and the model steps (torch) share the two cores
+# better side by side than one after the other.
+parity_log="${stamps}/tokenizer-parity.log"
 run_step tokenizer-parity "${script_dir}/make_tokenizer_fixtures.py ${io} ${stamps}/tokenizers" \
-  "${python}" "${script_dir}/make_tokenizer_fixtures.py" --test-data "${test_data}"
+  "${python}" "${script_dir}/make_tokenizer_fixtures.py" --test-data "${test_data}" >"${parity_log}" 2>&1 &
+parity_pid=$!
 run_step tiny-models "${script_dir}/make_tiny_models.py ${stamps}/tokenizers" \
   "${python}" "${script_dir}/make_tiny_models.py" "${test_data}/tiny-models" --minilm-dir "${model_dir}"
-run_step embeddings "${script_dir}/make_embedding_fixtures.py ${io} ${stamps}/corpus ${stamps}/tiny-models" \
+run_step embeddings "${script_dir}/make_embedding_fixtures.py ${script_dir}/make_corpus.py ${io} \
+  ${stamps}/corpus ${stamps}/tiny-models" \
   "${python}" "${script_dir}/make_embedding_fixtures.py" --test-data "${test_data}"
+parity_status=0
+wait "${parity_pid}" || parity_status=$?
+cat "${parity_log}"
+if [[ ${parity_status} -ne 0 ]]; then
+  echo "make_test_data: tokenizer-parity failed (exit ${parity_status})" >&2
+  exit "${parity_status}"
+fi
 
 echo "make_test_data: ${test_data} ready in $((SECONDS - started)) s:"
 (cd "${test_data}" && du -sh --apparent-size corpus.jsonl models/all-MiniLM-L6-v2/ tokenizers tokenizer-parity \
