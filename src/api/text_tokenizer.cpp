@@ -7,6 +7,7 @@
 #include "embedrt/error.h"
 #include "model/json_file.h"
 #include "runtime/python_text.h"
+#include "tokenizer/utf8_repair.h"
 
 namespace embedrt {
 namespace fs = std::filesystem;
@@ -82,8 +83,8 @@ namespace {
 // sequences were replaced.
 size_t prepare_text(const TextTokenizer::Impl& impl, std::string_view text,
                     std::string_view prompt, std::string& out) {
-  std::string valid;
-  const size_t replaced = runtime::replace_invalid_utf8(text, valid);
+  uint32_t replaced = 0;
+  std::string valid = tokenizer::replace_invalid_utf8(text, &replaced);
   if (!prompt.empty()) valid.insert(0, prompt);
   if (impl.options.raw) {
     out = std::move(valid);

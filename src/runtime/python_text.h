@@ -16,8 +16,4 @@ std::string_view python_strip(std::string_view text) noexcept;
 // str.lower(): full Unicode lowercase mapping including U+0130 -> "i̇" and the final-sigma rule.
 std::string python_lower(std::string_view text);
 
-// Replaces invalid UTF-8 the way bytes.decode("utf-8", errors="replace") does: every maximal
-// subpart of an ill-formed sequence becomes U+FFFD. Returns the number of replacements.
-size_t replace_invalid_utf8(std::string_view text, std::string& out);
-
 }  // namespace embedrt::runtime
