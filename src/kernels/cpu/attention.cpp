@@ -17,9 +17,9 @@ int64_t round_up8(int64_t n) { return (n + 7) & ~int64_t{7}; }
 }  // namespace
 
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
-  // K transposed [head_dim][len rounded to 8] + one score row + one output row, plus slack so
+  // K transposed [head_dim][len rounded to 8] + four score rows + one output row, plus slack so
   // each thread's block starts 64-byte aligned.
-  return static_cast<size_t>(round_up8(max_len) * (head_dim + 1) + round_up8(head_dim) + 16);
+  return static_cast<size_t>(round_up8(max_len) * (head_dim + 4) + round_up8(head_dim) + 16);
 }
 
 void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {

@@ -1,0 +1,117 @@
+// The BERT encoder and its GEMMs on MiniLM-L6 shapes. The encoder benchmarks need a model folder
+// in EMBEDRT_BENCH_MODEL (config.json + model.safetensors); threads follow OMP_NUM_THREADS.
+#include <benchmark/benchmark.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/matmul.h"
+#include "model/bert_encoder.h"
+
+namespace {
+
+using embedrt::kernels::Activation;
+using embedrt::kernels::Linear;
+using embedrt::model::BertEncoder;
+using embedrt::model::Workspace;
+
+const BertEncoder* bench_encoder() {
+  static const std::unique_ptr<BertEncoder> encoder = []() -> std::unique_ptr<BertEncoder> {
+    const char* dir = std::getenv("EMBEDRT_BENCH_MODEL");
+    if (dir == nullptr) return nullptr;
+    return std::make_unique<BertEncoder>(BertEncoder::load(dir));
+  }();
+  return encoder.get();
+}
+
+// Args: batch size, tokens per sequence.
+void BM_EncoderForward(benchmark::State& state) {
+  const BertEncoder* encoder = bench_encoder();
+  if (encoder == nullptr) {
+    state.SkipWithError("set EMBEDRT_BENCH_MODEL to a BERT model folder");
+    return;
+  }
+  const int64_t batch = state.range(0), length = state.range(1);
+  std::mt19937 gen(1);
+  std::uniform_int_distribution<int32_t> id(1000, int32_t(encoder->config().vocab_size) - 1);
+  std::vector<int32_t> ids(batch * length), types(batch * length, 0), offsets{0};
+  for (int32_t& v : ids) v = id(gen);
+  for (int64_t s = 0; s < batch; ++s) offsets.push_back(int32_t((s + 1) * length));
+  Workspace ws;
+  encoder->forward({ids, types, offsets}, ws);  // warm: buffers and primitives
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(encoder->forward({ids, types, offsets}, ws).data());
+  }
+  state.counters["threads"] = omp_get_max_threads();
+  state.counters["tokens/s"] =
+      benchmark::Counter(double(batch * length), benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_EncoderForward)
+    ->Args({8, 128})
+    ->Args({1, 16})
+    ->Args({32, 16})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Args: rows, in_features, out_features, activation (0 none, 1 gelu_erf).
+void BM_LinearGemm(benchmark::State& state) {
+  const int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
+  const Activation act = state.range(3) ? Activation::kGeluErf : Activation::kNone;
+  std::mt19937 gen(2);
+  std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
+  std::vector<float> w(in * out), b(out), x(rows * in), y(rows * out);
+  for (float& v : w) v = dist(gen);
+  for (float& v : b) v = dist(gen);
+  for (float& v : x) v = dist(gen);
+  const Linear linear({in, out, act, false}, w.data(), b.data());
+  linear.forward(x.data(), rows, y.data());
+  for (auto _ : state) {
+    linear.forward(x.data(), rows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * rows * in * out * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_LinearGemm)
+    ->ArgsProduct({{16, 1024}, {384}, {1152, 384}, {0}})
+    ->Args({16, 384, 1536, 1})
+    ->Args({1024, 384, 1536, 1})
+    ->Args({16, 1536, 384, 0})
+    ->Args({1024, 1536, 384, 0})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// Args: sequences, tokens per sequence; MiniLM's 12 heads of 32.
+void BM_Attention(benchmark::State& state) {
+  const int64_t seqs = state.range(0), length = state.range(1), heads = 12, dim = 32;
+  const int64_t tokens = seqs * length, hidden = heads * dim;
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> qkv(tokens * 3 * hidden), out(tokens * hidden);
+  for (float& v : qkv) v = dist(gen);
+  std::vector<int32_t> offsets{0};
+  for (int64_t s = 0; s < seqs; ++s) offsets.push_back(int32_t((s + 1) * length));
+  std::vector<float> scratch(embedrt::kernels::attention_scratch_per_thread(length, dim) *
+                             omp_get_max_threads());
+  const embedrt::kernels::AttentionArgs args{qkv.data(), offsets.data(), seqs, heads,
+                                             dim,        out.data()};
+  for (auto _ : state) {
+    embedrt::kernels::attention(args, scratch.data(), scratch.size());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * seqs * heads * length * length * dim * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Attention)
+    ->Args({8, 128})
+    ->Args({1, 16})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
