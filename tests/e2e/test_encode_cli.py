@@ -32,7 +32,7 @@ def test_parity_with_sentence_transformers(name):
     args = []
     if meta.get("prompt_name"):
         args += ["--prompt-name", meta["prompt_name"]]
-    if meta.get("prompt"):
+    elif meta.get("prompt"):
         args += ["--prompt", meta["prompt"]]
     got = encode(TEST_DATA / meta["model"], texts, *args)
     assert got.shape == reference.shape
@@ -204,3 +204,14 @@ def test_info():
                    "max length      256 tokens", "pooling         mean", "normalize       yes",
                    "parameters      22565376", "weights dtype   F32"):
         assert needle in out, out
+
+
+def test_default_prompt_applies_without_flags():
+    model = require(TEST_DATA / "tiny-models" / "tiny-prompts")
+    texts = ["a short text", "another one"]
+    default = encode(model, texts)
+    assert np.array_equal(default, encode(model, texts, "--prompt-name", "query"))
+    assert np.array_equal(default, encode(model, texts, "--prompt", "query: "))
+    assert not np.array_equal(default, encode(model, texts, "--prompt-name", "passage"))
+    result = run_cli("encode", "-m", model, "--prompt-name", "nope", input_bytes=b"x", check=False)
+    assert_one_line_error(result, "'nope'", "query")
