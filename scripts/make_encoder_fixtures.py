@@ -6,7 +6,8 @@ plus a packed batch (ids.npy, type_ids.npy, offsets.npy) and transformers' BertM
 last_hidden_state for it (last_hidden_state.npy, [total_tokens, hidden] float32), computed one
 sequence at a time without padding. Variants cover the activations, the tensor-name prefixes
 (plain BertModel, BertForMaskedLM's "bert.", sentence-transformers' "0.auto_model."), F16/BF16
-storage and an int64 position_ids buffer.
+storage and an int64 position_ids buffer. When test-data/models/all-MiniLM-L6-v2 exists, minilm/
+holds the same kind of reference for that real model (the model itself is read from there).
 
 The pooling fixture holds random token embeddings and the output of sentence-transformers'
 Pooling module for each mode, for mode combinations and for include_prompt=False.
@@ -151,6 +152,29 @@ def make_pooling(out_dir: pathlib.Path) -> None:
         (case_dir / "prompt_length.txt").write_text(str(prompt_length))
 
 
+def make_real_model_reference(out_dir: pathlib.Path, model_dir: pathlib.Path) -> None:
+    """BertModel's last_hidden_state of a real checkpoint (all-MiniLM-L6-v2) for random ids."""
+    model = BertModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
+    folder = out_dir / "minilm"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(11)
+    ids, type_ids, offsets, hidden = [], [], [0], []
+    for length in [7, 1, 128, 33, 2, 64]:
+        # [CLS] ... [SEP] around random word-piece ids, as the tokenizer would produce.
+        seq = np.concatenate([[101], rng.integers(1000, model.config.vocab_size, size=max(length - 2, 0)),
+                              [102]])[:length]
+        with torch.no_grad():
+            out = model(input_ids=torch.tensor(seq)[None])
+        hidden.append(out.last_hidden_state[0].numpy())
+        ids.extend(seq)
+        type_ids.extend([0] * length)
+        offsets.append(offsets[-1] + length)
+    np.save(folder / "ids.npy", np.array(ids, dtype=np.int32))
+    np.save(folder / "type_ids.npy", np.array(type_ids, dtype=np.int32))
+    np.save(folder / "offsets.npy", np.array(offsets, dtype=np.int32))
+    np.save(folder / "last_hidden_state.npy", np.concatenate(hidden).astype(np.float32))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=pathlib.Path,
@@ -162,6 +186,11 @@ def main() -> None:
         print(f"wrote {out_dir / name}")
     make_pooling(out_dir)
     print(f"wrote {out_dir / 'pooling'}")
+    # The real model, where make_test_data.sh has linked it.
+    minilm = args.out / "models" / "all-MiniLM-L6-v2"
+    if (minilm / "model.safetensors").exists():
+        make_real_model_reference(out_dir, minilm)
+        print(f"wrote {out_dir / 'minilm'}")
 
 
 if __name__ == "__main__":

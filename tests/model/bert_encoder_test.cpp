@@ -53,6 +53,27 @@ TEST_P(EncoderParity, MatchesTransformersBertModel) {
   RecordProperty("max_abs_diff", worst_text.str());
 }
 
+// The real all-MiniLM-L6-v2 weights (linked into the test data by make_test_data.sh).
+TEST(EncoderParityRealModel, MatchesTransformersOnMiniLM) {
+  const fs::path model = embedrt::testing::test_data_dir() / "models" / "all-MiniLM-L6-v2";
+  const fs::path dir = variant_dir("minilm");
+  EMBEDRT_REQUIRE_FIXTURE(model / "model.safetensors");
+  EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
+  const BertEncoder encoder = BertEncoder::load(model);
+  const Fixture f = read_fixture(dir);
+  Workspace ws;
+  const auto hidden = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
+  ASSERT_EQ(hidden.size(), f.expected.size());
+  float worst = 0;
+  for (size_t i = 0; i < hidden.size(); ++i) {
+    worst = std::max(worst, std::fabs(hidden[i] - f.expected[i]));
+  }
+  EXPECT_LE(worst, 1e-4f);
+  std::ostringstream worst_text;
+  worst_text << std::scientific << worst;
+  RecordProperty("max_abs_diff", worst_text.str());
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, EncoderParity,
                          ::testing::Values("gelu_plain", "gelu_new_masked_lm", "relu_st_f16",
                                            "silu_bf16"));
