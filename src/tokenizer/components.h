@@ -52,7 +52,8 @@ class Model {
 // One token of an encoding before post-processing.
 struct Token {
   int32_t id;
-  ByteSpan offsets;  // in the original text
+  ByteSpan offsets;    // in the original text
+  bool added = false;  // matched by the added vocabulary: its text is the original span
 };
 
 // Adds special tokens around a single sequence and sets type ids (TemplateProcessing,

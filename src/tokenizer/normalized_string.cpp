@@ -39,7 +39,7 @@ void append_utf8(char32_t cp, std::string& out) {
 }
 
 NormalizedString::NormalizedString(std::string_view original, uint32_t base_offset)
-    : text_(original) {
+    : text_(original), shift_(base_offset) {
   origin_.resize(text_.size());
   size_t i = 0;
   while (i < text_.size()) {
@@ -96,7 +96,44 @@ NormalizedString NormalizedString::slice(size_t begin, size_t end) const {
   out.text_.assign(text_, begin, end - begin);
   out.origin_.assign(origin_.begin() + static_cast<std::ptrdiff_t>(begin),
                      origin_.begin() + static_cast<std::ptrdiff_t>(end));
+  out.shift_ = begin < origin_.size() ? origin_[begin].begin
+               : origin_.empty()      ? shift_
+                                      : origin_.back().end;
   return out;
+}
+
+void NormalizedString::transform(std::span<const Change> changes, size_t initial_removed) {
+  const size_t size = text_.size();
+  // `read` is HF's `offset`: the byte of the current text where the next character to replace
+  // starts.
+  size_t read = 0;
+  for (size_t k = 0; k < initial_removed && read < size; ++k) {
+    read += utf8_length(static_cast<unsigned char>(text_[read]));
+  }
+  auto consume = [&] {
+    if (read < size) read += utf8_length(static_cast<unsigned char>(text_[read]));
+  };
+  std::string text;
+  std::vector<ByteSpan> origin;
+  text.reserve(size + changes.size());
+  origin.reserve(size + changes.size());
+  const ByteSpan at_start{shift_, shift_};
+  for (const Change& c : changes) {
+    ByteSpan align;
+    if (c.change > 0) {
+      align = read == 0 ? at_start : origin_[std::min(read, size) - 1];
+    } else {
+      // HF indexes past the end only in cases where it panics; keep the last origin instead.
+      align = read < size ? origin_[read] : (size == 0 ? at_start : origin_[size - 1]);
+      consume();
+      for (int32_t k = 0; k < -c.change; ++k) consume();
+    }
+    const size_t before = text.size();
+    append_utf8(c.cp, text);
+    origin.insert(origin.end(), text.size() - before, align);
+  }
+  text_ = std::move(text);
+  origin_ = std::move(origin);
 }
 
 void NormalizedString::assign(std::string text, std::vector<ByteSpan> origins) {

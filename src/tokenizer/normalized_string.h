@@ -22,6 +22,13 @@ class NormalizedString {
   // `original` must be valid UTF-8. Origins are `base_offset` + byte position in `original`.
   explicit NormalizedString(std::string_view original, uint32_t base_offset = 0);
 
+  // Original byte where this string starts (HF's original_shift): `base_offset` for a whole text,
+  // the origin of the first byte for a slice. Normalizing never changes it. A character inserted
+  // before everything else takes the empty origin here, and Metaspace's "first" prepend scheme
+  // asks whether it is 0.
+  uint32_t original_shift() const noexcept { return shift_; }
+  void set_original_shift(uint32_t shift) noexcept { shift_ = shift; }
+
   const std::string& text() const noexcept { return text_; }
   bool empty() const noexcept { return text_.empty(); }
   size_t size() const noexcept { return text_.size(); }
@@ -65,6 +72,21 @@ class NormalizedString {
 
   // Original byte range of every byte of the current text.
   const std::vector<ByteSpan>& origins() const noexcept { return origin_; }
+  // One character of a rewritten string and how it relates to the current characters, as in HF's
+  // NormalizedString::transform: `change` 0 replaces the next current character, -N replaces it
+  // and drops the N after it, and a positive value inserts a character.
+  struct Change {
+    char32_t cp;
+    int32_t change;
+  };
+  // Rewrites the whole string from `changes` after dropping its first `initial_removed`
+  // characters. Origins follow HF exactly: a replacing character takes the origin of the current
+  // character at the read position, an inserted one that of the byte before it (or the empty
+  // origin at original_shift() at the very start). The read position advances by the size of
+  // each consumed character, so changes that do not account for every character (HF's
+  // Precompiled normalizer) shift later origins the same way HF does.
+  void transform(std::span<const Change> changes, size_t initial_removed);
+
   // Replaces text and origins wholesale (one origin per byte), for components that rebuild the
   // string in their own buffers.
   void assign(std::string text, std::vector<ByteSpan> origins);
@@ -75,6 +97,7 @@ class NormalizedString {
  private:
   std::string text_;
   std::vector<ByteSpan> origin_;  // one per byte of text_
+  uint32_t shift_ = 0;
 };
 
 // Decodes one code point starting at `s[i]` (s must be valid UTF-8) and advances `i`.

@@ -2,6 +2,7 @@
 // alignments. Every normalizer leaves the string untouched (no copy) when it would not change it.
 #include <utf8proc.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -86,6 +87,9 @@ class BertNormalizer final : public Normalizer {
       return;
     }
     TextBuilder out(s.size() + s.size() / 4);
+    thread_local std::vector<NfdPart> group;
+    group.clear();
+    const uint32_t shift = text.original_shift();
     size_t i = 0;
     while (i < s.size()) {
       const auto b = static_cast<unsigned char>(s[i]);
@@ -94,6 +98,7 @@ class BertNormalizer final : public Normalizer {
         const uint16_t cls = uc::kAsciiClasses[b];
         const ByteSpan origin = text.origins()[i++];
         if (clean_text_ && (cls & uc::kBertControl)) continue;
+        if (!group.empty()) flush_group(group, shift, out);
         char c = (clean_text_ && (cls & uc::kWhitespace)) ? ' ' : static_cast<char>(b);
         if (lowercase_ && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
         out.put_byte(c, origin);
@@ -102,35 +107,94 @@ class BertNormalizer final : public Normalizer {
       const size_t start = i;
       const char32_t c = decode_utf8(s, i);
       const ByteSpan origin = char_origin(text, start, i);
-      put_cleaned(c, origin, out);
+      put_cleaned(c, origin, group, shift, out);
     }
+    if (!group.empty()) flush_group(group, shift, out);
     out.commit(text);
   }
 
  private:
-  void put_cleaned(char32_t c, ByteSpan origin, TextBuilder& out) const {
+  // One character of HF's NFD output: `inserted` marks the parts after the first of a
+  // decomposition (HF's change 1); `source` is the origin of the character it came from.
+  struct NfdPart {
+    char32_t cp;
+    uint8_t ccc;
+    bool inserted;
+    ByteSpan source;
+  };
+
+  void put_cleaned(char32_t c, ByteSpan origin, std::vector<NfdPart>& group, uint32_t shift,
+                   TextBuilder& out) const {
     if (clean_text_) {
       if (uc::has(c, uc::kBertControl)) return;  // also NUL and U+FFFD
       if (uc::has(c, uc::kWhitespace)) c = ' ';
     }
     if (handle_chinese_chars_ && uc::is_chinese_char(c)) {
-      put_stripped(' ', origin, out);
-      put_stripped(c, origin, out);
-      put_stripped(' ', origin, out);
+      put_stripped(' ', origin, group, shift, out);
+      put_stripped(c, origin, group, shift, out);
+      put_stripped(' ', origin, group, shift, out);
       return;
     }
-    put_stripped(c, origin, out);
+    put_stripped(c, origin, group, shift, out);
   }
 
-  void put_stripped(char32_t c, ByteSpan origin, TextBuilder& out) const {
-    if (!strip_accents_ || c < 0x80) {
+  // Strip accents is HF's nfd() followed by dropping nonspacing marks. NFD sorts each starter
+  // and the combining marks after it by combining class, so the decomposed parts are collected
+  // per such group and aligned when the group is complete.
+  void put_stripped(char32_t c, ByteSpan origin, std::vector<NfdPart>& group, uint32_t shift,
+                    TextBuilder& out) const {
+    if (!strip_accents_) {
+      put_lowered(c, origin, out);
+      return;
+    }
+    if (c < 0x80) {
+      if (!group.empty()) flush_group(group, shift, out);
       put_lowered(c, origin, out);
       return;
     }
     char32_t parts[8];
     const size_t n = canonical_decomposition(c, parts, 8);
     for (size_t k = 0; k < n; ++k) {
-      if (!uc::has(parts[k], uc::kNonspacingMark)) put_lowered(parts[k], origin, out);
+      const auto ccc = static_cast<uint8_t>(
+          utf8proc_get_property(static_cast<utf8proc_int32_t>(parts[k]))->combining_class);
+      if (ccc == 0 && !group.empty()) flush_group(group, shift, out);
+      group.push_back(NfdPart{parts[k], ccc, k > 0, origin});
+    }
+  }
+
+  void flush_group(std::vector<NfdPart>& group, uint32_t shift, TextBuilder& out) const {
+    bool sorted = true;
+    for (size_t k = 1; k < group.size() && sorted; ++k) sorted = group[k - 1].ccc <= group[k].ccc;
+    if (!sorted) realign_reordered(group, shift);
+    for (const NfdPart& part : group) {
+      if (!uc::has(part.cp, uc::kNonspacingMark)) put_lowered(part.cp, part.source, out);
+    }
+    group.clear();
+  }
+
+  // HF's transform() aligns NFD output by position, not by character: the k-th replacing part
+  // after the canonical reordering takes the origin of the k-th character before it, and an
+  // inserted part that of the character consumed just before it (the empty origin at the start
+  // of the string when there is none).
+  static void realign_reordered(std::vector<NfdPart>& group, uint32_t shift) {
+    ByteSpan sources[32];
+    if (group.size() > 32) return;  // beyond any real text; keep the per-character origins
+    size_t consumed = 0;
+    for (const NfdPart& part : group) {
+      if (!part.inserted) sources[consumed++] = part.source;
+    }
+    std::stable_sort(group.begin(), group.end(),
+                     [](const NfdPart& a, const NfdPart& b) { return a.ccc < b.ccc; });
+    size_t k = 0;
+    for (NfdPart& part : group) {
+      if (!part.inserted) {
+        part.source = sources[k++];
+      } else if (k > 0) {
+        part.source = sources[k - 1];
+      } else if (part.ccc != 0) {
+        // Only a group at the start of the text can begin with a non-starter.
+        part.source = ByteSpan{shift, shift};
+      }
     }
   }
 
@@ -380,10 +444,9 @@ class PrecompiledNormalizer final : public Normalizer {
   }
 
   void normalize(NormalizedString& text) const override {
-    const std::string& s = text.text();
-    const std::string_view view(s);
-    TextBuilder out(s.size() + 16);
-    std::vector<ByteSpan> old_origins;
+    const std::string_view s(text.text());
+    thread_local std::vector<NormalizedString::Change> changes;
+    changes.clear();
     bool modified = false;
     size_t i = 0;
     while (i < s.size()) {
@@ -393,41 +456,59 @@ class PrecompiledNormalizer final : public Normalizer {
         // A lone ASCII character is a grapheme of its own.
         if (ascii_[b]) {
           modified = true;
-          old_origins.assign(1, text.origins()[i]);
-          put_positional(out, *ascii_[b], old_origins);
+          push_changes(*ascii_[b], 1, changes);
         } else {
-          out.put_byte(s[i], text.origins()[i]);
+          changes.push_back({b, 0});
         }
         ++i;
         continue;
       }
-      const size_t end = grapheme_end(view, i);
-      const std::string_view grapheme = view.substr(i, end - i);
+      const size_t end = grapheme_end(s, i);
+      const std::string_view grapheme = s.substr(i, end - i);
       if (grapheme.size() < 6) {
         if (auto norm = charsmap_.transform(grapheme)) {
           modified = true;
-          collect_origins(text, i, end, old_origins);
-          put_positional(out, *norm, old_origins);
+          push_changes(*norm, count_chars(grapheme), changes);
           i = end;
           continue;
         }
       }
       while (i < end) {
         const size_t start = i;
-        decode_utf8(s, i);
-        if (auto norm = charsmap_.transform(view.substr(start, i - start))) {
+        const char32_t c = decode_utf8(s, i);
+        if (auto norm = charsmap_.transform(s.substr(start, i - start))) {
           modified = true;
-          old_origins.assign(1, char_origin(text, start, i));
-          put_positional(out, *norm, old_origins);
+          push_changes(*norm, 1, changes);
         } else {
-          out.copy(text, start, i);
+          changes.push_back({c, 0});
         }
       }
     }
-    if (modified) out.commit(text);
+    if (modified) text.transform(changes, 0);
   }
 
  private:
+  static int32_t count_chars(std::string_view utf8) {
+    int32_t n = 0;
+    for (char ch : utf8) n += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    return n;
+  }
+
+  // HF's Precompiled alignment: the new characters replace the old ones one for one, surplus
+  // new characters are inserted, and surplus old ones are dropped by the last character pushed so
+  // far, which is the one before the rule when the rule yields nothing. At the very start of the
+  // text there is no such character, so HF never consumes removed leading characters and every
+  // origin after them shifts by that many characters; reproduced on purpose.
+  static void push_changes(std::string_view norm, int32_t old_count,
+                           std::vector<NormalizedString::Change>& changes) {
+    int32_t k = 0;
+    for (size_t j = 0; j < norm.size(); ++k) {
+      const char32_t c = decode_utf8(norm, j);
+      changes.push_back({c, k < old_count ? 0 : 1});
+    }
+    if (k < old_count && !changes.empty()) changes.back().change -= old_count - k;
+  }
+
   static size_t grapheme_end(std::string_view s, size_t begin) {
     utf8proc_int32_t state = 0;
     size_t i = begin;
@@ -443,16 +524,6 @@ class PrecompiledNormalizer final : public Normalizer {
       i = next;
     }
     return i;
-  }
-
-  static void collect_origins(const NormalizedString& text, size_t begin, size_t end,
-                              std::vector<ByteSpan>& out) {
-    out.clear();
-    for (size_t k = begin; k < end;) {
-      const size_t start = k;
-      decode_utf8(text.text(), k);
-      out.push_back(char_origin(text, start, k));
-    }
   }
 
   PrecompiledCharsmap charsmap_;

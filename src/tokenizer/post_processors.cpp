@@ -1,6 +1,7 @@
 // Post-processors: special tokens around a single sequence, type ids, and the offset trimming of
 // the byte-level family. Pair templates are parsed by HF but never used here: embedrt encodes one
 // sequence at a time.
+#include <algorithm>
 #include <map>
 #include <string>
 #include <utility>
@@ -8,6 +9,8 @@
 
 #include "embedrt/error.h"
 #include "tokenizer/components.h"
+#include "tokenizer/normalized_string.h"
+#include "tokenizer/unicode.h"
 
 namespace embedrt::tokenizer {
 namespace {
@@ -25,10 +28,12 @@ class EncodingProcessor : public PostProcessor {
     }
     out.type_ids.assign(tokens.size(), 0);
     out.special_tokens_mask.assign(tokens.size(), 0);
-    apply(out, original, add_special_tokens);
+    apply(out, original, tokens, add_special_tokens);
   }
+  // `tokens` are the sequence's tokens; `encoding` holds them first in the same order until a
+  // processor adds special tokens.
   virtual void apply(Encoding& encoding, std::string_view original,
-                     bool add_special_tokens) const = 0;
+                     const std::vector<Token>& tokens, bool add_special_tokens) const = 0;
 };
 
 void append_special(Encoding& e, int32_t id, int32_t type_id) {
@@ -38,18 +43,56 @@ void append_special(Encoding& e, int32_t id, int32_t type_id) {
   e.offsets.push_back(ByteSpan{0, 0});
 }
 
-// HF's ByteLevel::process_offsets: moves each token's offsets past its leading and trailing
-// spaces. HF counts space characters in the token string; with byte-level tokens every space
-// character stands for one space byte of the original text, so counting space bytes at both ends
-// of the token's original span gives the same numbers without the token strings.
-void trim_offsets(Encoding& e, std::string_view original, bool add_prefix_space) {
+// HF's ByteLevel::process_offsets: moves each token's offsets past the whitespace characters at
+// both ends of the token string. A byte-level model token spells every space byte of the original
+// as one space character and no other whitespace, so counting space bytes at the ends of its
+// original span gives HF's numbers without the token strings. An added token's string is its
+// matched text (with the blanks lstrip/rstrip took in), where every Unicode whitespace character
+// counts; HF moves the byte offsets by that count of characters.
+size_t leading_whitespace_chars(std::string_view s) {
+  size_t n = 0;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t next = i;
+    if (!unicode::has(decode_utf8(s, next), unicode::kWhitespace)) break;
+    ++n;
+    i = next;
+  }
+  return n;
+}
+
+size_t trailing_whitespace_chars(std::string_view s) {
+  size_t n = 0;
+  size_t end = s.size();
+  while (end > 0) {
+    size_t start = end - 1;
+    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    size_t next = start;
+    if (!unicode::has(decode_utf8(s, next), unicode::kWhitespace)) break;
+    ++n;
+    end = start;
+  }
+  return n;
+}
+
+void trim_offsets(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
+                  bool add_prefix_space) {
+  const bool tokens_in_place = e.offsets.size() == tokens.size();
   for (size_t i = 0; i < e.offsets.size(); ++i) {
     ByteSpan& span = e.offsets[i];
     if (span.begin >= span.end || span.end > original.size()) continue;
     uint32_t leading = 0;
-    while (span.begin + leading < span.end && original[span.begin + leading] == ' ') ++leading;
     uint32_t trailing = 0;
-    while (span.end - trailing > span.begin && original[span.end - trailing - 1] == ' ') ++trailing;
+    if (tokens_in_place && tokens[i].added) {
+      const std::string_view text = original.substr(span.begin, span.end - span.begin);
+      leading = static_cast<uint32_t>(leading_whitespace_chars(text));
+      trailing = static_cast<uint32_t>(trailing_whitespace_chars(text));
+    } else {
+      while (span.begin + leading < span.end && original[span.begin + leading] == ' ') ++leading;
+      while (span.end - trailing > span.begin && original[span.end - trailing - 1] == ' ') {
+        ++trailing;
+      }
+    }
     if (leading > 0) {
       const bool is_first = i == 0 || span.begin == 0;
       // A single leading space on the first token is the one the pre-tokenizer added.
@@ -65,8 +108,9 @@ class ByteLevelProcessor final : public EncodingProcessor {
   ByteLevelProcessor(bool trim, bool add_prefix_space)
       : trim_(trim), add_prefix_space_(add_prefix_space) {}
   size_t added_tokens_single() const override { return 0; }
-  void apply(Encoding& e, std::string_view original, bool) const override {
-    if (trim_) trim_offsets(e, original, add_prefix_space_);
+  void apply(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
+             bool) const override {
+    if (trim_) trim_offsets(e, original, tokens, add_prefix_space_);
   }
 
  private:
@@ -80,8 +124,9 @@ class ClsSepProcessor final : public EncodingProcessor {
   ClsSepProcessor(int32_t cls, int32_t sep, bool trim, bool add_prefix_space)
       : cls_(cls), sep_(sep), trim_(trim), add_prefix_space_(add_prefix_space) {}
   size_t added_tokens_single() const override { return 2; }
-  void apply(Encoding& e, std::string_view original, bool add_special_tokens) const override {
-    if (trim_) trim_offsets(e, original, add_prefix_space_);
+  void apply(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
+             bool add_special_tokens) const override {
+    if (trim_) trim_offsets(e, original, tokens, add_prefix_space_);
     if (!add_special_tokens) return;
     Encoding out;
     out.ids.reserve(e.ids.size() + 2);
@@ -115,7 +160,8 @@ class TemplateProcessor final : public EncodingProcessor {
     for (const Piece& p : pieces_) n += p.ids.size();
     return n;
   }
-  void apply(Encoding& e, std::string_view, bool add_special_tokens) const override {
+  void apply(Encoding& e, std::string_view, const std::vector<Token>&,
+             bool add_special_tokens) const override {
     Encoding out;
     for (const Piece& p : pieces_) {
       if (p.is_sequence) {
@@ -146,8 +192,9 @@ class SequenceProcessor final : public EncodingProcessor {
     for (const auto& s : steps_) n += s->added_tokens_single();
     return n;
   }
-  void apply(Encoding& e, std::string_view original, bool add_special_tokens) const override {
-    for (const auto& s : steps_) s->apply(e, original, add_special_tokens);
+  void apply(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
+             bool add_special_tokens) const override {
+    for (const auto& s : steps_) s->apply(e, original, tokens, add_special_tokens);
   }
 
  private:

@@ -193,7 +193,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
     const bool starts_with_replacement = piece.text().starts_with(replacement_);
     if (!starts_with_replacement &&
         (scheme_ == PrependScheme::kAlways ||
-         (scheme_ == PrependScheme::kFirst && !piece.empty() && piece.origins()[0].begin == 0))) {
+         (scheme_ == PrependScheme::kFirst && piece.original_shift() == 0))) {
       prepend_to_first_char(piece, replacement_);
     }
     if (!split_) {
@@ -226,6 +226,7 @@ NormalizedString map_bytes(const NormalizedString& piece) {
   }
   NormalizedString mapped;
   builder.commit(mapped);
+  mapped.set_original_shift(piece.original_shift());
   return mapped;
 }
 

@@ -34,8 +34,8 @@ struct Tokenizer::Impl final : TokenLookup {
 
 namespace {
 
-void push_token(std::vector<Token>& tokens, int32_t id, ByteSpan span) {
-  tokens.push_back(Token{id, span});
+void push_token(std::vector<Token>& tokens, int32_t id, ByteSpan span, bool added = false) {
+  tokens.push_back(Token{id, span, added});
 }
 
 Truncation parse_truncation(const JsonNode& node) {
@@ -119,7 +119,7 @@ void Tokenizer::Impl::tokenize_normalized(NormalizedString&& piece,
   added.split_normalized(piece.text(), splits);
   for (const TextSplit& s : splits) {
     if (s.id >= 0) {
-      push_token(tokens, s.id, piece.original_span(s.begin, s.end));
+      push_token(tokens, s.id, piece.original_span(s.begin, s.end), true);
     } else {
       model_pieces(piece.slice(s.begin, s.end));
     }
@@ -141,7 +141,7 @@ void Tokenizer::Impl::tokenize(NormalizedString&& whole, std::vector<Token>& tok
   added.split_raw(whole.text(), splits);
   for (const TextSplit& s : splits) {
     if (s.id >= 0) {
-      push_token(tokens, s.id, whole.original_span(s.begin, s.end));
+      push_token(tokens, s.id, whole.original_span(s.begin, s.end), true);
     } else {
       normalize_then_split(whole.slice(s.begin, s.end));
     }
