@@ -291,7 +291,10 @@ class UnicodeNormalizer final : public Normalizer {
         decode_utf8(s, k);
         old_origins.push_back(char_origin(text, start, k));
       }
-      put_positional(out, replacement, old_origins, /*last_to_last=*/true);
+      if (compose_ || !put_decomposed(out, std::string_view(s).substr(begin, i - begin),
+                                      replacement, old_origins)) {
+        put_positional(out, replacement, old_origins, /*last_to_last=*/true);
+      }
     }
     if (changed) out.commit(text);
   }
@@ -314,6 +317,53 @@ class UnicodeNormalizer final : public Normalizer {
     }
     // Hangul vowel and trailing jamo compose with the syllable before them.
     return !((first >= 0x1161 && first <= 0x1175) || (first >= 0x11A8 && first <= 0x11C2));
+  }
+
+  // NFD/NFKD as HF aligns it: every character's decomposition is its first part (replacing the
+  // character) followed by inserted parts, canonical ordering then sorts each starter's group by
+  // combining class with those roles attached, and transform() gives the k-th replacing part the
+  // origin of the k-th old character and an inserted part the origin of the last one consumed.
+  // False (nothing written) if the parts do not spell `replacement`.
+  bool put_decomposed(TextBuilder& out, std::string_view segment, std::string_view replacement,
+                      const std::vector<ByteSpan>& old_origins) const {
+    struct Part {
+      char32_t cp;
+      uint8_t ccc;
+      bool inserted;
+    };
+    std::vector<Part> parts;
+    const auto options =
+        static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | (compat_ ? UTF8PROC_COMPAT : 0));
+    size_t group_start = 0;
+    auto sort_group = [&] {
+      std::stable_sort(parts.begin() + static_cast<std::ptrdiff_t>(group_start), parts.end(),
+                       [](const Part& a, const Part& b) { return a.ccc < b.ccc; });
+    };
+    for (size_t i = 0; i < segment.size();) {
+      const char32_t c = decode_utf8(segment, i);
+      utf8proc_int32_t buffer[32];
+      utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 32,
+                                                   options, nullptr);
+      if (n <= 0 || n > 32) return false;
+      for (utf8proc_ssize_t k = 0; k < n; ++k) {
+        const auto ccc = static_cast<uint8_t>(utf8proc_get_property(buffer[k])->combining_class);
+        if (ccc == 0) {
+          sort_group();
+          group_start = parts.size();
+        }
+        parts.push_back({static_cast<char32_t>(buffer[k]), ccc, k > 0});
+      }
+    }
+    sort_group();
+    std::string spelled;
+    for (const Part& p : parts) append_utf8(p.cp, spelled);
+    if (spelled != replacement) return false;
+    size_t consumed = 0;
+    for (const Part& p : parts) {
+      const size_t from = p.inserted ? (consumed > 0 ? consumed - 1 : 0) : consumed++;
+      out.put(p.cp, old_origins[std::min(from, old_origins.size() - 1)]);
+    }
+    return true;
   }
 
   // Normalizes one segment into `replacement`; false when the segment is already normalized.

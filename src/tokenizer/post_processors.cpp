@@ -48,28 +48,35 @@ void append_special(Encoding& e, int32_t id, int32_t type_id) {
 // as one space character and no other whitespace, so counting space bytes at the ends of its
 // original span gives HF's numbers without the token strings. An added token's string is its
 // matched text (with the blanks lstrip/rstrip took in), where every Unicode whitespace character
-// counts; HF moves the byte offsets by that count of characters.
-size_t leading_whitespace_chars(std::string_view s) {
-  size_t n = 0;
+// counts, with all its bytes.
+struct Blanks {
+  uint32_t chars = 0;
+  uint32_t bytes = 0;
+};
+
+Blanks leading_whitespace(std::string_view s) {
+  Blanks n;
   size_t i = 0;
   while (i < s.size()) {
     size_t next = i;
     if (!unicode::has(decode_utf8(s, next), unicode::kWhitespace)) break;
-    ++n;
+    ++n.chars;
+    n.bytes += static_cast<uint32_t>(next - i);
     i = next;
   }
   return n;
 }
 
-size_t trailing_whitespace_chars(std::string_view s) {
-  size_t n = 0;
+Blanks trailing_whitespace(std::string_view s) {
+  Blanks n;
   size_t end = s.size();
   while (end > 0) {
     size_t start = end - 1;
     while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
     size_t next = start;
     if (!unicode::has(decode_utf8(s, next), unicode::kWhitespace)) break;
-    ++n;
+    ++n.chars;
+    n.bytes += static_cast<uint32_t>(end - start);
     end = start;
   }
   return n;
@@ -81,25 +88,31 @@ void trim_offsets(Encoding& e, std::string_view original, const std::vector<Toke
   for (size_t i = 0; i < e.offsets.size(); ++i) {
     ByteSpan& span = e.offsets[i];
     if (span.begin >= span.end || span.end > original.size()) continue;
-    uint32_t leading = 0;
-    uint32_t trailing = 0;
+    Blanks leading;
+    Blanks trailing;
     if (tokens_in_place && tokens[i].added) {
       const std::string_view text = original.substr(span.begin, span.end - span.begin);
-      leading = static_cast<uint32_t>(leading_whitespace_chars(text));
-      trailing = static_cast<uint32_t>(trailing_whitespace_chars(text));
+      leading = leading_whitespace(text);
+      trailing = trailing_whitespace(text);
     } else {
-      while (span.begin + leading < span.end && original[span.begin + leading] == ' ') ++leading;
-      while (span.end - trailing > span.begin && original[span.end - trailing - 1] == ' ') {
-        ++trailing;
+      while (span.begin + leading.bytes < span.end && original[span.begin + leading.bytes] == ' ') {
+        leading.chars = ++leading.bytes;
+      }
+      while (span.end - trailing.bytes > span.begin &&
+             original[span.end - trailing.bytes - 1] == ' ') {
+        trailing.chars = ++trailing.bytes;
       }
     }
-    if (leading > 0) {
+    if (leading.bytes > 0) {
       const bool is_first = i == 0 || span.begin == 0;
       // A single leading space on the first token is the one the pre-tokenizer added.
-      if (is_first && add_prefix_space && leading == 1) leading = 0;
-      span.begin = std::min(span.begin + leading, span.end);
+      if (!(is_first && add_prefix_space && leading.chars == 1)) {
+        span.begin = std::min(span.begin + leading.bytes, span.end);
+      }
     }
-    if (trailing > 0 && span.end >= trailing) span.end = std::max(span.end - trailing, span.begin);
+    if (trailing.bytes > 0 && span.end >= trailing.bytes) {
+      span.end = std::max(span.end - trailing.bytes, span.begin);
+    }
   }
 }
 
