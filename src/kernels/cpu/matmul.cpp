@@ -7,6 +7,7 @@
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -50,7 +51,7 @@ constexpr int64_t kPackingRows = 128;
 // M >= 837). So forward() only ever calls oneDNN with row counts from a list checked at load to
 // reproduce, row for row, the result of computing `quantum` rows at a time, and zero-pads the tail.
 constexpr int64_t kQuantumCandidates[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48};
-constexpr int64_t kMaxCallRows = 256;
+constexpr int64_t kMaxCallRows = 128;
 constexpr int64_t kSmallMultiples = 12;  // every quantum multiple up to this many quanta is tried
 
 // Scratch for padding short tails, kept per thread so a warm call allocates nothing.
@@ -68,11 +69,6 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   memory bias;
   bool has_bias = false;
 
-  // Primitive per row count. oneDNN caches primitives itself, but a primitive descriptor still
-  // costs tens of microseconds to create, so keep ours keyed by M.
-  mutable std::shared_mutex mutex;
-  mutable std::unordered_map<int64_t, std::shared_ptr<const dnnl::matmul>> primitives;
-  mutable std::unordered_map<int64_t, std::string> impl_names;
   Linear::RowBlocking blocking{1, {1}};
 
   void run(const float* x, int64_t rows, float* y, const float* residual) const;
@@ -98,16 +94,27 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
                                         cpu_engine());
   }
 
-  std::shared_ptr<const dnnl::matmul> primitive(int64_t rows) const {
+  struct CachedPrimitive {
+    std::shared_ptr<const dnnl::matmul> primitive;
+    std::string implementation;
+  };
+
+  // Primitives depend on the shape, post-ops and row count but not on the weight values, so one
+  // process-wide cache serves every layer of the same shape (and the load-time blocking check).
+  const CachedPrimitive& primitive(int64_t rows) const {
+    using Key = std::tuple<int64_t, int64_t, Activation, bool, bool, int64_t>;
+    static std::shared_mutex mutex;
+    static std::map<Key, CachedPrimitive> cache;  // never erased, so references stay valid
+    const Key key{spec.in_features,  spec.out_features, spec.activation,
+                  spec.add_residual, has_bias,          rows};
     {
       std::shared_lock lock(mutex);
-      if (auto it = primitives.find(rows); it != primitives.end()) return it->second;
+      if (auto it = cache.find(key); it != cache.end()) return it->second;
     }
     auto pd = make_pd(rows, weights_md);
-    auto prim = std::make_shared<const dnnl::matmul>(pd);
+    CachedPrimitive entry{std::make_shared<const dnnl::matmul>(pd), pd.impl_info_str()};
     std::unique_lock lock(mutex);
-    impl_names.emplace(rows, pd.impl_info_str());
-    return primitives.emplace(rows, std::move(prim)).first->second;
+    return cache.emplace(key, std::move(entry)).first->second;
   }
 };
 
@@ -203,7 +210,7 @@ Linear& Linear::operator=(Linear&&) noexcept = default;
 const LinearSpec& Linear::spec() const noexcept { return impl_->spec; }
 
 void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* residual) const {
-  const auto prim = primitive(rows);
+  const auto& prim = primitive(rows).primitive;
   const dnnl::engine& eng = cpu_engine();
   memory src({{rows, spec.in_features}, dt::f32, tag::ab}, eng, const_cast<float*>(x));
   memory dst({{rows, spec.out_features}, dt::f32, tag::ab}, eng, y);
@@ -263,9 +270,7 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
 Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
 
 const char* Linear::implementation(int64_t rows) const {
-  impl_->primitive(rows);
-  std::shared_lock lock(impl_->mutex);
-  return impl_->impl_names.at(rows).c_str();
+  return impl_->primitive(rows).implementation.c_str();
 }
 
 }  // namespace embedrt::kernels
