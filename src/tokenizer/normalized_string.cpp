@@ -119,6 +119,13 @@ void NormalizedString::transform(std::span<const Change> changes, size_t initial
   origin.reserve(size + changes.size());
   const ByteSpan at_start{shift_, shift_};
   for (const Change& c : changes) {
+    if (c.change == 0 && c.cp < 0x80 && read < size) {
+      // The common case: one character replacing one, spelled in a single byte.
+      origin.push_back(origin_[read]);
+      text.push_back(static_cast<char>(c.cp));
+      read += utf8_length(static_cast<unsigned char>(text_[read]));
+      continue;
+    }
     ByteSpan align;
     if (c.change > 0) {
       align = read == 0 ? at_start : origin_[std::min(read, size) - 1];

@@ -87,9 +87,10 @@ class BertNormalizer final : public Normalizer {
       return;
     }
     TextBuilder out(s.size() + s.size() / 4);
-    thread_local std::vector<NfdPart> group;
-    group.clear();
-    const uint32_t shift = text.original_shift();
+    // Combining marks waiting for the end of their run (strip_accents only).
+    thread_local std::vector<NfdPart> marks;
+    marks.clear();
+    bool marks_pending = false;
     size_t i = 0;
     while (i < s.size()) {
       const auto b = static_cast<unsigned char>(s[i]);
@@ -98,7 +99,10 @@ class BertNormalizer final : public Normalizer {
         const uint16_t cls = uc::kAsciiClasses[b];
         const ByteSpan origin = text.origins()[i++];
         if (clean_text_ && (cls & uc::kBertControl)) continue;
-        if (!group.empty()) flush_group(group, shift, out);
+        if (marks_pending) {
+          flush_marks(marks, out);
+          marks_pending = false;
+        }
         char c = (clean_text_ && (cls & uc::kWhitespace)) ? ' ' : static_cast<char>(b);
         if (lowercase_ && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
         out.put_byte(c, origin);
@@ -107,14 +111,15 @@ class BertNormalizer final : public Normalizer {
       const size_t start = i;
       const char32_t c = decode_utf8(s, i);
       const ByteSpan origin = char_origin(text, start, i);
-      put_cleaned(c, origin, group, shift, out);
+      put_cleaned(c, origin, marks, out);
+      marks_pending = !marks.empty();
     }
-    if (!group.empty()) flush_group(group, shift, out);
+    if (marks_pending) flush_marks(marks, out);
     out.commit(text);
   }
 
  private:
-  // One character of HF's NFD output: `inserted` marks the parts after the first of a
+  // A combining mark of HF's NFD output: `inserted` marks a part after the first of a
   // decomposition (HF's change 1); `source` is the origin of the character it came from.
   struct NfdPart {
     char32_t cp;
@@ -123,77 +128,82 @@ class BertNormalizer final : public Normalizer {
     ByteSpan source;
   };
 
-  void put_cleaned(char32_t c, ByteSpan origin, std::vector<NfdPart>& group, uint32_t shift,
+  void put_cleaned(char32_t c, ByteSpan origin, std::vector<NfdPart>& marks,
                    TextBuilder& out) const {
     if (clean_text_) {
       if (uc::has(c, uc::kBertControl)) return;  // also NUL and U+FFFD
       if (uc::has(c, uc::kWhitespace)) c = ' ';
     }
     if (handle_chinese_chars_ && uc::is_chinese_char(c)) {
-      put_stripped(' ', origin, group, shift, out);
-      put_stripped(c, origin, group, shift, out);
-      put_stripped(' ', origin, group, shift, out);
+      put_stripped(' ', origin, marks, out);
+      put_stripped(c, origin, marks, out);
+      put_stripped(' ', origin, marks, out);
       return;
     }
-    put_stripped(c, origin, group, shift, out);
+    put_stripped(c, origin, marks, out);
   }
 
-  // Strip accents is HF's nfd() followed by dropping nonspacing marks. NFD sorts each starter
-  // and the combining marks after it by combining class, so the decomposed parts are collected
-  // per such group and aligned when the group is complete.
-  void put_stripped(char32_t c, ByteSpan origin, std::vector<NfdPart>& group, uint32_t shift,
+  // Strip accents is HF's nfd() followed by dropping nonspacing marks. NFD sorts every run of
+  // combining marks by combining class, and HF then aligns the run by position, so marks wait
+  // for the end of their run; characters of class 0 never move and go straight through.
+  void put_stripped(char32_t c, ByteSpan origin, std::vector<NfdPart>& marks,
                     TextBuilder& out) const {
     if (!strip_accents_) {
       put_lowered(c, origin, out);
       return;
     }
     if (c < 0x80) {
-      if (!group.empty()) flush_group(group, shift, out);
+      if (!marks.empty()) flush_marks(marks, out);
       put_lowered(c, origin, out);
       return;
     }
     char32_t parts[8];
     const size_t n = canonical_decomposition(c, parts, 8);
     for (size_t k = 0; k < n; ++k) {
-      const auto ccc = static_cast<uint8_t>(
-          utf8proc_get_property(static_cast<utf8proc_int32_t>(parts[k]))->combining_class);
-      if (ccc == 0 && !group.empty()) flush_group(group, shift, out);
-      group.push_back(NfdPart{parts[k], ccc, k > 0, origin});
+      // Nothing below U+0300 has a nonzero combining class.
+      const auto ccc = parts[k] < 0x300 ? uint8_t{0}
+                                        : static_cast<uint8_t>(utf8proc_get_property(
+                                              static_cast<utf8proc_int32_t>(parts[k]))
+                                                                   ->combining_class);
+      if (ccc != 0) {
+        marks.push_back(NfdPart{parts[k], ccc, k > 0, origin});
+        continue;
+      }
+      if (!marks.empty()) flush_marks(marks, out);
+      if (!uc::has(parts[k], uc::kNonspacingMark)) put_lowered(parts[k], origin, out);
     }
   }
 
-  void flush_group(std::vector<NfdPart>& group, uint32_t shift, TextBuilder& out) const {
+  void flush_marks(std::vector<NfdPart>& marks, TextBuilder& out) const {
     bool sorted = true;
-    for (size_t k = 1; k < group.size() && sorted; ++k) sorted = group[k - 1].ccc <= group[k].ccc;
-    if (!sorted) realign_reordered(group, shift);
-    for (const NfdPart& part : group) {
+    for (size_t k = 1; k < marks.size() && sorted; ++k) sorted = marks[k - 1].ccc <= marks[k].ccc;
+    if (!sorted) realign_reordered(marks);
+    for (const NfdPart& part : marks) {
       if (!uc::has(part.cp, uc::kNonspacingMark)) put_lowered(part.cp, part.source, out);
     }
-    group.clear();
+    marks.clear();
   }
 
-  // HF's transform() aligns NFD output by position, not by character: the k-th replacing part
-  // after the canonical reordering takes the origin of the k-th character before it, and an
-  // inserted part that of the character consumed just before it (the empty origin at the start
-  // of the string when there is none).
-  static void realign_reordered(std::vector<NfdPart>& group, uint32_t shift) {
+  // HF's transform() aligns NFD output by position, not by character: after the canonical
+  // reordering, the k-th replacing mark takes the origin of the k-th character of the run before
+  // it, and an inserted mark that of the character consumed just before it. An inserted mark
+  // that sorts first in the run follows its own first part, a starter emitted just before the
+  // run, so its own origin is already right.
+  static void realign_reordered(std::vector<NfdPart>& marks) {
     ByteSpan sources[32];
-    if (group.size() > 32) return;  // beyond any real text; keep the per-character origins
+    if (marks.size() > 32) return;  // beyond any real text; keep the per-character origins
     size_t consumed = 0;
-    for (const NfdPart& part : group) {
+    for (const NfdPart& part : marks) {
       if (!part.inserted) sources[consumed++] = part.source;
     }
-    std::stable_sort(group.begin(), group.end(),
+    std::stable_sort(marks.begin(), marks.end(),
                      [](const NfdPart& a, const NfdPart& b) { return a.ccc < b.ccc; });
     size_t k = 0;
-    for (NfdPart& part : group) {
+    for (NfdPart& part : marks) {
       if (!part.inserted) {
         part.source = sources[k++];
       } else if (k > 0) {
         part.source = sources[k - 1];
-      } else if (part.ccc != 0) {
-        // Only a group at the start of the text can begin with a non-starter.
-        part.source = ByteSpan{shift, shift};
       }
     }
   }
