@@ -6,6 +6,7 @@
 #   tokenizer-parity/          reference ids and byte offsets per tokenizer
 #   tiny-models/<name>/        random-weight sentence-transformers folders
 #   embeddings/<model>/        reference embeddings; sts/minilm.json: STS-B dev reference score
+#   encoder/<variant>/         BertModel hidden states and pooling references for the encoder tests
 # A step is skipped while its stamp is newer than its script and than the steps it reads from;
 # delete test-data/.stamps (or the folder) to force a rebuild.
 set -euo pipefail
@@ -64,6 +65,8 @@ run_step tiny-models "${script_dir}/make_tiny_models.py ${stamps}/tokenizers" \
 run_step embeddings "${script_dir}/make_embedding_fixtures.py ${script_dir}/make_corpus.py ${io} \
   ${stamps}/corpus ${stamps}/tiny-models" \
   "${python}" "${script_dir}/make_embedding_fixtures.py" --test-data "${test_data}"
+run_step encoder "${script_dir}/make_encoder_fixtures.py" \
+  "${python}" "${script_dir}/make_encoder_fixtures.py" --out "${test_data}"
 parity_status=0
 wait "${parity_pid}" || parity_status=$?
 cat "${parity_log}"
@@ -74,4 +77,4 @@ fi
 
 echo "make_test_data: ${test_data} ready in $((SECONDS - started)) s:"
 (cd "${test_data}" && du -sh --apparent-size corpus.jsonl models/all-MiniLM-L6-v2/ tokenizers tokenizer-parity \
-  tiny-models embeddings sts 2>/dev/null | sed 's/^/  /')
+  tiny-models embeddings sts encoder 2>/dev/null | sed 's/^/  /')

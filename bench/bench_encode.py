@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Encoder throughput, embedrt vs sentence-transformers (torch fp32), same texts, same threads,
+in one run. Workloads: STS-B dev sentences (short) and ~128-token texts (medium, also timed as
+batches of 8). Prints a Markdown table and writes JSON.
+
+    .venv/bin/python bench/bench_encode.py --build build --out bench/results/encode.json
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_tokenizer import cpu_name  # noqa: E402
+
+
+def sts_sentences(path: Path):
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cols = line.split("\t")
+        if len(cols) >= 7:
+            out += [cols[5], cols[6]]
+    return out
+
+
+def medium_texts(sentences, tokenizer, target_tokens=128, count=256):
+    """Texts of about `target_tokens` tokens, made by joining consecutive sentences."""
+    texts, current = [], []
+    i = 0
+    while len(texts) < count:
+        current.append(sentences[i % len(sentences)])
+        i += 1
+        if len(tokenizer.encode(" ".join(current)).ids) >= target_tokens:
+            texts.append(" ".join(current[:-1]) if len(current) > 1 else current[0])
+            current = []
+    return texts
+
+
+def run_embedrt(build: Path, model: str, texts, threads: int, batch_size: int, repeats: int):
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False, encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    out = subprocess.run([str(build / "bench" / "embedrt_encode_throughput"), model, f.name,
+                          str(threads), str(batch_size), str(repeats)],
+                         capture_output=True, text=True, check=True)
+    os.unlink(f.name)
+    return json.loads(out.stdout)
+
+
+ST_CHILD = r"""
+import json, resource, statistics, sys, time
+import torch
+args = json.loads(sys.stdin.read())
+torch.set_num_threads(args["threads"])
+from sentence_transformers import SentenceTransformer
+start = time.perf_counter()
+model = SentenceTransformer(args["model"], device="cpu")
+load = time.perf_counter() - start
+texts, bs = args["texts"], args["batch_size"]
+with torch.inference_mode():
+    model.encode(texts, batch_size=bs)
+    rates = []
+    for _ in range(args["repeats"]):
+        start = time.perf_counter()
+        model.encode(texts, batch_size=bs)
+        rates.append(len(texts) / (time.perf_counter() - start))
+    batch_ms = []
+    for i in range(0, min(len(texts) - bs + 1, 200 * bs), bs):
+        start = time.perf_counter()
+        model.encode(texts[i:i + bs], batch_size=bs)
+        batch_ms.append((time.perf_counter() - start) * 1e3)
+batch_ms.sort()
+print(json.dumps({"load_seconds": load, "texts_per_second_median": statistics.median(rates),
+                  "texts_per_second_runs": rates,
+                  "batch_ms_p50": batch_ms[len(batch_ms) // 2],
+                  "batch_ms_p99": batch_ms[min(len(batch_ms) - 1, int(0.99 * len(batch_ms)))],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_sentence_transformers(model: str, texts, threads: int, batch_size: int, repeats: int):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    out = subprocess.run([sys.executable, "-c", ST_CHILD], input=json.dumps(
+        {"model": model, "texts": texts, "threads": threads, "batch_size": batch_size,
+         "repeats": repeats}), capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build", default=str(ROOT / "build"))
+    parser.add_argument("--model", default=str(Path.home() / ".cache/embedrt/models/all-MiniLM-L6-v2"))
+    parser.add_argument("--sts", default=str(ROOT.parent / "shared/data/stsbenchmark/sts-dev.csv"))
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "encode.json"))
+    args = parser.parse_args()
+
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(str(Path(args.model) / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    short = sts_sentences(Path(args.sts))
+    medium = medium_texts(short, tokenizer)
+    workloads = [("short (STS-B dev sentences)", short, 32), ("medium (~128 tokens)", medium, 32),
+                 ("medium, batches of 8", medium, 8)]
+    rows = []
+    for name, texts, batch_size in workloads:
+        ours = run_embedrt(Path(args.build), args.model, texts, args.threads, batch_size,
+                           args.repeats)
+        theirs = run_sentence_transformers(args.model, texts, args.threads, batch_size,
+                                           args.repeats)
+        rows.append({"workload": name, "texts": len(texts), "tokens": ours["tokens"],
+                     "batch_size": batch_size, "embedrt": ours, "sentence_transformers": theirs,
+                     "ratio": ours["texts_per_second_median"] / theirs["texts_per_second_median"]})
+    import sentence_transformers
+    import torch
+    report = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": args.threads,
+              "date": time.strftime("%Y-%m-%d"), "repeats": args.repeats,
+              "versions": {"sentence_transformers": sentence_transformers.__version__,
+                           "torch": torch.__version__}, "rows": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    print(f"CPU: {report['cpu']} ({report['cores']} cores), {args.threads} threads, fp32; "
+          f"median of {args.repeats} runs; sentence-transformers "
+          f"{sentence_transformers.__version__}, torch {torch.__version__}\n")
+    print("| workload | texts | batch | embedrt texts/s | sentence-transformers texts/s | ratio | "
+          "embedrt batch p50 / p99 ms | s-t batch p50 / p99 ms | embedrt peak RSS MB | s-t peak RSS MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        e, s = r["embedrt"], r["sentence_transformers"]
+        print(f"| {r['workload']} | {r['texts']} | {r['batch_size']} | "
+              f"{e['texts_per_second_median']:,.1f} | {s['texts_per_second_median']:,.1f} | "
+              f"{r['ratio']:.2f}× | {e['batch_ms_p50']:.1f} / {e['batch_ms_p99']:.1f} | "
+              f"{s['batch_ms_p50']:.1f} / {s['batch_ms_p99']:.1f} | {e['peak_rss_mb']:.0f} | "
+              f"{s['peak_rss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
