@@ -36,6 +36,7 @@ struct EncodeArgs {
   std::string prompt_name;
   std::optional<bool> progress;
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
+  bool nondeterministic = false;
 };
 
 void run_encode(const EncodeArgs& args) {
@@ -49,6 +50,7 @@ void run_encode(const EncodeArgs& args) {
   options.pooling = args.pooling;
   options.normalize = args.normalize;
   options.on_overflow = args.on_overflow;
+  options.deterministic = !args.nondeterministic;
   const Embedder embedder = Embedder::load(args.model, options);
 
   EncodeOptions encode_options;
@@ -149,6 +151,9 @@ void add_encode_command(CLI::App& app) {
           std::map<std::string, OverflowPolicy>{{"truncate", OverflowPolicy::kTruncate},
                                                 {"error", OverflowPolicy::kError}},
           CLI::ignore_case));
+  cmd->add_flag("--no-deterministic", args->nondeterministic,
+                "Trade bit-identical results across batch compositions for speed on large "
+                "batches");
   cmd->callback([args] { run_encode(*args); });
 }
 

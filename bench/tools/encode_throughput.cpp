@@ -1,5 +1,5 @@
 // Encoder throughput and latency through the public API, for bench/bench_encode.py.
-//   embedrt_encode_throughput MODEL TEXTS_JSONL THREADS BATCH_SIZE REPEATS
+//   embedrt_encode_throughput MODEL TEXTS_JSONL THREADS BATCH_SIZE REPEATS [--no-deterministic]
 // Loads the model, encodes all texts once to warm up, then `repeats` more times, and prints one
 // JSON object: load time, median and per-run texts/s and tokens/s, per-batch latency statistics
 // (each batch encoded on its own), and the process's peak resident memory.
@@ -36,8 +36,10 @@ double percentile(std::vector<double> values, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 6) {
-    std::fprintf(stderr, "usage: %s MODEL TEXTS_JSONL THREADS BATCH_SIZE REPEATS\n", argv[0]);
+  if (argc != 6 && !(argc == 7 && std::string(argv[6]) == "--no-deterministic")) {
+    std::fprintf(stderr,
+                 "usage: %s MODEL TEXTS_JSONL THREADS BATCH_SIZE REPEATS [--no-deterministic]\n",
+                 argv[0]);
     return 2;
   }
   try {
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
     options.threads = std::stoi(argv[3]);
     options.batch_size = std::stoul(argv[4]);
     const int repeats = std::stoi(argv[5]);
+    options.deterministic = argc == 6;
 
     auto start = std::chrono::steady_clock::now();
     const auto embedder = embedrt::Embedder::load(argv[1], options);
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
         {"tokens", tokens},
         {"threads", options.threads},
         {"batch_size", options.batch_size},
+        {"deterministic", options.deterministic},
         {"load_seconds", load_seconds},
         {"texts_per_second_median", median(texts_per_second)},
         {"tokens_per_second_median", median(tokens_per_second)},

@@ -32,6 +32,11 @@ struct EmbedderOptions {
                             // mean_sqrt_len_tokens, weightedmean or lasttoken
   std::optional<bool> normalize;  // empty = as the model's module chain says
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
+  // true: a text's embedding is bit-identical whatever batch it is in, its position, the batch
+  // size, the input order and the thread count. false: about 20% more throughput on ~128-token
+  // texts (measured on a 2-core AMD EPYC), with results that can differ in the last bits between
+  // batch compositions.
+  bool deterministic = true;
 };
 
 struct EncodeOptions {

@@ -255,7 +255,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
       offsets.push_back(static_cast<int32_t>(ids.size()));
     }
     const std::span<const float> hidden =
-        impl.encoder.forward({ids, type_ids, offsets}, *workspace);
+        impl.encoder.forward({ids, type_ids, offsets}, *workspace, impl.options.deterministic);
     pooled.resize((end - start) * result.dimension);
     model::pool(impl.pooling, hidden, hidden_size, offsets, prompt_length, pooled.data());
     if (impl.normalize) {

@@ -113,7 +113,8 @@ void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
   }
 }
 
-std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws) const {
+std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
+                                           bool batch_invariant) const {
   const int64_t max_len = validate(b);
   const int64_t tokens = int64_t(b.ids.size());
   const int64_t h = config_.hidden_size;
@@ -136,13 +137,13 @@ std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws)
                                          config_.head_dim(),
                                          context};
   for (const Layer& layer : layers_) {
-    layer.qkv.forward(hidden, tokens, qkv);
+    layer.qkv.forward(hidden, tokens, qkv, nullptr, batch_invariant);
     kernels::attention(attention, ws.attention_scratch_.data(), ws.attention_scratch_.size());
-    layer.attention_output.forward(context, tokens, sum, hidden);
+    layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
     kernels::add_layer_norm(sum, nullptr, layer.attention_norm_weight.data(),
                             layer.attention_norm_bias.data(), eps, tokens, h, hidden);
-    layer.intermediate.forward(hidden, tokens, intermediate);
-    layer.output.forward(intermediate, tokens, sum, hidden);
+    layer.intermediate.forward(hidden, tokens, intermediate, nullptr, batch_invariant);
+    layer.output.forward(intermediate, tokens, sum, hidden, batch_invariant);
     kernels::add_layer_norm(sum, nullptr, layer.output_norm_weight.data(),
                             layer.output_norm_bias.data(), eps, tokens, h, hidden);
   }

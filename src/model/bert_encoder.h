@@ -52,7 +52,10 @@ class BertEncoder {
   // sequence longer than max_position_embeddings. Safe to call from several threads at once, each
   // with its own workspace. A sequence's output bits do not depend on the rest of the batch, its
   // position in it or the thread count.
-  std::span<const float> forward(const PackedBatch& batch, Workspace& workspace) const;
+  // `batch_invariant` = false gives up that guarantee for speed on large batches (see
+  // kernels::Linear::forward); results stay within float rounding of the invariant ones.
+  std::span<const float> forward(const PackedBatch& batch, Workspace& workspace,
+                                 bool batch_invariant = true) const;
 
  private:
   struct Layer {

@@ -215,3 +215,12 @@ def test_default_prompt_applies_without_flags():
     assert not np.array_equal(default, encode(model, texts, "--prompt-name", "passage"))
     result = run_cli("encode", "-m", model, "--prompt-name", "nope", input_bytes=b"x", check=False)
     assert_one_line_error(result, "'nope'", "query")
+
+
+def test_no_deterministic_stays_within_rounding():
+    texts = corpus_sample(64)
+    exact = encode(require(MINILM), texts, "--batch-size", "64")
+    fast = encode(MINILM, texts, "--batch-size", "64", "--no-deterministic")
+    cos = (exact * fast).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(fast, axis=1))
+    assert cos.min() >= 0.99999
+    assert float(np.abs(exact - fast).max()) <= 1e-4

@@ -228,7 +228,8 @@ void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* resi
   stream.wait();
 }
 
-void Linear::forward(const float* x, int64_t rows, float* y, const float* residual) const {
+void Linear::forward(const float* x, int64_t rows, float* y, const float* residual,
+                     bool batch_invariant) const {
   const Impl& m = *impl_;
   assert(!m.spec.add_residual || residual != nullptr);
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
@@ -237,6 +238,10 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
     const auto direct = [&](int64_t first, int64_t n) {
       m.run(x + first * in, n, y + first * out, residual ? residual + first * out : nullptr);
     };
+    if (!batch_invariant) {
+      direct(0, rows);
+      return;
+    }
     int64_t r = 0;
     while (rows - r >= sizes.back()) {
       direct(r, sizes.back());

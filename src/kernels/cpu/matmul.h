@@ -29,8 +29,12 @@ class Linear {
   const LinearSpec& spec() const noexcept;
 
   // y[rows, out] = act(x[rows, in] W^T + b) (+ residual[rows, out] when spec().add_residual).
-  // Thread-safe: concurrent calls from different threads are allowed.
-  void forward(const float* x, int64_t rows, float* y, const float* residual = nullptr) const;
+  // Thread-safe: concurrent calls from different threads are allowed. With `batch_invariant`
+  // (the default) every row gets the same bits whatever `rows` is (see RowBlocking); without it
+  // oneDNN sees all rows in one call, which is faster on large batches but lets a row's last bits
+  // depend on how many rows share the call.
+  void forward(const float* x, int64_t rows, float* y, const float* residual = nullptr,
+               bool batch_invariant = true) const;
 
   // Name of the oneDNN implementation chosen for `rows` rows (for logs and benchmarks).
   const char* implementation(int64_t rows) const;
