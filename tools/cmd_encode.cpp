@@ -97,7 +97,8 @@ void run_encode(const EncodeArgs& args) {
 // flags on std::optional would store false by default).
 void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& off,
                        std::optional<bool>& value, const std::string& help) {
-  CLI::Option* on_option = cmd->add_flag_callback(on, [&value] { value = true; }, help);
+  CLI::Option* on_option = cmd->add_flag_callback(
+      on, [&value] { value = true; }, help);
   CLI::Option* off_option = cmd->add_flag_callback(off, [&value] { value = false; });
   on_option->excludes(off_option);
 }
@@ -107,7 +108,8 @@ void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& 
 void add_encode_command(CLI::App& app) {
   auto args = std::make_shared<EncodeArgs>();
   CLI::App* cmd = app.add_subcommand("encode", "Write one embedding per input text");
-  cmd->add_option("--model,-m", args->model, "Model folder, or a model name under $EMBEDRT_HOME/models")
+  cmd->add_option("--model,-m", args->model,
+                  "Model folder, or a model name under $EMBEDRT_HOME/models")
       ->required();
   cmd->add_option("--input,-i", args->input, "Input file, '-' for standard input")
       ->capture_default_str();
@@ -135,8 +137,8 @@ void add_encode_command(CLI::App& app) {
   cmd->add_option("--pooling", args->pooling,
                   "Override the model's pooling: cls, mean, max, mean_sqrt_len_tokens, "
                   "weightedmean or lasttoken")
-      ->check(CLI::IsMember({"cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean",
-                             "lasttoken"}));
+      ->check(CLI::IsMember(
+          {"cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"}));
   add_tristate_flag(cmd, "--normalize", "--no-normalize", args->normalize,
                     "L2-normalize the embeddings (default: as the model's modules say)");
   cmd->add_option("--prompt", args->prompt, "Text prepended to every input");

@@ -66,9 +66,11 @@ void warn_replaced_utf8(size_t replacements, size_t texts) {
 void add_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "tokenize", "Write the token ids of each text as a JSON array per line, special tokens "
-                  "included, after the preprocessing and truncation encode applies");
-  cmd->add_option("--model,-m", args->model, "Model folder, or a model name under $EMBEDRT_HOME/models")
+      "tokenize",
+      "Write the token ids of each text as a JSON array per line, special tokens "
+      "included, after the preprocessing and truncation encode applies");
+  cmd->add_option("--model,-m", args->model,
+                  "Model folder, or a model name under $EMBEDRT_HOME/models")
       ->required();
   cmd->add_option("--input,-i", args->input, "Input file, '-' for standard input")
       ->capture_default_str();

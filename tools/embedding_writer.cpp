@@ -101,9 +101,12 @@ class NpyWriter final : public EmbeddingWriter {
 
 std::unique_ptr<EmbeddingWriter> make_embedding_writer(OutputFormat format, OutputFile& output) {
   switch (format) {
-    case OutputFormat::kJsonl: return std::make_unique<DelimitedWriter>(output, true);
-    case OutputFormat::kTsv: return std::make_unique<DelimitedWriter>(output, false);
-    case OutputFormat::kNpy: return std::make_unique<NpyWriter>(output);
+    case OutputFormat::kJsonl:
+      return std::make_unique<DelimitedWriter>(output, true);
+    case OutputFormat::kTsv:
+      return std::make_unique<DelimitedWriter>(output, false);
+    case OutputFormat::kNpy:
+      return std::make_unique<NpyWriter>(output);
   }
   throw Error(ErrorCode::kInvalidArgument, "unknown output format");
 }

@@ -44,8 +44,8 @@ void Progress::draw(size_t texts_done, size_t bytes_done, bool final_line) {
     const double remaining = seconds * (1.0 / fraction - 1.0);
     std::snprintf(eta, sizeof(eta), "  %3.0f%%  ETA %.0fs", fraction * 100.0, remaining);
   }
-  std::fprintf(stderr, "\r%zu texts  %.1f texts/s  %.1fs%s\033[K%s", texts_done, rate, seconds,
-               eta, final_line ? "\n" : "");
+  std::fprintf(stderr, "\r%zu texts  %.1f texts/s  %.1fs%s\033[K%s", texts_done, rate, seconds, eta,
+               final_line ? "\n" : "");
   std::fflush(stderr);
 }
 

@@ -3,8 +3,8 @@
 // Loads the model, encodes all texts once to warm up, then `repeats` more times, and prints one
 // JSON object: load time, median and per-run texts/s and tokens/s, per-batch latency statistics
 // (each batch encoded on its own), and the process's peak resident memory.
-#include <nlohmann/json.hpp>
 #include <sys/resource.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -78,19 +78,18 @@ int main(int argc, char** argv) {
     }
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    nlohmann::json out = {
-        {"texts", texts.size()},
-        {"tokens", tokens},
-        {"threads", options.threads},
-        {"batch_size", options.batch_size},
-        {"deterministic", options.deterministic},
-        {"load_seconds", load_seconds},
-        {"texts_per_second_median", median(texts_per_second)},
-        {"tokens_per_second_median", median(tokens_per_second)},
-        {"texts_per_second_runs", texts_per_second},
-        {"batch_ms_p50", batch_ms.empty() ? 0.0 : percentile(batch_ms, 0.5)},
-        {"batch_ms_p99", batch_ms.empty() ? 0.0 : percentile(batch_ms, 0.99)},
-        {"peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0}};
+    nlohmann::json out = {{"texts", texts.size()},
+                          {"tokens", tokens},
+                          {"threads", options.threads},
+                          {"batch_size", options.batch_size},
+                          {"deterministic", options.deterministic},
+                          {"load_seconds", load_seconds},
+                          {"texts_per_second_median", median(texts_per_second)},
+                          {"tokens_per_second_median", median(tokens_per_second)},
+                          {"texts_per_second_runs", texts_per_second},
+                          {"batch_ms_p50", batch_ms.empty() ? 0.0 : percentile(batch_ms, 0.5)},
+                          {"batch_ms_p99", batch_ms.empty() ? 0.0 : percentile(batch_ms, 0.99)},
+                          {"peak_rss_mb", static_cast<double>(usage.ru_maxrss) / 1024.0}};
     std::cout << out.dump() << "\n";
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

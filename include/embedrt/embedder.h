@@ -25,11 +25,11 @@ enum class OverflowPolicy {
 };
 
 struct EmbedderOptions {
-  int threads = 0;          // 0 = all cores
-  size_t max_length = 0;    // tokens per text including special tokens; 0 = the model's limit
-  size_t batch_size = 32;   // texts per model batch (texts are sorted by length first)
-  std::string pooling;      // empty = 1_Pooling/config.json; else cls, mean, max,
-                            // mean_sqrt_len_tokens, weightedmean or lasttoken
+  int threads = 0;                // 0 = all cores
+  size_t max_length = 0;          // tokens per text including special tokens; 0 = the model's limit
+  size_t batch_size = 32;         // texts per model batch (texts are sorted by length first)
+  std::string pooling;            // empty = 1_Pooling/config.json; else cls, mean, max,
+                                  // mean_sqrt_len_tokens, weightedmean or lasttoken
   std::optional<bool> normalize;  // empty = as the model's module chain says
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
   // true: a text's embedding is bit-identical whatever batch it is in, its position, the batch
@@ -48,14 +48,12 @@ struct EncodeOptions {
 struct Embeddings {
   size_t rows = 0;
   size_t dimension = 0;
-  std::vector<float> values;  // row-major [rows, dimension]
-  size_t total_tokens = 0;            // tokens fed to the model, special tokens included
-  size_t truncated_texts = 0;         // texts cut to the maximum length
-  size_t replaced_invalid_utf8 = 0;   // invalid UTF-8 sequences replaced by U+FFFD
+  std::vector<float> values;         // row-major [rows, dimension]
+  size_t total_tokens = 0;           // tokens fed to the model, special tokens included
+  size_t truncated_texts = 0;        // texts cut to the maximum length
+  size_t replaced_invalid_utf8 = 0;  // invalid UTF-8 sequences replaced by U+FFFD
 
-  std::span<const float> row(size_t i) const {
-    return {values.data() + i * dimension, dimension};
-  }
+  std::span<const float> row(size_t i) const { return {values.data() + i * dimension, dimension}; }
 };
 
 struct ModelInfo {
@@ -67,13 +65,13 @@ struct ModelInfo {
   size_t attention_heads = 0;
   size_t intermediate_size = 0;
   size_t vocab_size = 0;
-  size_t max_length = 0;     // effective maximum tokens per text
+  size_t max_length = 0;  // effective maximum tokens per text
   std::string activation;
-  std::string pooling;       // e.g. "mean" or "cls+mean"
+  std::string pooling;  // e.g. "mean" or "cls+mean"
   bool normalize = false;
   size_t parameters = 0;
-  std::string weight_dtype;  // dtype of the tensors in model.safetensors
-  std::string compute_dtype; // what the encoder computes in
+  std::string weight_dtype;   // dtype of the tensors in model.safetensors
+  std::string compute_dtype;  // what the encoder computes in
 };
 
 class Embedder {

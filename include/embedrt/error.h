@@ -2,7 +2,8 @@
 //
 // User-facing failures (bad model files, bad input, unsupported features) are thrown as
 // embedrt::Error with a category and a one-line message that names what was wrong: the file, the
-// JSON path or field, the text index. Broken internal invariants are bugs and abort in debug builds.
+// JSON path or field, the text index. Broken internal invariants are bugs and abort in debug
+// builds.
 #pragma once
 
 #include <stdexcept>
@@ -21,12 +22,18 @@ enum class ErrorCode {
 
 constexpr const char* to_string(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return "invalid_argument";
-    case ErrorCode::kInvalidModel: return "invalid_model";
-    case ErrorCode::kUnsupported: return "unsupported";
-    case ErrorCode::kIo: return "io";
-    case ErrorCode::kInputTooLong: return "input_too_long";
-    case ErrorCode::kInternal: return "internal";
+    case ErrorCode::kInvalidArgument:
+      return "invalid_argument";
+    case ErrorCode::kInvalidModel:
+      return "invalid_model";
+    case ErrorCode::kUnsupported:
+      return "unsupported";
+    case ErrorCode::kIo:
+      return "io";
+    case ErrorCode::kInputTooLong:
+      return "input_too_long";
+    case ErrorCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -62,7 +62,8 @@ size_t count_parameters(const model::BertConfig& c) {
   const size_t i = static_cast<size_t>(c.intermediate_size);
   const size_t embeddings =
       static_cast<size_t>(c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h;
-  const size_t layer = (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (i * h + i) + (h * i + h) + 2 * h;
+  const size_t layer =
+      (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (i * h + i) + (h * i + h) + 2 * h;
   return embeddings + static_cast<size_t>(c.num_hidden_layers) * layer;
 }
 
@@ -105,8 +106,8 @@ struct Embedder::Impl {
 std::string Embedder::Impl::resolve_prompt(const EncodeOptions& encode_options) const {
   const auto& folder = tokenizer.impl().folder;
   if (!encode_options.prompt.empty()) return encode_options.prompt;
-  const std::string& name = encode_options.prompt_name.empty() ? folder.default_prompt_name
-                                                                : encode_options.prompt_name;
+  const std::string& name =
+      encode_options.prompt_name.empty() ? folder.default_prompt_name : encode_options.prompt_name;
   if (name.empty()) return {};
   const auto it = folder.prompts.find(name);
   if (it == folder.prompts.end()) {
@@ -165,8 +166,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                     config_path.string() + " vocab_size " + std::to_string(config.vocab_size));
   }
 
-  auto impl = std::make_unique<Impl>(std::move(tokenizer),
-                                     model::BertEncoder(config, std::move(weights)));
+  auto impl =
+      std::make_unique<Impl>(std::move(tokenizer), model::BertEncoder(config, std::move(weights)));
   impl->options = options;
   if (folder.pooling_dir) {
     impl->pooling = model::load_pooling_config(*folder.pooling_dir / "config.json");

@@ -62,9 +62,9 @@ TextTokenizer::Impl::Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tok
   const size_t model_limit = model_sequence_limit(folder);
   max_length = options.max_length > 0 ? options.max_length : model_limit;
   if (model_limit > 0 && max_length > model_limit) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "max length " + std::to_string(max_length) + " exceeds the model's limit of " +
-                    std::to_string(model_limit) + " tokens");
+    throw Error(ErrorCode::kInvalidArgument, "max length " + std::to_string(max_length) +
+                                                 " exceeds the model's limit of " +
+                                                 std::to_string(model_limit) + " tokens");
   }
   // sentence-transformers truncates on the right with the tokenizer's own settings ignored.
   tokenizer.set_truncation({max_length, tokenizer::TruncationSide::kRight});
@@ -81,8 +81,8 @@ namespace {
 
 // Writes the text as it reaches tokenizer.json's pipeline; returns how many invalid UTF-8
 // sequences were replaced.
-size_t prepare_text(const TextTokenizer::Impl& impl, std::string_view text,
-                    std::string_view prompt, std::string& out) {
+size_t prepare_text(const TextTokenizer::Impl& impl, std::string_view text, std::string_view prompt,
+                    std::string& out) {
   uint32_t replaced = 0;
   std::string valid = tokenizer::replace_invalid_utf8(text, &replaced);
   if (!prompt.empty()) valid.insert(0, prompt);

@@ -9,7 +9,9 @@ namespace {
 TEST(PythonStrip, RemovesPythonWhitespaceOnly) {
   EXPECT_EQ(python_strip("  hello \t\n"), "hello");
   EXPECT_EQ(python_strip("\u3000x\u2003"), "x");
-  EXPECT_EQ(python_strip("\x1c" "A\x1f"), "A");  // information separators are whitespace
+  EXPECT_EQ(python_strip("\x1c"
+                         "A\x1f"),
+            "A");  // information separators are whitespace
   EXPECT_EQ(python_strip("\u00a0B\u0085"), "B");
   // Zero-width space is not whitespace to Python.
   EXPECT_EQ(python_strip("\u200bA\u200b"), "\u200bA\u200b");
@@ -18,7 +20,10 @@ TEST(PythonStrip, RemovesPythonWhitespaceOnly) {
 }
 
 TEST(PythonLower, MatchesCPython) {
-  EXPECT_EQ(python_lower("\x1c" "A\x1f"), "\x1c" "a\x1f");
+  EXPECT_EQ(python_lower("\x1c"
+                         "A\x1f"),
+            "\x1c"
+            "a\x1f");
   EXPECT_EQ(python_lower("\u00a0B\u0085"), "\u00a0b\u0085");
   EXPECT_EQ(python_lower("İstanbul"), "i\xcc\x87stanbul");
   EXPECT_EQ(python_lower("ΟΔΟΣ ΣΑ Σ"), "οδος σα σ");
