@@ -114,7 +114,7 @@ void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
 }
 
 std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
-                                           bool batch_invariant) const {
+                                            bool batch_invariant) const {
   const int64_t max_len = validate(b);
   const int64_t tokens = int64_t(b.ids.size());
   const int64_t h = config_.hidden_size;

@@ -1,7 +1,7 @@
 #include "tokenizer/added_vocabulary.h"
 
-#include <algorithm>
 #include <utf8proc.h>
+#include <algorithm>
 
 namespace embedrt::tokenizer {
 namespace {
@@ -9,8 +9,8 @@ namespace {
 // Unicode White_Space, the \s of the regex crate.
 bool is_white_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+         c == 0x3000;
 }
 
 // The regex crate's \w: Alphabetic, marks, decimal digits, connector punctuation, join controls.
@@ -22,10 +22,17 @@ bool is_word_char(char32_t c) {
     return true;
   }
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(c))) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_PC:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_PC:
       return true;
     default:
       return false;
@@ -91,9 +98,8 @@ AddedVocabulary::AddedVocabulary(const std::vector<AddedToken>& tokens, const Mo
 }
 
 void AddedVocabulary::add(const AddedToken& token, const Model& model) {
-  const bool is_special_already =
-      std::find(special_contents_.begin(), special_contents_.end(), token.content) !=
-      special_contents_.end();
+  const bool is_special_already = std::find(special_contents_.begin(), special_contents_.end(),
+                                            token.content) != special_contents_.end();
   if (token.special && !token.content.empty() && !is_special_already) {
     special_.push_back(token);
     special_contents_.push_back(token.content);

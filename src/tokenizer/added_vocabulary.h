@@ -57,7 +57,7 @@ class AddedVocabulary {
 
  private:
   struct Matcher {
-    ByteTrie trie;           // pattern -> index into ids
+    ByteTrie trie;  // pattern -> index into ids
     std::vector<int32_t> ids;
     bool first_byte[256] = {};
   };

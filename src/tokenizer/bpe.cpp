@@ -186,7 +186,9 @@ void Bpe::tokenize(std::string_view piece, std::vector<PieceToken>& out) const {
     std::lock_guard lock(shard.mutex);
     // A full shard is simply not extended: the cache only has to catch frequent words.
     if (shard.words.size() < kCacheCapacityPerShard) {
-      shard.words.emplace(std::string(piece), std::vector<PieceToken>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+      shard.words.emplace(
+          std::string(piece),
+          std::vector<PieceToken>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
     }
   }
 }

@@ -78,7 +78,8 @@ std::unique_ptr<Model> make_unigram(const JsonNode& node) {
     }
     unk_id = static_cast<int32_t>(id);
   }
-  return std::make_unique<Unigram>(std::move(pieces), unk_id, node.get_bool("byte_fallback", false));
+  return std::make_unique<Unigram>(std::move(pieces), unk_id,
+                                   node.get_bool("byte_fallback", false));
 }
 
 // A merge as "a b" or ["a", "b"].

@@ -24,9 +24,8 @@ namespace uc = unicode;
 // Canonical decomposition of one code point (Hangul included); returns the number written.
 size_t canonical_decomposition(char32_t c, char32_t* out, size_t capacity) {
   utf8proc_int32_t buffer[32];
-  const utf8proc_ssize_t n =
-      utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 32, UTF8PROC_DECOMPOSE,
-                              nullptr);
+  const utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 32,
+                                                     UTF8PROC_DECOMPOSE, nullptr);
   if (n <= 0 || static_cast<size_t>(n) > capacity) {
     out[0] = c;
     return 1;
@@ -161,10 +160,11 @@ class BertNormalizer final : public Normalizer {
     const size_t n = canonical_decomposition(c, parts, 8);
     for (size_t k = 0; k < n; ++k) {
       // Nothing below U+0300 has a nonzero combining class.
-      const auto ccc = parts[k] < 0x300 ? uint8_t{0}
-                                        : static_cast<uint8_t>(utf8proc_get_property(
-                                              static_cast<utf8proc_int32_t>(parts[k]))
-                                                                   ->combining_class);
+      const auto ccc =
+          parts[k] < 0x300
+              ? uint8_t{0}
+              : static_cast<uint8_t>(utf8proc_get_property(static_cast<utf8proc_int32_t>(parts[k]))
+                                         ->combining_class);
       if (ccc != 0) {
         marks.push_back(NfdPart{parts[k], ccc, k > 0, origin});
         continue;
@@ -352,8 +352,8 @@ class UnicodeNormalizer final : public Normalizer {
     for (size_t i = 0; i < segment.size();) {
       const char32_t c = decode_utf8(segment, i);
       utf8proc_int32_t buffer[32];
-      utf8proc_ssize_t n = utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 32,
-                                                   options, nullptr);
+      utf8proc_ssize_t n =
+          utf8proc_decompose_char(static_cast<utf8proc_int32_t>(c), buffer, 32, options, nullptr);
       if (n <= 0 || n > 32) return false;
       for (utf8proc_ssize_t k = 0; k < n; ++k) {
         const auto ccc = static_cast<uint8_t>(utf8proc_get_property(buffer[k])->combining_class);
@@ -380,9 +380,9 @@ class UnicodeNormalizer final : public Normalizer {
   bool normalize_segment(std::string_view segment, std::vector<utf8proc_int32_t>& buffer,
                          std::string& replacement) const {
     const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(segment.data());
-    utf8proc_ssize_t n = utf8proc_decompose(bytes, static_cast<utf8proc_ssize_t>(segment.size()),
-                                            buffer.data(),
-                                            static_cast<utf8proc_ssize_t>(buffer.size()), options_);
+    utf8proc_ssize_t n =
+        utf8proc_decompose(bytes, static_cast<utf8proc_ssize_t>(segment.size()), buffer.data(),
+                           static_cast<utf8proc_ssize_t>(buffer.size()), options_);
     if (n > static_cast<utf8proc_ssize_t>(buffer.size())) {
       buffer.resize(static_cast<size_t>(n));
       n = utf8proc_decompose(bytes, static_cast<utf8proc_ssize_t>(segment.size()), buffer.data(), n,
@@ -607,8 +607,8 @@ class NmtNormalizer final : public Normalizer {
  public:
   void normalize(NormalizedString& text) const override {
     text.map_chars([](char32_t c, NormalizedString::Emitter& out) {
-      if ((c >= 0x1 && c <= 0x8) || c == 0xB || (c >= 0xE && c <= 0x1F) || c == 0x7F ||
-          c == 0x8F || c == 0x9F) {
+      if ((c >= 0x1 && c <= 0x8) || c == 0xB || (c >= 0xE && c <= 0x1F) || c == 0x7F || c == 0x8F ||
+          c == 0x9F) {
         return;
       }
       if (c == 0x9 || c == 0xA || c == 0xC || c == 0xD || c == 0x1680 ||
@@ -645,7 +645,8 @@ std::unique_ptr<Normalizer> make_bert_normalizer(const JsonNode& node) {
 std::unique_ptr<Normalizer> make_precompiled(const JsonNode& node) {
   const auto field = node.find("precompiled_charsmap");
   // SentencePiece models without normalization rules carry no charsmap: nothing to apply.
-  if (!field) return std::make_unique<SequenceNormalizer>(std::vector<std::unique_ptr<Normalizer>>{});
+  if (!field)
+    return std::make_unique<SequenceNormalizer>(std::vector<std::unique_ptr<Normalizer>>{});
   const std::string where = node.file() + ": " + field->path();
   const std::string blob = decode_base64(field->as_string(), where);
   if (blob.empty()) {

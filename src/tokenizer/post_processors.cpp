@@ -18,8 +18,8 @@ namespace {
 // Every processor transforms an Encoding in place so that Sequence can chain them.
 class EncodingProcessor : public PostProcessor {
  public:
-  void process(const std::vector<Token>& tokens, std::string_view original,
-               bool add_special_tokens, Encoding& out) const final {
+  void process(const std::vector<Token>& tokens, std::string_view original, bool add_special_tokens,
+               Encoding& out) const final {
     out.ids.resize(tokens.size());
     out.offsets.resize(tokens.size());
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -180,8 +180,8 @@ class TemplateProcessor final : public EncodingProcessor {
       if (p.is_sequence) {
         out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
         out.type_ids.insert(out.type_ids.end(), e.ids.size(), p.type_id);
-        out.special_tokens_mask.insert(out.special_tokens_mask.end(),
-                                       e.special_tokens_mask.begin(), e.special_tokens_mask.end());
+        out.special_tokens_mask.insert(out.special_tokens_mask.end(), e.special_tokens_mask.begin(),
+                                       e.special_tokens_mask.end());
         out.offsets.insert(out.offsets.end(), e.offsets.begin(), e.offsets.end());
       } else if (add_special_tokens) {
         for (const int32_t id : p.ids) append_special(out, id, p.type_id);
@@ -217,7 +217,8 @@ class SequenceProcessor final : public EncodingProcessor {
 // ["[SEP]", 102] as used by BertProcessing / RobertaProcessing.
 int32_t token_pair_id(const JsonNode& node) {
   if (!node.value().is_array() || node.array_size() != 2) {
-    node.fail("expected a [token, id] pair, found " + std::string(describe_json_type(node.value())));
+    node.fail("expected a [token, id] pair, found " +
+              std::string(describe_json_type(node.value())));
   }
   node.at(size_t{0}).as_string();
   const int64_t id = node.at(size_t{1}).as_int();
@@ -230,7 +231,8 @@ int32_t token_pair_id(const JsonNode& node) {
 std::pair<bool, std::pair<std::string, int32_t>> parse_piece(const JsonNode& node) {
   node.expect_object();
   if (auto special = node.find("SpecialToken")) {
-    return {false, {special->at("id").as_string(), static_cast<int32_t>(special->get_int("type_id", 0))}};
+    return {false,
+            {special->at("id").as_string(), static_cast<int32_t>(special->get_int("type_id", 0))}};
   }
   if (auto sequence = node.find("Sequence")) {
     const std::string id = sequence->at("id").as_string();

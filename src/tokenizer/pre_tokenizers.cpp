@@ -77,7 +77,8 @@ class BertPreTokenizer final : public PreTokenizer {
 // Whitespace (\w+|[^\w\s]+) keeps word runs and other runs apart; WhitespaceSplit has one kind.
 class RunPreTokenizer final : public PreTokenizer {
  public:
-  RunPreTokenizer(uint16_t dropped, uint16_t kind_mask) : dropped_(dropped), kind_mask_(kind_mask) {}
+  RunPreTokenizer(uint16_t dropped, uint16_t kind_mask)
+      : dropped_(dropped), kind_mask_(kind_mask) {}
 
   void pre_tokenize(NormalizedString&& piece, std::vector<NormalizedString>& out) const override {
     const std::string& s = piece.text();
@@ -279,7 +280,8 @@ char32_t single_char(const JsonNode& node) {
   const std::string text = node.as_string();
   size_t i = 0;
   const char32_t c = text.empty() ? 0 : decode_utf8(text, i);
-  if (text.empty() || i != text.size()) node.fail("expected a single character, found '" + text + "'");
+  if (text.empty() || i != text.size())
+    node.fail("expected a single character, found '" + text + "'");
   return c;
 }
 

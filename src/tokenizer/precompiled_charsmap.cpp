@@ -55,9 +55,9 @@ PrecompiledCharsmap::PrecompiledCharsmap(std::string_view blob, const std::strin
   }
   const uint32_t trie_bytes = read_le32(bytes);
   if (trie_bytes % 4 != 0 || trie_bytes < 4 || trie_bytes > blob.size() - 4) {
-    throw Error(ErrorCode::kInvalidModel,
-                where + ": precompiled_charsmap trie size " + std::to_string(trie_bytes) +
-                    " does not fit the " + std::to_string(blob.size()) + "-byte blob");
+    throw Error(ErrorCode::kInvalidModel, where + ": precompiled_charsmap trie size " +
+                                              std::to_string(trie_bytes) + " does not fit the " +
+                                              std::to_string(blob.size()) + "-byte blob");
   }
   units_.resize(trie_bytes / 4);
   for (size_t i = 0; i < units_.size(); ++i) units_[i] = read_le32(bytes + 4 + 4 * i);
@@ -80,7 +80,8 @@ std::optional<std::string_view> PrecompiledCharsmap::transform(std::string_view 
       const size_t at = value(units_[node]);
       if (at > pool_.size()) return std::nullopt;
       const size_t nul = pool_.find('\0', at);
-      return std::string_view(pool_).substr(at, (nul == std::string::npos ? pool_.size() : nul) - at);
+      return std::string_view(pool_).substr(at,
+                                            (nul == std::string::npos ? pool_.size() : nul) - at);
     }
   }
   return std::nullopt;

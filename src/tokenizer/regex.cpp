@@ -28,7 +28,7 @@ std::string translate_onig_pattern(std::string_view pattern) {
     if (c == '\\' && i + 1 < pattern.size()) {
       const char e = pattern[++i];
       const bool negated = e == 'S' || e == 'W';
-      const std::string_view set = (e == 's' || e == 'S') ? kSpaceSet
+      const std::string_view set = (e == 's' || e == 'S')   ? kSpaceSet
                                    : (e == 'w' || e == 'W') ? kWordSet
                                                             : std::string_view{};
       if (set.empty() || (in_class && negated)) {
@@ -73,9 +73,9 @@ Regex::Regex(std::string_view pattern, const std::string& where)
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof message);
-    throw Error(ErrorCode::kInvalidModel,
-                where + ": invalid regular expression '" + std::string(pattern) + "': " +
-                    reinterpret_cast<const char*>(message));
+    throw Error(ErrorCode::kInvalidModel, where + ": invalid regular expression '" +
+                                              std::string(pattern) +
+                                              "': " + reinterpret_cast<const char*>(message));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // falls back to the interpreter on failure
   auto compiled = std::make_shared<Compiled>();
@@ -106,7 +106,8 @@ void Regex::find_all(std::string_view text, std::vector<MatchSpan>& out) const {
     if (rc < 0) {
       if (rc == PCRE2_ERROR_NOMATCH) break;
       pcre2_match_data_free(data);
-      throw Error(ErrorCode::kInternal, "regex match failed with PCRE2 error " + std::to_string(rc));
+      throw Error(ErrorCode::kInternal,
+                  "regex match failed with PCRE2 error " + std::to_string(rc));
     }
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data);
     const size_t begin = ovector[0];

@@ -37,8 +37,10 @@ SplitBehavior parse_split_behavior(const JsonNode& node) {
   if (name == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
   if (name == "MergedWithNext") return SplitBehavior::kMergedWithNext;
   if (name == "Contiguous") return SplitBehavior::kContiguous;
-  node.fail("expected one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous, "
-            "found '" + name + "'");
+  node.fail(
+      "expected one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous, "
+      "found '" +
+      name + "'");
 }
 
 void segments_from_matches(const std::vector<MatchSpan>& matches, size_t size, bool invert,

@@ -55,8 +55,8 @@ Truncation parse_truncation(const JsonNode& node) {
   if (strategy == "OnlySecond") {
     node.at("strategy").unsupported("truncation strategy 'OnlySecond' needs a pair of sequences");
   } else if (strategy != "LongestFirst" && strategy != "OnlyFirst") {
-    node.at("strategy").fail("expected 'LongestFirst', 'OnlyFirst' or 'OnlySecond', found '" +
-                             strategy + "'");
+    node.at("strategy")
+        .fail("expected 'LongestFirst', 'OnlyFirst' or 'OnlySecond', found '" + strategy + "'");
   }
   return t;
 }
@@ -185,9 +185,9 @@ Tokenizer Tokenizer::from_json(std::string_view json, const std::string& source_
   if (auto node = root.find("truncation")) {
     const Truncation t = parse_truncation(*node);
     if (t.max_length > 0 && t.max_length < tokenizer.special_tokens_added()) {
-      node->at("max_length").fail("expected at least " +
-                                  std::to_string(tokenizer.special_tokens_added()) +
-                                  " to leave room for the special tokens");
+      node->at("max_length")
+          .fail("expected at least " + std::to_string(tokenizer.special_tokens_added()) +
+                " to leave room for the special tokens");
     }
     tokenizer.truncation_ = t;
   }

@@ -17,11 +17,16 @@ struct ClassTable {
 };
 
 constexpr ClassTable kTables[] = {
-    {kBertControlRanges, kBertControl},   {kWhitespaceRanges, kWhitespace},
-    {kNonspacingMarkRanges, kNonspacingMark}, {kPunctuationRanges, kPunctuation},
-    {kNumericRanges, kNumeric},           {kRegexWordRanges, kRegexWord},
-    {kRegexSpaceRanges, kRegexSpace},     {kRegexLetterRanges, kRegexLetter},
-    {kRegexNumberRanges, kRegexNumber},   {kStripAccentsMarkRanges, kStripAccentsMark},
+    {kBertControlRanges, kBertControl},
+    {kWhitespaceRanges, kWhitespace},
+    {kNonspacingMarkRanges, kNonspacingMark},
+    {kPunctuationRanges, kPunctuation},
+    {kNumericRanges, kNumeric},
+    {kRegexWordRanges, kRegexWord},
+    {kRegexSpaceRanges, kRegexSpace},
+    {kRegexLetterRanges, kRegexLetter},
+    {kRegexNumberRanges, kRegexNumber},
+    {kStripAccentsMarkRanges, kStripAccentsMark},
 };
 
 constexpr std::array<uint16_t, 128> make_ascii_classes() {

@@ -42,15 +42,15 @@ struct LowercaseEntry {
 };
 
 enum CharClass : uint16_t {
-  kBertControl = 1 << 0,     // removed by BertNormalizer's clean_text
-  kWhitespace = 1 << 1,      // Rust char::is_whitespace
-  kNonspacingMark = 1 << 2,  // removed by BertNormalizer's strip_accents (after NFD)
-  kPunctuation = 1 << 3,     // BertPreTokenizer / Punctuation split characters
-  kNumeric = 1 << 4,         // Rust char::is_numeric
-  kRegexWord = 1 << 5,       // Rust regex crate \w (Whitespace pre-tokenizer)
-  kRegexSpace = 1 << 6,      // \s, White_Space (same in Oniguruma and the Rust regex crate)
-  kRegexLetter = 1 << 7,     // Oniguruma \p{L}
-  kRegexNumber = 1 << 8,     // Oniguruma \p{N}
+  kBertControl = 1 << 0,       // removed by BertNormalizer's clean_text
+  kWhitespace = 1 << 1,        // Rust char::is_whitespace
+  kNonspacingMark = 1 << 2,    // removed by BertNormalizer's strip_accents (after NFD)
+  kPunctuation = 1 << 3,       // BertPreTokenizer / Punctuation split characters
+  kNumeric = 1 << 4,           // Rust char::is_numeric
+  kRegexWord = 1 << 5,         // Rust regex crate \w (Whitespace pre-tokenizer)
+  kRegexSpace = 1 << 6,        // \s, White_Space (same in Oniguruma and the Rust regex crate)
+  kRegexLetter = 1 << 7,       // Oniguruma \p{L}
+  kRegexNumber = 1 << 8,       // Oniguruma \p{N}
   kStripAccentsMark = 1 << 9,  // removed by the StripAccents normalizer (Mn, Mc and Me)
 };
 
@@ -60,9 +60,7 @@ uint16_t classes_of(char32_t c) noexcept;
 // Classes of the 128 ASCII characters.
 extern const std::array<uint16_t, 128> kAsciiClasses;
 
-inline uint16_t classes(char32_t c) noexcept {
-  return c < 0x80 ? kAsciiClasses[c] : classes_of(c);
-}
+inline uint16_t classes(char32_t c) noexcept { return c < 0x80 ? kAsciiClasses[c] : classes_of(c); }
 inline bool has(char32_t c, CharClass cls) noexcept { return (classes(c) & cls) != 0; }
 
 // bert.rs is_chinese_char: the CJK ideograph blocks BertNormalizer pads with spaces.

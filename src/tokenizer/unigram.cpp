@@ -101,10 +101,12 @@ void Unigram::tokenize(std::string_view text, std::vector<PieceToken>& out) cons
       if (unk_end == 0) unk_end = end;
     } else {
       if (unk_end != 0) {
-        pieces.push_back(PieceToken{*unk_id_, static_cast<uint32_t>(end), static_cast<uint32_t>(unk_end)});
+        pieces.push_back(
+            PieceToken{*unk_id_, static_cast<uint32_t>(end), static_cast<uint32_t>(unk_end)});
         unk_end = 0;
       }
-      pieces.push_back(PieceToken{node.id, static_cast<uint32_t>(begin), static_cast<uint32_t>(end)});
+      pieces.push_back(
+          PieceToken{node.id, static_cast<uint32_t>(begin), static_cast<uint32_t>(end)});
     }
     end = begin;
   }

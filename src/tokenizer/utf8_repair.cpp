@@ -34,9 +34,9 @@ size_t utf8_char_at(std::string_view s, size_t i, size_t* invalid_length) noexce
     return 0;
   }
   for (size_t k = 1; k < length; ++k) {
-    const bool ok = i + k < s.size() &&
-                    (k == 1 ? in(static_cast<unsigned char>(s[i + k]), lo, hi)
-                            : in(static_cast<unsigned char>(s[i + k]), 0x80, 0xBF));
+    const bool ok =
+        i + k < s.size() && (k == 1 ? in(static_cast<unsigned char>(s[i + k]), lo, hi)
+                                    : in(static_cast<unsigned char>(s[i + k]), 0x80, 0xBF));
     if (!ok) {
       *invalid_length = k;
       return 0;

@@ -57,7 +57,8 @@ void WordPiece::tokenize(std::string_view piece, std::vector<PieceToken>& out) c
       out.push_back(whole);
       return;
     }
-    out.push_back(PieceToken{best_id, static_cast<uint32_t>(start), static_cast<uint32_t>(best_end)});
+    out.push_back(
+        PieceToken{best_id, static_cast<uint32_t>(start), static_cast<uint32_t>(best_end)});
     start = best_end;
   }
 }

@@ -22,10 +22,10 @@ inline std::filesystem::path cli_path() { return EMBEDRT_CLI_PATH; }
 }  // namespace embedrt::testing
 
 // Skips the current test, naming the missing fixture and how to make it.
-#define EMBEDRT_REQUIRE_FIXTURE(path)                                                    \
-  do {                                                                                   \
-    if (!std::filesystem::exists(path)) {                                                \
-      GTEST_SKIP() << "missing fixture " << (path)                                       \
-                   << " (generate it with scripts/make_test_data.sh)";                   \
-    }                                                                                    \
+#define EMBEDRT_REQUIRE_FIXTURE(path)                                  \
+  do {                                                                 \
+    if (!std::filesystem::exists(path)) {                              \
+      GTEST_SKIP() << "missing fixture " << (path)                     \
+                   << " (generate it with scripts/make_test_data.sh)"; \
+    }                                                                  \
   } while (0)

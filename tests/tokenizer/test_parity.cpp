@@ -118,7 +118,8 @@ void check_all(bool truncated) {
     const std::string file = fixture.filename().string();
     const std::string name = file.substr(0, file.size() - suffix.size());
     SCOPED_TRACE(name);
-    check_fixture(fixture, embedrt::testing::test_data_dir() / "tokenizers" / name / "tokenizer.json",
+    check_fixture(fixture,
+                  embedrt::testing::test_data_dir() / "tokenizers" / name / "tokenizer.json",
                   truncated ? kTruncatedLength : 0);
   }
 }

@@ -49,11 +49,13 @@ TEST(TokenizerErrors, MissingModelAndVocab) {
 
 TEST(TokenizerErrors, IdsOutOfRangeOrDuplicated) {
   expect_load_error(
-      with_model(R"("model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "a": 7}})"),
+      with_model(
+          R"("model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "a": 7}})"),
       ErrorCode::kInvalidModel,
       {"bad/tokenizer.json", "$.model.vocab[\"a\"]", "id 7 is out of range", "0 to 1"});
   expect_load_error(
-      with_model(R"("model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "a": 0}})"),
+      with_model(
+          R"("model": {"type": "WordPiece", "unk_token": "[UNK]", "vocab": {"[UNK]": 0, "a": 0}})"),
       ErrorCode::kInvalidModel, {"$.model.vocab[", "duplicate id 0"});
   expect_load_error(
       with_model(R"("model": {"type": "Unigram", "unk_id": 3, "vocab": [["<unk>", 0.0]]})"),
@@ -99,7 +101,8 @@ TEST(TokenizerErrors, TruncationAndAddedTokens) {
   expect_load_error(bert + R"(, "truncation": {"max_length": 1}})", ErrorCode::kInvalidModel,
                     {"$.truncation.max_length", "expected at least 2"});
   expect_load_error(bert + R"(, "truncation": {"max_length": 8, "direction": "Up"}})",
-                    ErrorCode::kInvalidModel, {"$.truncation.direction", "expected 'Right' or 'Left'"});
+                    ErrorCode::kInvalidModel,
+                    {"$.truncation.direction", "expected 'Right' or 'Left'"});
   expect_load_error(bert + R"(, "added_tokens": [{"id": 2}]})", ErrorCode::kInvalidModel,
                     {"$.added_tokens[0]", "missing required field 'content'"});
   Tokenizer tokenizer = Tokenizer::from_json(bert + "}", "ok.json");

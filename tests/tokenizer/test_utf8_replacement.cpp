@@ -19,25 +19,253 @@ struct Case {
 const std::vector<Case>& cases() {
   static const std::vector<Case> list = {
       {std::string("abc", 3), "abc", 0},
-      {std::string("\xFF" "", 1), "\xEF" "\xBF" "\xBD" "", 1},
-      {std::string("a\x80" "b", 3), "a\xEF" "\xBF" "\xBD" "b", 1},
-      {std::string("\xC3" "", 1), "\xEF" "\xBF" "\xBD" "", 1},
-      {std::string("\xC3" "\xA9" "", 2), "\xC3" "\xA9" "", 0},
-      {std::string("\xE2" "\x82" "", 2), "\xEF" "\xBF" "\xBD" "", 1},
-      {std::string("\xE2" "\x82" "\xAC" "", 3), "\xE2" "\x82" "\xAC" "", 0},
-      {std::string("\xE2" "\x82" "x", 3), "\xEF" "\xBF" "\xBD" "x", 1},
-      {std::string("\xED" "\xA0" "\x80" "", 3), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 3},
-      {std::string("\xF0" "\x9F" "\x98" "", 3), "\xEF" "\xBF" "\xBD" "", 1},
-      {std::string("\xF0" "\x9F" "\x98" "\x80" "", 4), "\xF0" "\x9F" "\x98" "\x80" "", 0},
-      {std::string("\xF4" "\x90" "\x80" "\x80" "", 4), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 4},
-      {std::string("\xC0" "\xAF" "", 2), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 2},
-      {std::string("\xE0" "\x80" "\xAF" "", 3), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 3},
-      {std::string("\xF8" "\x88" "\x80" "\x80" "\x80" "", 5), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 5},
-      {std::string("\xF0" "\x80" "\x80" "", 3), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 3},
-      {std::string("\xF1" "\x80" "\x80" "\xE1" "\x80" "\xC2" "", 6), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "", 3},
-      {std::string("\xE1" "\x80" "\xE2" "\xF0" "\x91" "\x92" "\xF1" "\xBF" "A", 9), "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "\xEF" "\xBF" "\xBD" "A", 4},
-      {std::string("\xEF" "\xBF" "\xBD" "", 3), "\xEF" "\xBF" "\xBD" "", 0},
-      {std::string("x\xF5" "y", 3), "x\xEF" "\xBF" "\xBD" "y", 1},
+      {std::string("\xFF"
+                   "",
+                   1),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       1},
+      {std::string("a\x80"
+                   "b",
+                   3),
+       "a\xEF"
+       "\xBF"
+       "\xBD"
+       "b",
+       1},
+      {std::string("\xC3"
+                   "",
+                   1),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       1},
+      {std::string("\xC3"
+                   "\xA9"
+                   "",
+                   2),
+       "\xC3"
+       "\xA9"
+       "",
+       0},
+      {std::string("\xE2"
+                   "\x82"
+                   "",
+                   2),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       1},
+      {std::string("\xE2"
+                   "\x82"
+                   "\xAC"
+                   "",
+                   3),
+       "\xE2"
+       "\x82"
+       "\xAC"
+       "",
+       0},
+      {std::string("\xE2"
+                   "\x82"
+                   "x",
+                   3),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "x",
+       1},
+      {std::string("\xED"
+                   "\xA0"
+                   "\x80"
+                   "",
+                   3),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       3},
+      {std::string("\xF0"
+                   "\x9F"
+                   "\x98"
+                   "",
+                   3),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       1},
+      {std::string("\xF0"
+                   "\x9F"
+                   "\x98"
+                   "\x80"
+                   "",
+                   4),
+       "\xF0"
+       "\x9F"
+       "\x98"
+       "\x80"
+       "",
+       0},
+      {std::string("\xF4"
+                   "\x90"
+                   "\x80"
+                   "\x80"
+                   "",
+                   4),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       4},
+      {std::string("\xC0"
+                   "\xAF"
+                   "",
+                   2),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       2},
+      {std::string("\xE0"
+                   "\x80"
+                   "\xAF"
+                   "",
+                   3),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       3},
+      {std::string("\xF8"
+                   "\x88"
+                   "\x80"
+                   "\x80"
+                   "\x80"
+                   "",
+                   5),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       5},
+      {std::string("\xF0"
+                   "\x80"
+                   "\x80"
+                   "",
+                   3),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       3},
+      {std::string("\xF1"
+                   "\x80"
+                   "\x80"
+                   "\xE1"
+                   "\x80"
+                   "\xC2"
+                   "",
+                   6),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       3},
+      {std::string("\xE1"
+                   "\x80"
+                   "\xE2"
+                   "\xF0"
+                   "\x91"
+                   "\x92"
+                   "\xF1"
+                   "\xBF"
+                   "A",
+                   9),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "A",
+       4},
+      {std::string("\xEF"
+                   "\xBF"
+                   "\xBD"
+                   "",
+                   3),
+       "\xEF"
+       "\xBF"
+       "\xBD"
+       "",
+       0},
+      {std::string("x\xF5"
+                   "y",
+                   3),
+       "x\xEF"
+       "\xBF"
+       "\xBD"
+       "y",
+       1},
   };
   return list;
 }
@@ -45,7 +273,8 @@ const std::vector<Case>& cases() {
 TEST(Utf8Replacement, MatchesPythonDecodeWithReplace) {
   for (const Case& c : cases()) {
     uint32_t replaced = 99;
-    EXPECT_EQ(replace_invalid_utf8(c.bytes, &replaced), c.python) << ::testing::PrintToString(c.bytes);
+    EXPECT_EQ(replace_invalid_utf8(c.bytes, &replaced), c.python)
+        << ::testing::PrintToString(c.bytes);
     EXPECT_EQ(replaced, c.replaced) << ::testing::PrintToString(c.bytes);
     EXPECT_EQ(is_valid_utf8(c.bytes), c.replaced == 0);
   }
