@@ -22,11 +22,8 @@ constexpr size_t kTextsPerStep = 8192;
 constexpr size_t kProgressMinBytes = 1 << 20;
 
 struct EncodeArgs {
-  std::string model;
-  std::string input = "-";
-  std::string output = "-";
+  TextCommandArgs io;
   OutputFormat format = OutputFormat::kJsonl;
-  InputFormat input_format = InputFormat::kLines;
   size_t batch_size = 32;
   int threads = 0;
   size_t max_length = 0;
@@ -51,14 +48,14 @@ void run_encode(const EncodeArgs& args) {
   options.normalize = args.normalize;
   options.on_overflow = args.on_overflow;
   options.deterministic = !args.nondeterministic;
-  const Embedder embedder = Embedder::load(args.model, options);
+  const Embedder embedder = Embedder::load(args.io.model, options);
 
   EncodeOptions encode_options;
   encode_options.prompt = args.prompt;
   encode_options.prompt_name = args.prompt_name;
 
-  TextReader reader(args.input, args.input_format);
-  OutputFile output(args.output);
+  TextReader reader(args.io.input, args.io.input_format);
+  OutputFile output(args.io.output);
   auto writer = make_embedding_writer(args.format, output);
   const bool show_progress = args.progress.value_or(
       stderr_is_terminal() && (reader.size_hint() == 0 || reader.size_hint() >= kProgressMinBytes));
@@ -108,23 +105,12 @@ void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& 
 void add_encode_command(CLI::App& app) {
   auto args = std::make_shared<EncodeArgs>();
   CLI::App* cmd = app.add_subcommand("encode", "Write one embedding per input text");
-  cmd->add_option("--model,-m", args->model,
-                  "Model folder, or a model name under $EMBEDRT_HOME/models")
-      ->required();
-  cmd->add_option("--input,-i", args->input, "Input file, '-' for standard input")
-      ->capture_default_str();
-  cmd->add_option("--output,-o", args->output, "Output file, '-' for standard output")
-      ->capture_default_str();
+  add_text_command_options(cmd, args->io);
   cmd->add_option("--format,-f", args->format, "jsonl, npy or tsv")
       ->transform(CLI::CheckedTransformer(
           std::map<std::string, OutputFormat>{{"jsonl", OutputFormat::kJsonl},
                                               {"npy", OutputFormat::kNpy},
                                               {"tsv", OutputFormat::kTsv}},
-          CLI::ignore_case));
-  cmd->add_option("--input-format", args->input_format, "lines or jsonl")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, InputFormat>{{"lines", InputFormat::kLines},
-                                             {"jsonl", InputFormat::kJsonl}},
           CLI::ignore_case));
   cmd->add_option("--batch-size", args->batch_size, "Texts per model batch")
       ->check(CLI::Range(size_t{1}, size_t{4096}))

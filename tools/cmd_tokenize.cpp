@@ -12,12 +12,9 @@ namespace embedrt::cli {
 namespace {
 
 struct TokenizeArgs {
-  std::string model;
-  std::string input = "-";
-  std::string output = "-";
+  TextCommandArgs io;
   size_t max_length = 0;
   int threads = 0;
-  InputFormat input_format = InputFormat::kLines;
   bool raw = false;
 };
 
@@ -26,10 +23,10 @@ void run_tokenize(const TokenizeArgs& args) {
   options.raw = args.raw;
   options.max_length = args.max_length;
   options.threads = args.threads;
-  const TextTokenizer tokenizer = TextTokenizer::load(args.model, options);
+  const TextTokenizer tokenizer = TextTokenizer::load(args.io.model, options);
 
-  TextReader reader(args.input, args.input_format);
-  OutputFile output(args.output);
+  TextReader reader(args.io.input, args.io.input_format);
+  OutputFile output(args.io.output);
   std::vector<std::string> texts;
   size_t replacements = 0, texts_with_replacements = 0;
   std::string line;
@@ -69,23 +66,12 @@ void add_tokenize_command(CLI::App& app) {
       "tokenize",
       "Write the token ids of each text as a JSON array per line, special tokens "
       "included, after the preprocessing and truncation encode applies");
-  cmd->add_option("--model,-m", args->model,
-                  "Model folder, or a model name under $EMBEDRT_HOME/models")
-      ->required();
-  cmd->add_option("--input,-i", args->input, "Input file, '-' for standard input")
-      ->capture_default_str();
-  cmd->add_option("--output,-o", args->output, "Output file, '-' for standard output")
-      ->capture_default_str();
+  add_text_command_options(cmd, args->io);
   cmd->add_option("--max-length", args->max_length,
                   "Maximum tokens per text including special tokens (default: the model's limit)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", args->threads, "Tokenizer threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--input-format", args->input_format, "lines or jsonl")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, InputFormat>{{"lines", InputFormat::kLines},
-                                             {"jsonl", InputFormat::kJsonl}},
-          CLI::ignore_case));
   cmd->add_flag("--raw", args->raw,
                 "Apply tokenizer.json alone: no stripping or lowercasing, its own truncation");
   cmd->callback([args] { run_tokenize(*args); });

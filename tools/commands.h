@@ -3,11 +3,24 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
+#include "text_input.h"
+
 namespace embedrt::cli {
 
 void add_tokenize_command(CLI::App& app);
 void add_encode_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+
+// The options every text-reading command shares: the model and where texts come from and go.
+struct TextCommandArgs {
+  std::string model;
+  std::string input = "-";
+  std::string output = "-";
+  InputFormat input_format = InputFormat::kLines;
+};
+void add_text_command_options(CLI::App* cmd, TextCommandArgs& args);
 
 // Prints "warning: ..." for texts whose invalid UTF-8 was replaced.
 void warn_replaced_utf8(size_t replacements, size_t texts);

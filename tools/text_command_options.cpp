@@ -1,0 +1,25 @@
+#include <map>
+#include <string>
+
+#include "commands.h"
+
+namespace embedrt::cli {
+
+void add_text_command_options(CLI::App* cmd, TextCommandArgs& args) {
+  cmd->add_option("--model,-m", args.model,
+                  "Model folder, or a model name under $EMBEDRT_HOME/models")
+      ->required();
+  cmd->add_option("--input,-i", args.input, "Input file, '-' for standard input")
+      ->capture_default_str();
+  cmd->add_option("--output,-o", args.output, "Output file, '-' for standard output")
+      ->capture_default_str();
+  cmd->add_option("--input-format", args.input_format,
+                  "lines (texts separated by newlines) or jsonl (a JSON string or an object with "
+                  "a \"text\" field per line)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, InputFormat>{{"lines", InputFormat::kLines},
+                                             {"jsonl", InputFormat::kJsonl}},
+          CLI::ignore_case));
+}
+
+}  // namespace embedrt::cli
