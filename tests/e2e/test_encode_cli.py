@@ -224,3 +224,14 @@ def test_no_deterministic_stays_within_rounding():
     cos = (exact * fast).sum(1) / (np.linalg.norm(exact, axis=1) * np.linalg.norm(fast, axis=1))
     assert cos.min() >= 0.99999
     assert float(np.abs(exact - fast).max()) <= 1e-4
+
+
+def test_progress_bar_reports_and_changes_nothing(tmp_path):
+    texts = corpus_sample(600)
+    data = "\n".join(t.replace("\n", " ") for t in texts).encode()
+    plain, shown = tmp_path / "plain.npy", tmp_path / "shown.npy"
+    run_cli("encode", "-m", require(MINILM), "-f", "npy", "-o", plain, input_bytes=data)
+    result = run_cli("encode", "-m", MINILM, "-f", "npy", "-o", shown, "--progress",
+                     input_bytes=data)
+    assert b"texts/s" in result.stderr and b"600 texts" in result.stderr
+    assert plain.read_bytes() == shown.read_bytes()
