@@ -470,19 +470,6 @@ class ReplaceNormalizer final : public Normalizer {
   std::string content_;
 };
 
-// Inserts `prefix` before the first character, sharing that character's origin (HF's prepend).
-void prepend_to_first_char(NormalizedString& text, std::string_view prefix) {
-  if (text.empty()) return;
-  size_t first_end = 0;
-  decode_utf8(text.text(), first_end);
-  const ByteSpan origin = char_origin(text, 0, first_end);
-  TextBuilder out(text.size() + prefix.size());
-  out.put_bytes(prefix, origin);
-  out.put_bytes(std::string_view(text.text()).substr(0, first_end), origin);
-  out.copy(text, first_end, text.size());
-  out.commit(text);
-}
-
 class PrependNormalizer final : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
