@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "embedrt/error.h"
+#include "model/json_file.h"
 
 namespace embedrt::model {
 namespace {
@@ -130,11 +131,7 @@ BertConfig parse_bert_config(const std::string& json_text, const std::string& fi
 }
 
 BertConfig load_bert_config(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kIo, path.string() + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_bert_config(text.str(), path.string());
+  return parse_bert_config(read_text_file(path), path.string());
 }
 
 }  // namespace embedrt::model

@@ -7,14 +7,19 @@
 
 namespace embedrt::model {
 
-nlohmann::json load_json_file(const std::filesystem::path& path) {
+std::string read_text_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kIo, path.string() + ": cannot open file");
   std::stringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) throw Error(ErrorCode::kIo, path.string() + ": read failed");
+  return buffer.str();
+}
+
+nlohmann::json load_json_file(const std::filesystem::path& path) {
+  const std::string text = read_text_file(path);
   try {
-    return nlohmann::json::parse(buffer.str());
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(ErrorCode::kInvalidModel,
                 path.string() + ": invalid JSON at byte " + std::to_string(e.byte));

@@ -5,8 +5,12 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 
 namespace embedrt::model {
+
+// The whole file as bytes; throws kIo naming it when it cannot be read.
+std::string read_text_file(const std::filesystem::path& path);
 
 // Parses `path`; throws kIo when it cannot be read and kInvalidModel ("<path>: invalid JSON: ...")
 // when it does not parse.

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "embedrt/error.h"
+#include "model/json_file.h"
 
 namespace embedrt::model {
 namespace {
@@ -110,11 +111,7 @@ PoolingConfig parse_pooling_config(const std::string& json_text, const std::stri
 }
 
 PoolingConfig load_pooling_config(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kIo, path.string() + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_pooling_config(text.str(), path.string());
+  return parse_pooling_config(read_text_file(path), path.string());
 }
 
 void pool(const PoolingConfig& config, std::span<const float> hidden, int64_t h,
