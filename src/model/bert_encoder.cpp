@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "embedrt/error.h"
@@ -28,33 +29,88 @@ void Workspace::reserve(const BertConfig& c, int64_t tokens, int64_t max_len, in
        int64_t(kernels::attention_scratch_per_thread(max_len, c.head_dim())) * threads);
 }
 
-BertEncoder::BertEncoder(const BertConfig& config, BertWeights w)
+size_t Workspace::bytes() const noexcept {
+  size_t floats = 0;
+  for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_}) {
+    floats += v->capacity();
+  }
+  return floats * sizeof(float);
+}
+
+namespace {
+
+// Adds the time since the previous mark to one field of InferenceOpTimes; does nothing (not even
+// read the clock) when profiling is off.
+class OpClock {
+ public:
+  explicit OpClock(embedrt::InferenceOpTimes* times) : times_(times) {
+    if (times_) last_ = std::chrono::steady_clock::now();
+  }
+  void mark(double embedrt::InferenceOpTimes::*field) {
+    if (!times_) return;
+    const auto now = std::chrono::steady_clock::now();
+    times_->*field += std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  embedrt::InferenceOpTimes* times_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
+
+BertEncoder::BertEncoder(const BertConfig& config, BertWeights w, const EncoderOptions& options)
     : config_(config),
       word_embeddings_(std::move(w.word_embeddings)),
       position_embeddings_(std::move(w.position_embeddings)),
       token_type_embeddings_(std::move(w.token_type_embeddings)),
       embedding_norm_weight_(std::move(w.embedding_norm_weight)),
       embedding_norm_bias_(std::move(w.embedding_norm_bias)) {
+  std::string warning;
+  precision_ = kernels::resolve_precision(options.precision, &warning);
+  if (!warning.empty()) warnings_.push_back(std::move(warning));
   const int64_t h = config.hidden_size, i = config.intermediate_size;
+  const kernels::Precision p = precision_;
   layers_.reserve(w.layers.size());
   for (BertLayerWeights& l : w.layers) {
-    layers_.push_back(
-        Layer{Linear({h, 3 * h, Activation::kNone, false}, l.qkv_weight.data(), l.qkv_bias.data()),
-              Linear({h, h, Activation::kNone, true}, l.attention_output_weight.data(),
-                     l.attention_output_bias.data()),
-              Linear({h, i, config.hidden_act, false}, l.intermediate_weight.data(),
-                     l.intermediate_bias.data()),
-              Linear({i, h, Activation::kNone, true}, l.output_weight.data(), l.output_bias.data()),
-              std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
-              std::move(l.output_norm_weight), std::move(l.output_norm_bias)});
+    layers_.push_back(Layer{
+        Linear({h, 3 * h, Activation::kNone, false, p}, l.qkv_weight.data(), l.qkv_bias.data()),
+        Linear({h, h, Activation::kNone, true, p}, l.attention_output_weight.data(),
+               l.attention_output_bias.data()),
+        Linear({h, i, config.hidden_act, false, p}, l.intermediate_weight.data(),
+               l.intermediate_bias.data()),
+        Linear({i, h, Activation::kNone, true, p}, l.output_weight.data(), l.output_bias.data()),
+        std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
+        std::move(l.output_norm_weight), std::move(l.output_norm_bias)});
     l = BertLayerWeights{};  // the packed copies are all that is needed from here on
   }
 }
 
-BertEncoder BertEncoder::load(const std::filesystem::path& dir) {
+BertEncoder BertEncoder::load(const std::filesystem::path& dir, const EncoderOptions& options) {
   const BertConfig config = load_bert_config(dir / "config.json");
-  const SafeTensorsFile file(dir / "model.safetensors");
-  return BertEncoder(config, load_bert_weights(file, config));
+  BertWeights weights;
+  {
+    // Unmapped before packing, so the file's pages and the packed copies are never resident
+    // together.
+    const SafeTensorsFile file(dir / "model.safetensors");
+    weights = load_bert_weights(file, config);
+  }
+  return BertEncoder(config, std::move(weights), options);
+}
+
+size_t BertEncoder::weight_bytes() const noexcept {
+  const auto bytes = [](const std::vector<float>& v) { return v.size() * sizeof(float); };
+  size_t total = bytes(word_embeddings_) + bytes(position_embeddings_) +
+                 bytes(token_type_embeddings_) + bytes(embedding_norm_weight_) +
+                 bytes(embedding_norm_bias_);
+  for (const Layer& l : layers_) {
+    total += l.qkv.weight_bytes() + l.attention_output.weight_bytes() +
+             l.intermediate.weight_bytes() + l.output.weight_bytes() +
+             bytes(l.attention_norm_weight) + bytes(l.attention_norm_bias) +
+             bytes(l.output_norm_weight) + bytes(l.output_norm_bias);
+  }
+  return total;
 }
 
 int64_t BertEncoder::validate(const PackedBatch& b) const {
@@ -114,13 +170,16 @@ void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
 }
 
 std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
-                                            bool batch_invariant) const {
+                                            bool batch_invariant,
+                                            embedrt::InferenceOpTimes* op_times) const {
   const int64_t max_len = validate(b);
   const int64_t tokens = int64_t(b.ids.size());
   const int64_t h = config_.hidden_size;
   const float eps = static_cast<float>(config_.layer_norm_eps);
   ws.reserve(config_, tokens, max_len, omp_get_max_threads());
   if (tokens == 0) return {};
+  using Times = embedrt::InferenceOpTimes;
+  OpClock clock(op_times);
   float* hidden = ws.hidden_.data();
   float* qkv = ws.qkv_.data();
   float* context = ws.context_.data();
@@ -130,6 +189,7 @@ std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
   embed(b, hidden);
   kernels::add_layer_norm(hidden, nullptr, embedding_norm_weight_.data(),
                           embedding_norm_bias_.data(), eps, tokens, h, hidden);
+  clock.mark(&Times::embeddings_ms);
   const kernels::AttentionArgs attention{qkv,
                                          b.offsets.data(),
                                          int64_t(b.offsets.size()) - 1,
@@ -138,14 +198,19 @@ std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
                                          context};
   for (const Layer& layer : layers_) {
     layer.qkv.forward(hidden, tokens, qkv, nullptr, batch_invariant);
+    clock.mark(&Times::qkv_ms);
     kernels::attention(attention, ws.attention_scratch_.data(), ws.attention_scratch_.size());
+    clock.mark(&Times::attention_ms);
     layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
     kernels::add_layer_norm(sum, nullptr, layer.attention_norm_weight.data(),
                             layer.attention_norm_bias.data(), eps, tokens, h, hidden);
+    clock.mark(&Times::attention_output_ms);
     layer.intermediate.forward(hidden, tokens, intermediate, nullptr, batch_invariant);
+    clock.mark(&Times::ffn_up_ms);
     layer.output.forward(intermediate, tokens, sum, hidden, batch_invariant);
     kernels::add_layer_norm(sum, nullptr, layer.output_norm_weight.data(),
                             layer.output_norm_bias.data(), eps, tokens, h, hidden);
+    clock.mark(&Times::ffn_down_ms);
   }
   return {hidden, static_cast<size_t>(tokens * h)};
 }

@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "embedrt/profile.h"
 #include "kernels/cpu/layer_norm.h"
 #include "kernels/cpu/matmul.h"
 #include "model/bert_config.h"
@@ -20,6 +22,9 @@ namespace embedrt::model {
 class Workspace {
  public:
   Workspace() = default;
+
+  // Bytes currently held by the activation buffers.
+  size_t bytes() const noexcept;
 
  private:
   friend class BertEncoder;
@@ -36,15 +41,28 @@ struct PackedBatch {
   std::span<const int32_t> offsets;
 };
 
+struct EncoderOptions {
+  // Requested matmul precision; the encoder falls back (see precision() and warnings()) where the
+  // CPU cannot run it.
+  kernels::Precision precision = kernels::Precision::kF32;
+};
+
 class BertEncoder {
  public:
   // Packs the weights for the CPU kernels; `weights` is consumed.
-  BertEncoder(const BertConfig& config, BertWeights weights);
+  BertEncoder(const BertConfig& config, BertWeights weights, const EncoderOptions& options = {});
 
   // Loads <dir>/config.json and <dir>/model.safetensors.
-  static BertEncoder load(const std::filesystem::path& dir);
+  static BertEncoder load(const std::filesystem::path& dir, const EncoderOptions& options = {});
 
   const BertConfig& config() const noexcept { return config_; }
+
+  // The precision the matmuls run in, after checking the CPU.
+  kernels::Precision precision() const noexcept { return precision_; }
+  // Why the requested options could not be honoured as asked (e.g. a precision fallback).
+  const std::vector<std::string>& warnings() const noexcept { return warnings_; }
+  // Resident bytes of the packed weights, the embedding tables and the LayerNorm parameters.
+  size_t weight_bytes() const noexcept;
 
   // Runs the encoder and returns the last hidden states [total_tokens, hidden], row t for token t,
   // inside `workspace` (valid until its next use). Positions restart at 0 in every sequence.
@@ -54,8 +72,10 @@ class BertEncoder {
   // position in it or the thread count.
   // `batch_invariant` = false gives up that guarantee for speed on large batches (see
   // kernels::Linear::forward); results stay within float rounding of the invariant ones.
+  // With `op_times`, wall-clock time per operation group is added to it (summed over layers).
   std::span<const float> forward(const PackedBatch& batch, Workspace& workspace,
-                                 bool batch_invariant = true) const;
+                                 bool batch_invariant = true,
+                                 embedrt::InferenceOpTimes* op_times = nullptr) const;
 
  private:
   struct Layer {
@@ -68,6 +88,8 @@ class BertEncoder {
   void embed(const PackedBatch& batch, float* hidden) const;
 
   BertConfig config_;
+  kernels::Precision precision_ = kernels::Precision::kF32;
+  std::vector<std::string> warnings_;
   std::vector<float> word_embeddings_, position_embeddings_, token_type_embeddings_;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
   std::vector<Layer> layers_;

@@ -60,7 +60,78 @@ struct TailScratch {
 };
 thread_local TailScratch tail_scratch;
 
+// oneDNN's reference kernels are correct but far slower than the fp32 JIT ones.
+bool is_reference_implementation(std::string_view name) { return name.rfind("ref", 0) == 0; }
+
+// The requested precision if this CPU and oneDNN can run it fast, else fp32 and why not.
+Precision probe_precision(Precision requested, std::string& why) {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  const auto has = [&](dnnl::cpu_isa level) {
+    return (isa & static_cast<unsigned>(level)) == static_cast<unsigned>(level);
+  };
+  switch (requested) {
+    case Precision::kF32:
+      return Precision::kF32;
+    case Precision::kBF16: {
+      if (!has(dnnl::cpu_isa::avx512_core_bf16) && !has(dnnl::cpu_isa::avx512_core_amx)) {
+        why = "bf16 requested but this CPU has neither AVX512-BF16 nor AMX; computing in fp32";
+        return Precision::kF32;
+      }
+      try {
+        const memory::desc src({kPackingRows, 384}, dt::bf16, tag::ab);
+        const memory::desc wei({384, 384}, dt::bf16, tag::any);
+        const memory::desc dst({kPackingRows, 384}, dt::f32, tag::ab);
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+        if (is_reference_implementation(pd.impl_info_str())) {
+          why = std::string("bf16 requested but oneDNN offers only its reference bf16 matmul (") +
+                pd.impl_info_str() + "); computing in fp32";
+          return Precision::kF32;
+        }
+      } catch (const dnnl::error& e) {
+        why = std::string("bf16 requested but oneDNN cannot create a bf16 matmul (") + e.what() +
+              "); computing in fp32";
+        return Precision::kF32;
+      }
+      return Precision::kBF16;
+    }
+    case Precision::kInt8:
+      why =
+          "int8 requested but the int8 kernels are not available in this build; computing in fp32";
+      return Precision::kF32;
+  }
+  return Precision::kF32;
+}
+
 }  // namespace
+
+std::string_view to_string(Precision precision) noexcept {
+  switch (precision) {
+    case Precision::kF32:
+      return "fp32";
+    case Precision::kBF16:
+      return "bf16";
+    case Precision::kInt8:
+      return "int8";
+  }
+  return "unknown";
+}
+
+Precision resolve_precision(Precision requested, std::string* warning) {
+  struct Outcome {
+    Precision precision;
+    std::string warning;
+  };
+  static const auto probe = [](Precision p) {
+    Outcome o{};
+    o.precision = probe_precision(p, o.warning);
+    return o;
+  };
+  static const Outcome outcomes[] = {probe(Precision::kF32), probe(Precision::kBF16),
+                                     probe(Precision::kInt8)};
+  const Outcome& o = outcomes[static_cast<int>(requested)];
+  if (warning) *warning = o.warning;
+  return o.precision;
+}
 
 struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   LinearSpec spec;
@@ -181,6 +252,11 @@ Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
     : impl_(std::make_unique<Impl>()) {
   assert(spec.in_features > 0 && spec.out_features > 0 && weight != nullptr);
   Impl& m = *impl_;
+  if (spec.precision != Precision::kF32) {
+    throw Error(ErrorCode::kUnsupported,
+                std::string("Linear: ") + std::string(to_string(spec.precision)) +
+                    " is not supported here; pass the precision resolve_precision() returned");
+  }
   m.spec = spec;
   m.has_bias = bias != nullptr;
   try {
@@ -208,6 +284,11 @@ Linear::Linear(Linear&&) noexcept = default;
 Linear& Linear::operator=(Linear&&) noexcept = default;
 
 const LinearSpec& Linear::spec() const noexcept { return impl_->spec; }
+
+size_t Linear::weight_bytes() const noexcept {
+  const Impl& m = *impl_;
+  return m.weights_md.get_size() + (m.has_bias ? size_t(m.spec.out_features) * sizeof(float) : 0);
+}
 
 void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* residual) const {
   const auto& prim = primitive(rows).primitive;

@@ -1,20 +1,39 @@
-// A fully connected layer on oneDNN: y = act(x W^T + b) [+ residual], fp32, with the weights
-// reordered once into the layout oneDNN's kernel prefers.
+// A fully connected layer on oneDNN: y = act(x W^T + b) [+ residual] with fp32 inputs and
+// outputs, the weights reordered once into the layout oneDNN's kernel prefers and the product
+// computed in fp32, bf16 or int8.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/cpu/activation.h"
 
 namespace embedrt::kernels {
 
+// What a Linear multiplies in. Inputs, outputs, bias, activation and residual stay fp32.
+enum class Precision {
+  kF32,
+  kBF16,  // bf16 weights and inputs, fp32 accumulation
+  kInt8,  // s8 weights per output channel, inputs quantized per row at run time, s32 accumulation
+};
+
+std::string_view to_string(Precision precision) noexcept;
+
+// The precision Linear will actually use for `requested` on this CPU and oneDNN build: bf16 needs
+// AVX512-BF16 or AMX and a oneDNN bf16 matmul that is not the reference implementation. When it
+// has to fall back to fp32, `warning` (if given) receives a one-line reason; otherwise it is
+// cleared. Checked once per process and precision.
+Precision resolve_precision(Precision requested, std::string* warning);
+
 struct LinearSpec {
   int64_t in_features = 0;
   int64_t out_features = 0;
   Activation activation = Activation::kNone;  // fused as an eltwise post-op
   bool add_residual = false;                  // fused as a binary-add post-op after activation
+  Precision precision = Precision::kF32;      // must be a value resolve_precision() returned
 };
 
 class Linear {
@@ -27,6 +46,9 @@ class Linear {
   Linear& operator=(Linear&&) noexcept;
 
   const LinearSpec& spec() const noexcept;
+
+  // Bytes held by the packed weights and bias.
+  size_t weight_bytes() const noexcept;
 
   // y[rows, out] = act(x[rows, in] W^T + b) (+ residual[rows, out] when spec().add_residual).
   // Thread-safe: concurrent calls from different threads are allowed. With `batch_invariant`
