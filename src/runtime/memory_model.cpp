@@ -1,0 +1,112 @@
+#include "runtime/memory_model.h"
+
+#include <algorithm>
+
+#include "kernels/cpu/attention.h"
+
+namespace embedrt::runtime {
+namespace {
+
+constexpr size_t kF32 = sizeof(float);
+
+size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+size_t matmul_weight_count(const ModelShape& m) {
+  const size_t h = m.hidden_size, i = m.intermediate_size;
+  return m.layers * (4 * h * h + 2 * h * i);
+}
+
+// Matmul output channels per layer: QKV (3H), attention output (H), FFN up (I), FFN down (H).
+size_t matmul_outputs(const ModelShape& m) {
+  return m.layers * (5 * m.hidden_size + m.intermediate_size);
+}
+
+}  // namespace
+
+size_t estimate_weight_bytes(const ModelShape& m, Precision precision) {
+  if (m.weight_bytes > 0) return m.weight_bytes;
+  const size_t matmul = matmul_weight_count(m);
+  // Everything that is not a matmul weight (embedding tables, biases, LayerNorm) stays fp32.
+  const size_t other = m.parameters > matmul ? m.parameters - matmul : 0;
+  switch (precision) {
+    case Precision::kBF16:
+      return 2 * matmul + kF32 * other;
+    case Precision::kInt8:
+      return matmul + kF32 * (other + matmul_outputs(m));  // + one scale per output channel
+    case Precision::kF32:
+      break;
+  }
+  return kF32 * (matmul + other);
+}
+
+MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
+  const size_t h = m.hidden_size, i = m.intermediate_size, t = b.tokens;
+  const size_t heads = std::max<size_t>(m.attention_heads, 1);
+  const size_t threads = static_cast<size_t>(std::max(b.threads, 1));
+  MemoryEstimate e;
+  e.activations = kF32 * t * (6 * h + i);
+  if (t > 0 && b.longest > 0) {
+    e.attention_scratch = kF32 * threads *
+                          kernels::attention_scratch_per_thread(static_cast<int64_t>(b.longest),
+                                                                static_cast<int64_t>(h / heads));
+  }
+  const size_t widest_input = std::max(h, i);
+  switch (b.precision) {
+    case Precision::kBF16:
+      e.quantized_inputs = 2 * t * widest_input;
+      break;
+    case Precision::kInt8:
+      e.quantized_inputs = t * widest_input + kF32 * t + kF32 * t * std::max(3 * h, i);
+      break;
+    case Precision::kF32:
+      break;
+  }
+  // The tail is what is left after the largest allowed row counts, padded to the next one: at
+  // most a couple of 6-row quanta for all but the smallest batches.
+  const size_t tail_rows = round_up(std::min<size_t>(t, 12), 6);
+  e.gemm_tail = t > 0 ? kF32 * tail_rows * (2 * i + h) : 0;
+  e.weights = estimate_weight_bytes(m, b.precision);
+  return e;
+}
+
+size_t largest_batch_size(const ModelShape& m, size_t sequence_length, size_t available_bytes,
+                          int threads, Precision precision, size_t max_batch_size) {
+  if (sequence_length == 0 || max_batch_size == 0) return 0;
+  const auto fits = [&](size_t n) {
+    return estimate_memory(m, {n * sequence_length, sequence_length, threads, precision}).batch() <=
+           available_bytes;
+  };
+  if (!fits(1)) return 0;
+  // batch() grows with the batch size, so the answer is the edge of a monotone predicate.
+  size_t lo = 1, hi = max_batch_size;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+size_t largest_token_budget(const ModelShape& m, size_t longest, size_t available_bytes,
+                            int threads, Precision precision, size_t max_tokens) {
+  if (longest == 0 || max_tokens < longest) return 0;
+  const auto fits = [&](size_t tokens) {
+    return estimate_memory(m, {tokens, longest, threads, precision}).batch() <= available_bytes;
+  };
+  if (!fits(longest)) return 0;
+  size_t lo = longest, hi = max_tokens;
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (fits(mid)) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
+}  // namespace embedrt::runtime

@@ -1,0 +1,78 @@
+// How many bytes a model batch needs, from the model's shape and the batch's token counts, and the
+// largest batch that fits a memory budget.
+//
+// The estimate follows the buffers the encoder actually allocates (model::Workspace::reserve and
+// kernels::Linear), so it is a formula, not a fit. For T tokens in the batch, L tokens in its
+// longest sequence, hidden size H, intermediate size I, head_dim D = H / heads and N threads:
+//
+//   activations        4·T·(6H + I)   hidden, fused QKV (3H), attention context, residual sum, FFN
+//                                     intermediate: one set reused by every layer, so the layer
+//                                     count does not multiply it
+//   attention_scratch  4·N·(⌈L⌉₈·(D + 4) + ⌈D⌉₈ + 16)   K transposed plus score rows, per thread
+//   quantized_inputs   bf16: 2·T·max(H, I)             the GEMM input converted to bf16
+//                      int8: T·max(H, I) + 4·T         the GEMM input quantized per token + scales
+//                            + 4·T·max(3H, I)          the s32 products before dequantization
+//   gemm_tail          4·R·(2I + H), R = min(T, 12)↑6  zero-padded tail rows of the batch-invariant
+//                                                      GEMM (thread-local scratch of the caller)
+//   weights            the packed weights, resident whatever the batch (given, or estimated as
+//                      4 bytes per embedding parameter and 4/2/1 bytes per matmul weight in
+//                      fp32/bf16/int8, plus fp32 biases, LayerNorm parameters and int8 scales)
+//
+// Everything grows to the largest batch seen and is then reused, so a process's peak is the
+// estimate for its largest batch. Not modelled: the tokenizer's encodings (about 40 bytes per
+// token), the pooled outputs (4·dimension per text) and oneDNN's own scratchpads, all small
+// beside the activations.
+#pragma once
+
+#include <cstddef>
+
+#include "embedrt/embedder.h"
+
+namespace embedrt::runtime {
+
+struct ModelShape {
+  size_t hidden_size = 0;
+  size_t intermediate_size = 0;
+  size_t attention_heads = 0;
+  size_t layers = 0;
+  size_t parameters = 0;    // all parameters, embedding tables included
+  size_t weight_bytes = 0;  // resident bytes of the packed weights when known; 0 = estimate
+};
+
+struct BatchShape {
+  size_t tokens = 0;                      // tokens in the batch (sequences packed end to end)
+  size_t longest = 0;                     // tokens in its longest sequence
+  int threads = 1;                        // threads the encoder runs on
+  Precision precision = Precision::kF32;  // effective matmul precision
+};
+
+struct MemoryEstimate {
+  size_t activations = 0;
+  size_t attention_scratch = 0;
+  size_t quantized_inputs = 0;
+  size_t gemm_tail = 0;
+  size_t weights = 0;
+
+  // What the encoder's workspace holds (what Embedder::buffer_peak_bytes() reports).
+  size_t workspace() const noexcept { return activations + attention_scratch + quantized_inputs; }
+  // Everything the batch adds on top of the loaded model.
+  size_t batch() const noexcept { return workspace() + gemm_tail; }
+  size_t total() const noexcept { return batch() + weights; }
+};
+
+MemoryEstimate estimate_memory(const ModelShape& model, const BatchShape& batch);
+
+// Resident bytes of the weights: `model.weight_bytes` when set, else the estimate above.
+size_t estimate_weight_bytes(const ModelShape& model, Precision precision);
+
+// The largest number of sequences of `sequence_length` tokens whose batch() fits in
+// `available_bytes`, at most `max_batch_size`; 0 when not even one fits.
+size_t largest_batch_size(const ModelShape& model, size_t sequence_length, size_t available_bytes,
+                          int threads, Precision precision, size_t max_batch_size);
+
+// The largest token budget (tokens per batch, sequences up to `longest` tokens) whose batch()
+// fits in `available_bytes`, at most `max_tokens`; 0 when not even one sequence fits.
+size_t largest_token_budget(const ModelShape& model, size_t longest, size_t available_bytes,
+                            int threads, Precision precision, size_t max_tokens);
+
+}  // namespace embedrt::runtime
