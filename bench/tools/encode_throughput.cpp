@@ -136,7 +136,6 @@ int main(int argc, char** argv) {
                           {"threads", options.threads},
                           {"batch_size", options.batch_size},
                           {"deterministic", info.deterministic},
-                          {"adaptive_batching", info.adaptive_batching},
                           {"load_seconds", load_seconds},
                           {"precision_requested", requested},
                           {"precision_effective", precision_name(info.precision)},
