@@ -1,11 +1,15 @@
-// The BERT encoder and its GEMMs on MiniLM-L6 shapes. The encoder benchmarks need a model folder
-// in EMBEDRT_BENCH_MODEL (config.json + model.safetensors); threads follow OMP_NUM_THREADS.
+// The BERT encoder and its GEMMs on MiniLM-L6 shapes, per matmul precision (0 fp32, 1 bf16,
+// 2 int8; a precision the CPU cannot run is skipped with the reason). The encoder benchmarks need
+// a model folder in EMBEDRT_BENCH_MODEL (config.json + model.safetensors); threads follow
+// OMP_NUM_THREADS.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/attention.h"
@@ -16,21 +20,38 @@ namespace {
 
 using embedrt::kernels::Activation;
 using embedrt::kernels::Linear;
+using embedrt::kernels::Precision;
 using embedrt::model::BertEncoder;
 using embedrt::model::Workspace;
 
-const BertEncoder* bench_encoder() {
-  static const std::unique_ptr<BertEncoder> encoder = []() -> std::unique_ptr<BertEncoder> {
+// The precision in argument `index`, or false (and the benchmark skipped) when the CPU lacks it.
+bool bench_precision(benchmark::State& state, int index, Precision& precision) {
+  precision = static_cast<Precision>(state.range(index));
+  std::string why;
+  if (embedrt::kernels::resolve_precision(precision, &why) != precision) {
+    state.SkipWithError(why.c_str());
+    return false;
+  }
+  state.SetLabel(std::string(embedrt::kernels::to_string(precision)));
+  return true;
+}
+
+const BertEncoder* bench_encoder(Precision precision) {
+  static std::map<Precision, std::unique_ptr<BertEncoder>> encoders;
+  auto& encoder = encoders[precision];
+  if (!encoder) {
     const char* dir = std::getenv("EMBEDRT_BENCH_MODEL");
     if (dir == nullptr) return nullptr;
-    return std::make_unique<BertEncoder>(BertEncoder::load(dir));
-  }();
+    encoder = std::make_unique<BertEncoder>(BertEncoder::load(dir, {precision}));
+  }
   return encoder.get();
 }
 
-// Args: batch size, tokens per sequence.
+// Args: batch size, tokens per sequence, precision.
 void BM_EncoderForward(benchmark::State& state) {
-  const BertEncoder* encoder = bench_encoder();
+  Precision precision;
+  if (!bench_precision(state, 2, precision)) return;
+  const BertEncoder* encoder = bench_encoder(precision);
   if (encoder == nullptr) {
     state.SkipWithError("set EMBEDRT_BENCH_MODEL to a BERT model folder");
     return;
@@ -51,14 +72,16 @@ void BM_EncoderForward(benchmark::State& state) {
       benchmark::Counter(double(batch * length), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_EncoderForward)
-    ->Args({8, 128})
-    ->Args({1, 16})
-    ->Args({32, 16})
+    ->ArgsProduct({{8}, {128}, {0, 1, 2}})
+    ->ArgsProduct({{1}, {16}, {0, 1, 2}})
+    ->ArgsProduct({{32}, {16}, {0, 1, 2}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-// Args: rows, in_features, out_features, activation (0 none, 1 gelu_erf).
+// Args: rows, in_features, out_features, activation (0 none, 1 gelu_erf), precision.
 void BM_LinearGemm(benchmark::State& state) {
+  Precision precision;
+  if (!bench_precision(state, 4, precision)) return;
   const int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
   const Activation act = state.range(3) ? Activation::kGeluErf : Activation::kNone;
   std::mt19937 gen(2);
@@ -67,7 +90,7 @@ void BM_LinearGemm(benchmark::State& state) {
   for (float& v : w) v = dist(gen);
   for (float& v : b) v = dist(gen);
   for (float& v : x) v = dist(gen);
-  const Linear linear({in, out, act, false}, w.data(), b.data());
+  const Linear linear({in, out, act, false, precision}, w.data(), b.data());
   linear.forward(x.data(), rows, y.data());
   for (auto _ : state) {
     linear.forward(x.data(), rows, y.data());
@@ -77,11 +100,9 @@ void BM_LinearGemm(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_LinearGemm)
-    ->ArgsProduct({{16, 1024}, {384}, {1152, 384}, {0}})
-    ->Args({16, 384, 1536, 1})
-    ->Args({1024, 384, 1536, 1})
-    ->Args({16, 1536, 384, 0})
-    ->Args({1024, 1536, 384, 0})
+    ->ArgsProduct({{32, 128, 1024, 4096}, {384}, {1152, 384}, {0}, {0, 1, 2}})
+    ->ArgsProduct({{32, 128, 1024, 4096}, {384}, {1536}, {1}, {0, 1, 2}})
+    ->ArgsProduct({{32, 128, 1024, 4096}, {1536}, {384}, {0}, {0, 1, 2}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 

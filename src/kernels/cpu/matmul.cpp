@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdlib>
 #include <dnnl.hpp>
 #include <map>
 #include <mutex>
@@ -12,6 +13,8 @@
 #include <vector>
 
 #include "embedrt/error.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/quantize.h"
 
 namespace embedrt::kernels {
 namespace {
@@ -54,21 +57,56 @@ constexpr int64_t kQuantumCandidates[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48};
 constexpr int64_t kMaxCallRows = 128;
 constexpr int64_t kSmallMultiples = 12;  // every quantum multiple up to this many quanta is tried
 
-// Scratch for padding short tails, kept per thread so a warm call allocates nothing.
+// Scratch for padding short tails and for the narrow copies of the input that the bf16 and int8
+// matmuls read, kept per thread so a warm call allocates nothing.
 struct TailScratch {
   std::vector<float> x, y, residual;
+  std::vector<uint16_t> bf16;
+  std::vector<uint8_t> u8;
+  std::vector<float> row_scales;
+  std::vector<int32_t> zero_points;
 };
 thread_local TailScratch tail_scratch;
+
+template <typename T>
+T* grown(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(n);
+  return v.data();
+}
+
+bool cpu_has(dnnl::cpu_isa level) {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  return (isa & static_cast<unsigned>(level)) == static_cast<unsigned>(level);
+}
+
+// Without VNNI, oneDNN's u8 x s8 kernels multiply with vpmaddubsw, which adds two u8*s8 products
+// into a saturating int16: 255 * 127 * 2 overflows it and silently clips the sum. Keeping
+// |activation| * |weight| * 2 <= 32767 makes every product exact. Which operand gives up its
+// eighth bit is the accuracy trade-off; the activations lose less (measured on MiniLM: see
+// docs/architecture.md), so they keep 8 bits and the weights get 7.
+struct Int8Ranges {
+  int32_t activation_max;  // u8 activations lie in [0, activation_max]
+  int32_t weight_max;      // s8 weights lie in [-weight_max, weight_max]
+};
+Int8Ranges int8_ranges() {
+  static const Int8Ranges ranges = [] {
+    const bool vnni = cpu_has(dnnl::cpu_isa::avx512_core_vnni) ||
+                      cpu_has(dnnl::cpu_isa::avx2_vnni) || cpu_has(dnnl::cpu_isa::avx512_core_amx);
+    if (vnni) return Int8Ranges{255, 127};
+    if (const char* e = std::getenv("EMBEDRT_INT8_RANGES"); e && std::string(e) == "a7w8") {
+      return Int8Ranges{127, 127};
+    }
+    return Int8Ranges{255, 63};
+  }();
+  return ranges;
+}
 
 // oneDNN's reference kernels are correct but far slower than the fp32 JIT ones.
 bool is_reference_implementation(std::string_view name) { return name.rfind("ref", 0) == 0; }
 
 // The requested precision if this CPU and oneDNN can run it fast, else fp32 and why not.
 Precision probe_precision(Precision requested, std::string& why) {
-  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-  const auto has = [&](dnnl::cpu_isa level) {
-    return (isa & static_cast<unsigned>(level)) == static_cast<unsigned>(level);
-  };
+  const auto has = cpu_has;
   switch (requested) {
     case Precision::kF32:
       return Precision::kF32;
@@ -95,9 +133,22 @@ Precision probe_precision(Precision requested, std::string& why) {
       return Precision::kBF16;
     }
     case Precision::kInt8:
-      why =
-          "int8 requested but the int8 kernels are not available in this build; computing in fp32";
-      return Precision::kF32;
+      try {
+        const memory::desc src({DNNL_RUNTIME_DIM_VAL, 384}, dt::u8, tag::ab);
+        const memory::desc wei({384, 384}, dt::s8, tag::any);
+        const memory::desc dst({DNNL_RUNTIME_DIM_VAL, 384}, dt::s32, tag::ab);
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+        if (is_reference_implementation(pd.impl_info_str())) {
+          why = std::string("int8 requested but oneDNN offers only its reference int8 matmul (") +
+                pd.impl_info_str() + "); computing in fp32";
+          return Precision::kF32;
+        }
+      } catch (const dnnl::error& e) {
+        why = std::string("int8 requested but oneDNN cannot create an int8 matmul (") + e.what() +
+              "); computing in fp32";
+        return Precision::kF32;
+      }
+      return Precision::kInt8;
   }
   return Precision::kF32;
 }
@@ -140,12 +191,23 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   memory bias;
   bool has_bias = false;
 
+  // int8 only: bias, activation and residual are applied after dequantization, not by oneDNN.
+  std::vector<float> col_scales, bias_values;
+  std::vector<int32_t> col_sums;
+  int32_t activation_max = 255;
+  std::shared_ptr<const dnnl::matmul> int8_primitive;
+  std::string int8_implementation;
+
   Linear::RowBlocking blocking{1, {1}};
 
   void run(const float* x, int64_t rows, float* y, const float* residual) const;
+  void run_int8(const float* x, int64_t rows, float* y, const float* residual) const;
+  void pack_int8(const float* weight, const float* bias);
+
+  dt src_type() const { return spec.precision == Precision::kBF16 ? dt::bf16 : dt::f32; }
 
   dnnl::matmul::primitive_desc make_pd(int64_t rows, const memory::desc& wmd) const {
-    const memory::desc src_md({rows, spec.in_features}, dt::f32, tag::ab);
+    const memory::desc src_md({rows, spec.in_features}, src_type(), tag::ab);
     const memory::desc dst_md({rows, spec.out_features}, dt::f32, tag::ab);
     dnnl::post_ops ops;
     if (spec.activation != Activation::kNone) {
@@ -173,11 +235,16 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   // Primitives depend on the shape, post-ops and row count but not on the weight values, so one
   // process-wide cache serves every layer of the same shape (and the load-time blocking check).
   const CachedPrimitive& primitive(int64_t rows) const {
-    using Key = std::tuple<int64_t, int64_t, Activation, bool, bool, int64_t>;
+    using Key = std::tuple<int64_t, int64_t, Activation, bool, bool, Precision, int64_t>;
     static std::shared_mutex mutex;
     static std::map<Key, CachedPrimitive> cache;  // never erased, so references stay valid
-    const Key key{spec.in_features,  spec.out_features, spec.activation,
-                  spec.add_residual, has_bias,          rows};
+    const Key key{spec.in_features,
+                  spec.out_features,
+                  spec.activation,
+                  spec.add_residual,
+                  has_bias,
+                  spec.precision,
+                  rows};
     {
       std::shared_lock lock(mutex);
       if (auto it = cache.find(key); it != cache.end()) return it->second;
@@ -196,8 +263,8 @@ namespace {
 // the shape, the thread count and oneDNN's dispatch, not on the weight values.
 Linear::RowBlocking choose_row_blocking(const Linear::Impl& m) {
   static std::mutex mutex;
-  static std::map<std::pair<int64_t, int64_t>, Linear::RowBlocking> cache;
-  const auto key = std::make_pair(m.spec.in_features, m.spec.out_features);
+  static std::map<std::tuple<int64_t, int64_t, Precision>, Linear::RowBlocking> cache;
+  const auto key = std::make_tuple(m.spec.in_features, m.spec.out_features, m.spec.precision);
   std::lock_guard lock(mutex);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
 
@@ -252,15 +319,20 @@ Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
     : impl_(std::make_unique<Impl>()) {
   assert(spec.in_features > 0 && spec.out_features > 0 && weight != nullptr);
   Impl& m = *impl_;
-  if (spec.precision != Precision::kF32) {
-    throw Error(ErrorCode::kUnsupported,
-                std::string("Linear: ") + std::string(to_string(spec.precision)) +
-                    " is not supported here; pass the precision resolve_precision() returned");
+  if (resolve_precision(spec.precision, nullptr) != spec.precision) {
+    throw Error(
+        ErrorCode::kUnsupported,
+        std::string("Linear: ") + std::string(to_string(spec.precision)) +
+            " is not available on this CPU; pass the precision resolve_precision() returned");
   }
   m.spec = spec;
   m.has_bias = bias != nullptr;
   try {
-    const memory::desc any_md({spec.in_features, spec.out_features}, dt::f32, tag::any);
+    if (spec.precision == Precision::kInt8) {
+      m.pack_int8(weight, bias);
+      return;
+    }
+    const memory::desc any_md({spec.in_features, spec.out_features}, m.src_type(), tag::any);
     m.weights_md = m.make_pd(kPackingRows, any_md).weights_desc();
     // PyTorch's [out, in] row-major is the {in, out} matrix in column-major ("ba") order.
     const memory::desc user_md({spec.in_features, spec.out_features}, dt::f32, tag::ba);
@@ -287,13 +359,104 @@ const LinearSpec& Linear::spec() const noexcept { return impl_->spec; }
 
 size_t Linear::weight_bytes() const noexcept {
   const Impl& m = *impl_;
+  if (m.spec.precision == Precision::kInt8) {
+    return m.weights_md.get_size() + m.col_scales.size() * sizeof(float) +
+           m.col_sums.size() * sizeof(int32_t) + m.bias_values.size() * sizeof(float);
+  }
   return m.weights_md.get_size() + (m.has_bias ? size_t(m.spec.out_features) * sizeof(float) : 0);
 }
 
+void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
+  const int64_t in = spec.in_features, out = spec.out_features;
+  const Int8Ranges ranges = int8_ranges();
+  activation_max = ranges.activation_max;
+  std::vector<int8_t> q(out * in);
+  col_scales.resize(out);
+  quantize_weights_s8(weight, out, in, ranges.weight_max, q.data(), col_scales.data());
+  col_sums.assign(out, 0);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i) col_sums[o] += q[o * in + i];
+  }
+  if (bias_in) bias_values.assign(bias_in, bias_in + out);
+
+  // One primitive per shape serves every row count: the s32 sums are exact, so unlike fp32 there
+  // is no row blocking to reproduce.
+  static std::mutex mutex;
+  static std::map<std::pair<int64_t, int64_t>,
+                  std::tuple<std::shared_ptr<const dnnl::matmul>, memory::desc, std::string>>
+      cache;
+  {
+    std::lock_guard lock(mutex);
+    auto& entry = cache[{in, out}];
+    if (!std::get<0>(entry)) {
+      const memory::desc src_md({DNNL_RUNTIME_DIM_VAL, in}, dt::u8, tag::ab);
+      const memory::desc any_md({in, out}, dt::s8, tag::any);
+      const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, out}, dt::s32, tag::ab);
+      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_md, dst_md),
+                                            cpu_engine());
+      entry = {std::make_shared<const dnnl::matmul>(pd), pd.weights_desc(),
+               std::string("int8:") + pd.impl_info_str()};
+    }
+    std::tie(int8_primitive, weights_md, int8_implementation) = entry;
+  }
+  const memory::desc user_md({in, out}, dt::s8, tag::ba);
+  memory user(user_md, cpu_engine(), q.data());
+  weights = memory(weights_md, cpu_engine());
+  dnnl::stream stream(cpu_engine());
+  dnnl::reorder(user, weights).execute(stream, user, weights);
+  stream.wait();
+  blocking = {1, {}};
+}
+
+void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float* residual) const {
+  const int64_t in = spec.in_features, out = spec.out_features;
+  TailScratch& t = tail_scratch;
+  uint8_t* q = grown(t.u8, rows * in);
+  float* row_scales = grown(t.row_scales, rows);
+  int32_t* zero_points = grown(t.zero_points, rows);
+  quantize_rows_u8(x, rows, in, activation_max, q, row_scales, zero_points);
+
+  // The s32 products land in `y` itself and are turned into fp32 in place.
+  const dnnl::engine& eng = cpu_engine();
+  memory src({{rows, in}, dt::u8, tag::ab}, eng, q);
+  memory dst({{rows, out}, dt::s32, tag::ab}, eng, y);
+  thread_local dnnl::stream stream(eng);
+  int8_primitive->execute(stream,
+                          {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+  stream.wait();
+
+  const bool avx2 = active_isa() >= Isa::kAvx2;
+  const auto dequantize = avx2 ? &avx2::dequantize_row : &scalar::dequantize_row;
+  const auto activate = avx2 ? &avx2::apply_activation : &scalar::apply_activation;
+  const float* bias_ptr = bias_values.empty() ? nullptr : bias_values.data();
+  const int32_t* acc = reinterpret_cast<const int32_t*>(y);
+#pragma omp parallel for schedule(static) if (rows * out > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = y + r * out;
+    dequantize(acc + r * out, out, row_scales[r], zero_points[r], col_scales.data(),
+               col_sums.data(), bias_ptr, row);
+    if (spec.activation != Activation::kNone) activate(spec.activation, row, out);
+    if (spec.add_residual) {
+      const float* res = residual + r * out;
+      for (int64_t c = 0; c < out; ++c) row[c] += res[c];
+    }
+  }
+}
+
 void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* residual) const {
+  if (spec.precision == Precision::kInt8) {
+    run_int8(x, rows, y, residual);
+    return;
+  }
   const auto& prim = primitive(rows).primitive;
   const dnnl::engine& eng = cpu_engine();
-  memory src({{rows, spec.in_features}, dt::f32, tag::ab}, eng, const_cast<float*>(x));
+  void* src_data = const_cast<float*>(x);
+  if (spec.precision == Precision::kBF16) {
+    uint16_t* narrow = grown(tail_scratch.bf16, rows * spec.in_features);
+    float_to_bf16(x, rows * spec.in_features, narrow);
+    src_data = narrow;
+  }
+  memory src({{rows, spec.in_features}, src_type(), tag::ab}, eng, src_data);
   memory dst({{rows, spec.out_features}, dt::f32, tag::ab}, eng, y);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
@@ -314,12 +477,13 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
   const Impl& m = *impl_;
   assert(!m.spec.add_residual || residual != nullptr);
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
+  if (rows == 0) return;
   try {
     const std::vector<int64_t>& sizes = m.blocking.call_rows;
     const auto direct = [&](int64_t first, int64_t n) {
       m.run(x + first * in, n, y + first * out, residual ? residual + first * out : nullptr);
     };
-    if (!batch_invariant) {
+    if (!batch_invariant || m.spec.precision == Precision::kInt8) {
       direct(0, rows);
       return;
     }
@@ -356,6 +520,7 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
 Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
 
 const char* Linear::implementation(int64_t rows) const {
+  if (impl_->spec.precision == Precision::kInt8) return impl_->int8_implementation.c_str();
   return impl_->primitive(rows).implementation.c_str();
 }
 

@@ -54,7 +54,8 @@ class Linear {
   // Thread-safe: concurrent calls from different threads are allowed. With `batch_invariant`
   // (the default) every row gets the same bits whatever `rows` is (see RowBlocking); without it
   // oneDNN sees all rows in one call, which is faster on large batches but lets a row's last bits
-  // depend on how many rows share the call.
+  // depend on how many rows share the call. int8 is batch-invariant either way: each row is
+  // quantized on its own and the s32 sums are exact.
   void forward(const float* x, int64_t rows, float* y, const float* residual = nullptr,
                bool batch_invariant = true) const;
 
@@ -64,7 +65,7 @@ class Linear {
   // The row counts forward() passes to oneDNN (ascending; inputs are split into these sizes and
   // the tail zero-padded), chosen at construction so that every row gets the bits it would get
   // computed `quantum` rows at a time: a row's result then never depends on how many rows share
-  // the call or where it sits.
+  // the call or where it sits. Empty call_rows (int8) means any row count is passed through.
   struct RowBlocking {
     int64_t quantum;
     std::vector<int64_t> call_rows;
