@@ -1,0 +1,105 @@
+// cpp-httplib's Server with embedrt's own connection loop.
+//
+// Debian's cpp-httplib 0.11 gives handlers no way to see whether their client is still there,
+// polls idle keep-alive connections every 10 ms, lets a slow client reset the read timeout with
+// every byte, and only closes idle keep-alive connections on shutdown after their timeout. This
+// class keeps httplib's request parsing, routing and response writing (process_request) and
+// replaces what is around it: the socket stream (a whole-request read deadline, a write timeout,
+// MSG_NOSIGNAL), the keep-alive wait (blocking, and woken at shutdown), TCP_NODELAY on every
+// connection, a larger listen backlog, and a per-thread ConnectionContext through which a
+// handler finds its socket (to notice a client that hung up) and asks for the connection to be
+// closed after its response (when it answered without reading the body).
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace embedrt::server {
+
+struct TransportOptions {
+  std::chrono::milliseconds read_timeout{30000};   // a whole request: headers and body
+  std::chrono::milliseconds write_timeout{30000};  // each stalled write of a response
+  std::chrono::milliseconds keep_alive_timeout{5000};
+  size_t keep_alive_max_requests = 10000;
+  size_t max_connections = 1024;  // connection threads; later connections wait to be served
+  int listen_backlog = 1024;
+};
+
+// What a handler may know about the connection it runs on.
+struct ConnectionContext {
+  int fd = -1;
+  bool close_after_response = false;
+  bool holds_request_slot = false;  // released by the transport after the response
+  std::string request_id;
+  std::chrono::steady_clock::time_point request_start;
+  std::string endpoint;  // the metrics label the router chose
+};
+
+class HttpTransport : public httplib::Server {
+ public:
+  explicit HttpTransport(TransportOptions options);
+  ~HttpTransport() override;
+
+  // Binds (port 0 = any free port) and returns the port; throws a message on failure.
+  int bind(const std::string& host, int port);
+
+  // Stops accepting, wakes idle keep-alive connections so they close, and lets requests being
+  // handled finish; their responses say Connection: close. listen_after_bind() then returns
+  // once every connection thread is done.
+  void begin_shutdown();
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_relaxed); }
+
+  size_t open_connections() const { return open_connections_.load(std::memory_order_relaxed); }
+
+  // Called after each response on the connection's thread (e.g. to release a request slot).
+  std::function<void(ConnectionContext&)> on_request_done;
+  // Called once in every connection thread before it serves anything.
+  std::function<void()> on_thread_start;
+
+  // The connection the calling handler thread serves; nullptr outside a handler.
+  static ConnectionContext* current();
+
+ private:
+  bool process_and_close_socket(socket_t sock) override;
+  bool wait_for_request(int fd, bool has_buffered);
+
+  TransportOptions options_;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;  // eventfd: readable once shutting down
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<size_t> open_connections_{0};
+};
+
+// httplib's TaskQueue with threads started on demand up to a maximum, so that idle servers hold
+// few threads and a burst of keep-alive clients each get one.
+class ConnectionPool : public httplib::TaskQueue {
+ public:
+  ConnectionPool(size_t max_threads, std::function<void()> on_thread_start);
+  ~ConnectionPool() override;
+  void enqueue(std::function<void()> fn) override;
+  void shutdown() override;
+
+ private:
+  void work();
+
+  size_t max_threads_;
+  std::function<void()> on_thread_start_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  size_t idle_ = 0;
+  bool shutdown_ = false;
+};
+
+}  // namespace embedrt::server

@@ -1,0 +1,174 @@
+#include "server/request_parsing.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "server/api_error.h"
+
+namespace embedrt::server {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void invalid(const std::string& param, const std::string& message) {
+  throw ApiError(422, param + ": " + message, param);
+}
+
+const json* find_field(const json& body, const char* name) {
+  const auto it = body.find(name);
+  if (it == body.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+void require_object(const json& body) {
+  if (!body.is_object()) throw ApiError(422, "the request body must be a JSON object");
+}
+
+std::vector<int32_t> token_ids_of(const json& array, const std::string& param) {
+  if (array.empty()) invalid(param, "a token-id input must not be empty");
+  std::vector<int32_t> ids;
+  ids.reserve(array.size());
+  for (size_t j = 0; j < array.size(); ++j) {
+    const json& id = array[j];
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+        id.get<int64_t>() > std::numeric_limits<int32_t>::max() ||
+        (id.is_number_unsigned() &&
+         id.get<uint64_t>() > uint64_t(std::numeric_limits<int32_t>::max()))) {
+      invalid(param + "[" + std::to_string(j) + "]", "expected a non-negative integer token id");
+    }
+    ids.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return ids;
+}
+
+// A string, an array of strings, an array of token ids or an array of token-id arrays.
+EmbeddingInputs parse_inputs(const json* value, const std::string& param, bool allow_token_ids) {
+  EmbeddingInputs inputs;
+  if (value == nullptr) invalid(param, "required");
+  if (value->is_string()) {
+    inputs.texts.push_back(value->get<std::string>());
+    return inputs;
+  }
+  const char* expected = allow_token_ids
+                             ? "expected a string, an array of strings, an array of token ids or "
+                               "an array of token-id arrays"
+                             : "expected a string or an array of strings";
+  if (!value->is_array()) invalid(param, expected);
+  if (value->empty()) invalid(param, "must not be empty");
+  const json& first = value->front();
+  if (first.is_string()) {
+    inputs.texts.reserve(value->size());
+    for (size_t i = 0; i < value->size(); ++i) {
+      const json& item = (*value)[i];
+      if (!item.is_string()) invalid(param + "[" + std::to_string(i) + "]", "expected a string");
+      inputs.texts.push_back(item.get<std::string>());
+    }
+    return inputs;
+  }
+  if (!allow_token_ids) invalid(param + "[0]", "expected a string");
+  inputs.is_token_ids = true;
+  if (first.is_number()) {
+    inputs.token_ids.push_back(token_ids_of(*value, param));
+    return inputs;
+  }
+  inputs.token_ids.reserve(value->size());
+  for (size_t i = 0; i < value->size(); ++i) {
+    const json& item = (*value)[i];
+    const std::string item_param = param + "[" + std::to_string(i) + "]";
+    if (!item.is_array()) invalid(item_param, "expected an array of token ids");
+    inputs.token_ids.push_back(token_ids_of(item, item_param));
+  }
+  return inputs;
+}
+
+std::optional<bool> optional_bool(const json& body, const char* name) {
+  const json* value = find_field(body, name);
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_boolean()) invalid(name, "expected true or false");
+  return value->get<bool>();
+}
+
+std::string optional_string(const json& body, const char* name) {
+  const json* value = find_field(body, name);
+  if (value == nullptr) return {};
+  if (!value->is_string()) invalid(name, "expected a string");
+  return value->get<std::string>();
+}
+
+std::optional<size_t> optional_dimensions(const json& body) {
+  const json* value = find_field(body, "dimensions");
+  if (value == nullptr) return std::nullopt;
+  if (!value->is_number_integer() || value->get<int64_t>() < 1) {
+    invalid("dimensions", "expected a positive integer");
+  }
+  return static_cast<size_t>(value->get<int64_t>());
+}
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return text;
+}
+
+}  // namespace
+
+json parse_json_body(std::string_view body) {
+  try {
+    return json::parse(body);
+  } catch (const json::parse_error& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
+    std::string detail = e.what();
+    if (const size_t pos = detail.find("] "); pos != std::string::npos) detail.erase(0, pos + 2);
+    throw ApiError(400, "the request body is not valid JSON: " + detail);
+  }
+}
+
+EmbeddingRequest parse_openai_request(const json& body) {
+  require_object(body);
+  EmbeddingRequest request;
+  request.inputs = parse_inputs(find_field(body, "input"), "input", true);
+  if (const json* format = find_field(body, "encoding_format")) {
+    if (!format->is_string() ||
+        (format->get<std::string>() != "float" && format->get<std::string>() != "base64")) {
+      invalid("encoding_format", "expected \"float\" or \"base64\"");
+    }
+    request.base64 = format->get<std::string>() == "base64";
+  }
+  request.dimensions = optional_dimensions(body);
+  optional_string(body, "model");  // any model name is answered by the one model served
+  optional_string(body, "user");
+  return request;
+}
+
+EmbeddingRequest parse_tei_request(const json& body) {
+  require_object(body);
+  EmbeddingRequest request;
+  request.inputs = parse_inputs(find_field(body, "inputs"), "inputs", true);
+  request.normalize = optional_bool(body, "normalize");
+  request.truncate = optional_bool(body, "truncate");
+  if (const json* direction = find_field(body, "truncation_direction")) {
+    const std::string side = direction->is_string() ? lower(direction->get<std::string>()) : "";
+    if (side == "left") {
+      request.truncation_side = TruncationSide::kLeft;
+    } else if (side != "right") {
+      invalid("truncation_direction", "expected \"Left\" or \"Right\"");
+    }
+  }
+  request.prompt_name = optional_string(body, "prompt_name");
+  request.dimensions = optional_dimensions(body);
+  return request;
+}
+
+TokenizeRequest parse_tokenize_request(const json& body) {
+  require_object(body);
+  TokenizeRequest request;
+  request.texts = parse_inputs(find_field(body, "inputs"), "inputs", false).texts;
+  request.add_special_tokens = optional_bool(body, "add_special_tokens").value_or(true);
+  request.prompt_name = optional_string(body, "prompt_name");
+  return request;
+}
+
+}  // namespace embedrt::server

@@ -1,0 +1,53 @@
+// Request bodies of the embedding, TEI and tokenize endpoints, checked field by field. Every
+// failure is an ApiError: 400 for a body that is not JSON, 422 naming the field (and the index
+// within `input`) for a wrong type or value.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "embedrt/text_tokenizer.h"
+
+namespace embedrt::server {
+
+// Either texts or token-id sequences (one request never mixes them).
+struct EmbeddingInputs {
+  std::vector<std::string> texts;
+  std::vector<std::vector<int32_t>> token_ids;
+  bool is_token_ids = false;
+  size_t size() const { return is_token_ids ? token_ids.size() : texts.size(); }
+};
+
+struct EmbeddingRequest {
+  EmbeddingInputs inputs;
+  bool base64 = false;               // OpenAI encoding_format
+  std::optional<size_t> dimensions;  // keep the first k values, renormalized
+  std::optional<bool> normalize;     // TEI; empty = the model's choice
+  std::optional<bool> truncate;      // TEI; empty = the server's --auto-truncate
+  TruncationSide truncation_side = TruncationSide::kRight;
+  std::string prompt_name;  // TEI
+};
+
+struct TokenizeRequest {
+  std::vector<std::string> texts;
+  bool add_special_tokens = true;
+  std::string prompt_name;
+};
+
+// Parses the body; a body that is not JSON is a 400 naming where it broke.
+nlohmann::json parse_json_body(std::string_view body);
+
+// POST /v1/embeddings: input, model, encoding_format, dimensions, user.
+EmbeddingRequest parse_openai_request(const nlohmann::json& body);
+// POST /embed: inputs, normalize, truncate, truncation_direction, prompt_name, dimensions.
+EmbeddingRequest parse_tei_request(const nlohmann::json& body);
+// POST /tokenize: inputs, add_special_tokens, prompt_name.
+TokenizeRequest parse_tokenize_request(const nlohmann::json& body);
+
+}  // namespace embedrt::server

@@ -1,0 +1,399 @@
+#include "server/server.h"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "embedrt/error.h"
+#include "embedrt/profile.h"
+#include "runtime/adaptive_tuner.h"
+#include "server/api_error.h"
+
+namespace embedrt::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Route {
+  std::string_view path;
+  std::string_view method;
+  bool model;  // needs the model: 503 while loading, counts against the concurrency limit
+};
+
+constexpr std::array<Route, 7> kRoutes = {{
+    {"/v1/embeddings", "POST", true},
+    {"/embed", "POST", true},
+    {"/tokenize", "POST", true},
+    {"/health", "GET", false},
+    {"/info", "GET", false},
+    {"/metrics", "GET", false},
+    {"/v1/models", "GET", false},
+}};
+
+const Route* find_route(std::string_view path) {
+  for (const Route& route : kRoutes) {
+    if (route.path == path) return &route;
+  }
+  return nullptr;
+}
+
+std::string format_ms(double ms) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.3f", ms);
+  return buffer;
+}
+
+uint64_t content_length(const httplib::Request& req) {
+  const std::string value = req.get_header_value("Content-Length");
+  uint64_t length = 0;
+  const auto result = std::from_chars(value.data(), value.data() + value.size(), length);
+  if (result.ec != std::errc() || result.ptr != value.data() + value.size()) return 0;
+  return length;
+}
+
+bool has_body(const httplib::Request& req) {
+  return content_length(req) > 0 || req.has_header("Transfer-Encoding");
+}
+
+// A client's own request id is echoed when it is short and plain; otherwise one is made.
+bool acceptable_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (const char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' &&
+        c != ':') {
+      return false;
+    }
+  }
+  return true;
+}
+
+void send_json(httplib::Response& res, int status, std::string body) {
+  res.status = status;
+  res.body = std::move(body);
+  res.set_header("Content-Type", "application/json");
+}
+
+void send_error(httplib::Response& res, const std::string& path, int status,
+                std::string_view message, std::string_view param = {}) {
+  send_json(res, status, error_body(style_for_path(path), status, message, param));
+}
+
+// Answering before the body was read: the connection cannot carry another request.
+void close_if_body_unread(const httplib::Request& req, httplib::Response& res) {
+  if (!has_body(req)) return;
+  if (ConnectionContext* ctx = HttpTransport::current()) ctx->close_after_response = true;
+  res.set_header("Connection", "close");
+}
+
+std::string default_model_name(const std::string& model) {
+  std::filesystem::path path(model);
+  while (!path.empty() && path.filename().empty()) path = path.parent_path();
+  return path.filename().string();
+}
+
+}  // namespace
+
+bool constant_time_equal(std::string_view given, std::string_view expected) {
+  // Every byte of `expected` is compared whatever `given` is, so timing reveals neither the
+  // position of a difference nor (beyond the expected key's own length) anything else.
+  volatile unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff = diff | (g ^ static_cast<unsigned char>(expected[i]));
+  }
+  return diff == 0;
+}
+
+EmbeddingServer::EmbeddingServer(ServerOptions options)
+    : options_(std::move(options)), transport_(options_.transport) {
+  if (options_.served_model_name.empty()) {
+    options_.served_model_name = default_model_name(options_.model);
+  }
+  request_id_prefix_ = std::random_device{}();
+  transport_.set_payload_max_length(options_.payload_limit);
+  transport_.on_request_done = [this](ConnectionContext& ctx) {
+    if (ctx.holds_request_slot) {
+      ctx.holds_request_slot = false;
+      active_requests_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  };
+  install_routes();
+  register_gauges();
+}
+
+EmbeddingServer::~EmbeddingServer() {
+  if (listen_thread_.joinable()) {
+    transport_.begin_shutdown();
+    listen_thread_.join();
+  }
+  if (scheduler_) scheduler_->stop();
+}
+
+int EmbeddingServer::bind() { return transport_.bind(options_.host, options_.port); }
+
+void EmbeddingServer::start() {
+  std::promise<void> done;
+  listen_done_ = done.get_future();
+  listen_thread_ = std::thread([this, done = std::move(done)]() mutable {
+    transport_.listen_after_bind();
+    done.set_value();
+  });
+}
+
+void EmbeddingServer::load_model() {
+  embedder_.emplace(Embedder::load(options_.model, options_.engine));
+  const ModelInfo& info = embedder_->info();
+  SchedulerLimits limits;
+  limits.max_batch_size =
+      options_.max_batch_size > 0 ? options_.max_batch_size : std::max<size_t>(info.batch_size, 1);
+  if (options_.max_batch_tokens > 0) {
+    limits.max_batch_tokens = options_.max_batch_tokens;
+  } else {
+    // Adaptive: the budget follows the batch latency target, so that a request arriving while
+    // a batch runs waits about one batch.
+    runtime::AdaptiveTuner::Config config;
+    config.target_latency_ms = options_.target_batch_ms;
+    config.min_budget = 32;
+    config.granularity = 16;
+    config.max_budget = std::max<size_t>(info.max_batch_tokens, 4 * info.max_length);
+    config.initial_budget = std::clamp<size_t>(256, config.min_budget, config.max_budget);
+    config.window = 4;
+    tuner_ = std::make_unique<runtime::AdaptiveTuner>(config);
+    limits.max_batch_tokens = tuner_->token_budget();
+  }
+  executor_ = std::make_unique<EmbedderExecutor>(*embedder_);
+  scheduler_ = std::make_unique<BatchScheduler>(
+      *executor_, limits, [this](const BatchReport& report) { observe_batch(report); });
+  service_ = std::make_unique<EmbeddingService>(*embedder_, *scheduler_, metrics_, options_,
+                                                options_.served_model_name);
+  ready_.store(true, std::memory_order_release);
+}
+
+void EmbeddingServer::observe_batch(const BatchReport& report) {
+  metrics_.record_batch(report.texts, report.tokens, report.duration_ms / 1000.0);
+  if (tuner_ && tuner_->observe(report.tokens, report.texts, report.duration_ms)) {
+    scheduler_->set_token_budget(tuner_->token_budget());
+  }
+}
+
+bool EmbeddingServer::shutdown() {
+  transport_.begin_shutdown();
+  if (listen_thread_.joinable()) {
+    if (listen_done_.wait_for(options_.shutdown_timeout) != std::future_status::ready) {
+      return false;
+    }
+    listen_thread_.join();
+  }
+  if (scheduler_) scheduler_->stop();
+  return true;
+}
+
+void EmbeddingServer::register_gauges() {
+  const auto loaded = [this] { return ready(); };
+  metrics_.add_gauge("embedrt_model_ready", "1 once the model is loaded.",
+                     [loaded] { return loaded() ? 1.0 : 0.0; });
+  metrics_.add_gauge("embedrt_queue_depth", "Texts waiting for a model batch.",
+                     [this] { return ready() ? double(scheduler_->queued_texts()) : 0.0; });
+  metrics_.add_gauge("embedrt_queue_requests", "Requests with texts waiting for a model batch.",
+                     [this] { return ready() ? double(scheduler_->queued_jobs()) : 0.0; });
+  metrics_.add_gauge(
+      "embedrt_dropped_texts_total", "Queued texts dropped because their client disconnected.",
+      [this] { return ready() ? double(scheduler_->dropped_texts()) : 0.0; }, true);
+  metrics_.add_gauge("embedrt_batch_token_budget", "Current tokens-per-batch budget.",
+                     [this] { return ready() ? double(scheduler_->token_budget()) : 0.0; });
+  metrics_.add_gauge("embedrt_concurrent_requests", "Model requests being handled.",
+                     [this] { return double(active_requests_.load()); });
+  metrics_.add_gauge("embedrt_open_connections", "Open client connections.",
+                     [this] { return double(transport_.open_connections()); });
+  const auto cache = [this](auto field) {
+    return [this, field] { return ready() ? double(field(embedder_->cache_stats())) : 0.0; };
+  };
+  metrics_.add_gauge("embedrt_cache_hits_total", "Embedding cache hits.",
+                     cache([](const CacheStats& s) { return s.hits; }), true);
+  metrics_.add_gauge("embedrt_cache_misses_total", "Embedding cache misses.",
+                     cache([](const CacheStats& s) { return s.misses; }), true);
+  metrics_.add_gauge("embedrt_cache_entries", "Embeddings held in the cache.",
+                     cache([](const CacheStats& s) { return s.entries; }));
+  metrics_.add_gauge("embedrt_cache_bytes", "Bytes held by the embedding cache.",
+                     cache([](const CacheStats& s) { return s.bytes; }));
+  metrics_.add_gauge("embedrt_cache_capacity_bytes", "Embedding cache bound (0 = off).",
+                     cache([](const CacheStats& s) { return s.capacity_bytes; }));
+  metrics_.add_gauge("process_resident_memory_bytes", "Resident set size of the process.",
+                     [] { return double(process_rss_bytes()); });
+}
+
+void EmbeddingServer::install_routes() {
+  auto& http = transport_;
+
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    ConnectionContext* ctx = HttpTransport::current();
+    const Route* route = find_route(req.path);
+    if (ctx) {
+      const std::string given = req.get_header_value("x-request-id");
+      char id[48];
+      std::snprintf(id, sizeof(id), "%08" PRIx64 "-%" PRIu64, request_id_prefix_,
+                    next_request_id_.fetch_add(1, std::memory_order_relaxed));
+      ctx->request_id = acceptable_request_id(given) ? given : std::string(id);
+      ctx->endpoint = route ? std::string(route->path) : "other";
+    }
+    using Handled = httplib::Server::HandlerResponse;
+    if (route == nullptr) {
+      close_if_body_unread(req, res);
+      send_error(res, req.path, 404, "no route " + req.path);
+      return Handled::Handled;
+    }
+    if (req.method != route->method && !(route->method == "GET" && req.method == "HEAD")) {
+      close_if_body_unread(req, res);
+      res.set_header("Allow", std::string(route->method));
+      send_error(res, req.path, 405,
+                 req.method + " is not allowed on " + req.path + " (use " +
+                     std::string(route->method) + ")");
+      return Handled::Handled;
+    }
+    if (!options_.api_key.empty() && route->path != "/health") {
+      const std::string authorization = req.get_header_value("Authorization");
+      constexpr std::string_view kBearer = "Bearer ";
+      const std::string_view key = std::string_view(authorization).starts_with(kBearer)
+                                       ? std::string_view(authorization).substr(kBearer.size())
+                                       : std::string_view();
+      if (!constant_time_equal(key, options_.api_key)) {
+        close_if_body_unread(req, res);
+        res.set_header("WWW-Authenticate", "Bearer");
+        send_error(res, req.path, 401,
+                   authorization.empty() ? "missing API key (Authorization: Bearer KEY)"
+                                         : "invalid API key");
+        return Handled::Handled;
+      }
+    }
+    if (content_length(req) > options_.payload_limit) {
+      close_if_body_unread(req, res);
+      send_error(res, req.path, 413,
+                 "request body of " + req.get_header_value("Content-Length") +
+                     " bytes is over the payload limit of " +
+                     std::to_string(options_.payload_limit) + " bytes");
+      return Handled::Handled;
+    }
+    if (route->model) {
+      if (!ready()) {
+        close_if_body_unread(req, res);
+        send_error(res, req.path, 503, "the model is loading");
+        res.set_header("Retry-After", "1");
+        return Handled::Handled;
+      }
+      if (active_requests_.fetch_add(1, std::memory_order_relaxed) >=
+          options_.max_concurrent_requests) {
+        active_requests_.fetch_sub(1, std::memory_order_relaxed);
+        close_if_body_unread(req, res);
+        res.set_header("Retry-After", "1");
+        send_error(res, req.path, 429,
+                   "too many concurrent requests (limit " +
+                       std::to_string(options_.max_concurrent_requests) + "); retry later");
+        return Handled::Handled;
+      }
+      if (ctx) ctx->holds_request_slot = true;
+    }
+    return Handled::Unhandled;
+  });
+
+  const auto model_handler = [this](auto call) {
+    return [this, call](const httplib::Request& req, httplib::Response& res) {
+      ConnectionContext* ctx = HttpTransport::current();
+      try {
+        Reply reply = call(req, ctx ? ctx->fd : -1);
+        if (reply.client_gone) {
+          if (ctx) ctx->close_after_response = true;
+          res.status = 499;  // the client closed the request; nobody reads this
+          return;
+        }
+        res.set_header("x-tokenization-time", format_ms(reply.tokenization_ms));
+        res.set_header("x-queue-time", format_ms(reply.queue_ms));
+        res.set_header("x-inference-time", format_ms(reply.inference_ms));
+        send_json(res, reply.status, std::move(reply.body));
+      } catch (const ApiError& e) {
+        send_error(res, req.path, e.status(), e.what(), e.param());
+      } catch (const std::exception& e) {
+        send_error(res, req.path, 500, std::string("internal error: ") + e.what());
+      }
+    };
+  };
+  http.Post("/v1/embeddings", model_handler([this](const httplib::Request& req, int fd) {
+              return service_->embed(ApiStyle::kOpenAI, req.body, fd);
+            }));
+  http.Post("/embed", model_handler([this](const httplib::Request& req, int fd) {
+              return service_->embed(ApiStyle::kTei, req.body, fd);
+            }));
+  http.Post("/tokenize", model_handler([this](const httplib::Request& req, int) {
+              return service_->tokenize(req.body);
+            }));
+
+  http.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!ready()) {
+      res.set_header("Retry-After", "1");
+      send_error(res, req.path, 503, "the model is loading");
+      return;
+    }
+    send_json(res, 200, "{\"status\":\"ok\"}");
+  });
+  http.Get("/info", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!ready()) return send_error(res, req.path, 503, "the model is loading");
+    send_json(res, 200, service_->info());
+  });
+  http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+    nlohmann::json model = {{"id", options_.served_model_name},
+                            {"object", "model"},
+                            {"created", 0},
+                            {"owned_by", "embedrt"}};
+    send_json(res, 200, nlohmann::json{{"object", "list"}, {"data", {model}}}.dump());
+  });
+  http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.body = metrics_.render();
+    res.set_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  // Errors httplib answers by itself (a malformed request, a chunked body over the limit).
+  http.set_error_handler(httplib::Server::HandlerWithResponse(
+      [this](const httplib::Request& req, httplib::Response& res) {
+        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        std::string message;
+        switch (res.status) {
+          case 400:
+            message = "malformed HTTP request";
+            break;
+          case 413:
+            message = "request body over the payload limit of " +
+                      std::to_string(options_.payload_limit) + " bytes";
+            break;
+          case 414:
+            message = "request URI too long";
+            break;
+          default:
+            message = "HTTP error " + std::to_string(res.status);
+        }
+        send_error(res, req.path, res.status, message);
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+
+  http.set_post_routing_handler([this](const httplib::Request&, httplib::Response& res) {
+    ConnectionContext* ctx = HttpTransport::current();
+    if (ctx == nullptr) return;
+    const double total_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - ctx->request_start).count();
+    res.set_header("x-request-id", ctx->request_id);
+    res.set_header("x-total-time", format_ms(total_ms));
+    for (const char* name : {"x-tokenization-time", "x-queue-time", "x-inference-time"}) {
+      if (!res.has_header(name)) res.set_header(name, "0.000");
+    }
+    metrics_.record_request(ctx->endpoint.empty() ? "other" : ctx->endpoint, res.status,
+                            total_ms / 1000.0);
+  });
+}
+
+}  // namespace embedrt::server

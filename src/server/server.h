@@ -1,0 +1,80 @@
+// The embedding HTTP server: routes, limits, authentication and headers around the
+// EmbeddingService, on the HttpTransport, with one BatchScheduler thread running the model.
+//
+//   EmbeddingServer server(options);
+//   int port = server.bind();   // listening from here on: /health says 503 until loaded
+//   server.start();
+//   server.load_model();        // then 200
+//   ...
+//   server.shutdown();          // stop accepting, finish in-flight requests
+#pragma once
+
+#include <atomic>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "embedrt/embedder.h"
+#include "server/batch_scheduler.h"
+#include "server/embedding_service.h"
+#include "server/http_transport.h"
+#include "server/metrics.h"
+#include "server/server_options.h"
+
+namespace embedrt::runtime {
+class AdaptiveTuner;
+}
+
+namespace embedrt::server {
+
+class EmbeddingServer {
+ public:
+  explicit EmbeddingServer(ServerOptions options);
+  ~EmbeddingServer();
+  EmbeddingServer(const EmbeddingServer&) = delete;
+  EmbeddingServer& operator=(const EmbeddingServer&) = delete;
+
+  // Binds the listening socket; returns the port (useful with port 0). Throws on failure.
+  int bind();
+  // Serves on a background thread; model endpoints answer 503 until load_model() returns.
+  void start();
+  // Loads the model and starts the scheduler. Throws embedrt::Error on a bad model.
+  void load_model();
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  // Stops accepting connections, closes idle ones, lets requests in flight finish, then stops
+  // the scheduler. Returns false when that took longer than the shutdown timeout (the caller
+  // should then exit regardless).
+  bool shutdown();
+
+  const ServerOptions& options() const { return options_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  void install_routes();
+  void register_gauges();
+  void observe_batch(const BatchReport& report);
+
+  ServerOptions options_;
+  Metrics metrics_;
+  HttpTransport transport_;
+  std::thread listen_thread_;
+  std::future<void> listen_done_;
+
+  std::optional<Embedder> embedder_;
+  std::unique_ptr<BatchExecutor> executor_;
+  std::unique_ptr<runtime::AdaptiveTuner> tuner_;
+  std::unique_ptr<BatchScheduler> scheduler_;
+  std::unique_ptr<EmbeddingService> service_;
+  std::atomic<bool> ready_{false};
+  std::atomic<size_t> active_requests_{0};
+  std::atomic<uint64_t> next_request_id_{0};
+  uint64_t request_id_prefix_ = 0;
+};
+
+// True when `given` equals `expected`, in time that does not depend on where they differ.
+bool constant_time_equal(std::string_view given, std::string_view expected);
+
+}  // namespace embedrt::server

@@ -1,0 +1,34 @@
+// Everything `embedrt serve` can be told (flags and EMBEDRT_* variables map onto these).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+#include "embedrt/embedder.h"
+#include "server/http_transport.h"
+
+namespace embedrt::server {
+
+struct ServerOptions {
+  std::string model;
+  std::string served_model_name;  // the "model" in responses; empty = the model folder's name
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  EmbedderOptions engine;  // threads, optimize mode, max input length, cache, precision
+
+  std::string api_key;  // empty = no authentication
+  // Tokens per model batch. 0 = adaptive: the budget follows target_batch_ms.
+  size_t max_batch_tokens = 0;
+  double target_batch_ms = 20;           // adaptive budget's goal for one batch's model time
+  size_t max_batch_size = 0;             // texts per model batch; 0 = the engine's batch size
+  size_t max_client_batch_size = 2048;   // inputs per request (more: 413)
+  size_t max_concurrent_requests = 512;  // requests being handled at once (more: 429)
+  bool auto_truncate = false;            // truncate over-long inputs instead of a 422
+  size_t payload_limit = 2'000'000;      // request body bytes (more: 413)
+
+  TransportOptions transport;
+  std::chrono::milliseconds shutdown_timeout{30000};  // in-flight work gets this long on SIGTERM
+};
+
+}  // namespace embedrt::server
