@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include <cmath>
+#include <string>
 
+#include "embedrt/error.h"
 #include "test_util.h"
 
 namespace embedrt::kernels {
@@ -30,6 +32,44 @@ std::vector<float> reference(const LinearSpec& spec, const std::vector<float>& x
     }
   }
   return y;
+}
+
+// Skips the test when this CPU cannot run `precision`, naming the reason.
+#define EMBEDRT_REQUIRE_PRECISION(precision)                                    \
+  do {                                                                          \
+    std::string why;                                                            \
+    if (resolve_precision(precision, &why) != (precision)) GTEST_SKIP() << why; \
+  } while (0)
+
+// The largest error quantization can cause in x W^T before the activation, computed from the
+// ranges Linear quantizes with (8-bit activations per row; weights per channel, 7 bits assumed,
+// which covers the 8 of VNNI CPUs): |dx| <= sx/2, |dw| <= sw/2 for every term.
+std::vector<double> int8_error_bounds(const std::vector<float>& x, int64_t rows, int64_t in,
+                                      const std::vector<float>& w, int64_t out) {
+  std::vector<double> bound(rows * out);
+  std::vector<double> sw(out);
+  for (int64_t o = 0; o < out; ++o) {
+    double peak = 0;
+    for (int64_t i = 0; i < in; ++i) peak = std::max(peak, std::fabs(double(w[o * in + i])));
+    sw[o] = peak / 63;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    double lo = 0, hi = 0;
+    for (int64_t i = 0; i < in; ++i) {
+      lo = std::min(lo, double(x[r * in + i]));
+      hi = std::max(hi, double(x[r * in + i]));
+    }
+    const double sx = (hi - lo) / 127;  // 7-bit activations are the coarser of the two options
+    for (int64_t o = 0; o < out; ++o) {
+      double b = 0;
+      for (int64_t i = 0; i < in; ++i) {
+        b += std::fabs(double(w[o * in + i])) * sx / 2 +
+             std::fabs(double(x[r * in + i])) * sw[o] / 2 + sx * sw[o] / 4;
+      }
+      bound[r * out + o] = b;
+    }
+  }
+  return bound;
 }
 
 struct MatmulCase {
@@ -95,6 +135,155 @@ TEST(Linear, RowsAreBitIdenticalAcrossRowCountsAndThreads) {
     }
   }
   omp_set_num_threads(saved_threads);
+}
+
+class LinearInt8Test : public ::testing::TestWithParam<MatmulCase> {};
+
+// Pre-activation results must lie within the quantization error bound of the exact product; the
+// activation (1-Lipschitz for ReLU, nearly so for the GELUs and SiLU) and the residual add keep
+// that up to a small factor.
+TEST_P(LinearInt8Test, WithinQuantizationErrorOfDoublePrecisionReference) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kInt8);
+  const auto& c = GetParam();
+  const LinearSpec spec{c.in, c.out, c.act, c.residual, Precision::kInt8};
+  const auto w = random_vector(c.in * c.out, 1, -0.2f, 0.2f);
+  const auto b = random_vector(c.out, 2);
+  const auto x = random_vector(c.rows * c.in, 3, -2.0f, 3.0f);
+  const auto residual = random_vector(c.rows * c.out, 4);
+  const Linear linear(spec, w.data(), c.bias ? b.data() : nullptr);
+  EXPECT_EQ(linear.spec().precision, Precision::kInt8);
+  std::vector<float> y(c.rows * c.out, NAN);
+  linear.forward(x.data(), c.rows, y.data(), residual.data());
+  const auto expected = reference(spec, x, c.rows, w, c.bias ? b.data() : nullptr, residual);
+  const auto bounds = int8_error_bounds(x, c.rows, c.in, w, c.out);
+  double worst_ratio = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double err = std::fabs(double(y[i]) - expected[i]);
+    worst_ratio = std::max(worst_ratio, err / (1.2 * bounds[i] + 1e-4));
+    ASSERT_LE(err, 1.2 * bounds[i] + 1e-4)
+        << "element " << i << " " << linear.implementation(c.rows);
+  }
+  RecordProperty("worst_error_over_bound", std::to_string(worst_ratio));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, LinearInt8Test,
+    ::testing::Values(MatmulCase{1, 384, 1152, Activation::kNone, true, false},
+                      MatmulCase{128, 384, 1536, Activation::kGeluErf, true, false},
+                      MatmulCase{37, 1536, 384, Activation::kNone, true, true},
+                      MatmulCase{5, 33, 17, Activation::kGeluTanh, false, true},
+                      MatmulCase{300, 64, 48, Activation::kSilu, true, true}));
+
+// Activations at the top of the u8 range against weights at the ends of the s8 range: without
+// VNNI, oneDNN adds pairs of u8*s8 products in saturating int16 (vpmaddubsw), which clips here
+// unless the ranges are narrowed. Every value here quantizes exactly (the ends of both ranges),
+// so any clipping shows up as a gross error.
+TEST(LinearInt8, LargeActivationsDoNotSaturate) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kInt8);
+  const int64_t in = 1536, out = 64, rows = 4;
+  std::vector<float> w(out * in), x(rows * in);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i)
+      w[o * in + i] = (o % 2 ? -1.0f : 1.0f) * (i % 3 ? 1.0f : -1.0f);
+  }
+  for (int64_t i = 0; i < rows * in; ++i) x[i] = 1000.0f;
+  const Linear linear({in, out, Activation::kNone, false, Precision::kInt8}, w.data(), nullptr);
+  std::vector<float> y(rows * out);
+  linear.forward(x.data(), rows, y.data());
+  const auto expected =
+      reference({in, out, Activation::kNone, false}, x, rows, w, nullptr, std::vector<float>());
+  for (size_t i = 0; i < y.size(); ++i) {
+    EXPECT_NEAR(y[i], expected[i], 1e-4 * std::fabs(expected[i])) << "element " << i;
+  }
+}
+
+// Each row is quantized on its own and the sums are exact integers, so a row's bits must not
+// depend on the row count, its position, the thread count or the batch_invariant flag.
+TEST(LinearInt8, RowsAreBitIdenticalAcrossRowCountsAndThreads) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kInt8);
+  const int64_t in = 384, out = 1536;
+  const auto w = random_vector(in * out, 5, -0.1f, 0.1f);
+  const auto b = random_vector(out, 6);
+  const Linear linear({in, out, Activation::kGeluErf, false, Precision::kInt8}, w.data(), b.data());
+  const auto x = random_vector(1024 * in, 7);
+  const int saved_threads = omp_get_max_threads();
+  std::vector<float> single(out);
+  const int64_t probe = 3;
+  omp_set_num_threads(1);
+  linear.forward(x.data() + probe * in, 1, single.data());
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    for (int64_t rows : {4, 7, 33, 257, 1024}) {
+      for (bool invariant : {true, false}) {
+        std::vector<float> y(rows * out);
+        linear.forward(x.data(), rows, y.data(), nullptr, invariant);
+        EXPECT_TRUE(std::equal(single.begin(), single.end(), y.begin() + probe * out))
+            << "rows=" << rows << " threads=" << threads << " invariant=" << invariant;
+      }
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}
+
+TEST(LinearInt8, KeepsOnlyNarrowWeights) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kInt8);
+  const int64_t in = 384, out = 1536;
+  const auto w = random_vector(in * out, 8);
+  const auto b = random_vector(out, 9);
+  const Linear f32({in, out, Activation::kNone, false}, w.data(), b.data());
+  const Linear int8({in, out, Activation::kNone, false, Precision::kInt8}, w.data(), b.data());
+  EXPECT_GE(f32.weight_bytes(), size_t(in * out) * 4);
+  // One byte per weight plus three floats per output channel (scale, column sum, bias).
+  EXPECT_LE(int8.weight_bytes(), size_t(in * out) + 16 * size_t(out) + 4096);
+}
+
+// bf16 rounds inputs and weights to 8 significant bits; accumulation is fp32.
+TEST(LinearBf16, MatchesDoublePrecisionReference) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kBF16);
+  for (const MatmulCase& c : {MatmulCase{128, 384, 1536, Activation::kGeluErf, true, false},
+                              MatmulCase{37, 1536, 384, Activation::kNone, true, true},
+                              MatmulCase{5, 33, 17, Activation::kGeluTanh, false, true}}) {
+    const LinearSpec spec{c.in, c.out, c.act, c.residual, Precision::kBF16};
+    const auto w = random_vector(c.in * c.out, 1, -0.2f, 0.2f);
+    const auto b = random_vector(c.out, 2);
+    const auto x = random_vector(c.rows * c.in, 3, -2.0f, 2.0f);
+    const auto residual = random_vector(c.rows * c.out, 4);
+    const Linear linear(spec, w.data(), c.bias ? b.data() : nullptr);
+    std::vector<float> y(c.rows * c.out, NAN);
+    linear.forward(x.data(), c.rows, y.data(), residual.data());
+    const auto expected = reference(spec, x, c.rows, w, c.bias ? b.data() : nullptr, residual);
+    // Each term's relative error is at most 2^-8 (two roundings of 2^-9); terms are <= 0.4.
+    EXPECT_LE(max_abs_diff(expected, y), 0.4f * c.in * 0x1p-8f + 1e-4f)
+        << linear.implementation(c.rows);
+    // The same rows one at a time: bf16 is expected to keep batch invariance too.
+    std::vector<float> one(c.out);
+    linear.forward(x.data() + (c.rows - 1) * c.in, 1, one.data(),
+                   residual.data() + (c.rows - 1) * c.out);
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), y.begin() + (c.rows - 1) * c.out))
+        << "last row of " << c.rows;
+  }
+}
+
+TEST(Precision, FallbackNamesTheReason) {
+  std::string why = "stale";
+  EXPECT_EQ(resolve_precision(Precision::kF32, &why), Precision::kF32);
+  EXPECT_TRUE(why.empty());
+  for (Precision p : {Precision::kBF16, Precision::kInt8}) {
+    const Precision got = resolve_precision(p, &why);
+    if (got == p) {
+      EXPECT_TRUE(why.empty()) << why;
+    } else {
+      EXPECT_EQ(got, Precision::kF32);
+      EXPECT_NE(why.find(to_string(p)), std::string::npos) << why;
+      EXPECT_NE(why.find("fp32"), std::string::npos) << why;
+      // A Linear cannot be asked for what the CPU cannot run.
+      const std::vector<float> w(16, 1.0f);
+      EXPECT_THROW(Linear({4, 4, Activation::kNone, false, p}, w.data(), nullptr), Error);
+    }
+  }
+  EXPECT_EQ(to_string(Precision::kF32), "fp32");
+  EXPECT_EQ(to_string(Precision::kBF16), "bf16");
+  EXPECT_EQ(to_string(Precision::kInt8), "int8");
 }
 
 }  // namespace
