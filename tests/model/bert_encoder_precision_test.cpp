@@ -1,0 +1,121 @@
+// The encoder's precision options, memory figures and per-op timing hooks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "model/bert_encoder.h"
+#include "support/test_paths.h"
+
+namespace embedrt::model {
+namespace {
+
+namespace fs = std::filesystem;
+using kernels::Precision;
+
+fs::path minilm() { return embedrt::testing::test_data_dir() / "models" / "all-MiniLM-L6-v2"; }
+
+struct Batch {
+  std::vector<int32_t> ids, types, offsets{0};
+  PackedBatch packed() const { return {ids, types, offsets}; }
+};
+
+Batch random_batch(const BertConfig& config, std::initializer_list<int> lengths) {
+  Batch b;
+  std::mt19937 gen(5);
+  std::uniform_int_distribution<int32_t> id(1000, int32_t(config.vocab_size) - 1);
+  for (int len : lengths) {
+    for (int t = 0; t < len; ++t) b.ids.push_back(id(gen));
+    b.offsets.push_back(int32_t(b.ids.size()));
+  }
+  b.types.assign(b.ids.size(), 0);
+  return b;
+}
+
+TEST(EncoderPrecision, ReportsEffectivePrecisionAndFallbackWarnings) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  for (Precision requested : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+    std::string why;
+    const Precision expected = kernels::resolve_precision(requested, &why);
+    const BertEncoder encoder = BertEncoder::load(minilm(), {requested});
+    EXPECT_EQ(encoder.precision(), expected);
+    if (expected == requested) {
+      EXPECT_TRUE(encoder.warnings().empty());
+    } else {
+      ASSERT_EQ(encoder.warnings().size(), 1u);
+      EXPECT_EQ(encoder.warnings()[0], why);
+      EXPECT_NE(why.find(kernels::to_string(requested)), std::string::npos) << why;
+    }
+  }
+}
+
+TEST(EncoderPrecision, Int8WeightsAreAboutAQuarterOfFp32) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  if (kernels::resolve_precision(Precision::kInt8, nullptr) != Precision::kInt8) {
+    GTEST_SKIP() << "int8 is not available on this CPU";
+  }
+  const BertEncoder f32 = BertEncoder::load(minilm());
+  const BertEncoder int8 = BertEncoder::load(minilm(), {Precision::kInt8});
+  const BertConfig& c = f32.config();
+  const size_t layer_params =
+      size_t(c.num_hidden_layers) *
+      (4 * c.hidden_size * c.hidden_size + 2 * size_t(c.hidden_size) * c.intermediate_size);
+  const size_t embedding_bytes =
+      size_t(c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * c.hidden_size * 4;
+  EXPECT_GE(f32.weight_bytes(), embedding_bytes + 4 * layer_params);
+  // Linear layers: one byte per weight; the rest (embeddings, biases, scales, norms) as before.
+  EXPECT_LE(int8.weight_bytes(), f32.weight_bytes() - 3 * layer_params + layer_params / 50);
+}
+
+TEST(EncoderPrecision, Int8StaysCloseToFp32HiddenStates) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  if (kernels::resolve_precision(Precision::kInt8, nullptr) != Precision::kInt8) {
+    GTEST_SKIP() << "int8 is not available on this CPU";
+  }
+  const BertEncoder f32 = BertEncoder::load(minilm());
+  const BertEncoder int8 = BertEncoder::load(minilm(), {Precision::kInt8});
+  const Batch b = random_batch(f32.config(), {9, 30, 1, 64});
+  Workspace w1, w2;
+  const auto a = f32.forward(b.packed(), w1);
+  const auto q = int8.forward(b.packed(), w2);
+  ASSERT_EQ(a.size(), q.size());
+  const int64_t h = f32.config().hidden_size;
+  for (size_t t = 0; t < b.ids.size(); ++t) {
+    double dot = 0, na = 0, nq = 0;
+    for (int64_t c = 0; c < h; ++c) {
+      dot += double(a[t * h + c]) * q[t * h + c];
+      na += double(a[t * h + c]) * a[t * h + c];
+      nq += double(q[t * h + c]) * q[t * h + c];
+    }
+    EXPECT_GE(dot / std::sqrt(na * nq), 0.95) << "token " << t;
+  }
+}
+
+TEST(EncoderPrecision, OpTimesAreFilledOnlyWhenAsked) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  const BertEncoder encoder = BertEncoder::load(minilm());
+  const Batch b = random_batch(encoder.config(), {40, 17});
+  Workspace ws;
+  EXPECT_EQ(ws.bytes(), 0u);
+  const auto plain = encoder.forward(b.packed(), ws);
+  const std::vector<float> first(plain.begin(), plain.end());
+  const size_t bytes = ws.bytes();
+  EXPECT_GE(bytes, b.ids.size() * size_t(encoder.config().hidden_size) * 4 * 4);
+
+  embedrt::InferenceOpTimes times;
+  const auto timed = encoder.forward(b.packed(), ws, true, &times);
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), timed.begin())) << "timing changed results";
+  EXPECT_EQ(ws.bytes(), bytes) << "a warm pass of the same size must not grow the buffers";
+  for (double ms : {times.embeddings_ms, times.qkv_ms, times.attention_ms,
+                    times.attention_output_ms, times.ffn_up_ms, times.ffn_down_ms}) {
+    EXPECT_GT(ms, 0.0);
+    EXPECT_LT(ms, 60000.0);
+  }
+  // Sums over calls: a second timed pass adds to the same fields.
+  const double qkv = times.qkv_ms;
+  encoder.forward(b.packed(), ws, true, &times);
+  EXPECT_GT(times.qkv_ms, qkv);
+}
+
+}  // namespace
+}  // namespace embedrt::model
