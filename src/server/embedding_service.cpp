@@ -114,6 +114,23 @@ Reply EmbeddingService::embed(ApiStyle style, std::string_view body, int client_
   encode.on_overflow = OverflowPolicy::kTruncate;
   const bool truncate = request.truncate.value_or(options_.auto_truncate);
 
+  if (request.inputs.is_token_ids) {
+    const size_t vocabulary = embedder_.tokenizer().vocab_size();
+    for (size_t i = 0; i < request.inputs.token_ids.size(); ++i) {
+      const auto& ids = request.inputs.token_ids[i];
+      for (size_t j = 0; j < ids.size(); ++j) {
+        if (static_cast<size_t>(ids[j]) >= vocabulary) {
+          const std::string at = param + "[" + std::to_string(i) + "]";
+          throw ApiError(422,
+                         at + ": token id " + std::to_string(ids[j]) + " at position " +
+                             std::to_string(j) + " is outside the vocabulary [0, " +
+                             std::to_string(vocabulary) + ")",
+                         at);
+        }
+      }
+    }
+  }
+
   Reply reply;
   const auto tokenize_start = Clock::now();
   std::vector<PreparedText> prepared = prepare_inputs(embedder_, request.inputs, encode, style);
