@@ -8,6 +8,8 @@
 #include "embedding_writer.h"
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
+#include "embedrt/profile.h"
+#include "engine_options.h"
 #include "output_file.h"
 #include "progress.h"
 #include "text_input.h"
@@ -25,36 +27,32 @@ constexpr size_t kProgressMinBytes = 1 << 20;
 
 struct EncodeArgs {
   TextCommandArgs io;
+  EngineArgs engine;
   OutputFormat format = OutputFormat::kJsonl;
-  size_t batch_size = 32;
-  int threads = 0;
-  size_t max_length = 0;
-  std::string pooling;
-  std::optional<bool> normalize;
   std::string prompt;
   std::string prompt_name;
   std::optional<bool> progress;
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
-  bool nondeterministic = false;
+  bool profile = false;
+  std::string profile_json;
 };
 
 void run_encode(const EncodeArgs& args) {
   if (!args.prompt.empty() && !args.prompt_name.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "--prompt and --prompt-name are mutually exclusive");
   }
-  EmbedderOptions options;
-  options.threads = args.threads;
-  options.max_length = args.max_length;
-  options.batch_size = args.batch_size;
-  options.pooling = args.pooling;
-  options.normalize = args.normalize;
+  EmbedderOptions options = to_embedder_options(args.engine);
   options.on_overflow = args.on_overflow;
-  options.deterministic = !args.nondeterministic;
   const Embedder embedder = Embedder::load(args.io.model, options);
+  for (const std::string& warning : embedder.info().warnings) {
+    std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
 
   EncodeOptions encode_options;
   encode_options.prompt = args.prompt;
   encode_options.prompt_name = args.prompt_name;
+  encode_options.profile = args.profile || !args.profile_json.empty();
+  EncodeProfile profile;
 
   TextReader reader(args.io.input, args.io.input_format);
   OutputFile output(args.io.output);
@@ -71,6 +69,7 @@ void run_encode(const EncodeArgs& args) {
     encode_options.first_index = done;
     const Embeddings embeddings = embedder.encode(texts, encode_options);
     writer->write_rows(embeddings.values, embeddings.rows, embeddings.dimension);
+    if (embeddings.profile) profile += *embeddings.profile;
     done += texts.size();
     replacements += embeddings.replaced_invalid_utf8;
     truncated += embeddings.truncated_texts;
@@ -90,16 +89,16 @@ void run_encode(const EncodeArgs& args) {
     std::fprintf(stderr, "note: %zu text(s) were truncated to %zu tokens\n", truncated,
                  embedder.info().max_length);
   }
-}
-
-// A --flag / --no-flag pair that leaves `value` empty when neither is given (CLI11's negated
-// flags on std::optional would store false by default).
-void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& off,
-                       std::optional<bool>& value, const std::string& help) {
-  CLI::Option* on_option = cmd->add_flag_callback(
-      on, [&value] { value = true; }, help);
-  CLI::Option* off_option = cmd->add_flag_callback(off, [&value] { value = false; });
-  on_option->excludes(off_option);
+  if (encode_options.profile) {
+    profile.precision = embedder.info().compute_dtype;
+    profile.memory_peak_mb = double(process_peak_rss_bytes()) / (1024.0 * 1024.0);
+    if (args.profile) std::fputs(format_profile_table(profile).c_str(), stderr);
+    if (!args.profile_json.empty()) {
+      OutputFile json_file(args.profile_json);
+      json_file.write(format_profile_json(profile) + "\n");
+      json_file.commit();
+    }
+  }
 }
 
 }  // namespace
@@ -114,21 +113,7 @@ void add_encode_command(CLI::App& app) {
                                               {"npy", OutputFormat::kNpy},
                                               {"tsv", OutputFormat::kTsv}},
           CLI::ignore_case));
-  cmd->add_option("--batch-size", args->batch_size, "Texts per model batch")
-      ->check(CLI::Range(size_t{1}, size_t{4096}))
-      ->capture_default_str();
-  cmd->add_option("--threads", args->threads, "Threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-length", args->max_length,
-                  "Maximum tokens per text including special tokens (default: the model's limit)")
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--pooling", args->pooling,
-                  "Override the model's pooling: cls, mean, max, mean_sqrt_len_tokens, "
-                  "weightedmean or lasttoken")
-      ->check(CLI::IsMember(
-          {"cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"}));
-  add_tristate_flag(cmd, "--normalize", "--no-normalize", args->normalize,
-                    "L2-normalize the embeddings (default: as the model's modules say)");
+  add_engine_options(cmd, args->engine);
   cmd->add_option("--prompt", args->prompt, "Text prepended to every input");
   cmd->add_option("--prompt-name", args->prompt_name,
                   "A prompt named in config_sentence_transformers.json");
@@ -141,9 +126,10 @@ void add_encode_command(CLI::App& app) {
           std::map<std::string, OverflowPolicy>{{"truncate", OverflowPolicy::kTruncate},
                                                 {"error", OverflowPolicy::kError}},
           CLI::ignore_case));
-  cmd->add_flag("--no-deterministic", args->nondeterministic,
-                "Trade bit-identical results across batch compositions for speed on large "
-                "batches");
+  cmd->add_flag("--profile", args->profile,
+                "Print where time and memory went (per stage and per encoder op) to stderr");
+  cmd->add_option("--profile-json", args->profile_json,
+                  "Write the profile as a JSON object to this file");
   cmd->callback([args] { run_encode(*args); });
 }
 

@@ -4,12 +4,18 @@
 
 #include "commands.h"
 #include "embedrt/embedder.h"
+#include "engine_options.h"
 
 namespace embedrt::cli {
 namespace {
 
-void run_info(const std::string& model) {
-  const Embedder embedder = Embedder::load(model);
+struct InfoArgs {
+  std::string model;
+  EngineArgs engine;
+};
+
+void run_info(const InfoArgs& args) {
+  const Embedder embedder = Embedder::load(args.model, to_embedder_options(args.engine));
   const ModelInfo& info = embedder.info();
   std::printf("model           %s\n", info.dir.string().c_str());
   std::printf("architecture    %s\n", info.architecture.c_str());
@@ -26,16 +32,28 @@ void run_info(const std::string& model) {
   std::printf("parameters      %zu\n", info.parameters);
   std::printf("weights dtype   %s\n", info.weight_dtype.c_str());
   std::printf("compute dtype   %s\n", info.compute_dtype.c_str());
+  std::printf("weight memory   %.1f MiB\n", double(info.weight_bytes) / (1024.0 * 1024.0));
+  std::printf("optimize        %s\n", std::string(to_string(info.optimize)).c_str());
+  std::printf("threads         %d\n", info.threads);
+  std::printf("batch           %zu texts, %zu tokens%s\n", info.batch_size, info.max_batch_tokens,
+              info.adaptive_batching ? " (adaptive)" : "");
+  std::printf("cache           %.0f MiB\n", double(info.cache_bytes) / (1024.0 * 1024.0));
+  std::printf("deterministic   %s\n", info.deterministic ? "yes" : "no");
+  for (const std::string& warning : info.warnings)
+    std::printf("warning         %s\n", warning.c_str());
 }
 
 }  // namespace
 
 void add_info_command(CLI::App& app) {
-  auto model = std::make_shared<std::string>();
-  CLI::App* cmd = app.add_subcommand("info", "Describe a model: architecture, sizes, pooling");
-  cmd->add_option("--model,-m", *model, "Model folder, or a model name under $EMBEDRT_HOME/models")
+  auto args = std::make_shared<InfoArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "info", "Describe a model and the engine settings: architecture, sizes, pooling, precision");
+  cmd->add_option("--model,-m", args->model,
+                  "Model folder, or a model name under $EMBEDRT_HOME/models")
       ->required();
-  cmd->callback([model] { run_info(*model); });
+  add_engine_options(cmd, args->engine);
+  cmd->callback([args] { run_info(*args); });
 }
 
 }  // namespace embedrt::cli

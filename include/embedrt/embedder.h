@@ -28,8 +28,6 @@ enum class OverflowPolicy {
   kError,     // fail with kInputTooLong naming the text's index
 };
 
-enum class TruncationSide { kRight, kLeft };
-
 // What the matmuls compute in. LayerNorm, softmax, pooling and accumulation stay fp32.
 enum class Precision {
   kF32,
@@ -55,24 +53,29 @@ struct EmbedderOptions {
   // 0 = the optimize mode's value.
   size_t batch_size = 0;
   size_t max_batch_tokens = 0;
-  std::optional<Precision> precision;   // empty = the optimize mode's precision
-  std::optional<size_t> cache_bytes;    // embedding cache bound; 0 = off; empty = the mode's
-  std::string pooling;                  // empty = 1_Pooling/config.json; else cls, mean, max,
-                                        // mean_sqrt_len_tokens, weightedmean or lasttoken
-  std::optional<bool> normalize;        // empty = as the model's module chain says
+  std::optional<Precision> precision;  // empty = the optimize mode's precision
+  std::optional<size_t> cache_bytes;   // embedding cache bound; 0 = off; empty = the mode's
+  std::string pooling;                 // empty = 1_Pooling/config.json; else cls, mean, max,
+                                       // mean_sqrt_len_tokens, weightedmean or lasttoken
+  std::optional<bool> normalize;       // empty = as the model's module chain says
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
   // true: a text's embedding is bit-identical whatever batch it is in, its position, the batch
   // size, the input order and the thread count. false: about 20% more throughput on ~128-token
   // texts (measured on a 2-core AMD EPYC), with results that can differ in the last bits between
-  // batch compositions.
-  bool deterministic = true;
+  // batch compositions. Empty = the optimize mode's choice (true except for throughput).
+  std::optional<bool> deterministic;
+  // An online controller resizes the token budget between batches from the latencies it observes:
+  // towards target_latency_ms per batch when set, else towards the best throughput. Empty = the
+  // optimize mode's choice (on for throughput).
+  std::optional<bool> adaptive_batching;
+  double target_latency_ms = 0;
 };
 
 struct EncodeOptions {
   std::string prompt;       // prepended to every text
   std::string prompt_name;  // a prompt from config_sentence_transformers.json; empty = default
   size_t first_index = 0;   // index of texts[0] in the caller's numbering, for error messages
-  std::optional<bool> normalize;             // overrides the Embedder's for this call
+  std::optional<bool> normalize;              // overrides the Embedder's for this call
   std::optional<OverflowPolicy> on_overflow;  // overrides the Embedder's for this call
   TruncationSide truncation_side = TruncationSide::kRight;
   bool profile = false;  // fill Embeddings::profile (stage timers cost well under 1%)
@@ -81,10 +84,10 @@ struct EncodeOptions {
 struct Embeddings {
   size_t rows = 0;
   size_t dimension = 0;
-  std::vector<float> values;         // row-major [rows, dimension]
-  size_t total_tokens = 0;           // tokens fed to the model, special tokens included
-  size_t truncated_texts = 0;        // texts cut to the maximum length
-  size_t replaced_invalid_utf8 = 0;  // invalid UTF-8 sequences replaced by U+FFFD
+  std::vector<float> values;             // row-major [rows, dimension]
+  size_t total_tokens = 0;               // tokens fed to the model, special tokens included
+  size_t truncated_texts = 0;            // texts cut to the maximum length
+  size_t replaced_invalid_utf8 = 0;      // invalid UTF-8 sequences replaced by U+FFFD
   std::optional<EncodeProfile> profile;  // when EncodeOptions::profile
 
   std::span<const float> row(size_t i) const { return {values.data() + i * dimension, dimension}; }
@@ -95,7 +98,8 @@ struct Embeddings {
 struct PreparedText {
   Encoding encoding;
   std::vector<float> embedding;  // the finished vector: set by a cache hit or by embed_batch()
-  bool from_cache = false;
+  bool from_cache = false;       // then `encoding` holds only the counters, no ids
+  size_t tokens = 0;             // tokens the model sees for this input (usage counts)
 
   // Set by prepare(); callers pass them through unchanged.
   int64_t prompt_length = 0;
@@ -127,6 +131,7 @@ struct ModelInfo {
   size_t max_batch_tokens = 0;
   size_t cache_bytes = 0;
   bool deterministic = true;
+  bool adaptive_batching = false;
   size_t weight_bytes = 0;            // resident bytes of the packed weights
   std::vector<std::string> warnings;  // e.g. a precision fallback on this CPU
 };

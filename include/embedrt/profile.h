@@ -45,8 +45,15 @@ struct EncodeProfile {
   double memory_peak_mb = 0;  // the process's peak resident set, from the operating system
   double buffer_peak_mb = 0;  // the engine's activation buffers at their largest
   std::optional<double> gpu_utilization_percent;  // from NVML when a GPU backend ran; else empty
-  std::string precision;                          // effective precision
-  std::vector<std::string> tuner_decisions;       // adaptive tuner actions during the call
+  // Tokenization of the next chunk that ran beside the model on another thread; only the time the
+  // model had to wait for it counts in stages.tokenization_ms.
+  double overlapped_tokenization_ms = 0;
+  std::string precision;                     // effective precision
+  std::vector<std::string> tuner_decisions;  // adaptive tuner actions during the call
+
+  // Adds another call's figures (for callers that encode a stream in several calls): times,
+  // counts and decisions add up, rates are recomputed, peaks take the larger.
+  EncodeProfile& operator+=(const EncodeProfile& other);
 };
 
 // Renders a profile as a readable table (for --profile) and as the JSON object --profile-json

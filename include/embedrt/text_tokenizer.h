@@ -14,6 +14,9 @@
 
 namespace embedrt {
 
+// Which end of a too-long text loses tokens (special tokens are always kept).
+enum class TruncationSide { kRight, kLeft };
+
 struct TextTokenizerOptions {
   // Apply tokenizer.json alone: no stripping or lowercasing, and tokenizer.json's own truncation
   // (unless max_length is set).
@@ -31,9 +34,11 @@ class TextTokenizer {
   static TextTokenizer load(const std::string& model, const TextTokenizerOptions& options = {});
 
   // Preprocesses and tokenizes one text; `prompt` is prepended as sentence-transformers does.
-  Encoding tokenize(std::string_view text, std::string_view prompt = {}) const;
+  Encoding tokenize(std::string_view text, std::string_view prompt = {},
+                    TruncationSide side = TruncationSide::kRight) const;
   std::vector<Encoding> tokenize_batch(std::span<const std::string> texts,
-                                       std::string_view prompt = {}) const;
+                                       std::string_view prompt = {},
+                                       TruncationSide side = TruncationSide::kRight) const;
 
   // The text exactly as it reaches tokenizer.json's pipeline.
   std::string preprocess(std::string_view text, std::string_view prompt = {}) const;

@@ -3,14 +3,21 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <future>
 #include <mutex>
 #include <numeric>
+#include <utility>
 
+#include "api/optimize_modes.h"
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
 #include "model/bert_encoder.h"
 #include "model/pooling.h"
 #include "model/safetensors.h"
+#include "runtime/batch_planner.h"
+#include "runtime/embedding_cache.h"
 
 namespace embedrt {
 namespace {
@@ -67,7 +74,60 @@ size_t count_parameters(const model::BertConfig& c) {
   return embeddings + static_cast<size_t>(c.num_hidden_layers) * layer;
 }
 
-int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_num_procs(); }
+using Clock = std::chrono::steady_clock;
+
+double elapsed_ms(Clock::time_point since, Clock::time_point until = Clock::now()) {
+  return std::chrono::duration<double, std::milli>(until - since).count();
+}
+
+constexpr double kBytesPerMb = 1024.0 * 1024.0;
+
+// Texts tokenized per step of encode(): the next step is tokenized while the model runs this one.
+// Large enough that sorting by length within a step still forms homogeneous batches.
+constexpr size_t kTextsPerStep = 1024;
+
+// Everything that changes a vector besides the model and the Embedder's options: the side that
+// truncation cuts, normalization, the prompt, and the exact input.
+std::string cache_key(char kind, TruncationSide side, bool normalize, std::string_view prompt,
+                      std::string_view input) {
+  std::string key;
+  key.reserve(8 + prompt.size() + input.size());
+  key += kind;
+  key += side == TruncationSide::kLeft ? 'L' : 'R';
+  key += normalize ? 'N' : 'n';
+  const auto prompt_size = static_cast<uint32_t>(prompt.size());
+  key.append(reinterpret_cast<const char*>(&prompt_size), sizeof prompt_size);
+  key += prompt;
+  key += input;
+  return key;
+}
+
+model::EncoderOptions encoder_options(Precision precision) {
+  model::EncoderOptions options;
+  switch (precision) {
+    case Precision::kF32:
+      options.precision = kernels::Precision::kF32;
+      break;
+    case Precision::kBF16:
+      options.precision = kernels::Precision::kBF16;
+      break;
+    case Precision::kInt8:
+      options.precision = kernels::Precision::kInt8;
+      break;
+  }
+  return options;
+}
+
+Precision public_precision(kernels::Precision precision) {
+  switch (precision) {
+    case kernels::Precision::kBF16:
+      return Precision::kBF16;
+    case kernels::Precision::kInt8:
+      return Precision::kInt8;
+    default:
+      return Precision::kF32;
+  }
+}
 
 }  // namespace
 
@@ -77,11 +137,14 @@ struct Embedder::Impl {
   model::PoolingConfig pooling;
   bool normalize = false;
   EmbedderOptions options;
+  ResolvedKnobs knobs;
   ModelInfo info;
+  std::unique_ptr<runtime::EmbeddingCache> cache;  // null when off
 
-  // Activation buffers, one per concurrent encode() call, reused across calls.
+  // Activation buffers, one per concurrent model batch, reused across calls.
   mutable std::mutex workspaces_mutex;
   mutable std::vector<std::unique_ptr<model::Workspace>> free_workspaces;
+  mutable std::atomic<size_t> buffer_peak_bytes{0};
 
   Impl(TextTokenizer tokenizer_in, model::BertEncoder encoder_in)
       : tokenizer(std::move(tokenizer_in)), encoder(std::move(encoder_in)) {}
@@ -95,12 +158,21 @@ struct Embedder::Impl {
   }
 
   void return_workspace(std::unique_ptr<model::Workspace> workspace) const {
+    size_t seen = buffer_peak_bytes.load();
+    const size_t bytes = workspace->bytes();
+    while (bytes > seen && !buffer_peak_bytes.compare_exchange_weak(seen, bytes)) {
+    }
     std::lock_guard lock(workspaces_mutex);
     free_workspaces.push_back(std::move(workspace));
   }
 
   std::string resolve_prompt(const EncodeOptions& options) const;
   int64_t prompt_length(const std::string& prompt) const;
+  // prepare() with the tokenizer's own thread count, or on the calling thread alone when
+  // `parallel` is false (tokenizing beside a running model batch).
+  std::vector<PreparedText> prepare(std::span<const std::string> texts,
+                                    const EncodeOptions& options, bool parallel) const;
+  void check_overflow(const PreparedText& item, size_t index, const EncodeOptions& options) const;
 };
 
 std::string Embedder::Impl::resolve_prompt(const EncodeOptions& encode_options) const {
@@ -133,13 +205,64 @@ int64_t Embedder::Impl::prompt_length(const std::string& prompt) const {
   return length;
 }
 
+void Embedder::Impl::check_overflow(const PreparedText& item, size_t index,
+                                    const EncodeOptions& encode_options) const {
+  if (item.encoding.truncated_tokens == 0) return;
+  if (encode_options.on_overflow.value_or(options.on_overflow) != OverflowPolicy::kError) return;
+  throw Error(ErrorCode::kInputTooLong,
+              "text " + std::to_string(encode_options.first_index + index) + " is " +
+                  std::to_string(item.tokens + item.encoding.truncated_tokens) +
+                  " tokens long, over the maximum of " + std::to_string(info.max_length));
+}
+
+std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> texts,
+                                                  const EncodeOptions& encode_options,
+                                                  bool parallel) const {
+  const std::string prompt = resolve_prompt(encode_options);
+  const int64_t prompt_tokens = prompt_length(prompt);
+  const bool normalize_rows = encode_options.normalize.value_or(normalize);
+  const TruncationSide side = encode_options.truncation_side;
+
+  std::vector<PreparedText> items(texts.size());
+  std::vector<size_t> misses;
+  misses.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    PreparedText& item = items[i];
+    item.prompt_length = prompt_tokens;
+    item.normalize = normalize_rows;
+    if (!cache) {
+      misses.push_back(i);
+      continue;
+    }
+    item.cache_key = cache_key('T', side, normalize_rows, prompt, texts[i]);
+    if (auto hit = cache->find(item.cache_key)) {
+      item.embedding = std::move(hit->values);
+      item.from_cache = true;
+      item.tokens = hit->tokens;
+      item.encoding.truncated_tokens = hit->truncated_tokens;
+      item.encoding.replaced_invalid_utf8 = hit->replaced_invalid_utf8;
+    } else {
+      misses.push_back(i);
+    }
+  }
+
+  if (parallel && misses.size() == texts.size()) {
+    std::vector<Encoding> encodings = tokenizer.tokenize_batch(texts, prompt, side);
+    for (size_t i = 0; i < texts.size(); ++i) items[i].encoding = std::move(encodings[i]);
+  } else {
+    for (const size_t i : misses) items[i].encoding = tokenizer.tokenize(texts[i], prompt, side);
+  }
+  for (const size_t i : misses) items[i].tokens = items[i].encoding.ids.size();
+  for (size_t i = 0; i < items.size(); ++i) check_overflow(items[i], i, encode_options);
+  return items;
+}
+
 Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
-  if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "threads must be >= 0");
-  if (options.batch_size == 0) throw Error(ErrorCode::kInvalidArgument, "batch size must be >= 1");
+  const ResolvedKnobs knobs = resolve_knobs(options);
 
   TextTokenizerOptions tokenizer_options;
   tokenizer_options.max_length = options.max_length;
-  tokenizer_options.threads = options.threads;
+  tokenizer_options.threads = knobs.threads;
   TextTokenizer tokenizer = TextTokenizer::load(model, tokenizer_options);
   const model::ModelFolder& folder = tokenizer.impl().folder;
 
@@ -166,9 +289,11 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                     config_path.string() + " vocab_size " + std::to_string(config.vocab_size));
   }
 
-  auto impl =
-      std::make_unique<Impl>(std::move(tokenizer), model::BertEncoder(config, std::move(weights)));
+  auto impl = std::make_unique<Impl>(
+      std::move(tokenizer),
+      model::BertEncoder(config, std::move(weights), encoder_options(knobs.precision)));
   impl->options = options;
+  impl->knobs = knobs;
   if (folder.pooling_dir) {
     impl->pooling = model::load_pooling_config(*folder.pooling_dir / "config.json");
   } else {
@@ -182,6 +307,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   }
   if (!options.pooling.empty()) impl->pooling.modes = {parse_pooling_mode(options.pooling)};
   impl->normalize = options.normalize.value_or(folder.normalize);
+  if (knobs.cache_bytes > 0)
+    impl->cache = std::make_unique<runtime::EmbeddingCache>(knobs.cache_bytes);
 
   ModelInfo& info = impl->info;
   info.dir = folder.dir;
@@ -198,79 +325,257 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   info.normalize = impl->normalize;
   info.parameters = count_parameters(config);
   info.weight_dtype = dtype;
-  info.compute_dtype = "f32";
+  info.optimize = options.optimize;
+  info.precision = public_precision(impl->encoder.precision());
+  info.compute_dtype = std::string(to_string(info.precision));
+  info.threads = knobs.threads;
+  info.batch_size = knobs.batch_size;
+  info.max_batch_tokens = knobs.max_batch_tokens;
+  info.cache_bytes = knobs.cache_bytes;
+  info.deterministic = knobs.deterministic;
+  info.adaptive_batching = knobs.adaptive_batching;
+  info.weight_bytes = impl->encoder.weight_bytes();
+  info.warnings = impl->encoder.warnings();
   return Embedder(std::move(impl));
+}
+
+std::vector<PreparedText> Embedder::prepare(std::span<const std::string> texts,
+                                            const EncodeOptions& options) const {
+  return impl_->prepare(texts, options, /*parallel=*/true);
+}
+
+std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vector<int32_t>> inputs,
+                                                      const EncodeOptions& options) const {
+  const Impl& impl = *impl_;
+  const bool normalize_rows = options.normalize.value_or(impl.normalize);
+  const auto vocab = static_cast<int64_t>(impl.info.vocab_size);
+  const size_t limit = impl.info.max_length;
+  std::vector<PreparedText> items(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::vector<int32_t>& ids = inputs[i];
+    const size_t index = options.first_index + i;
+    if (ids.empty()) {
+      throw Error(ErrorCode::kInvalidArgument, "input " + std::to_string(index) + " has no tokens");
+    }
+    for (size_t t = 0; t < ids.size(); ++t) {
+      if (ids[t] < 0 || ids[t] >= vocab) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    "input " + std::to_string(index) + ": token id " + std::to_string(ids[t]) +
+                        " at position " + std::to_string(t) + " is outside the vocabulary [0, " +
+                        std::to_string(vocab) + ")");
+      }
+    }
+    PreparedText& item = items[i];
+    item.normalize = normalize_rows;
+    const size_t kept = limit > 0 ? std::min(limit, ids.size()) : ids.size();
+    if (options.truncation_side == TruncationSide::kLeft) {
+      item.encoding.ids.assign(ids.end() - static_cast<std::ptrdiff_t>(kept), ids.end());
+    } else {
+      item.encoding.ids.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(kept));
+    }
+    item.encoding.truncated_tokens = static_cast<uint32_t>(ids.size() - kept);
+    item.tokens = kept;
+    impl.check_overflow(item, i, options);
+    if (impl.cache) {
+      item.cache_key = cache_key('I', options.truncation_side, normalize_rows, {},
+                                 std::string_view(reinterpret_cast<const char*>(ids.data()),
+                                                  ids.size() * sizeof(int32_t)));
+      if (auto hit = impl.cache->find(item.cache_key)) {
+        item.embedding = std::move(hit->values);
+        item.from_cache = true;
+        item.encoding.ids.clear();
+      }
+    }
+  }
+  return items;
+}
+
+void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* times) const {
+  const Impl& impl = *impl_;
+  std::vector<PreparedText*> todo;
+  todo.reserve(items.size());
+  for (PreparedText* item : items) {
+    if (!item->from_cache) todo.push_back(item);
+  }
+  if (todo.empty()) return;
+  omp_set_num_threads(impl.knobs.threads);
+
+  const auto t0 = Clock::now();
+  std::vector<int32_t> ids, type_ids, offsets{0};
+  size_t total = 0;
+  for (const PreparedText* item : todo) total += item->encoding.ids.size();
+  ids.reserve(total);
+  type_ids.reserve(total);
+  offsets.reserve(todo.size() + 1);
+  bool any_type_ids = false;
+  for (const PreparedText* item : todo) any_type_ids |= !item->encoding.type_ids.empty();
+  for (const PreparedText* item : todo) {
+    const Encoding& e = item->encoding;
+    ids.insert(ids.end(), e.ids.begin(), e.ids.end());
+    if (any_type_ids) {
+      if (e.type_ids.size() == e.ids.size()) {
+        type_ids.insert(type_ids.end(), e.type_ids.begin(), e.type_ids.end());
+      } else {
+        type_ids.resize(ids.size(), 0);
+      }
+    }
+    offsets.push_back(static_cast<int32_t>(ids.size()));
+  }
+
+  const auto t1 = Clock::now();
+  auto workspace = impl.take_workspace();
+  InferenceOpTimes ops;
+  std::span<const float> hidden;
+  try {
+    hidden = impl.encoder.forward({ids, type_ids, offsets}, *workspace, impl.knobs.deterministic,
+                                  times ? &ops : nullptr);
+  } catch (...) {
+    impl.return_workspace(std::move(workspace));
+    throw;
+  }
+
+  const auto t2 = Clock::now();
+  const auto hidden_size = static_cast<int64_t>(impl.info.hidden_size);
+  const size_t dimension = impl.info.dimension;
+  for (size_t k = 0; k < todo.size(); ++k) {
+    const int32_t begin = offsets[k], length = offsets[k + 1] - offsets[k];
+    const int32_t local_offsets[2] = {0, length};
+    todo[k]->embedding.resize(dimension);
+    model::pool(impl.pooling,
+                hidden.subspan(size_t(begin) * hidden_size, size_t(length) * hidden_size),
+                hidden_size, local_offsets, todo[k]->prompt_length, todo[k]->embedding.data());
+  }
+  impl.return_workspace(std::move(workspace));
+
+  const auto t3 = Clock::now();
+  for (PreparedText* item : todo) {
+    if (item->normalize)
+      model::l2_normalize(item->embedding.data(), 1, static_cast<int64_t>(dimension));
+  }
+  const auto t4 = Clock::now();
+
+  if (impl.cache) {
+    for (const PreparedText* item : todo) {
+      impl.cache->insert(item->cache_key,
+                         {item->embedding, static_cast<uint32_t>(item->tokens),
+                          item->encoding.truncated_tokens, item->encoding.replaced_invalid_utf8});
+    }
+  }
+  if (times) {
+    times->tensor_conversion_ms += elapsed_ms(t0, t1);
+    times->model_inference_ms += elapsed_ms(t1, t2);
+    times->pooling_ms += elapsed_ms(t2, t3);
+    times->normalization_ms += elapsed_ms(t3, t4);
+    times->ops += ops;
+  }
 }
 
 Embeddings Embedder::encode(std::span<const std::string> texts,
                             const EncodeOptions& encode_options) const {
   const Impl& impl = *impl_;
-  const std::string prompt = impl.resolve_prompt(encode_options);
-  const int64_t prompt_length = impl.prompt_length(prompt);
-  const int threads = resolve_threads(impl.options.threads);
-  omp_set_num_threads(threads);
-
-  std::vector<Encoding> encodings = impl.tokenizer.tokenize_batch(texts, prompt);
+  const auto start = Clock::now();
+  omp_set_num_threads(impl.knobs.threads);
 
   Embeddings result;
   result.rows = texts.size();
   result.dimension = impl.info.dimension;
   result.values.resize(result.rows * result.dimension);
-  for (size_t i = 0; i < encodings.size(); ++i) {
-    const Encoding& encoding = encodings[i];
-    result.total_tokens += encoding.ids.size();
-    result.replaced_invalid_utf8 += encoding.replaced_invalid_utf8;
-    if (encoding.truncated_tokens > 0) {
-      ++result.truncated_texts;
-      if (impl.options.on_overflow == OverflowPolicy::kError) {
-        throw Error(ErrorCode::kInputTooLong,
-                    "text " + std::to_string(encode_options.first_index + i) + " is " +
-                        std::to_string(encoding.ids.size() + encoding.truncated_tokens) +
-                        " tokens long, over the maximum of " +
-                        std::to_string(impl.info.max_length));
+
+  StageTimes stages;
+  size_t batches = 0, cache_hits = 0;
+  double overlapped_tokenization_ms = 0;
+  const auto prepare_step = [&](size_t begin, bool parallel) {
+    EncodeOptions step_options = encode_options;
+    step_options.first_index = encode_options.first_index + begin;
+    const size_t count = std::min(kTextsPerStep, texts.size() - begin);
+    return impl.prepare(texts.subspan(begin, count), step_options, parallel);
+  };
+
+  auto t = Clock::now();
+  std::vector<PreparedText> items =
+      texts.empty() ? std::vector<PreparedText>{} : prepare_step(0, true);
+  stages.tokenization_ms += elapsed_ms(t);
+
+  std::vector<size_t> lengths;
+  std::vector<PreparedText*> batch;
+  for (size_t step_begin = 0; step_begin < texts.size(); step_begin += kTextsPerStep) {
+    // The next step is tokenized on one other thread while this one runs through the model.
+    const size_t next_begin = step_begin + kTextsPerStep;
+    std::future<std::pair<std::vector<PreparedText>, double>> next;
+    if (next_begin < texts.size()) {
+      next = std::async(std::launch::async, [&, next_begin] {
+        const auto started = Clock::now();
+        auto prepared = prepare_step(next_begin, false);
+        return std::make_pair(std::move(prepared), elapsed_ms(started));
+      });
+    }
+
+    lengths.resize(items.size());
+    for (size_t i = 0; i < items.size(); ++i) {
+      const PreparedText& item = items[i];
+      lengths[i] = item.from_cache ? 0 : item.tokens;
+      result.total_tokens += item.tokens;
+      result.replaced_invalid_utf8 += item.encoding.replaced_invalid_utf8;
+      if (item.encoding.truncated_tokens > 0) ++result.truncated_texts;
+      if (item.from_cache) ++cache_hits;
+    }
+    // Sorting by length keeps batches homogeneous, so attention work and buffer sizes follow the
+    // texts' real lengths; with deterministic on, results do not depend on batch composition.
+    const std::vector<size_t> order = runtime::order_by_length(lengths);
+    std::vector<size_t> sorted_lengths(order.size());
+    for (size_t k = 0; k < order.size(); ++k) sorted_lengths[k] = lengths[order[k]];
+    const runtime::BatchLimits limits{impl.knobs.batch_size, impl.knobs.max_batch_tokens};
+    for (const runtime::BatchRange& range : runtime::plan_batches(sorted_lengths, limits)) {
+      batch.clear();
+      for (size_t k = range.begin; k < range.end; ++k) {
+        if (!items[order[k]].from_cache) batch.push_back(&items[order[k]]);
       }
+      if (batch.empty()) continue;
+      embed_batch(batch, &stages);
+      ++batches;
+    }
+    for (size_t i = 0; i < items.size(); ++i) {
+      std::copy_n(items[i].embedding.data(), result.dimension,
+                  result.values.data() + (step_begin + i) * result.dimension);
+    }
+
+    if (next.valid()) {
+      t = Clock::now();
+      auto [prepared, background_ms] = next.get();
+      const double waited_ms = elapsed_ms(t);
+      stages.tokenization_ms += waited_ms;
+      overlapped_tokenization_ms += std::max(0.0, background_ms - waited_ms);
+      items = std::move(prepared);
     }
   }
 
-  // Sorting by length keeps batches homogeneous, so that attention work and buffer sizes follow
-  // the texts' real lengths; results do not depend on batch composition.
-  std::vector<size_t> order(encodings.size());
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return encodings[a].ids.size() < encodings[b].ids.size();
-  });
-
-  auto workspace = impl.take_workspace();
-  std::vector<int32_t> ids, type_ids, offsets;
-  std::vector<float> pooled;
-  const auto hidden_size = impl.encoder.config().hidden_size;
-  for (size_t start = 0; start < order.size(); start += impl.options.batch_size) {
-    const size_t end = std::min(order.size(), start + impl.options.batch_size);
-    ids.clear();
-    type_ids.clear();
-    offsets.assign(1, 0);
-    for (size_t k = start; k < end; ++k) {
-      const Encoding& encoding = encodings[order[k]];
-      ids.insert(ids.end(), encoding.ids.begin(), encoding.ids.end());
-      type_ids.insert(type_ids.end(), encoding.type_ids.begin(), encoding.type_ids.end());
-      offsets.push_back(static_cast<int32_t>(ids.size()));
-    }
-    const std::span<const float> hidden =
-        impl.encoder.forward({ids, type_ids, offsets}, *workspace, impl.options.deterministic);
-    pooled.resize((end - start) * result.dimension);
-    model::pool(impl.pooling, hidden, hidden_size, offsets, prompt_length, pooled.data());
-    if (impl.normalize) {
-      model::l2_normalize(pooled.data(), static_cast<int64_t>(end - start),
-                          static_cast<int64_t>(result.dimension));
-    }
-    for (size_t k = start; k < end; ++k) {
-      std::copy_n(pooled.data() + (k - start) * result.dimension, result.dimension,
-                  result.values.data() + order[k] * result.dimension);
-    }
+  if (encode_options.profile) {
+    EncodeProfile profile;
+    profile.stages = stages;
+    profile.total_ms = elapsed_ms(start);
+    profile.texts = texts.size();
+    profile.tokens = result.total_tokens;
+    profile.batches = batches;
+    profile.cache_hits = cache_hits;
+    const double seconds = profile.total_ms / 1000.0;
+    profile.tokens_per_second = seconds > 0 ? double(result.total_tokens) / seconds : 0;
+    profile.embeddings_per_second = seconds > 0 ? double(texts.size()) / seconds : 0;
+    profile.memory_peak_mb = double(process_peak_rss_bytes()) / kBytesPerMb;
+    profile.buffer_peak_mb = double(impl.buffer_peak_bytes.load()) / kBytesPerMb;
+    profile.overlapped_tokenization_ms = overlapped_tokenization_ms;
+    profile.precision = impl.info.compute_dtype;
+    result.profile = std::move(profile);
   }
-  impl.return_workspace(std::move(workspace));
   return result;
 }
+
+CacheStats Embedder::cache_stats() const {
+  if (!impl_->cache) return {};
+  const auto s = impl_->cache->stats();
+  return {s.hits, s.misses, s.entries, s.bytes, s.capacity_bytes};
+}
+
+size_t Embedder::buffer_peak_bytes() const { return impl_->buffer_peak_bytes.load(); }
 
 const ModelInfo& Embedder::info() const noexcept { return impl_->info; }
 const TextTokenizer& Embedder::tokenizer() const noexcept { return impl_->tokenizer; }

@@ -50,7 +50,16 @@ size_t model_sequence_limit(const model::ModelFolder& folder) {
 
 TextTokenizer::Impl::Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
                           TextTokenizerOptions options_in)
-    : folder(std::move(folder_in)), tokenizer(std::move(tokenizer_in)), options(options_in) {
+    : folder(std::move(folder_in)),
+      tokenizer(std::move(tokenizer_in)),
+      left_truncating(tokenizer.with_truncation({})),
+      options(options_in) {
+  configure_truncation();
+  left_truncating = tokenizer.with_truncation(
+      {tokenizer.truncation().max_length, tokenizer::TruncationSide::kLeft});
+}
+
+void TextTokenizer::Impl::configure_truncation() {
   if (options.raw) {
     // tokenizer.json alone: its own truncation unless the caller sets a limit.
     if (options.max_length > 0) {
@@ -104,23 +113,25 @@ std::string TextTokenizer::preprocess(std::string_view text, std::string_view pr
   return out;
 }
 
-Encoding TextTokenizer::tokenize(std::string_view text, std::string_view prompt) const {
+Encoding TextTokenizer::tokenize(std::string_view text, std::string_view prompt,
+                                 TruncationSide side) const {
   std::string prepared;
   const size_t replaced = prepare_text(*impl_, text, prompt, prepared);
-  Encoding encoding = impl_->tokenizer.encode(prepared);
+  Encoding encoding = impl_->for_side(side).encode(prepared);
   encoding.replaced_invalid_utf8 = static_cast<uint32_t>(replaced);
   return encoding;
 }
 
 std::vector<Encoding> TextTokenizer::tokenize_batch(std::span<const std::string> texts,
-                                                    std::string_view prompt) const {
+                                                    std::string_view prompt,
+                                                    TruncationSide side) const {
   std::vector<std::string> prepared(texts.size());
   std::vector<uint32_t> replaced(texts.size());
   for (size_t i = 0; i < texts.size(); ++i) {
     replaced[i] = static_cast<uint32_t>(prepare_text(*impl_, texts[i], prompt, prepared[i]));
   }
   std::vector<std::string_view> views(prepared.begin(), prepared.end());
-  auto encodings = impl_->tokenizer.encode_batch(views, true, impl_->options.threads);
+  auto encodings = impl_->for_side(side).encode_batch(views, true, impl_->options.threads);
   for (size_t i = 0; i < encodings.size(); ++i) encodings[i].replaced_invalid_utf8 = replaced[i];
   return encodings;
 }

@@ -10,11 +10,18 @@ namespace embedrt {
 struct TextTokenizer::Impl {
   model::ModelFolder folder;
   tokenizer::Tokenizer tokenizer;
+  tokenizer::Tokenizer left_truncating;  // the same pipeline, truncating on the left
   TextTokenizerOptions options;
   size_t max_length = 0;
 
   Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
        TextTokenizerOptions options_in);
+
+  void configure_truncation();
+
+  const tokenizer::Tokenizer& for_side(TruncationSide side) const {
+    return side == TruncationSide::kLeft ? left_truncating : tokenizer;
+  }
 };
 
 // The model's own sequence limit as sentence-transformers computes it: max_seq_length, else the

@@ -268,6 +268,12 @@ std::vector<Encoding> Tokenizer::encode_batch(std::span<const std::string_view> 
 
 const Truncation& Tokenizer::truncation() const noexcept { return truncation_; }
 
+Tokenizer Tokenizer::with_truncation(const Truncation& truncation) const {
+  Tokenizer copy(impl_);
+  copy.set_truncation(truncation);
+  return copy;
+}
+
 void Tokenizer::set_truncation(const Truncation& truncation) {
   if (truncation.max_length > 0 && truncation.max_length < special_tokens_added()) {
     throw Error(ErrorCode::kInvalidArgument,

@@ -40,6 +40,8 @@ class Tokenizer {
   // Truncation from tokenizer.json's "truncation" field, replaceable by the caller.
   const Truncation& truncation() const noexcept;
   void set_truncation(const Truncation& truncation);
+  // A tokenizer sharing this one's (immutable) pipeline with a different truncation.
+  Tokenizer with_truncation(const Truncation& truncation) const;
 
   size_t vocab_size() const;  // model vocabulary plus added tokens
   std::optional<int32_t> token_to_id(std::string_view token) const;

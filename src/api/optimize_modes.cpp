@@ -1,0 +1,98 @@
+#include "api/optimize_modes.h"
+
+#include <omp.h>
+
+#include <string>
+
+#include "embedrt/error.h"
+
+namespace embedrt {
+
+std::string_view to_string(Precision precision) noexcept {
+  switch (precision) {
+    case Precision::kF32:
+      return "fp32";
+    case Precision::kBF16:
+      return "bf16";
+    case Precision::kInt8:
+      return "int8";
+  }
+  return "unknown";
+}
+
+Precision parse_precision(std::string_view name) {
+  if (name == "fp32" || name == "f32" || name == "float32") return Precision::kF32;
+  if (name == "bf16" || name == "bfloat16") return Precision::kBF16;
+  if (name == "int8" || name == "i8") return Precision::kInt8;
+  throw Error(ErrorCode::kInvalidArgument,
+              "precision '" + std::string(name) + "' is not one of fp32, bf16, int8");
+}
+
+std::string_view to_string(OptimizeMode mode) noexcept {
+  switch (mode) {
+    case OptimizeMode::kBalanced:
+      return "balanced";
+    case OptimizeMode::kThroughput:
+      return "throughput";
+    case OptimizeMode::kLatency:
+      return "latency";
+    case OptimizeMode::kMemory:
+      return "memory";
+  }
+  return "unknown";
+}
+
+OptimizeMode parse_optimize_mode(std::string_view name) {
+  if (name == "balanced") return OptimizeMode::kBalanced;
+  if (name == "throughput") return OptimizeMode::kThroughput;
+  if (name == "latency") return OptimizeMode::kLatency;
+  if (name == "memory") return OptimizeMode::kMemory;
+  throw Error(ErrorCode::kInvalidArgument,
+              "optimize mode '" + std::string(name) +
+                  "' is not one of balanced, throughput, latency, memory");
+}
+
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+// The table documented in docs/architecture.md ("Optimization modes"); keep the two in step.
+ResolvedKnobs mode_defaults(OptimizeMode mode) {
+  ResolvedKnobs k;
+  switch (mode) {
+    case OptimizeMode::kBalanced:
+      k = {Precision::kF32, 0, 32, 8192, 64 * kMiB, true, false};
+      break;
+    case OptimizeMode::kThroughput:
+      // Bigger batches amortize per-call overhead; batch-invariant row blocking costs ~20% on
+      // medium texts, so this mode gives it up (an explicit deterministic=true restores it).
+      k = {Precision::kF32, 0, 128, 16384, 64 * kMiB, false, true};
+      break;
+    case OptimizeMode::kLatency:
+      // Small batches so that no caller waits behind a long one.
+      k = {Precision::kF32, 0, 8, 2048, 64 * kMiB, true, false};
+      break;
+    case OptimizeMode::kMemory:
+      // int8 weights are a quarter of fp32; small batches bound the activation buffers.
+      k = {Precision::kInt8, 0, 16, 2048, 0, true, false};
+      break;
+  }
+  return k;
+}
+
+}  // namespace
+
+ResolvedKnobs resolve_knobs(const EmbedderOptions& options) {
+  if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "threads must be >= 0");
+  ResolvedKnobs k = mode_defaults(options.optimize);
+  k.threads = options.threads > 0 ? options.threads : omp_get_num_procs();
+  if (options.batch_size > 0) k.batch_size = options.batch_size;
+  if (options.max_batch_tokens > 0) k.max_batch_tokens = options.max_batch_tokens;
+  if (options.precision) k.precision = *options.precision;
+  if (options.cache_bytes) k.cache_bytes = *options.cache_bytes;
+  if (options.deterministic) k.deterministic = *options.deterministic;
+  if (options.adaptive_batching) k.adaptive_batching = *options.adaptive_batching;
+  return k;
+}
+
+}  // namespace embedrt

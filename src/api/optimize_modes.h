@@ -1,0 +1,23 @@
+// The concrete knobs behind each OptimizeMode, with the caller's explicit options applied.
+#pragma once
+
+#include <cstddef>
+
+#include "embedrt/embedder.h"
+
+namespace embedrt {
+
+struct ResolvedKnobs {
+  Precision precision = Precision::kF32;  // requested; the encoder may still fall back
+  int threads = 1;
+  size_t batch_size = 32;
+  size_t max_batch_tokens = 8192;
+  size_t cache_bytes = 0;
+  bool deterministic = true;
+  bool adaptive_batching = false;
+};
+
+// Throws kInvalidArgument for out-of-range options.
+ResolvedKnobs resolve_knobs(const EmbedderOptions& options);
+
+}  // namespace embedrt

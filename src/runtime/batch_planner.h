@@ -1,0 +1,31 @@
+// Cuts length-sorted inputs into model batches under a token budget and a count limit.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+namespace embedrt::runtime {
+
+struct BatchLimits {
+  size_t max_texts = 32;
+  size_t max_tokens = 16384;  // sum of the sequences' token counts (no padding is computed)
+};
+
+// Half-open range [begin, end) of positions in the sorted order.
+struct BatchRange {
+  size_t begin = 0;
+  size_t end = 0;
+  size_t tokens = 0;
+};
+
+// Returns the positions of `lengths` sorted by ascending length (stable, so equal lengths keep
+// their input order).
+std::vector<size_t> order_by_length(std::span<const size_t> lengths);
+
+// Consecutive batches over `sorted_lengths`, each within both limits; a sequence longer than the
+// token budget gets a batch of its own. Every position is in exactly one batch.
+std::vector<BatchRange> plan_batches(std::span<const size_t> sorted_lengths,
+                                     const BatchLimits& limits);
+
+}  // namespace embedrt::runtime
