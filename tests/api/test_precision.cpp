@@ -206,16 +206,18 @@ INSTANTIATE_TEST_SUITE_P(Gates, PrecisionGate,
                                            Gate{Precision::kInt8, 0.98, 0.995, 0.005}),
                          name_of);
 
-// int8 quantizes each token's activations on its own and sums in exact integers, so a text's
-// embedding must not depend on its batch, its place in it or the batch size.
-TEST(Int8Encoder, BatchInvariant) {
+// int8 quantizes each token's activations on its own and sums in exact integers; bf16 runs oneDNN
+// with the same checked row blocking as fp32. Either way a text's embedding must not depend on its
+// batch, its place in it or the batch size.
+class BatchInvariance : public ::testing::TestWithParam<Precision> {};
+
+TEST_P(BatchInvariance, EmbeddingsIgnoreBatchCompositionAndOrder) {
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
-  if (kernels::resolve_precision(Precision::kInt8, nullptr) != Precision::kInt8) {
-    GTEST_SKIP() << "int8 is not available on this CPU";
-  }
+  std::string why;
+  if (kernels::resolve_precision(GetParam(), &why) != GetParam()) GTEST_SKIP() << why;
   std::vector<std::string> texts = reference_texts();
   texts.resize(120);
-  MiniLM model(Precision::kInt8);
+  MiniLM model(GetParam());
   const std::vector<float> base = model.embed(texts, 32);
   const size_t d = 384;
   for (size_t batch : {size_t(1), size_t(7), size_t(120)}) {
@@ -233,6 +235,12 @@ TEST(Int8Encoder, BatchInvariant) {
         << "text " << order[k];
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Precisions, BatchInvariance,
+                         ::testing::Values(Precision::kBF16, Precision::kInt8),
+                         [](const auto& info) {
+                           return std::string(kernels::to_string(info.param));
+                         });
 
 }  // namespace
 }  // namespace embedrt

@@ -54,7 +54,13 @@ constexpr int64_t kPackingRows = 128;
 // reproduce, row for row, the result of computing `quantum` rows at a time, and zero-pads the tail.
 constexpr int64_t kQuantumCandidates[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48};
 constexpr int64_t kMaxCallRows = 128;
-constexpr int64_t kSmallMultiples = 12;  // every quantum multiple up to this many quanta is tried
+constexpr int64_t kSmallMultiples = 12;
+
+// int8 calls: oneDNN 2.6 picks its fast int8 kernels (AMX, VNNI brgemm) only for a fixed row count,
+// not for a run-time one, so rows go in calls of kInt8CallRows with the tail padded to a multiple
+// of kInt8RowAlign; that bounds the primitives per shape. Exact s32 sums make the split invisible.
+constexpr int64_t kInt8CallRows = 256;
+constexpr int64_t kInt8RowAlign = 16;  // every quantum multiple up to this many quanta is tried
 
 // Scratch for padding short tails and for the narrow copies of the input that the bf16 and int8
 // matmuls read, kept per thread so a warm call allocates nothing.
@@ -64,6 +70,7 @@ struct TailScratch {
   std::vector<uint8_t> u8;
   std::vector<float> row_scales;
   std::vector<int32_t> zero_points;
+  std::vector<int32_t> acc;
 };
 thread_local TailScratch tail_scratch;
 
@@ -161,9 +168,9 @@ Precision probe_precision(Precision requested, std::string& why) {
     }
     case Precision::kInt8:
       try {
-        const memory::desc src({DNNL_RUNTIME_DIM_VAL, 384}, dt::u8, tag::ab);
+        const memory::desc src({kPackingRows, 384}, dt::u8, tag::ab);
         const memory::desc wei({384, 384}, dt::s8, tag::any);
-        const memory::desc dst({DNNL_RUNTIME_DIM_VAL, 384}, dt::s32, tag::ab);
+        const memory::desc dst({kPackingRows, 384}, dt::s32, tag::ab);
         const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
         if (is_reference_implementation(pd.impl_info_str())) {
           why = std::string("int8 requested but oneDNN offers only its reference int8 matmul (") +
@@ -222,8 +229,6 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   std::vector<float> col_scales, bias_values;
   std::vector<int32_t> col_sums;
   int32_t activation_max = 255;
-  std::shared_ptr<const dnnl::matmul> int8_primitive;
-  std::string int8_implementation;
 
   Linear::RowBlocking blocking{1, {1}};
 
@@ -234,6 +239,12 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   dt src_type() const { return spec.precision == Precision::kBF16 ? dt::bf16 : dt::f32; }
 
   dnnl::matmul::primitive_desc make_pd(int64_t rows, const memory::desc& wmd) const {
+    if (spec.precision == Precision::kInt8) {
+      // Bias, activation and residual come after dequantization, in run_int8().
+      const memory::desc src_md({rows, spec.in_features}, dt::u8, tag::ab);
+      const memory::desc dst_md({rows, spec.out_features}, dt::s32, tag::ab);
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wmd, dst_md), cpu_engine());
+    }
     const memory::desc src_md({rows, spec.in_features}, src_type(), tag::ab);
     const memory::desc dst_md({rows, spec.out_features}, dt::f32, tag::ab);
     dnnl::post_ops ops;
@@ -277,7 +288,11 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
       if (auto it = cache.find(key); it != cache.end()) return it->second;
     }
     auto pd = make_pd(rows, weights_md);
-    CachedPrimitive entry{std::make_shared<const dnnl::matmul>(pd), pd.impl_info_str()};
+    std::string name = pd.impl_info_str();
+    if (spec.precision == Precision::kInt8) {
+      name.insert(0, int8_ranges().weight_max == 127 ? "int8 u8*s8:" : "int8 u8*s7:");
+    }
+    CachedPrimitive entry{std::make_shared<const dnnl::matmul>(pd), std::move(name)};
     std::unique_lock lock(mutex);
     return cache.emplace(key, std::move(entry)).first->second;
   }
@@ -406,27 +421,7 @@ void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
   }
   if (bias_in) bias_values.assign(bias_in, bias_in + out);
 
-  // One primitive per shape serves every row count: the s32 sums are exact, so unlike fp32 there
-  // is no row blocking to reproduce.
-  static std::mutex mutex;
-  static std::map<std::pair<int64_t, int64_t>,
-                  std::tuple<std::shared_ptr<const dnnl::matmul>, memory::desc, std::string>>
-      cache;
-  {
-    std::lock_guard lock(mutex);
-    auto& entry = cache[{in, out}];
-    if (!std::get<0>(entry)) {
-      const memory::desc src_md({DNNL_RUNTIME_DIM_VAL, in}, dt::u8, tag::ab);
-      const memory::desc any_md({in, out}, dt::s8, tag::any);
-      const memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, out}, dt::s32, tag::ab);
-      const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_md, dst_md),
-                                            cpu_engine());
-      entry = {std::make_shared<const dnnl::matmul>(pd), pd.weights_desc(),
-               std::string(ranges.weight_max == 127 ? "int8 u8*s8:" : "int8 u8*s7:") +
-                   pd.impl_info_str()};
-    }
-    std::tie(int8_primitive, weights_md, int8_implementation) = entry;
-  }
+  weights_md = make_pd(kPackingRows, memory::desc({in, out}, dt::s8, tag::any)).weights_desc();
   const memory::desc user_md({in, out}, dt::s8, tag::ba);
   memory user(user_md, cpu_engine(), q.data());
   weights = memory(weights_md, cpu_engine());
@@ -438,35 +433,42 @@ void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
 
 void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float* residual) const {
   const int64_t in = spec.in_features, out = spec.out_features;
+  const int64_t padded_rows = (rows + kInt8RowAlign - 1) / kInt8RowAlign * kInt8RowAlign;
   TailScratch& t = tail_scratch;
-  uint8_t* q = grown(t.u8, rows * in);
+  uint8_t* q = grown(t.u8, padded_rows * in);
   float* row_scales = grown(t.row_scales, rows);
   int32_t* zero_points = grown(t.zero_points, rows);
   quantize_rows_u8(x, rows, in, activation_max, q, row_scales, zero_points);
-
-  // The s32 products land in `y` itself and are turned into fp32 in place.
-  const dnnl::engine& eng = cpu_engine();
-  memory src({{rows, in}, dt::u8, tag::ab}, eng, q);
-  memory dst({{rows, out}, dt::s32, tag::ab}, eng, y);
-  thread_local dnnl::stream stream(eng);
-  int8_primitive->execute(stream,
-                          {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
-  stream.wait();
+  std::fill(q + rows * in, q + padded_rows * in, uint8_t{0});
 
   const bool avx2 = active_isa() >= Isa::kAvx2;
   const auto dequantize = avx2 ? &avx2::dequantize_row : &scalar::dequantize_row;
   const auto activate = avx2 ? &avx2::apply_activation : &scalar::apply_activation;
   const float* bias_ptr = bias_values.empty() ? nullptr : bias_values.data();
-  const int32_t* acc = reinterpret_cast<const int32_t*>(y);
-#pragma omp parallel for schedule(static) if (rows * out > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = y + r * out;
-    dequantize(acc + r * out, out, row_scales[r], zero_points[r], col_scales.data(),
-               col_sums.data(), bias_ptr, row);
-    if (spec.activation != Activation::kNone) activate(spec.activation, row, out);
-    if (spec.add_residual) {
-      const float* res = residual + r * out;
-      for (int64_t c = 0; c < out; ++c) row[c] += res[c];
+  const dnnl::engine& eng = cpu_engine();
+  thread_local dnnl::stream stream(eng);
+  for (int64_t first = 0; first < rows; first += kInt8CallRows) {
+    const int64_t n = std::min(kInt8CallRows, rows - first);
+    const int64_t call_rows = std::min(kInt8CallRows, padded_rows - first);
+    // Full calls write their s32 sums into `y` and turn them into fp32 in place; a padded tail
+    // goes through scratch, since `y` has no room for the padding rows.
+    int32_t* acc = call_rows == n ? reinterpret_cast<int32_t*>(y + first * out)
+                                  : grown(t.acc, call_rows * out);
+    memory src({{call_rows, in}, dt::u8, tag::ab}, eng, q + first * in);
+    memory dst({{call_rows, out}, dt::s32, tag::ab}, eng, acc);
+    primitive(call_rows).primitive->execute(
+        stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+    stream.wait();
+#pragma omp parallel for schedule(static) if (n * out > 32768)
+    for (int64_t r = 0; r < n; ++r) {
+      float* row = y + (first + r) * out;
+      dequantize(acc + r * out, out, row_scales[first + r], zero_points[first + r],
+                 col_scales.data(), col_sums.data(), bias_ptr, row);
+      if (spec.activation != Activation::kNone) activate(spec.activation, row, out);
+      if (spec.add_residual) {
+        const float* res = residual + (first + r) * out;
+        for (int64_t c = 0; c < out; ++c) row[c] += res[c];
+      }
     }
   }
 }
@@ -548,7 +550,6 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
 Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
 
 const char* Linear::implementation(int64_t rows) const {
-  if (impl_->spec.precision == Precision::kInt8) return impl_->int8_implementation.c_str();
   return impl_->primitive(rows).implementation.c_str();
 }
 
