@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include "runtime/memory_model.h"
+
+namespace embedrt::runtime {
+namespace {
+
+// all-MiniLM-L6-v2: hidden 384, intermediate 1536, 12 heads, 6 layers, 22.7M parameters.
+ModelShape minilm() { return {384, 1536, 12, 6, 22713216, 0}; }
+
+TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
+  const MemoryEstimate e = estimate_memory(minilm(), {32 * 128, 128, 2, Precision::kF32});
+  // hidden + QKV + context + sum (6H) and the FFN intermediate (I), fp32, once for all layers.
+  EXPECT_EQ(e.activations, size_t{4} * 4096 * (6 * 384 + 1536));
+  // Two threads, each K transposed [32][128] plus four score rows and one output row.
+  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (32 + 4) + 32 + 16));
+  EXPECT_EQ(e.quantized_inputs, 0u);
+  EXPECT_EQ(e.gemm_tail, size_t{4} * 12 * (2 * 1536 + 384));
+  EXPECT_EQ(e.workspace(), e.activations + e.attention_scratch);
+  EXPECT_EQ(e.total(), e.batch() + e.weights);
+  // 32 texts of 128 tokens: about 63 MB of activations on top of about 91 MB of weights.
+  EXPECT_NEAR(double(e.batch()) / 1e6, 63.0, 1.0);
+  EXPECT_NEAR(double(e.weights) / 1e6, 90.9, 0.5);
+}
+
+TEST(MemoryModel, KnownWeightBytesWinOverTheEstimate) {
+  ModelShape m = minilm();
+  m.weight_bytes = 123456789;
+  EXPECT_EQ(estimate_memory(m, {100, 10, 1, Precision::kInt8}).weights, 123456789u);
+}
+
+TEST(MemoryModel, LowerPrecisionShrinksWeightsAndAddsInputCopies) {
+  const BatchShape f32{4096, 128, 2, Precision::kF32};
+  BatchShape bf16 = f32, int8 = f32;
+  bf16.precision = Precision::kBF16;
+  int8.precision = Precision::kInt8;
+  const MemoryEstimate a = estimate_memory(minilm(), f32);
+  const MemoryEstimate b = estimate_memory(minilm(), bf16);
+  const MemoryEstimate c = estimate_memory(minilm(), int8);
+  EXPECT_LT(b.weights, a.weights);
+  EXPECT_LT(c.weights, b.weights);
+  // The embedding table (11.7M parameters) stays fp32, so int8 is not a quarter of fp32.
+  EXPECT_GT(c.weights, a.weights / 4);
+  EXPECT_EQ(b.quantized_inputs, size_t{2} * 4096 * 1536);
+  EXPECT_GT(c.quantized_inputs, 0u);
+  EXPECT_EQ(b.activations, a.activations);
+}
+
+TEST(MemoryModel, GrowsWithTokensAndLongestSequence) {
+  size_t previous = 0;
+  for (size_t tokens = 16; tokens <= 32768; tokens *= 2) {
+    const size_t bytes = estimate_memory(minilm(), {tokens, 16, 2, Precision::kF32}).batch();
+    EXPECT_GT(bytes, previous);
+    previous = bytes;
+  }
+  EXPECT_LT(estimate_memory(minilm(), {512, 16, 2, Precision::kF32}).attention_scratch,
+            estimate_memory(minilm(), {512, 512, 2, Precision::kF32}).attention_scratch);
+  EXPECT_LT(estimate_memory(minilm(), {512, 64, 1, Precision::kF32}).attention_scratch,
+            estimate_memory(minilm(), {512, 64, 4, Precision::kF32}).attention_scratch);
+  EXPECT_EQ(estimate_memory(minilm(), {0, 0, 2, Precision::kF32}).batch(), 0u);
+}
+
+TEST(MemoryModel, LargestBatchSizeIsTheEdgeOfWhatFits) {
+  const ModelShape m = minilm();
+  const size_t available = 64u << 20;
+  const size_t n = largest_batch_size(m, 128, available, 2, Precision::kF32, 100000);
+  ASSERT_GT(n, 0u);
+  EXPECT_LE(estimate_memory(m, {n * 128, 128, 2, Precision::kF32}).batch(), available);
+  EXPECT_GT(estimate_memory(m, {(n + 1) * 128, 128, 2, Precision::kF32}).batch(), available);
+  EXPECT_EQ(n, 34u);  // 64 MiB / (128 tokens × 15,360 bytes) less the scratch
+
+  EXPECT_EQ(largest_batch_size(m, 128, available, 2, Precision::kF32, 8), 8u);
+  EXPECT_EQ(largest_batch_size(m, 128, 1000, 2, Precision::kF32, 8), 0u);
+  EXPECT_EQ(largest_batch_size(m, 0, available, 2, Precision::kF32, 8), 0u);
+  // int8 needs room for its quantized inputs and s32 products, so fewer fit.
+  EXPECT_LT(largest_batch_size(m, 128, available, 2, Precision::kInt8, 100000), n);
+}
+
+TEST(MemoryModel, LargestTokenBudgetIsTheEdgeOfWhatFits) {
+  const ModelShape m = minilm();
+  const size_t available = 64u << 20;
+  const size_t t = largest_token_budget(m, 512, available, 2, Precision::kF32, 1u << 30);
+  ASSERT_GE(t, 512u);
+  EXPECT_LE(estimate_memory(m, {t, 512, 2, Precision::kF32}).batch(), available);
+  EXPECT_GT(estimate_memory(m, {t + 1, 512, 2, Precision::kF32}).batch(), available);
+  EXPECT_EQ(largest_token_budget(m, 512, available, 2, Precision::kF32, 2048), 2048u);
+  EXPECT_EQ(largest_token_budget(m, 512, available, 2, Precision::kF32, 100), 0u);
+  EXPECT_EQ(largest_token_budget(m, 512, 1000, 2, Precision::kF32, 1u << 30), 0u);
+}
+
+}  // namespace
+}  // namespace embedrt::runtime
