@@ -160,7 +160,7 @@ void EmbeddingServer::load_model() {
     // a batch runs waits about one batch.
     runtime::AdaptiveTuner::Config config;
     config.target_latency_ms = options_.target_batch_ms;
-    config.min_budget = 32;
+    config.min_budget = 64;
     config.granularity = 16;
     config.max_budget = std::max<size_t>(info.max_batch_tokens, 4 * info.max_length);
     config.initial_budget = std::clamp<size_t>(256, config.min_budget, config.max_budget);
@@ -229,6 +229,13 @@ void EmbeddingServer::register_gauges() {
                      [] { return double(process_rss_bytes()); });
 }
 
+std::string EmbeddingServer::make_request_id() {
+  char id[48];
+  std::snprintf(id, sizeof(id), "%08" PRIx64 "-%" PRIu64, request_id_prefix_,
+                next_request_id_.fetch_add(1, std::memory_order_relaxed));
+  return id;
+}
+
 void EmbeddingServer::install_routes() {
   auto& http = transport_;
 
@@ -237,10 +244,7 @@ void EmbeddingServer::install_routes() {
     const Route* route = find_route(req.path);
     if (ctx) {
       const std::string given = req.get_header_value("x-request-id");
-      char id[48];
-      std::snprintf(id, sizeof(id), "%08" PRIx64 "-%" PRIu64, request_id_prefix_,
-                    next_request_id_.fetch_add(1, std::memory_order_relaxed));
-      ctx->request_id = acceptable_request_id(given) ? given : std::string(id);
+      ctx->request_id = acceptable_request_id(given) ? given : make_request_id();
       ctx->endpoint = route ? std::string(route->path) : "other";
     }
     using Handled = httplib::Server::HandlerResponse;
@@ -386,6 +390,13 @@ void EmbeddingServer::install_routes() {
     if (ctx == nullptr) return;
     const double total_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - ctx->request_start).count();
+    if (ctx->request_id.empty()) {
+      // httplib rejected the request before routing (a malformed request line or headers):
+      // what follows on the connection cannot be trusted either.
+      ctx->request_id = make_request_id();
+      ctx->close_after_response = true;
+      res.set_header("Connection", "close");
+    }
     res.set_header("x-request-id", ctx->request_id);
     res.set_header("x-total-time", format_ms(total_ms));
     for (const char* name : {"x-tokenization-time", "x-queue-time", "x-inference-time"}) {
