@@ -117,5 +117,29 @@ TEST(EncoderPrecision, OpTimesAreFilledOnlyWhenAsked) {
   EXPECT_GT(times.qkv_ms, qkv);
 }
 
+// Batches above the feed-forward chunk size (512 tokens) must give every sequence the bits it
+// gets alone.
+TEST(EncoderPrecision, LargeBatchesMatchSequencesAlone) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  for (Precision p : {Precision::kF32, Precision::kInt8}) {
+    if (kernels::resolve_precision(p, nullptr) != p) continue;
+    const BertEncoder encoder = BertEncoder::load(minilm(), {p});
+    const Batch b = random_batch(encoder.config(), {200, 256, 100, 3, 256, 250});
+    Workspace ws;
+    const auto all = encoder.forward(b.packed(), ws);
+    const std::vector<float> together(all.begin(), all.end());
+    const int64_t h = encoder.config().hidden_size;
+    for (size_t s = 0; s + 1 < b.offsets.size(); ++s) {
+      const int32_t begin = b.offsets[s], end = b.offsets[s + 1];
+      const std::vector<int32_t> ids(b.ids.begin() + begin, b.ids.begin() + end);
+      const std::vector<int32_t> types(ids.size(), 0), offsets{0, int32_t(ids.size())};
+      Workspace alone_ws;
+      const auto alone = encoder.forward({ids, types, offsets}, alone_ws);
+      EXPECT_TRUE(std::equal(alone.begin(), alone.end(), together.begin() + begin * h))
+          << kernels::to_string(p) << " sequence " << s;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace embedrt::model
