@@ -238,6 +238,8 @@ TuneResult tune(const std::string& model, std::span<const std::string> texts,
   }
 
   const auto load = [&](int threads) {
+    // oneDNN fixes a primitive's thread count when it is created, at load.
+    omp_set_num_threads(threads);
     EmbedderOptions o;
     o.threads = threads;
     o.max_length = options.max_length;
