@@ -15,7 +15,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 @pytest.fixture(scope="module")
 def server():
     # Half of the settings through the environment, to check that every flag has its variable.
-    srv = ServerProcess(TINY_MEAN, "--max-client-batch-size", "4", "--read-timeout", "2",
+    srv = ServerProcess(TINY_MEAN, "--max-client-batch-size", "4", "--read-timeout", "3",
                         "--auto-truncate",
                         env={"EMBEDRT_API_KEY": KEY, "EMBEDRT_MAX_CONCURRENT_REQUESTS": "1",
                              "EMBEDRT_PAYLOAD_LIMIT": "4096", "EMBEDRT_MAX_INPUT_LENGTH": "16"})
@@ -62,7 +62,7 @@ def test_429_at_once_over_the_concurrency_limit(server):
     time.sleep(0.3)
     start = time.monotonic()
     status, headers, data = server.request("POST", "/v1/embeddings", {"input": "x"}, headers=AUTH)
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 2.5  # not queued behind the held slot (3 s)
     assert status == 429 and headers["retry-after"] == "1"
     assert error_of(data)["type"] == "rate_limit_error"
     holder.close()
@@ -80,7 +80,7 @@ def test_stalled_client_hits_the_read_timeout(server):
     closed = False
     try:
         # Trickling bytes does not extend the deadline: it covers the whole request.
-        for _ in range(20):
+        for _ in range(40):
             sock.sendall(b"X")
             time.sleep(0.25)
     except (BrokenPipeError, ConnectionResetError):
@@ -95,7 +95,7 @@ def test_stalled_client_hits_the_read_timeout(server):
             closed = False
     sock.close()
     assert closed
-    assert time.monotonic() - start < 6
+    assert time.monotonic() - start < 8  # read timeout 3 s, though bytes kept coming for 10
 
 
 def test_payload_and_batch_limits(server):

@@ -19,7 +19,10 @@ def test_sigterm_finishes_requests_in_flight():
 
         with ThreadPoolExecutor(4) as pool:
             futures = [pool.submit(embed, k) for k in range(4)]
-            time.sleep(0.5)
+            deadline = time.monotonic() + 60
+            while server.metric("embedrt_concurrent_requests") < 4:  # all four in flight
+                assert time.monotonic() < deadline, "requests never arrived"
+                time.sleep(0.02)
             server.proc.send_signal(signal.SIGTERM)
             results = [f.result() for f in futures]
         for status, _, body in results:
