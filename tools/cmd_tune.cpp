@@ -53,7 +53,7 @@ void run_tune(TuneArgs& args) {
       throw Error(ErrorCode::kInvalidArgument, args.input + ": no texts to tune on");
     }
   }
-  // The output path is settled before the minutes of measuring, so a bad one fails fast.
+  // Resolved before the minutes of measuring, so a missing EMBEDRT_HOME and HOME fail fast.
   const std::filesystem::path output =
       args.output.empty() ? default_tuning_path(args.model) : std::filesystem::path(args.output);
 
