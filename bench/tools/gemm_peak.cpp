@@ -95,7 +95,8 @@ nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const S
   try {
     pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_any, dst_md), engine);
   } catch (const dnnl::error& e) {
-    row["skipped"] = std::string("oneDNN cannot create this matmul here: ") + e.what();
+    row["skipped"] = "oneDNN offers no " + d.name + " matmul for this CPU (ISA " +
+                     isa_name(dnnl::get_effective_cpu_isa()) + "): " + e.what();
     return row;
   }
   const std::string impl = pd.impl_info_str();
