@@ -91,6 +91,8 @@ class BertEncoder {
   kernels::Precision precision_ = kernels::Precision::kF32;
   std::vector<std::string> warnings_;
   std::vector<float> word_embeddings_, position_embeddings_, token_type_embeddings_;
+  // int8 mode keeps the word embeddings, the largest table, in half precision instead.
+  std::vector<uint16_t> word_embeddings_half_;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
   std::vector<Layer> layers_;
 };

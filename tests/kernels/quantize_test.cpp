@@ -165,5 +165,47 @@ TEST(FloatToBf16, RoundsToNearestEvenAndKeepsSpecials) {
   }
 }
 
+TEST(FloatToHalf, RoundsToNearestEvenAndRoundTrips) {
+  const auto bits = [](uint32_t b) { return std::bit_cast<float>(b); };
+  std::vector<float> x{1.0f,
+                       bits(0x3f801000u),  // tie, even below: stays 0x3c00
+                       bits(0x3f803000u),  // tie, odd below: rounds up to 0x3c02
+                       65504.0f,           // largest half
+                       65520.0f,           // rounds to infinity
+                       -std::numeric_limits<float>::infinity(),
+                       0x1p-24f,  // smallest subnormal half
+                       0x1p-25f,  // tie between 0 and the smallest subnormal: to even (0)
+                       0x1.8p-24f,
+                       -0.0f,
+                       1e-30f,
+                       std::numeric_limits<float>::quiet_NaN()};
+  const std::vector<uint16_t> want{0x3c00, 0x3c00, 0x3c02, 0x7bff, 0x7c00, 0xfc00,
+                                   0x0001, 0x0000, 0x0002, 0x8000, 0x0000, 0x7e00};
+  const auto more = random_vector(29, 15, -3.0f, 3.0f);
+  x.insert(x.end(), more.begin(), more.end());
+  std::vector<uint16_t> ys(x.size());
+  scalar::float_to_half(x.data(), int64_t(x.size()), ys.data());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(ys[i], want[i]) << i;
+  std::vector<float> back(x.size());
+  scalar::half_to_float(ys.data(), int64_t(ys.size()), back.data());
+  for (size_t i = want.size(); i < x.size(); ++i) {
+    EXPECT_NEAR(back[i], x[i], std::fabs(x[i]) * 0x1p-11f) << i;
+  }
+  EXPECT_EQ(back[6], 0x1p-24f);
+  EXPECT_EQ(std::bit_cast<uint32_t>(back[9]), 0x80000000u);
+  EXPECT_TRUE(std::isnan(back[11]));
+  if (detect_cpu_isa() >= Isa::kAvx2) {
+    std::vector<uint16_t> yv(x.size());
+    avx2::float_to_half(x.data(), int64_t(x.size()), yv.data());
+    EXPECT_EQ(ys, yv);
+    std::vector<float> bv(x.size());
+    avx2::half_to_float(ys.data(), int64_t(ys.size()), bv.data());
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (!std::isnan(back[i]))
+        EXPECT_EQ(std::bit_cast<uint32_t>(bv[i]), std::bit_cast<uint32_t>(back[i])) << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace embedrt::kernels

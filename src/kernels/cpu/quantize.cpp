@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/cpu/cpu_features.h"
 
@@ -55,6 +56,14 @@ void float_to_bf16(const float* x, int64_t n, uint16_t* y) {
   }
 }
 
+void float_to_half(const float* x, int64_t n, uint16_t* y) {
+  (active_isa() >= Isa::kAvx2 ? &avx2::float_to_half : &scalar::float_to_half)(x, n, y);
+}
+
+void half_to_float(const uint16_t* x, int64_t n, float* y) {
+  (active_isa() >= Isa::kAvx2 ? &avx2::half_to_float : &scalar::half_to_float)(x, n, y);
+}
+
 namespace scalar {
 
 void quantize_row_u8(const float* x, int64_t cols, int32_t qmax, uint8_t* q, float* scale,
@@ -95,6 +104,58 @@ void float_to_bf16(const float* x, int64_t n, uint16_t* y) {
     } else {
       y[i] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
     }
+  }
+}
+
+void float_to_half(const float* x, int64_t n, uint16_t* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t f = std::bit_cast<uint32_t>(x[i]);
+    const uint32_t sign = (f >> 16) & 0x8000u;
+    const uint32_t magnitude = f & 0x7fffffffu;
+    if (magnitude > 0x7f800000u) {  // NaN
+      y[i] = static_cast<uint16_t>(sign | 0x7e00u);
+      continue;
+    }
+    const int32_t exponent = int32_t(magnitude >> 23) - 127 + 15;
+    uint32_t mantissa = magnitude & 0x7fffffu;
+    if (exponent >= 31) {
+      y[i] = static_cast<uint16_t>(sign | 0x7c00u);
+      continue;
+    }
+    int shift = 13;
+    uint32_t bits = (uint32_t(exponent) << 10);
+    if (exponent <= 0) {  // subnormal half
+      if (exponent < -10) {
+        y[i] = static_cast<uint16_t>(sign);
+        continue;
+      }
+      mantissa |= 0x800000u;
+      shift = 14 - exponent;
+      bits = 0;
+    }
+    // A carry out of the mantissa steps the exponent, up to infinity, as rounding should.
+    uint32_t half = bits + (mantissa >> shift);
+    const uint32_t rest = mantissa & ((1u << shift) - 1), tie = 1u << (shift - 1);
+    if (rest > tie || (rest == tie && (half & 1u))) ++half;
+    y[i] = static_cast<uint16_t>(sign | half);
+  }
+}
+
+void half_to_float(const uint16_t* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t sign = uint32_t(x[i] & 0x8000u) << 16;
+    const uint32_t exponent = (x[i] >> 10) & 0x1fu;
+    const uint32_t mantissa = x[i] & 0x3ffu;
+    float v;
+    if (exponent == 0) {
+      v = std::ldexp(float(mantissa), -24);
+    } else if (exponent == 31) {
+      v = mantissa ? std::numeric_limits<float>::quiet_NaN()
+                   : std::numeric_limits<float>::infinity();
+    } else {
+      v = std::bit_cast<float>(((exponent + 112) << 23) | (mantissa << 13));
+    }
+    y[i] = sign ? -v : v;
   }
 }
 

@@ -29,12 +29,18 @@ void dequantize_rows(const int32_t* acc, int64_t rows, int64_t cols, const float
 // fp32 to bfloat16 bits, rounding to nearest even (NaN stays NaN).
 void float_to_bf16(const float* x, int64_t n, uint16_t* y);
 
+// fp32 to IEEE half bits, rounding to nearest even (overflow gives infinity), and back (exact).
+void float_to_half(const float* x, int64_t n, uint16_t* y);
+void half_to_float(const uint16_t* x, int64_t n, float* y);
+
 namespace scalar {
 void quantize_row_u8(const float* x, int64_t cols, int32_t qmax, uint8_t* q, float* scale,
                      int32_t* zero_point);
 void dequantize_row(const int32_t* acc, int64_t cols, float row_scale, int32_t zero_point,
                     const float* col_scales, const int32_t* col_sums, const float* bias, float* y);
 void float_to_bf16(const float* x, int64_t n, uint16_t* y);
+void float_to_half(const float* x, int64_t n, uint16_t* y);
+void half_to_float(const uint16_t* x, int64_t n, float* y);
 }  // namespace scalar
 namespace avx2 {
 void quantize_row_u8(const float* x, int64_t cols, int32_t qmax, uint8_t* q, float* scale,
@@ -42,6 +48,8 @@ void quantize_row_u8(const float* x, int64_t cols, int32_t qmax, uint8_t* q, flo
 void dequantize_row(const int32_t* acc, int64_t cols, float row_scale, int32_t zero_point,
                     const float* col_scales, const int32_t* col_sums, const float* bias, float* y);
 void float_to_bf16(const float* x, int64_t n, uint16_t* y);
+void float_to_half(const float* x, int64_t n, uint16_t* y);
+void half_to_float(const uint16_t* x, int64_t n, float* y);
 }  // namespace avx2
 
 }  // namespace embedrt::kernels

@@ -107,4 +107,22 @@ void float_to_bf16(const float* x, int64_t n, uint16_t* y) {
   scalar::float_to_bf16(x + i, n - i, y + i);
 }
 
+void float_to_half(const float* x, int64_t n, uint16_t* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), h);
+  }
+  scalar::float_to_half(x + i, n - i, y + i);
+}
+
+void half_to_float(const uint16_t* x, int64_t n, float* y) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i));
+    _mm256_storeu_ps(y + i, _mm256_cvtph_ps(h));
+  }
+  scalar::half_to_float(x + i, n - i, y + i);
+}
+
 }  // namespace embedrt::kernels::avx2
