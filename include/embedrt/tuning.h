@@ -29,19 +29,19 @@ namespace embedrt {
 struct BatchMemoryEstimate {
   size_t activations = 0;        // the encoder's per-token activations, shared by all layers
   size_t attention_scratch = 0;  // per-thread attention blocks (grow with the longest sequence)
-  size_t quantized_inputs = 0;   // bf16/int8 copies of matmul inputs; 0 in fp32
-  size_t gemm_tail = 0;          // zero-padded tail rows of the batch-invariant matmul
+  size_t quantized_inputs = 0;   // bf16/int8 copies of matmul inputs (matmul scratch); 0 in fp32
+  size_t gemm_tail = 0;          // zero-padded tail rows of the batch-invariant matmul (scratch)
   size_t weights = 0;            // packed weights, resident whatever the batch
 
   // What Embedder::buffer_peak_bytes() measures.
-  size_t workspace() const noexcept { return activations + attention_scratch + quantized_inputs; }
+  size_t workspace() const noexcept { return activations + attention_scratch; }
   // What the batch adds to a loaded model.
-  size_t batch() const noexcept { return workspace() + gemm_tail; }
+  size_t batch() const noexcept { return workspace() + quantized_inputs + gemm_tail; }
   size_t total() const noexcept { return batch() + weights; }
 };
 
-// For `model` as loaded (its precision and thread count), a batch of `batch_tokens` tokens whose
-// longest sequence has `longest_sequence` tokens.
+// For `model` as loaded (its precision, thread count and determinism), a batch of `batch_tokens`
+// tokens whose longest sequence has `longest_sequence` tokens.
 BatchMemoryEstimate estimate_batch_memory(const ModelInfo& model, size_t batch_tokens,
                                           size_t longest_sequence);
 

@@ -31,6 +31,10 @@ int threads_of(const ModelInfo& info) {
   return info.threads > 0 ? info.threads : omp_get_num_procs();
 }
 
+runtime::BatchShape settings_of(const ModelInfo& info) {
+  return {0, 0, threads_of(info), info.precision, info.deterministic};
+}
+
 // Sequences per batch beyond which the search need not look: more than any real batch holds.
 constexpr size_t kMaxBatchSize = size_t{1} << 20;
 
@@ -111,7 +115,8 @@ void require_positive(const std::vector<T>& values, const char* what) {
 BatchMemoryEstimate estimate_batch_memory(const ModelInfo& model, size_t batch_tokens,
                                           size_t longest_sequence) {
   const runtime::MemoryEstimate e = runtime::estimate_memory(
-      shape_of(model), {batch_tokens, longest_sequence, threads_of(model), model.precision});
+      shape_of(model),
+      {batch_tokens, longest_sequence, threads_of(model), model.precision, model.deterministic});
   return {e.activations, e.attention_scratch, e.quantized_inputs, e.gemm_tail, e.weights};
 }
 
@@ -122,7 +127,7 @@ size_t find_optimal_batch_size(const ModelInfo& model, size_t sequence_length,
                          ? std::max<size_t>(1, model.max_batch_tokens / sequence_length)
                          : kMaxBatchSize;
   return runtime::largest_batch_size(shape_of(model), sequence_length, available_memory_bytes,
-                                     threads_of(model), model.precision, cap);
+                                     settings_of(model), cap);
 }
 
 size_t find_optimal_token_budget(const ModelInfo& model, size_t longest_sequence,
@@ -131,7 +136,7 @@ size_t find_optimal_token_budget(const ModelInfo& model, size_t longest_sequence
   const size_t cap = model.max_batch_tokens > 0 ? std::max(model.max_batch_tokens, longest_sequence)
                                                 : kMaxBatchSize * longest_sequence;
   return runtime::largest_token_budget(shape_of(model), longest_sequence, available_memory_bytes,
-                                       threads_of(model), model.precision, cap);
+                                       settings_of(model), cap);
 }
 
 size_t available_memory_bytes() {

@@ -32,7 +32,8 @@ size_t estimate_weight_bytes(const ModelShape& m, Precision precision) {
     case Precision::kBF16:
       return 2 * matmul + kF32 * other;
     case Precision::kInt8:
-      return matmul + kF32 * (other + matmul_outputs(m));  // + one scale per output channel
+      // + a scale and a column sum per output channel
+      return matmul + kF32 * (other + 2 * matmul_outputs(m));
     case Precision::kF32:
       break;
   }
@@ -50,31 +51,47 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
                           kernels::attention_scratch_per_thread(static_cast<int64_t>(b.longest),
                                                                 static_cast<int64_t>(h / heads));
   }
-  const size_t widest_input = std::max(h, i);
+  if (t == 0) {
+    e.weights = estimate_weight_bytes(m, b.precision);
+    return e;
+  }
+  // Rows per oneDNN call: batch-invariant calls stop at 128 rows (kernels::Linear).
+  const size_t call_rows = b.deterministic ? std::min<size_t>(t, 128) : t;
   switch (b.precision) {
     case Precision::kBF16:
-      e.quantized_inputs = 2 * t * widest_input;
+      e.quantized_inputs = 2 * call_rows * std::max(h, i);
       break;
-    case Precision::kInt8:
-      e.quantized_inputs = t * widest_input + kF32 * t + kF32 * t * std::max(3 * h, i);
+    case Precision::kInt8: {
+      const size_t padded = round_up(t, 16);
+      e.quantized_inputs = padded * std::max(h, i) + 2 * kF32 * t;
+      if (padded != t) {
+        const size_t last_call = padded - (padded - 1) / 256 * 256;
+        e.quantized_inputs += kF32 * last_call * std::max(3 * h, i);
+      }
       break;
+    }
     case Precision::kF32:
       break;
   }
   // The tail is what is left after the largest allowed row counts, padded to the next one: at
-  // most a couple of 6-row quanta for all but the smallest batches.
-  const size_t tail_rows = round_up(std::min<size_t>(t, 12), 6);
-  e.gemm_tail = t > 0 ? kF32 * tail_rows * (2 * i + h) : 0;
+  // most a couple of 6-row quanta for all but the smallest batches. int8 pads inside its own
+  // u8 buffer instead.
+  if (b.deterministic && b.precision != Precision::kInt8) {
+    const size_t tail_rows = round_up(std::min<size_t>(t, 12), 6);
+    e.gemm_tail = kF32 * tail_rows * (2 * i + h);
+  }
   e.weights = estimate_weight_bytes(m, b.precision);
   return e;
 }
 
 size_t largest_batch_size(const ModelShape& m, size_t sequence_length, size_t available_bytes,
-                          int threads, Precision precision, size_t max_batch_size) {
+                          const BatchShape& settings, size_t max_batch_size) {
   if (sequence_length == 0 || max_batch_size == 0) return 0;
   const auto fits = [&](size_t n) {
-    return estimate_memory(m, {n * sequence_length, sequence_length, threads, precision}).batch() <=
-           available_bytes;
+    BatchShape b = settings;
+    b.tokens = n * sequence_length;
+    b.longest = sequence_length;
+    return estimate_memory(m, b).batch() <= available_bytes;
   };
   if (!fits(1)) return 0;
   // batch() grows with the batch size, so the answer is the edge of a monotone predicate.
@@ -91,10 +108,13 @@ size_t largest_batch_size(const ModelShape& m, size_t sequence_length, size_t av
 }
 
 size_t largest_token_budget(const ModelShape& m, size_t longest, size_t available_bytes,
-                            int threads, Precision precision, size_t max_tokens) {
+                            const BatchShape& settings, size_t max_tokens) {
   if (longest == 0 || max_tokens < longest) return 0;
   const auto fits = [&](size_t tokens) {
-    return estimate_memory(m, {tokens, longest, threads, precision}).batch() <= available_bytes;
+    BatchShape b = settings;
+    b.tokens = tokens;
+    b.longest = longest;
+    return estimate_memory(m, b).batch() <= available_bytes;
   };
   if (!fits(longest)) return 0;
   size_t lo = longest, hi = max_tokens;

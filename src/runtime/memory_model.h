@@ -9,19 +9,25 @@
 //                                     intermediate: one set reused by every layer, so the layer
 //                                     count does not multiply it
 //   attention_scratch  4·N·(⌈L⌉₈·(D + 4) + ⌈D⌉₈ + 16)   K transposed plus score rows, per thread
-//   quantized_inputs   bf16: 2·T·max(H, I)             the GEMM input converted to bf16
-//                      int8: T·max(H, I) + 4·T         the GEMM input quantized per token + scales
-//                            + 4·T·max(3H, I)          the s32 products before dequantization
+//   quantized_inputs   bf16: 2·R·I               the matmul input converted to bf16, R = rows per
+//                                               oneDNN call: min(T, 128) batch-invariant, else T
+//                      int8: ⌈T⌉₁₆·I + 8·T      the input quantized to u8 per token, with its
+//                            + 4·r·max(3H, I)   scale and zero point; s32 sums of a padded last
+//                                               call (r rows, when T is not a multiple of 16)
 //   gemm_tail          4·R·(2I + H), R = min(T, 12)↑6  zero-padded tail rows of the batch-invariant
-//                                                      GEMM (thread-local scratch of the caller)
+//                                                      fp32/bf16 GEMM (0 for int8 and when
+//                                                      not batch-invariant)
 //   weights            the packed weights, resident whatever the batch (given, or estimated as
 //                      4 bytes per embedding parameter and 4/2/1 bytes per matmul weight in
-//                      fp32/bf16/int8, plus fp32 biases, LayerNorm parameters and int8 scales)
+//                      fp32/bf16/int8, plus fp32 biases, LayerNorm parameters and, for int8,
+//                      a scale and a column sum per output channel)
 //
+// activations and attention_scratch are the encoder's Workspace; quantized_inputs and gemm_tail
+// are thread-local scratch of the matmul kernels (one set per thread calling the encoder).
 // Everything grows to the largest batch seen and is then reused, so a process's peak is the
-// estimate for its largest batch. Not modelled: the tokenizer's encodings (about 40 bytes per
-// token), the pooled outputs (4·dimension per text) and oneDNN's own scratchpads, all small
-// beside the activations.
+// estimate for its largest batch (plus, while a buffer grows, the old copy of that one buffer). Not
+// modelled: the tokenizer's encodings (about 40 bytes per token), the pooled outputs (4·dimension
+// per text) and oneDNN's own scratchpads, all small beside the activations.
 #pragma once
 
 #include <cstddef>
@@ -44,6 +50,7 @@ struct BatchShape {
   size_t longest = 0;                     // tokens in its longest sequence
   int threads = 1;                        // threads the encoder runs on
   Precision precision = Precision::kF32;  // effective matmul precision
+  bool deterministic = true;              // batch-invariant matmul calls (EmbedderOptions)
 };
 
 struct MemoryEstimate {
@@ -54,9 +61,9 @@ struct MemoryEstimate {
   size_t weights = 0;
 
   // What the encoder's workspace holds (what Embedder::buffer_peak_bytes() reports).
-  size_t workspace() const noexcept { return activations + attention_scratch + quantized_inputs; }
+  size_t workspace() const noexcept { return activations + attention_scratch; }
   // Everything the batch adds on top of the loaded model.
-  size_t batch() const noexcept { return workspace() + gemm_tail; }
+  size_t batch() const noexcept { return workspace() + quantized_inputs + gemm_tail; }
   size_t total() const noexcept { return batch() + weights; }
 };
 
@@ -66,13 +73,14 @@ MemoryEstimate estimate_memory(const ModelShape& model, const BatchShape& batch)
 size_t estimate_weight_bytes(const ModelShape& model, Precision precision);
 
 // The largest number of sequences of `sequence_length` tokens whose batch() fits in
-// `available_bytes`, at most `max_batch_size`; 0 when not even one fits.
+// `available_bytes`, at most `max_batch_size`; 0 when not even one fits. `settings` gives the
+// threads, precision and determinism (its token counts are ignored).
 size_t largest_batch_size(const ModelShape& model, size_t sequence_length, size_t available_bytes,
-                          int threads, Precision precision, size_t max_batch_size);
+                          const BatchShape& settings, size_t max_batch_size);
 
 // The largest token budget (tokens per batch, sequences up to `longest` tokens) whose batch()
 // fits in `available_bytes`, at most `max_tokens`; 0 when not even one sequence fits.
 size_t largest_token_budget(const ModelShape& model, size_t longest, size_t available_bytes,
-                            int threads, Precision precision, size_t max_tokens);
+                            const BatchShape& settings, size_t max_tokens);
 
 }  // namespace embedrt::runtime

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -47,16 +48,20 @@ std::vector<std::vector<int32_t>> sequences(size_t count, size_t length, size_t 
   return out;
 }
 
-// Runs in the child: one batch of the shape named by kShapeVariable ("texts,length,threads"),
-// reporting the Embedder's buffer peak and how far the process's peak RSS rose for it.
+// Runs in the child: one batch of the shape named by kShapeVariable
+// ("texts,length,threads,precision"), reporting the Embedder's buffer peak and how far the
+// process's peak RSS rose for it.
 TEST(MemoryModelProbe, OneShape) {
   const char* shape = std::getenv(kShapeVariable);
   if (!shape) GTEST_SKIP() << "runs only as the child of MemoryModel.* tests";
   size_t texts = 0, length = 0;
   int threads = 0;
-  ASSERT_EQ(std::sscanf(shape, "%zu,%zu,%d", &texts, &length, &threads), 3) << shape;
+  char precision[16] = {};
+  ASSERT_EQ(std::sscanf(shape, "%zu,%zu,%d,%15s", &texts, &length, &threads, precision), 4)
+      << shape;
   EmbedderOptions options;
   options.threads = threads;
+  options.precision = parse_precision(precision);
   options.batch_size = texts;
   options.max_batch_tokens = texts * length;
   options.cache_bytes = 0;
@@ -87,10 +92,11 @@ struct Measured {
   size_t rss_peak = 0;
 };
 
-Measured measure_in_child(size_t texts, size_t length, int threads) {
+Measured measure_in_child(size_t texts, size_t length, int threads, Precision precision) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string command = std::string(kShapeVariable) + "=" + std::to_string(texts) + "," +
-                              std::to_string(length) + "," + std::to_string(threads) + " '" + self +
+                              std::to_string(length) + "," + std::to_string(threads) + "," +
+                              std::string(to_string(precision)) + " '" + self +
                               "' --gtest_filter=MemoryModelProbe.OneShape 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("cannot run " + command);
@@ -108,26 +114,27 @@ Measured measure_in_child(size_t texts, size_t length, int threads) {
 
 double relative_error(double estimate, double measured) { return estimate / measured - 1.0; }
 
-TEST(MemoryModel, MatchesMeasuredPeaksOnAGridOfBatchShapes) {
-  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+// Runs each (texts, length) shape in a child and compares the memory model with what it used.
+void check_shapes(Precision precision, std::span<const std::pair<size_t, size_t>> shapes) {
   const int threads = 2;
   EmbedderOptions options;
   options.threads = threads;
+  options.precision = precision;
   const ModelInfo info = Embedder::load(minilm().string(), options).info();
+  if (info.precision != precision) {
+    GTEST_SKIP() << to_string(precision) << " falls back to " << to_string(info.precision)
+                 << " on this CPU";
+  }
   const size_t warm = estimate_batch_memory(info, kWarmupTokens, kWarmupTokens).batch();
 
-  std::printf("%6s %6s %7s | %10s %10s %7s | %10s %10s %7s\n", "texts", "length", "tokens",
+  std::printf("%s, %d threads\n%6s %6s %7s | %10s %10s %7s | %10s %10s %7s\n",
+              std::string(to_string(precision)).c_str(), threads, "texts", "length", "tokens",
               "buffers MB", "model MB", "error", "RSS +MB", "model MB", "error");
   double worst_buffer = 0, worst_rss = 0;
-  // Corners and middle of 1..64 texts x 16..256 tokens (all-MiniLM-L6-v2 cuts longer inputs at
-  // 256). Each shape costs a model load in its child, so the grid is kept to six.
-  const size_t longest = std::min<size_t>(info.max_length, 256);
-  const std::pair<size_t, size_t> shapes[] = {{1, 16},  {1, longest}, {8, 128},
-                                              {16, 64}, {64, 16},     {64, longest}};
   for (const auto& [texts, length] : shapes) {
     const size_t tokens = texts * length;
     const BatchMemoryEstimate e = estimate_batch_memory(info, tokens, length);
-    const Measured m = measure_in_child(texts, length, threads);
+    const Measured m = measure_in_child(texts, length, threads, precision);
     const double buffer_error = relative_error(double(e.workspace()), double(m.buffer_peak));
     // The warm-up batch's buffers were resident before the peak was reset.
     const double rss_model = double(e.batch() - std::min(e.batch(), warm));
@@ -151,16 +158,38 @@ TEST(MemoryModel, MatchesMeasuredPeaksOnAGridOfBatchShapes) {
               100 * worst_buffer, 100 * worst_rss);
 }
 
+// Corners and middle of 1..64 texts x 16..256 tokens (all-MiniLM-L6-v2 cuts longer inputs at
+// 256). Each shape costs a model load in its child, so the grids are kept short.
+TEST(MemoryModel, MatchesMeasuredPeaksOnAGridOfBatchShapes) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  const std::pair<size_t, size_t> shapes[] = {{1, 16},  {1, 256}, {8, 128},
+                                              {16, 64}, {64, 16}, {64, 256}};
+  check_shapes(Precision::kF32, shapes);
+}
+
+TEST(MemoryModel, MatchesMeasuredPeaksInInt8) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  // 8 x 125 tokens is not a multiple of 16: the padded last call goes through s32 scratch.
+  const std::pair<size_t, size_t> shapes[] = {{8, 125}, {64, 16}, {64, 256}};
+  check_shapes(Precision::kInt8, shapes);
+}
+
 TEST(MemoryModel, WeightEstimateMatchesTheLoadedWeights) {
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
-  const ModelInfo info = Embedder::load(minilm().string()).info();
-  ASSERT_GT(info.weight_bytes, 0u);
-  ModelInfo unknown = info;
-  unknown.weight_bytes = 0;  // estimated from the parameter count and precision instead
-  const double estimate = double(estimate_batch_memory(unknown, 1, 1).weights);
-  EXPECT_NEAR(estimate / double(info.weight_bytes), 1.0, 0.02)
-      << estimate << " estimated, " << info.weight_bytes << " loaded";
-  EXPECT_EQ(estimate_batch_memory(info, 1, 1).weights, info.weight_bytes);
+  for (const Precision precision : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+    EmbedderOptions options;
+    options.precision = precision;
+    const ModelInfo info = Embedder::load(minilm().string(), options).info();
+    if (info.precision != precision) continue;  // not on this CPU
+    ASSERT_GT(info.weight_bytes, 0u);
+    ModelInfo unknown = info;
+    unknown.weight_bytes = 0;  // estimated from the parameter count and precision instead
+    const double estimate = double(estimate_batch_memory(unknown, 1, 1).weights);
+    EXPECT_NEAR(estimate / double(info.weight_bytes), 1.0, 0.03)
+        << to_string(precision) << ": " << estimate << " estimated, " << info.weight_bytes
+        << " loaded";
+    EXPECT_EQ(estimate_batch_memory(info, 1, 1).weights, info.weight_bytes);
+  }
 }
 
 TEST(MemoryModel, OptimalBatchSizeFitsTheMemoryItIsGiven) {

@@ -8,8 +8,13 @@ namespace {
 // all-MiniLM-L6-v2: hidden 384, intermediate 1536, 12 heads, 6 layers, 22.7M parameters.
 ModelShape minilm() { return {384, 1536, 12, 6, 22713216, 0}; }
 
+BatchShape shape(size_t tokens, size_t longest, int threads = 2,
+                 Precision precision = Precision::kF32, bool deterministic = true) {
+  return {tokens, longest, threads, precision, deterministic};
+}
+
 TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
-  const MemoryEstimate e = estimate_memory(minilm(), {32 * 128, 128, 2, Precision::kF32});
+  const MemoryEstimate e = estimate_memory(minilm(), shape(32 * 128, 128, 2, Precision::kF32));
   // hidden + QKV + context + sum (6H) and the FFN intermediate (I), fp32, once for all layers.
   EXPECT_EQ(e.activations, size_t{4} * 4096 * (6 * 384 + 1536));
   // Two threads, each K transposed [32][128] plus four score rows and one output row.
@@ -26,11 +31,11 @@ TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
 TEST(MemoryModel, KnownWeightBytesWinOverTheEstimate) {
   ModelShape m = minilm();
   m.weight_bytes = 123456789;
-  EXPECT_EQ(estimate_memory(m, {100, 10, 1, Precision::kInt8}).weights, 123456789u);
+  EXPECT_EQ(estimate_memory(m, shape(100, 10, 1, Precision::kInt8)).weights, 123456789u);
 }
 
 TEST(MemoryModel, LowerPrecisionShrinksWeightsAndAddsInputCopies) {
-  const BatchShape f32{4096, 128, 2, Precision::kF32};
+  const BatchShape f32 = shape(4096, 128);
   BatchShape bf16 = f32, int8 = f32;
   bf16.precision = Precision::kBF16;
   int8.precision = Precision::kInt8;
@@ -41,51 +46,64 @@ TEST(MemoryModel, LowerPrecisionShrinksWeightsAndAddsInputCopies) {
   EXPECT_LT(c.weights, b.weights);
   // The embedding table (11.7M parameters) stays fp32, so int8 is not a quarter of fp32.
   EXPECT_GT(c.weights, a.weights / 4);
-  EXPECT_EQ(b.quantized_inputs, size_t{2} * 4096 * 1536);
-  EXPECT_GT(c.quantized_inputs, 0u);
+  // bf16: one 128-row call's input at a time; int8: the whole batch's input as u8 + scales.
+  EXPECT_EQ(b.quantized_inputs, size_t{2} * 128 * 1536);
+  EXPECT_EQ(c.quantized_inputs, size_t{4096} * 1536 + 8 * 4096);
+  EXPECT_EQ(c.gemm_tail, 0u);
   EXPECT_EQ(b.activations, a.activations);
+  EXPECT_EQ(b.workspace(), a.workspace());
+  // A token count that is not a multiple of 16 pads the last int8 call through s32 scratch.
+  BatchShape odd = int8;
+  odd.tokens = 4100;
+  EXPECT_EQ(estimate_memory(minilm(), odd).quantized_inputs,
+            size_t{4112} * 1536 + 8 * 4100 + 4 * 16 * 1536);
+  // Without batch invariance oneDNN gets whole batches: no tail, and bf16 copies all rows.
+  BatchShape whole = bf16;
+  whole.deterministic = false;
+  EXPECT_EQ(estimate_memory(minilm(), whole).quantized_inputs, size_t{2} * 4096 * 1536);
+  EXPECT_EQ(estimate_memory(minilm(), whole).gemm_tail, 0u);
 }
 
 TEST(MemoryModel, GrowsWithTokensAndLongestSequence) {
   size_t previous = 0;
   for (size_t tokens = 16; tokens <= 32768; tokens *= 2) {
-    const size_t bytes = estimate_memory(minilm(), {tokens, 16, 2, Precision::kF32}).batch();
+    const size_t bytes = estimate_memory(minilm(), shape(tokens, 16, 2, Precision::kF32)).batch();
     EXPECT_GT(bytes, previous);
     previous = bytes;
   }
-  EXPECT_LT(estimate_memory(minilm(), {512, 16, 2, Precision::kF32}).attention_scratch,
-            estimate_memory(minilm(), {512, 512, 2, Precision::kF32}).attention_scratch);
-  EXPECT_LT(estimate_memory(minilm(), {512, 64, 1, Precision::kF32}).attention_scratch,
-            estimate_memory(minilm(), {512, 64, 4, Precision::kF32}).attention_scratch);
-  EXPECT_EQ(estimate_memory(minilm(), {0, 0, 2, Precision::kF32}).batch(), 0u);
+  EXPECT_LT(estimate_memory(minilm(), shape(512, 16, 2, Precision::kF32)).attention_scratch,
+            estimate_memory(minilm(), shape(512, 512, 2, Precision::kF32)).attention_scratch);
+  EXPECT_LT(estimate_memory(minilm(), shape(512, 64, 1, Precision::kF32)).attention_scratch,
+            estimate_memory(minilm(), shape(512, 64, 4, Precision::kF32)).attention_scratch);
+  EXPECT_EQ(estimate_memory(minilm(), shape(0, 0, 2, Precision::kF32)).batch(), 0u);
 }
 
 TEST(MemoryModel, LargestBatchSizeIsTheEdgeOfWhatFits) {
   const ModelShape m = minilm();
   const size_t available = 64u << 20;
-  const size_t n = largest_batch_size(m, 128, available, 2, Precision::kF32, 100000);
+  const size_t n = largest_batch_size(m, 128, available, shape(0, 0), 100000);
   ASSERT_GT(n, 0u);
-  EXPECT_LE(estimate_memory(m, {n * 128, 128, 2, Precision::kF32}).batch(), available);
-  EXPECT_GT(estimate_memory(m, {(n + 1) * 128, 128, 2, Precision::kF32}).batch(), available);
+  EXPECT_LE(estimate_memory(m, shape(n * 128, 128, 2, Precision::kF32)).batch(), available);
+  EXPECT_GT(estimate_memory(m, shape((n + 1) * 128, 128, 2, Precision::kF32)).batch(), available);
   EXPECT_EQ(n, 34u);  // 64 MiB / (128 tokens × 15,360 bytes) less the scratch
 
-  EXPECT_EQ(largest_batch_size(m, 128, available, 2, Precision::kF32, 8), 8u);
-  EXPECT_EQ(largest_batch_size(m, 128, 1000, 2, Precision::kF32, 8), 0u);
-  EXPECT_EQ(largest_batch_size(m, 0, available, 2, Precision::kF32, 8), 0u);
+  EXPECT_EQ(largest_batch_size(m, 128, available, shape(0, 0), 8), 8u);
+  EXPECT_EQ(largest_batch_size(m, 128, 1000, shape(0, 0), 8), 0u);
+  EXPECT_EQ(largest_batch_size(m, 0, available, shape(0, 0), 8), 0u);
   // int8 needs room for its quantized inputs and s32 products, so fewer fit.
-  EXPECT_LT(largest_batch_size(m, 128, available, 2, Precision::kInt8, 100000), n);
+  EXPECT_LT(largest_batch_size(m, 128, available, shape(0, 0, 2, Precision::kInt8), 100000), n);
 }
 
 TEST(MemoryModel, LargestTokenBudgetIsTheEdgeOfWhatFits) {
   const ModelShape m = minilm();
   const size_t available = 64u << 20;
-  const size_t t = largest_token_budget(m, 512, available, 2, Precision::kF32, 1u << 30);
+  const size_t t = largest_token_budget(m, 512, available, shape(0, 0), 1u << 30);
   ASSERT_GE(t, 512u);
-  EXPECT_LE(estimate_memory(m, {t, 512, 2, Precision::kF32}).batch(), available);
-  EXPECT_GT(estimate_memory(m, {t + 1, 512, 2, Precision::kF32}).batch(), available);
-  EXPECT_EQ(largest_token_budget(m, 512, available, 2, Precision::kF32, 2048), 2048u);
-  EXPECT_EQ(largest_token_budget(m, 512, available, 2, Precision::kF32, 100), 0u);
-  EXPECT_EQ(largest_token_budget(m, 512, 1000, 2, Precision::kF32, 1u << 30), 0u);
+  EXPECT_LE(estimate_memory(m, shape(t, 512, 2, Precision::kF32)).batch(), available);
+  EXPECT_GT(estimate_memory(m, shape(t + 1, 512, 2, Precision::kF32)).batch(), available);
+  EXPECT_EQ(largest_token_budget(m, 512, available, shape(0, 0), 2048), 2048u);
+  EXPECT_EQ(largest_token_budget(m, 512, available, shape(0, 0), 100), 0u);
+  EXPECT_EQ(largest_token_budget(m, 512, 1000, shape(0, 0), 1u << 30), 0u);
 }
 
 }  // namespace
