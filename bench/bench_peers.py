@@ -236,7 +236,9 @@ def child_main(spec_path: str) -> None:
         if compiled is not None:
             for key in ("INFERENCE_PRECISION_HINT", "INFERENCE_NUM_THREADS", "NUM_STREAMS",
                         "PERFORMANCE_HINT"):
-                extra["ov_" + key.lower()] = str(compiled.get_property(key))
+                value = compiled.get_property(key)
+                extra["ov_" + key.lower()] = (value.to_string() if hasattr(value, "to_string")
+                                              else str(value))
         extra["precision_effective"] = spec["precision"]
 
         def encode(batch, size):
