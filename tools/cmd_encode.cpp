@@ -43,6 +43,9 @@ void run_encode(const EncodeArgs& args) {
   }
   EmbedderOptions options = to_embedder_options(args.engine);
   options.on_overflow = args.on_overflow;
+  if (const auto note = apply_tuning_file(args.io.model, args.engine, options)) {
+    std::fprintf(stderr, "note: %s\n", note->c_str());
+  }
   const Embedder embedder = Embedder::load(args.io.model, options);
   for (const std::string& warning : embedder.info().warnings) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());

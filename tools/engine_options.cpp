@@ -1,5 +1,7 @@
 #include "engine_options.h"
 
+#include "embedrt/tuning.h"
+
 namespace embedrt::cli {
 
 void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& off,
@@ -67,6 +69,23 @@ EmbedderOptions to_embedder_options(const EngineArgs& args) {
   options.pooling = args.pooling;
   options.normalize = args.normalize;
   return options;
+}
+
+std::optional<std::string> apply_tuning_file(const std::string& model, const EngineArgs& args,
+                                             EmbedderOptions& options) {
+  const std::optional<TuningSettings> tuned = load_tuning(model);
+  if (!tuned) return std::nullopt;
+  if (!args.precision.empty() && !tuned->precision.empty() && tuned->precision != args.precision) {
+    return std::nullopt;
+  }
+  if (args.threads == 0 && tuned->threads > 0) options.threads = tuned->threads;
+  if (args.batch_size == 0 && tuned->batch_size > 0) options.batch_size = tuned->batch_size;
+  if (args.max_batch_tokens == 0 && tuned->max_batch_tokens > 0) {
+    options.max_batch_tokens = tuned->max_batch_tokens;
+  }
+  return "using tuned settings from " + tuned->source.string() + " (threads " +
+         std::to_string(options.threads) + ", batch " + std::to_string(options.batch_size) +
+         ", tokens " + std::to_string(options.max_batch_tokens) + ")";
 }
 
 }  // namespace embedrt::cli

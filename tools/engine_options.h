@@ -32,6 +32,12 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args);
 
 EmbedderOptions to_embedder_options(const EngineArgs& args);
 
+// Fills threads, batch size and token budget that the command line left unset from the model's
+// tuning file (written by `embedrt tune` on this machine), when there is one measured in the
+// precision that will be asked for. Returns a note naming the file, or nothing.
+std::optional<std::string> apply_tuning_file(const std::string& model, const EngineArgs& args,
+                                             EmbedderOptions& options);
+
 // A --flag / --no-flag pair that leaves `value` empty when neither is given (CLI11's negated
 // flags on std::optional would store false by default).
 void add_tristate_flag(CLI::App* cmd, const std::string& on, const std::string& off,

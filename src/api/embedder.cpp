@@ -16,6 +16,7 @@
 #include "model/bert_encoder.h"
 #include "model/pooling.h"
 #include "model/safetensors.h"
+#include "runtime/adaptive_tuner.h"
 #include "runtime/batch_planner.h"
 #include "runtime/embedding_cache.h"
 
@@ -140,6 +141,7 @@ struct Embedder::Impl {
   ResolvedKnobs knobs;
   ModelInfo info;
   std::unique_ptr<runtime::EmbeddingCache> cache;  // null when off
+  std::unique_ptr<runtime::AdaptiveTuner> tuner;   // null unless adaptive batching is on
 
   // Activation buffers, one per concurrent model batch, reused across calls.
   mutable std::mutex workspaces_mutex;
@@ -307,6 +309,15 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   }
   if (!options.pooling.empty()) impl->pooling.modes = {parse_pooling_mode(options.pooling)};
   impl->normalize = options.normalize.value_or(folder.normalize);
+  if (knobs.adaptive_batching) {
+    runtime::AdaptiveTuner::Config tuner_config;
+    tuner_config.initial_budget = knobs.max_batch_tokens;
+    tuner_config.min_budget = std::min<size_t>(tuner_config.min_budget, knobs.max_batch_tokens);
+    tuner_config.max_budget = std::max<size_t>(tuner_config.max_budget, knobs.max_batch_tokens);
+    tuner_config.granularity = std::min(tuner_config.granularity, tuner_config.min_budget);
+    if (options.target_latency_ms > 0) tuner_config.target_latency_ms = options.target_latency_ms;
+    impl->tuner = std::make_unique<runtime::AdaptiveTuner>(tuner_config);
+  }
   if (knobs.cache_bytes > 0)
     impl->cache = std::make_unique<runtime::EmbeddingCache>(knobs.cache_bytes);
 
@@ -484,6 +495,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
   StageTimes stages;
   size_t batches = 0, cache_hits = 0;
   double overlapped_tokenization_ms = 0;
+  std::vector<std::string> tuner_decisions;
   const auto prepare_step = [&](size_t begin, bool parallel) {
     EncodeOptions step_options = encode_options;
     step_options.first_index = encode_options.first_index + begin;
@@ -524,15 +536,27 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
     const std::vector<size_t> order = runtime::order_by_length(lengths);
     std::vector<size_t> sorted_lengths(order.size());
     for (size_t k = 0; k < order.size(); ++k) sorted_lengths[k] = lengths[order[k]];
-    const runtime::BatchLimits limits{impl.knobs.batch_size, impl.knobs.max_batch_tokens};
-    for (const runtime::BatchRange& range : runtime::plan_batches(sorted_lengths, limits)) {
+    // Batches are cut one at a time so that an adaptive token budget applies from the next batch.
+    for (size_t begin = 0; begin < order.size();) {
+      const runtime::BatchLimits limits{impl.knobs.batch_size, impl.tuner
+                                                                   ? impl.tuner->token_budget()
+                                                                   : impl.knobs.max_batch_tokens};
+      const runtime::BatchRange range = runtime::next_batch(sorted_lengths, begin, limits);
+      begin = range.end;
       batch.clear();
       for (size_t k = range.begin; k < range.end; ++k) {
         if (!items[order[k]].from_cache) batch.push_back(&items[order[k]]);
       }
       if (batch.empty()) continue;
+      const auto batch_start = Clock::now();
       embed_batch(batch, &stages);
       ++batches;
+      if (impl.tuner) {
+        if (auto decision =
+                impl.tuner->observe(range.tokens, batch.size(), elapsed_ms(batch_start))) {
+          tuner_decisions.push_back(std::move(*decision));
+        }
+      }
     }
     for (size_t i = 0; i < items.size(); ++i) {
       std::copy_n(items[i].embedding.data(), result.dimension,
@@ -564,6 +588,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
     profile.buffer_peak_mb = double(impl.buffer_peak_bytes.load()) / kBytesPerMb;
     profile.overlapped_tokenization_ms = overlapped_tokenization_ms;
     profile.precision = impl.info.compute_dtype;
+    profile.tuner_decisions = std::move(tuner_decisions);
     result.profile = std::move(profile);
   }
   return result;

@@ -13,23 +13,25 @@ std::vector<size_t> order_by_length(std::span<const size_t> lengths) {
   return order;
 }
 
+BatchRange next_batch(std::span<const size_t> sorted_lengths, size_t begin,
+                      const BatchLimits& limits) {
+  const size_t max_texts = std::max<size_t>(1, limits.max_texts);
+  BatchRange batch{begin, begin, 0};
+  while (batch.end < sorted_lengths.size() && batch.end - batch.begin < max_texts) {
+    const size_t length = sorted_lengths[batch.end];
+    if (batch.end > batch.begin && batch.tokens + length > limits.max_tokens) break;
+    batch.tokens += length;
+    ++batch.end;
+  }
+  return batch;
+}
+
 std::vector<BatchRange> plan_batches(std::span<const size_t> sorted_lengths,
                                      const BatchLimits& limits) {
-  const size_t max_texts = std::max<size_t>(1, limits.max_texts);
   std::vector<BatchRange> batches;
-  BatchRange current;
-  for (size_t i = 0; i < sorted_lengths.size(); ++i) {
-    const size_t length = sorted_lengths[i];
-    const bool full =
-        current.end - current.begin >= max_texts || current.tokens + length > limits.max_tokens;
-    if (current.end > current.begin && full) {
-      batches.push_back(current);
-      current = BatchRange{i, i, 0};
-    }
-    current.end = i + 1;
-    current.tokens += length;
+  for (size_t begin = 0; begin < sorted_lengths.size(); begin = batches.back().end) {
+    batches.push_back(next_batch(sorted_lengths, begin, limits));
   }
-  if (current.end > current.begin) batches.push_back(current);
   return batches;
 }
 

@@ -23,6 +23,11 @@ struct BatchRange {
 // their input order).
 std::vector<size_t> order_by_length(std::span<const size_t> lengths);
 
+// The batch starting at position `begin` of `sorted_lengths` (begin < size): as many sequences as
+// fit both limits, and at least one.
+BatchRange next_batch(std::span<const size_t> sorted_lengths, size_t begin,
+                      const BatchLimits& limits);
+
 // Consecutive batches over `sorted_lengths`, each within both limits; a sequence longer than the
 // token budget gets a batch of its own. Every position is in exactly one batch.
 std::vector<BatchRange> plan_batches(std::span<const size_t> sorted_lengths,
