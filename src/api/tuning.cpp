@@ -23,8 +23,15 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 runtime::ModelShape shape_of(const ModelInfo& info) {
-  return {info.hidden_size, info.intermediate_size, info.attention_heads,
-          info.layers,      info.parameters,        info.weight_bytes};
+  runtime::ModelShape shape;
+  shape.hidden_size = info.hidden_size;
+  shape.intermediate_size = info.intermediate_size;
+  shape.attention_heads = info.attention_heads;
+  shape.layers = info.layers;
+  shape.parameters = info.parameters;
+  shape.vocab_size = info.vocab_size;
+  shape.weight_bytes = info.weight_bytes;
+  return shape;
 }
 
 int threads_of(const ModelInfo& info) {

@@ -31,9 +31,11 @@ size_t estimate_weight_bytes(const ModelShape& m, Precision precision) {
   switch (precision) {
     case Precision::kBF16:
       return 2 * matmul + kF32 * other;
-    case Precision::kInt8:
-      // + a scale and a column sum per output channel
-      return matmul + kF32 * (other + 2 * matmul_outputs(m));
+    case Precision::kInt8: {
+      // Word embeddings in fp16; a scale and a column sum per output channel.
+      const size_t words = std::min(other, m.vocab_size * m.hidden_size);
+      return matmul + 2 * words + kF32 * (other - words + 2 * matmul_outputs(m));
+    }
     case Precision::kF32:
       break;
   }

@@ -18,9 +18,9 @@
 //                                                      fp32/bf16 GEMM (0 for int8 and when
 //                                                      not batch-invariant)
 //   weights            the packed weights, resident whatever the batch (given, or estimated as
-//                      4 bytes per embedding parameter and 4/2/1 bytes per matmul weight in
-//                      fp32/bf16/int8, plus fp32 biases, LayerNorm parameters and, for int8,
-//                      a scale and a column sum per output channel)
+//                      4/2/1 bytes per matmul weight in fp32/bf16/int8, fp32 embedding tables
+//                      (the word embeddings in fp16 with int8), fp32 biases and LayerNorm
+//                      parameters and, for int8, a scale and a column sum per output channel)
 //
 // activations and attention_scratch are the encoder's Workspace; quantized_inputs and gemm_tail
 // are thread-local scratch of the matmul kernels (one set per thread calling the encoder).
@@ -42,6 +42,7 @@ struct ModelShape {
   size_t attention_heads = 0;
   size_t layers = 0;
   size_t parameters = 0;    // all parameters, embedding tables included
+  size_t vocab_size = 0;    // rows of the word embedding table
   size_t weight_bytes = 0;  // resident bytes of the packed weights when known; 0 = estimate
 };
 
