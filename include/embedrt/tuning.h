@@ -58,6 +58,9 @@ size_t find_optimal_batch_size(const ModelInfo& model, size_t sequence_length,
 size_t find_optimal_token_budget(const ModelInfo& model, size_t longest_sequence,
                                  size_t available_memory_bytes);
 
+// Cores this process may run on (its CPU affinity), the default thread count.
+int available_cores();
+
 // Memory this process can still use: the smaller of the system's MemAvailable and the room left
 // under its cgroup's memory.max; 0 when neither can be read.
 size_t available_memory_bytes();
@@ -149,12 +152,19 @@ struct TuneOptions {
 };
 
 // Measures every (threads, token budget, batch size) point on `texts` (tokenized once; empty =
-// the synthetic workload) and picks the best: the highest texts/s, and among points within 2% of
-// it the one with the lowest p50 batch latency. Only model batches are timed: tokenization costs
-// the same whatever the batch settings. `on_point`, when given, sees each point as it is measured.
-// Throws kInvalidArgument for an empty or non-positive grid value.
+// the synthetic workload) and picks the best (best_tune_point). Only model batches are timed:
+// tokenization costs the same whatever the batch settings. One model is loaded per thread count,
+// one after the other in this process; `embedrt tune` runs each thread count in a process of its
+// own instead, so that no kernel state chosen for one thread count carries over to the next.
+// `on_point`, when given, sees each point as it is measured. Throws kInvalidArgument for an empty
+// or non-positive grid value.
 TuneResult tune(const std::string& model, std::span<const std::string> texts,
                 const TuneOptions& options,
                 const std::function<void(const TunePoint&)>& on_point = {});
+
+// The index of the best point by the rule tune() uses: the fastest (texts/s) meeting the target,
+// and among those within 2% of it, which a shared machine's noise cannot tell apart, the lowest
+// p50 latency; with no point meeting the target, the lowest p90. 0 for no points.
+size_t best_tune_point(std::span<const TunePoint> points, std::optional<double> target_latency_ms);
 
 }  // namespace embedrt

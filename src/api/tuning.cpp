@@ -146,6 +146,8 @@ size_t find_optimal_token_budget(const ModelInfo& model, size_t longest_sequence
                                        settings_of(model), cap);
 }
 
+int available_cores() { return omp_get_num_procs(); }
+
 size_t available_memory_bytes() {
   size_t available = 0;
   {
@@ -386,34 +388,34 @@ TuneResult tune(const std::string& model, std::span<const std::string> texts,
     }
   }
 
-  // The fastest point (meeting the latency target, when there is one), then among those within
-  // 2% of it, which the noise of a shared machine cannot tell apart, the lowest latency.
+  result.best = best_tune_point(result.points, options.target_latency_ms);
+  return result;
+}
+
+size_t best_tune_point(std::span<const TunePoint> points, std::optional<double> target_latency_ms) {
+  if (points.empty()) return 0;
   std::vector<size_t> eligible;
-  for (size_t i = 0; i < result.points.size(); ++i) {
-    if (!options.target_latency_ms || result.points[i].p90_batch_ms <= *options.target_latency_ms) {
-      eligible.push_back(i);
-    }
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (!target_latency_ms || points[i].p90_batch_ms <= *target_latency_ms) eligible.push_back(i);
   }
   if (eligible.empty()) {
     size_t lowest = 0;
-    for (size_t i = 1; i < result.points.size(); ++i) {
-      if (result.points[i].p90_batch_ms < result.points[lowest].p90_batch_ms) lowest = i;
+    for (size_t i = 1; i < points.size(); ++i) {
+      if (points[i].p90_batch_ms < points[lowest].p90_batch_ms) lowest = i;
     }
-    result.best = lowest;
-    return result;
+    return lowest;
   }
   double fastest = 0;
-  for (const size_t i : eligible) fastest = std::max(fastest, result.points[i].texts_per_second);
-  result.best = eligible.front();
+  for (const size_t i : eligible) fastest = std::max(fastest, points[i].texts_per_second);
+  size_t best = eligible.front();
   double best_latency = INFINITY;
   for (const size_t i : eligible) {
-    const TunePoint& p = result.points[i];
-    if (p.texts_per_second >= 0.98 * fastest && p.p50_batch_ms < best_latency) {
-      best_latency = p.p50_batch_ms;
-      result.best = i;
+    if (points[i].texts_per_second >= 0.98 * fastest && points[i].p50_batch_ms < best_latency) {
+      best_latency = points[i].p50_batch_ms;
+      best = i;
     }
   }
-  return result;
+  return best;
 }
 
 }  // namespace embedrt

@@ -11,6 +11,18 @@ constexpr size_t kF32 = sizeof(float);
 
 size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
+// model::BertEncoder runs the feed-forward block on at most this many tokens at a time, so its
+// [tokens, intermediate] buffer stops growing there.
+constexpr size_t kFfnChunkTokens = 512;
+
+// Rows of the last oneDNN call of an int8 matmul over `rows` rows: they are padded to a multiple
+// of 16 and cut into calls of 256; 0 when no padding (and so no s32 scratch) is needed.
+size_t int8_padded_tail(size_t rows) {
+  const size_t padded = round_up(rows, 16);
+  if (rows == 0 || padded == rows) return 0;
+  return padded - (padded - 1) / 256 * 256;
+}
+
 size_t matmul_weight_count(const ModelShape& m) {
   const size_t h = m.hidden_size, i = m.intermediate_size;
   return m.layers * (4 * h * h + 2 * h * i);
@@ -47,7 +59,8 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
   const size_t heads = std::max<size_t>(m.attention_heads, 1);
   const size_t threads = static_cast<size_t>(std::max(b.threads, 1));
   MemoryEstimate e;
-  e.activations = kF32 * t * (6 * h + i);
+  const size_t ffn_rows = std::min(t, kFfnChunkTokens);
+  e.activations = kF32 * (t * 6 * h + ffn_rows * i);
   if (t > 0 && b.longest > 0) {
     e.attention_scratch = kF32 * threads *
                           kernels::attention_scratch_per_thread(static_cast<int64_t>(b.longest),
@@ -57,19 +70,22 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
     e.weights = estimate_weight_bytes(m, b.precision);
     return e;
   }
-  // Rows per oneDNN call: batch-invariant calls stop at 128 rows (kernels::Linear).
-  const size_t call_rows = b.deterministic ? std::min<size_t>(t, 128) : t;
   switch (b.precision) {
-    case Precision::kBF16:
-      e.quantized_inputs = 2 * call_rows * std::max(h, i);
+    case Precision::kBF16: {
+      // Batch-invariant calls stop at 128 rows (kernels::Linear); otherwise a call takes all the
+      // rows it is given: the batch, or one feed-forward chunk for the FFN down projection.
+      const size_t rows_h = b.deterministic ? std::min<size_t>(t, 128) : t;
+      const size_t rows_i = b.deterministic ? std::min<size_t>(ffn_rows, 128) : ffn_rows;
+      e.quantized_inputs = 2 * std::max(rows_h * h, rows_i * i);
       break;
+    }
     case Precision::kInt8: {
-      const size_t padded = round_up(t, 16);
-      e.quantized_inputs = padded * std::max(h, i) + 2 * kF32 * t;
-      if (padded != t) {
-        const size_t last_call = padded - (padded - 1) / 256 * 256;
-        e.quantized_inputs += kF32 * last_call * std::max(3 * h, i);
-      }
+      // All rows of a call are quantized at once; the feed-forward block comes in chunks.
+      const size_t last_chunk = t - (t - 1) / kFfnChunkTokens * kFfnChunkTokens;
+      e.quantized_inputs =
+          std::max(round_up(t, 16) * h, round_up(ffn_rows, 16) * i) + 2 * kF32 * t +
+          kF32 *
+              std::max(int8_padded_tail(t) * 3 * h, int8_padded_tail(last_chunk) * std::max(h, i));
       break;
     }
     case Precision::kF32:

@@ -5,15 +5,18 @@
 // kernels::Linear), so it is a formula, not a fit. For T tokens in the batch, L tokens in its
 // longest sequence, hidden size H, intermediate size I, head_dim D = H / heads and N threads:
 //
-//   activations        4·T·(6H + I)   hidden, fused QKV (3H), attention context, residual sum, FFN
-//                                     intermediate: one set reused by every layer, so the layer
-//                                     count does not multiply it
+//   activations        4·T·6H + 4·F·I   hidden, fused QKV (3H), attention context, residual sum,
+//                                       and the FFN intermediate for F = min(T, 512) tokens (the
+//                                       feed-forward block runs in 512-token chunks): one set
+//                                       reused by every layer, so the layer count does not
+//                                       multiply it
 //   attention_scratch  4·N·(⌈L⌉₈·(D + 4) + ⌈D⌉₈ + 16)   K transposed plus score rows, per thread
-//   quantized_inputs   bf16: 2·R·I               the matmul input converted to bf16, R = rows per
-//                                               oneDNN call: min(T, 128) batch-invariant, else T
-//                      int8: ⌈T⌉₁₆·I + 8·T      the input quantized to u8 per token, with its
-//                            + 4·r·max(3H, I)   scale and zero point; s32 sums of a padded last
-//                                               call (r rows, when T is not a multiple of 16)
+//   quantized_inputs   bf16: 2·max(R·H, R'·I)   the matmul input converted to bf16, R (R') rows
+//                                               per oneDNN call: min(T (F), 128) batch-invariant,
+//                                               else T (F)
+//                      int8: max(⌈T⌉₁₆·H, ⌈F⌉₁₆·I) + 8·T   the input quantized to u8 per token,
+//                            + 4·r·max(3H, I)              with its scale and zero point; s32
+//                                                          sums of a padded last call (r rows)
 //   gemm_tail          4·R·(2I + H), R = min(T, 12)↑6  zero-padded tail rows of the batch-invariant
 //                                                      fp32/bf16 GEMM (0 for int8 and when
 //                                                      not batch-invariant)
