@@ -482,7 +482,15 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench/results/peers.json"))
     parser.add_argument("--doc", default=str(ROOT / "docs/benchmarks.md"),
                         help="Markdown file whose peers section is rewritten ('' = none)")
+    parser.add_argument("--render", metavar="JSON",
+                        help="only rewrite the Markdown section from a results file")
     args = parser.parse_args()
+    if args.render:
+        section = markdown(json.loads(Path(args.render).read_text()))
+        print(section)
+        if args.doc:
+            write_section(Path(args.doc), section)
+        return
     started = time.time()
     quick = args.quick
     repeats = args.repeats or (2 if quick else 3)
@@ -521,13 +529,14 @@ def main() -> None:
                                   str(args.batch_size), "0", "--max-length", "512", "--info"],
                                  env, work / "probe.log", 120)
     if rc != 0:
+        refusal = tail(work / "probe.log", 1).removeprefix("error: ")
         out, rc, _ = run_child([str(tool), str(model_dir), "/dev/null", str(args.threads),
-                                str(args.batch_size), "0", "--info"], env, work / "probe.log", 120)
+                                str(args.batch_size), "0", "--info"], env, work / "info.log", 120)
         limit = last_json(out)["max_length"] if rc == 0 else 256
         workloads[2]["max_length"] = limit
         workloads[2]["note"] = (f"embedrt does not accept a maximum length of 512 for this model "
-                                f"({tail(work / 'probe.log', 1)}), so every peer cuts the long "
-                                f"texts at {limit} tokens")
+                                f"({refusal or 'refused'}), so every peer cuts the long texts at "
+                                f"{limit} tokens")
         log(workloads[2]["note"])
     for w in workloads:
         lengths = [min(len(e.ids), w["max_length"]) for e in tokenizer.encode_batch(w["texts"])]
