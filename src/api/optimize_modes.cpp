@@ -64,13 +64,16 @@ ResolvedKnobs mode_defaults(OptimizeMode mode) {
       k = {Precision::kF32, 0, 32, 8192, 64 * kMiB, true, false};
       break;
     case OptimizeMode::kThroughput:
-      // Bigger batches amortize per-call overhead; batch-invariant row blocking costs ~20% on
-      // medium texts, so this mode gives it up (an explicit deterministic=true restores it).
-      k = {Precision::kF32, 0, 128, 16384, 64 * kMiB, false, true};
+      // int8 passes the accuracy gates (mean cosine >= 0.995, STS-B within 0.005) and is the
+      // fastest precision measured: 1.4-2x fp32 on AVX2, 1.9x on AMX. Bigger batches amortize
+      // per-call overhead; fp32's batch-invariant row blocking is not needed by int8 (per-row
+      // quantization and exact integer sums are invariant by construction).
+      k = {Precision::kInt8, 0, 128, 16384, 64 * kMiB, false, true};
       break;
     case OptimizeMode::kLatency:
-      // Small batches so that no caller waits behind a long one.
-      k = {Precision::kF32, 0, 8, 2048, 64 * kMiB, true, false};
+      // Small batches so that no caller waits behind a long one; int8 halves batch-1 latency
+      // (no row padding, a quarter of the weight bytes to stream).
+      k = {Precision::kInt8, 0, 8, 2048, 64 * kMiB, true, false};
       break;
     case OptimizeMode::kMemory:
       // int8 weights are a quarter of fp32; small batches bound the activation buffers.

@@ -81,7 +81,15 @@ BertEncoder::BertEncoder(const BertConfig& config, BertWeights w, const EncoderO
   std::string warning;
   precision_ = kernels::resolve_precision(options.precision, &warning);
   if (!warning.empty()) warnings_.push_back(std::move(warning));
-  if (precision_ == kernels::Precision::kInt8) {
+  if (!w.word_embeddings_half.empty()) {
+    if (precision_ == kernels::Precision::kInt8) {
+      word_embeddings_half_ = std::move(w.word_embeddings_half);
+    } else {
+      word_embeddings_.resize(w.word_embeddings_half.size());
+      kernels::half_to_float(w.word_embeddings_half.data(), int64_t(word_embeddings_.size()),
+                             word_embeddings_.data());
+    }
+  } else if (precision_ == kernels::Precision::kInt8) {
     // Half keeps 11 significant bits, far finer than the int8 activations downstream, and halves
     // the table (47 MB of MiniLM's 58 MB of int8-mode weights in fp32).
     word_embeddings_half_.resize(word_embeddings_.size());

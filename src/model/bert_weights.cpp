@@ -75,7 +75,8 @@ std::string detect_bert_prefix(const SafeTensorsFile& file) {
   return prefixes.front();
 }
 
-BertWeights load_bert_weights(const SafeTensorsFile& file, const BertConfig& config) {
+BertWeights load_bert_weights(const SafeTensorsFile& file, const BertConfig& config,
+                              bool half_word_embeddings) {
   BertWeights w;
   w.prefix = detect_bert_prefix(file);
   const auto expected = expected_tensors(config);
@@ -113,7 +114,11 @@ BertWeights load_bert_weights(const SafeTensorsFile& file, const BertConfig& con
   }
 
   const auto get = [&](const std::string& name) { return file.to_float(w.prefix + name); };
-  w.word_embeddings = get("embeddings.word_embeddings.weight");
+  if (half_word_embeddings) {
+    w.word_embeddings_half = file.to_half(w.prefix + "embeddings.word_embeddings.weight");
+  } else {
+    w.word_embeddings = get("embeddings.word_embeddings.weight");
+  }
   w.position_embeddings = get("embeddings.position_embeddings.weight");
   w.token_type_embeddings = get("embeddings.token_type_embeddings.weight");
   w.embedding_norm_weight = get("embeddings.LayerNorm.weight");

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "embedrt/error.h"
+#include "kernels/cpu/quantize.h"
 
 namespace embedrt::model {
 namespace {
@@ -246,28 +247,70 @@ std::span<const std::byte> SafeTensorsFile::bytes(const TensorInfo& tensor) cons
   return {data_ + tensor.data_begin, tensor.data_size};
 }
 
-std::vector<float> SafeTensorsFile::to_float(const std::string& name) const {
+namespace {
+
+// Elements [begin, begin + n) of a F32, F16 or BF16 tensor as fp32.
+void convert_to_float(DType dtype, std::span<const std::byte> raw, size_t begin, size_t n,
+                      float* out) {
+  if (dtype == DType::kF32) {
+    std::memcpy(out, raw.data() + 4 * begin, 4 * n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    uint16_t bits;
+    std::memcpy(&bits, raw.data() + 2 * (begin + i), 2);
+    out[i] = dtype == DType::kF16 ? half_to_float(bits) : bf16_to_float(bits);
+  }
+}
+
+}  // namespace
+
+const TensorInfo& SafeTensorsFile::float_tensor(const std::string& name) const {
   const TensorInfo& t = info(name);
   if (!converts_to_float(t.dtype)) {
     fail(ErrorCode::kUnsupported, path_,
          "tensor '" + name + "': dtype " + std::string(to_string(t.dtype)) +
              " is not supported (expected F32, F16 or BF16)");
   }
+  return t;
+}
+
+std::vector<float> SafeTensorsFile::to_float(const std::string& name) const {
+  const TensorInfo& t = float_tensor(name);
   const auto raw = bytes(t);
   std::vector<float> out(static_cast<size_t>(t.num_elements()));
-  switch (t.dtype) {
-    case DType::kF32:
-      std::memcpy(out.data(), raw.data(), raw.size());
-      break;
-    default:
-      for (size_t i = 0; i < out.size(); ++i) {
-        uint16_t bits;
-        std::memcpy(&bits, raw.data() + 2 * i, 2);
-        out[i] = t.dtype == DType::kF16 ? half_to_float(bits) : bf16_to_float(bits);
-      }
-      break;
-  }
+  convert_to_float(t.dtype, raw, 0, out.size(), out.data());
+  release_pages(raw);
   return out;
+}
+
+std::vector<uint16_t> SafeTensorsFile::to_half(const std::string& name) const {
+  const TensorInfo& t = float_tensor(name);
+  const auto raw = bytes(t);
+  std::vector<uint16_t> out(static_cast<size_t>(t.num_elements()));
+  if (t.dtype == DType::kF16) {
+    std::memcpy(out.data(), raw.data(), raw.size());
+  } else {
+    constexpr size_t kBlock = 4096;
+    std::vector<float> block(kBlock);
+    for (size_t begin = 0; begin < out.size(); begin += kBlock) {
+      const size_t n = std::min(kBlock, out.size() - begin);
+      convert_to_float(t.dtype, raw, begin, n, block.data());
+      kernels::float_to_half(block.data(), static_cast<int64_t>(n), out.data() + begin);
+    }
+  }
+  release_pages(raw);
+  return out;
+}
+
+// The converted copy is all the caller keeps, so the file pages behind it need not stay resident:
+// without this, loading holds the whole mapping plus the whole float copy at once. The mapping is
+// private and never written, so a later read of these bytes simply faults them in from the file.
+void SafeTensorsFile::release_pages(std::span<const std::byte> range) const {
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(range.data()) & ~(page - 1);
+  const auto end = reinterpret_cast<uintptr_t>(range.data() + range.size());
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 }  // namespace embedrt::model

@@ -51,10 +51,17 @@ class SafeTensorsFile {
   // The tensor's raw bytes inside the mapping.
   std::span<const std::byte> bytes(const TensorInfo& tensor) const;
   // The tensor converted to fp32, row-major; kUnsupported naming the tensor and its dtype unless
-  // it is F32, F16 or BF16.
+  // it is F32, F16 or BF16. The tensor's file pages are dropped from memory afterwards (see
+  // release_pages).
   std::vector<float> to_float(const std::string& name) const;
+  // The same as IEEE half-precision bits, converted a block at a time so that no full fp32 copy
+  // ever exists.
+  std::vector<uint16_t> to_half(const std::string& name) const;
 
  private:
+  const TensorInfo& float_tensor(const std::string& name) const;
+  void release_pages(std::span<const std::byte> range) const;
+
   std::filesystem::path path_;
   const std::byte* map_ = nullptr;
   size_t map_size_ = 0;

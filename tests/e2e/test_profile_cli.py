@@ -45,10 +45,13 @@ def test_modes_and_cache_do_not_change_fp32_results():
     reference, _ = encode(texts)
     no_cache, _ = encode(texts, "--cache-mb", "0")
     assert np.array_equal(reference, no_cache)
-    latency, _ = encode(texts, "--optimize", "latency")
+    latency, _ = encode(texts, "--optimize", "latency", "--precision", "fp32")
     assert np.array_equal(reference, latency)
-    throughput, _ = encode(texts, "--optimize", "throughput", "--profile")
+    throughput, _ = encode(texts, "--optimize", "throughput", "--precision", "fp32", "--profile")
     assert np.abs(throughput - reference).max() < 1e-5
+    fast, _ = encode(texts, "--optimize", "throughput")
+    cos = cosines(fast, reference)
+    assert cos.mean() >= 0.995 and cos.min() >= 0.98, (cos.mean(), cos.min())
 
 
 def cosines(a, b):
