@@ -231,11 +231,11 @@ void add_tune_command(CLI::App& app) {
       ->delimiter(',')
       ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--budgets-grid", args->options.token_budgets,
-                  "Token budgets to try, comma-separated (default: 512,2048,8192)")
+                  "Token budgets to try, comma-separated (default: 256,1024,4096)")
       ->delimiter(',')
       ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--batch-sizes-grid", args->options.batch_sizes,
-                  "Batch sizes (texts) to try, comma-separated (default: 16,64,256)")
+                  "Batch sizes (texts) to try, comma-separated (default: 32,128)")
       ->delimiter(',')
       ->check(CLI::Range(1, 1 << 24));
   cmd->add_option("--seconds-per-point", args->options.seconds_per_point,

@@ -78,6 +78,8 @@ struct TuningSettings {
 };
 
 // One measured grid point: model batches formed from the workload, run for a fixed time.
+// texts/s and tokens/s are those of one pass over the whole workload: batches the time limit left
+// out are counted at the per-token cost of the nearest measured batch in length order.
 struct TunePoint {
   int threads = 0;
   size_t batch_size = 0;
@@ -134,8 +136,8 @@ std::optional<TuningSettings> load_tuning(std::string_view model);
 
 struct TuneOptions {
   std::vector<int> threads;           // empty = 1 and all cores
-  std::vector<size_t> token_budgets;  // empty = 512, 2048, 8192
-  std::vector<size_t> batch_sizes;    // empty = 16, 64, 256
+  std::vector<size_t> token_budgets;  // empty = 256, 1024, 4096
+  std::vector<size_t> batch_sizes;    // empty = 32, 128
   double seconds_per_point = 1.0;     // time spent running batches per grid point
   // When set, the best point is the fastest whose p90 batch latency meets it (or, if none does,
   // the one with the lowest p90).
@@ -147,7 +149,7 @@ struct TuneOptions {
   // log-normal distribution with median 32 tokens and sigma 0.7 (clipped to [4, max length]):
   // short sentences with a tail of paragraphs, like typical retrieval inputs. Token ids are drawn
   // uniformly from the vocabulary; cost does not depend on which ids.
-  size_t synthetic_texts = 512;
+  size_t synthetic_texts = 256;
   uint64_t seed = 1;
 };
 

@@ -100,6 +100,37 @@ std::vector<size_t> stratified_order(size_t count) {
   return order;
 }
 
+// Milliseconds one pass over all of a plan's batches takes: measured batches at their mean time,
+// the others at the per-token cost of the nearest measured batch in length order (neighbours in
+// a length-sorted plan hold texts of similar length, so they cost alike per token).
+double estimate_pass_ms(const std::vector<runtime::BatchRange>& plan,
+                        const std::vector<double>& batch_ms, const std::vector<size_t>& runs) {
+  std::vector<size_t> measured;
+  for (size_t b = 0; b < plan.size(); ++b) {
+    if (runs[b] > 0) measured.push_back(b);
+  }
+  double total = 0;
+  for (size_t b = 0; b < plan.size(); ++b) {
+    if (runs[b] > 0) {
+      total += batch_ms[b] / static_cast<double>(runs[b]);
+      continue;
+    }
+    const auto after = std::lower_bound(measured.begin(), measured.end(), b);
+    size_t nearest;
+    if (after == measured.end()) {
+      nearest = measured.back();
+    } else if (after == measured.begin() || *after - b < b - *(after - 1)) {
+      nearest = *after;
+    } else {
+      nearest = *(after - 1);
+    }
+    const double per_token = batch_ms[nearest] / static_cast<double>(runs[nearest]) /
+                             static_cast<double>(plan[nearest].tokens);
+    total += per_token * static_cast<double>(plan[b].tokens);
+  }
+  return total;
+}
+
 std::vector<int32_t> synthetic_ids(std::mt19937_64& rng, size_t length, size_t vocab) {
   std::uniform_int_distribution<int32_t> id(0, static_cast<int32_t>(vocab) - 1);
   std::vector<int32_t> ids(length);
@@ -238,9 +269,9 @@ TuneResult tune(const std::string& model, std::span<const std::string> texts,
   std::vector<int> thread_grid = options.threads;
   if (thread_grid.empty()) thread_grid = cores > 1 ? std::vector<int>{1, cores} : std::vector{1};
   std::vector<size_t> budgets = options.token_budgets;
-  if (budgets.empty()) budgets = {512, 2048, 8192};
+  if (budgets.empty()) budgets = {256, 1024, 4096};
   std::vector<size_t> batch_sizes = options.batch_sizes;
-  if (batch_sizes.empty()) batch_sizes = {16, 64, 256};
+  if (batch_sizes.empty()) batch_sizes = {32, 128};
   require_positive(thread_grid, "threads");
   require_positive(budgets, "token budget");
   require_positive(batch_sizes, "batch size");
@@ -358,10 +389,10 @@ TuneResult tune(const std::string& model, std::span<const std::string> texts,
             warmed_longest = std::max(warmed_longest, longest);
           }
           const std::vector<size_t> visit = stratified_order(plan.size());
-          const size_t min_batches = std::min<size_t>(plan.size(), 3);
+          const size_t min_batches = std::min<size_t>(plan.size(), 2);
           std::vector<double> latencies;
-          size_t texts_run = 0, tokens_run = 0;
-          double seconds = 0;
+          std::vector<double> batch_ms(plan.size(), 0);
+          std::vector<size_t> batch_runs(plan.size(), 0);
           const auto start = Clock::now();
           for (size_t k = 0;; ++k) {
             const size_t b = visit[k % visit.size()];
@@ -369,15 +400,15 @@ TuneResult tune(const std::string& model, std::span<const std::string> texts,
             embedder->embed_batch(batches[b]);
             const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
             latencies.push_back(ms);
-            seconds += ms / 1000.0;
-            texts_run += plan[b].end - plan[b].begin;
-            tokens_run += plan[b].tokens;
+            batch_ms[b] += ms;
+            ++batch_runs[b];
             const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
             if (k + 1 >= min_batches && elapsed >= options.seconds_per_point) break;
           }
+          const double pass_ms = estimate_pass_ms(plan, batch_ms, batch_runs);
           point.batches_run = latencies.size();
-          point.texts_per_second = static_cast<double>(texts_run) / seconds;
-          point.tokens_per_second = static_cast<double>(tokens_run) / seconds;
+          point.texts_per_second = static_cast<double>(result.texts) * 1000.0 / pass_ms;
+          point.tokens_per_second = static_cast<double>(result.tokens) * 1000.0 / pass_ms;
           point.p50_batch_ms = percentile(latencies, 0.5);
           point.p90_batch_ms = percentile(latencies, 0.9);
           measured.emplace(std::move(key), result.points.size());

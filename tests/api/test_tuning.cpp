@@ -70,6 +70,9 @@ TEST_F(TuningHome, TunesAGridAndWritesAFileThatLoadTuningReads) {
     grid.emplace(p.threads, p.batch_size, p.max_batch_tokens);
     EXPECT_GT(p.texts_per_second, 0);
     EXPECT_GT(p.tokens_per_second, p.texts_per_second);
+    // Both figures describe one pass over the whole workload.
+    EXPECT_NEAR(p.tokens_per_second / p.texts_per_second,
+                double(result.tokens) / double(result.texts), 1e-6);
     EXPECT_GT(p.p50_batch_ms, 0);
     EXPECT_GE(p.p90_batch_ms, p.p50_batch_ms);
     EXPECT_GT(p.estimated_bytes, 0u);
