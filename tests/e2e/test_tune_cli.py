@@ -111,3 +111,18 @@ def test_bad_arguments_fail_cleanly(tmp_path):
     result = tune("--model", TINY, *SMALL_GRID, "--output", blocker / "sub" / "t.json",
                   home=tmp_path, check=False)
     assert_one_line_error(result, str(blocker))
+
+
+def test_each_thread_count_is_measured_and_merged(tmp_path):
+    require(TINY / "model.safetensors")
+    grid = ["--threads-grid", "1,2", "--budgets-grid", "100000", "--batch-sizes-grid", "4,8",
+            "--seconds-per-point", "0.02", "--texts", "16"]
+    result = tune("--model", TINY, *grid, home=tmp_path)
+    rows = table_rows(result.stdout.decode())
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("0", "1", "4"), ("1", "1", "8"), ("2", "2", "4"), ("3", "2", "8")]
+    data = json.loads((tmp_path / "tuning" / "tiny-mean.json").read_text())
+    assert [p["threads"] for p in data["grid"]] == [1, 1, 2, 2]
+    assert data["grid"][data["best"]]["threads"] == data["settings"]["threads"]
+    # No leftovers from the measuring processes.
+    assert not list(tmp_path.glob("tuning/*.tmp"))
