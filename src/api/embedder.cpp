@@ -261,6 +261,9 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
 
 Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
   const ResolvedKnobs knobs = resolve_knobs(options);
+  // oneDNN primitives created at load (weight packing, the row-blocking check) take the calling
+  // thread's OpenMP thread count; make it the one encode() will run with.
+  omp_set_num_threads(knobs.threads);
 
   TextTokenizerOptions tokenizer_options;
   tokenizer_options.max_length = options.max_length;

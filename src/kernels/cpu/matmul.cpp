@@ -1,5 +1,7 @@
 #include "kernels/cpu/matmul.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cassert>
 #include <dnnl.hpp>
@@ -272,8 +274,10 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
 
   // Primitives depend on the shape, post-ops and row count but not on the weight values, so one
   // process-wide cache serves every layer of the same shape (and the load-time blocking check).
+  // oneDNN fixes a primitive's thread count when it is created, so that is part of the key too:
+  // Embedders with different thread counts in one process must not share primitives.
   const CachedPrimitive& primitive(int64_t rows) const {
-    using Key = std::tuple<int64_t, int64_t, Activation, bool, bool, Precision, int64_t>;
+    using Key = std::tuple<int64_t, int64_t, Activation, bool, bool, Precision, int64_t, int>;
     static std::shared_mutex mutex;
     static std::map<Key, CachedPrimitive> cache;  // never erased, so references stay valid
     const Key key{spec.in_features,
@@ -282,7 +286,8 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
                   spec.add_residual,
                   has_bias,
                   spec.precision,
-                  rows};
+                  rows,
+                  omp_get_max_threads()};
     {
       std::shared_lock lock(mutex);
       if (auto it = cache.find(key); it != cache.end()) return it->second;
