@@ -16,8 +16,7 @@
 // Loads the model (embedding cache off, so repeats compute every text), warms up, encodes all
 // texts `repeats` times, and prints one JSON object: load time, model info (effective precision),
 // median and per-run texts/s and tokens/s, latency statistics, and the process's peak resident
-// memory (ru_maxrss) beside the engine's own buffer high-water mark.
-#include <sys/resource.h>
+// memory (VmHWM; ru_maxrss would carry over a large parent's peak across exec) beside the engine's own buffer high-water mark.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "embedrt/embedder.h"
+#include "embedrt/profile.h"
 
 namespace {
 
@@ -191,8 +191,6 @@ int main(int argc, char** argv) {
       embedder.encode(std::span<const std::string>(texts.data() + i, 1));
       single_ms.push_back(seconds_since(start) * 1e3);
     }
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
     out["tokens"] = tokens;
     out["texts_per_second_median"] = repeats > 0 ? median(texts_per_second) : 0.0;
     out["tokens_per_second_median"] = repeats > 0 ? median(tokens_per_second) : 0.0;
@@ -204,7 +202,7 @@ int main(int argc, char** argv) {
       out["single_ms_p99"] = percentile(single_ms, 0.99);
       out["single_count"] = single_ms.size();
     }
-    out["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;
+    out["peak_rss_mb"] = static_cast<double>(embedrt::process_peak_rss_bytes()) / (1024.0 * 1024.0);
     out["buffer_peak_mb"] = static_cast<double>(embedder.buffer_peak_bytes()) / (1024.0 * 1024.0);
     std::cout << out.dump() << "\n";
   } catch (const std::exception& e) {
