@@ -16,7 +16,8 @@
 // Loads the model (embedding cache off, so repeats compute every text), warms up, encodes all
 // texts `repeats` times, and prints one JSON object: load time, model info (effective precision),
 // median and per-run texts/s and tokens/s, latency statistics, and the process's peak resident
-// memory (VmHWM; ru_maxrss would carry over a large parent's peak across exec) beside the engine's own buffer high-water mark.
+// memory (VmHWM; ru_maxrss would carry over a large parent's peak across exec) beside the engine's
+// own buffer high-water mark.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -172,8 +173,8 @@ int main(int argc, char** argv) {
     }
     // Latency of one batch: consecutive slices of batch_size texts, each its own encode() call.
     std::vector<double> batch_ms;
-    for (size_t i = 0; batch_latency && i + options.batch_size <= texts.size() &&
-                       batch_ms.size() < 200;
+    for (size_t i = 0;
+         batch_latency && i + options.batch_size <= texts.size() && batch_ms.size() < 200;
          i += options.batch_size) {
       const std::span<const std::string> batch(texts.data() + i, options.batch_size);
       start = std::chrono::steady_clock::now();
