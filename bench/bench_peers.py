@@ -578,6 +578,10 @@ def main() -> None:
                 log(f"  {k}: {v}")
 
     # Runs.
+    def gemm_peak(label):
+        out, rc, _ = run_child([str(gemm_tool), "--threads", str(args.threads)]
+                               + (["--quick"] if quick else []), env, work / "gemm.log", 300)
+        return json.loads(out) if rc == 0 else {"error": tail(work / "gemm.log")}
     results = {}
     effective_seen = {}
     for name, engine, precision in sorted(modes, key=lambda m: m[0] != REFERENCE):
@@ -657,6 +661,22 @@ def main() -> None:
                     if k.startswith("ov_"):
                         entry[k] = val
             log(f"  {r['texts_per_second_median']:.1f} texts/s, peak RSS {rss:.0f} MB")
+
+    # The GEMM peak again after the peers ran: on a shared machine the less disturbed of the two
+    # measurements (the higher rate per dtype and shape) is the peak.
+    log("measuring GEMM peak again (oneDNN matmul)")
+    gemm_after = gemm_peak("after")
+    if "results" in gemm and "results" in gemm_after:
+        for row, later in zip(gemm["results"], gemm_after["results"]):
+            row["gflops_before"] = row.get("gflops_median")
+            row["gflops_after"] = later.get("gflops_median")
+            if later.get("gflops_median", 0) > row.get("gflops_median", 0):
+                row["gflops_median"] = later["gflops_median"]
+        for dtype, value in gemm_after.get("peak_gflops", {}).items():
+            if value and value > (gemm["peak_gflops"].get(dtype) or 0):
+                gemm["peak_gflops"][dtype] = value
+                gemm["peak_shape"][dtype] = gemm_after["peak_shape"][dtype]
+        peaks = gemm["peak_gflops"]
 
     # Accuracy against sentence-transformers fp32, and derived figures.
     import numpy as np
@@ -829,7 +849,11 @@ def markdown(rep) -> str:
     ]
     # GEMM peak table.
     lines += [f"### GEMM peak on this machine (oneDNN {g.get('onednn_version')} matmul, "
-              f"ISA {g.get('onednn_cpu_isa')}, {rep['threads']} threads)", ""]
+              f"ISA {g.get('onednn_cpu_isa')}, {rep['threads']} threads)", "",
+              "Measured before and after the peers ran; the higher of the two is shown and used. "
+              "A fraction above 100% means a peer's own GEMM (ONNX Runtime's MLAS, OpenVINO's "
+              "kernels) or embedrt's batching beats oneDNN's rate at these shapes, or that the "
+              "shared machine was busier while the peak was measured.", ""]
     lines += ["| dtype | shape (M×K×N) | implementation | GFLOP/s (GOP/s int8) |", "|---|---|---|---|"]
     for row in g.get("results", []):
         shape = f"{row['shape']}: {row['m']}×{row['k']}×{row['n']}"
