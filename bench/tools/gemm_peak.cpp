@@ -71,15 +71,24 @@ void fill(const memory& mem, dt type, std::mt19937& rng) {
 
 std::string isa_name(dnnl::cpu_isa isa) {
   switch (isa) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "other (" + std::to_string(static_cast<unsigned>(isa)) + ")";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other (" + std::to_string(static_cast<unsigned>(isa)) + ")";
   }
 }
 
@@ -120,8 +129,8 @@ nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const S
   for (int i = 0; i < 3; ++i) prim.execute(stream, args);
   stream.wait();
 
-  const double flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) *
-                       static_cast<double>(s.n);
+  const double flops =
+      2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
   std::vector<double> rates;
   for (int r = 0; r < repeats; ++r) {
     int64_t iterations = 0;
