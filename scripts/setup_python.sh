@@ -3,15 +3,17 @@
 # (scripts/requirements-reference.txt). Idempotent: pip runs only when the requirements file
 # changed since the last successful install, recorded by a stamp inside the environment.
 #
-#   EMBEDRT_VENV   environment folder (default: .venv at the repository root)
-#   EMBEDRT_PYTHON interpreter that creates it (default: python3)
+#   EMBEDRT_VENV          environment folder (default: .venv at the repository root)
+#   EMBEDRT_PYTHON        interpreter that creates it (default: python3)
+#   EMBEDRT_REQUIREMENTS  pinned requirements file (default: scripts/requirements-reference.txt);
+#                         also used as constraints, so no transitive dependency floats
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "${script_dir}/.." && pwd)"
 venv="${EMBEDRT_VENV:-${repo_root}/.venv}"
 python="${EMBEDRT_PYTHON:-python3}"
-requirements="${script_dir}/requirements-reference.txt"
+requirements="${EMBEDRT_REQUIREMENTS:-${script_dir}/requirements-reference.txt}"
 stamp="${venv}/.embedrt-requirements.sha256"
 
 if ! command -v "${python}" >/dev/null 2>&1; then
@@ -31,7 +33,7 @@ if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${wanted}" ]]; then
 fi
 
 echo "setup_python.sh: installing ${requirements} into ${venv}"
-"${venv}/bin/python" -m pip install --quiet -r "${requirements}"
+"${venv}/bin/python" -m pip install --quiet -r "${requirements}" -c "${requirements}"
 # Written last, so an interrupted install is retried on the next run.
 echo "${wanted}" >"${stamp}"
 echo "setup_python.sh: ${venv} is ready"

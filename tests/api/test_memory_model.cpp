@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "embedrt/embedder.h"
+#include "embedrt/profile.h"
 #include "embedrt/tuning.h"
 #include "support/test_paths.h"
 
@@ -27,16 +28,6 @@ std::filesystem::path minilm() { return testing::test_data_dir() / "models" / "a
 constexpr const char* kShapeVariable = "EMBEDRT_MEMORY_PROBE_SHAPE";
 constexpr const char* kResultPrefix = "memory-probe:";
 constexpr size_t kWarmupTokens = 8;
-
-size_t status_kb(const char* field) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0)
-      return std::strtoull(line.c_str() + std::strlen(field), nullptr, 10);
-  }
-  return 0;
-}
 
 std::vector<std::vector<int32_t>> sequences(size_t count, size_t length, size_t vocab) {
   std::mt19937 rng(1);
@@ -79,13 +70,13 @@ TEST(MemoryModelProbe, OneShape) {
 
   // Writing 5 to clear_refs resets the peak (VmHWM) to the current resident set.
   std::ofstream("/proc/self/clear_refs") << "5";
-  const size_t before_kb = status_kb("VmHWM:");
+  const size_t before = process_peak_rss_bytes();
   // Where the kernel ignores the reset, the peak is still the load's and says nothing here.
-  const bool reset = before_kb <= status_kb("VmRSS:") + 64;
+  const bool reset = before <= process_rss_bytes() + 64 * 1024;
   embedder.embed_batch(batch);
-  const size_t after_kb = status_kb("VmHWM:");
-  std::printf("%s %zu %zu %zu %d\n", kResultPrefix, embedder.buffer_peak_bytes(), before_kb * 1024,
-              after_kb * 1024, reset ? 1 : 0);
+  const size_t after = process_peak_rss_bytes();
+  std::printf("%s %zu %zu %zu %d\n", kResultPrefix, embedder.buffer_peak_bytes(), before, after,
+              reset ? 1 : 0);
 }
 
 struct Measured {
