@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/wide_simd_avx2.h"
 #include "test_util.h"
 
 namespace embedrt::kernels {
@@ -31,24 +32,58 @@ TEST(Activation, ScalarMatchesClosedForms) {
   EXPECT_NEAR(silu[5], 1.7615942f, 1e-6);
 }
 
-class ActivationAvx2 : public ::testing::TestWithParam<Activation> {};
+using Kernel = void (*)(Activation act, float* x, int64_t n);
 
-TEST_P(ActivationAvx2, MatchesScalarReference) {
-  EMBEDRT_REQUIRE_AVX2();
-  for (size_t n : {1, 7, 8, 9, 64, 1537}) {
+// Lengths below, at and around both vector lengths (8 and 16 lanes); inputs that saturate erf and
+// tanh, underflow exp (silu of large x) and clamp it (silu of large negative x), also in the tail.
+void expect_matches_scalar(Kernel kernel, Activation act) {
+  for (size_t n : {1, 7, 8, 9, 13, 15, 16, 17, 31, 64, 509, 1537}) {
     auto x = random_vector(n, 42 + n, -8.0f, 8.0f);
     if (n > 8) x[3] = -100.0f, x[4] = 100.0f;  // saturated ranges
+    if (n > 16) {
+      x[5] = 1e-30f;
+      x[6] = -88.7f;
+      x[7] = 88.7f;
+      x[n - 1] = -1e4f;
+    }
     auto expected = x, actual = x;
-    scalar::apply_activation(GetParam(), expected.data(), n);
-    avx2::apply_activation(GetParam(), actual.data(), n);
+    scalar::apply_activation(act, expected.data(), n);
+    kernel(act, actual.data(), n);
     EXPECT_LE(max_abs_diff(expected, actual), 2e-6f) << "n=" << n;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, ActivationAvx2,
-                         ::testing::Values(Activation::kGeluErf, Activation::kGeluTanh,
-                                           Activation::kRelu, Activation::kSilu),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+const auto kActivations = ::testing::Values(Activation::kGeluErf, Activation::kGeluTanh,
+                                            Activation::kRelu, Activation::kSilu);
+const auto kActivationName = [](const auto& info) { return std::string(to_string(info.param)); };
+
+class ActivationAvx2 : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(ActivationAvx2, MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX2();
+  expect_matches_scalar(&avx2::apply_activation, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ActivationAvx2, kActivations, kActivationName);
+
+// The AVX-512 kernel's 16-lane code, built for AVX2, so that it runs on any AVX2 machine.
+class ActivationWide16OnAvx2 : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(ActivationWide16OnAvx2, MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX2();
+  expect_matches_scalar(&wide16::apply_activation, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ActivationWide16OnAvx2, kActivations, kActivationName);
+
+class ActivationAvx512 : public ::testing::TestWithParam<Activation> {};
+
+TEST_P(ActivationAvx512, MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX512();
+  expect_matches_scalar(&avx512::apply_activation, GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ActivationAvx512, kActivations, kActivationName);
 
 }  // namespace
 }  // namespace embedrt::kernels

@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <tuple>
 
+#include "kernels/wide_simd_avx2.h"
 #include "test_util.h"
 
 namespace embedrt::kernels {
@@ -12,20 +18,45 @@ namespace {
 using testing::max_abs_diff;
 using testing::random_vector;
 
+using HeadKernel = void (*)(const float* q, const float* k, const float* v, int64_t stride,
+                            int64_t len, int64_t head_dim, float* out, int64_t out_stride,
+                            float* scratch);
+
+// Runs `head` over every (sequence, head) of a packed batch, one call at a time, with scratch of
+// attention_scratch_per_thread() floats aligned as attention() aligns it. Guard floats after the
+// scratch catch a kernel that lays out more than the size function provides for.
+std::vector<float> run_heads(HeadKernel head, const std::vector<float>& qkv,
+                             const std::vector<int32_t>& offsets, int64_t heads, int64_t dim) {
+  const int64_t hidden = heads * dim;
+  int64_t max_len = 0;
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
+    max_len = std::max<int64_t>(max_len, offsets[s + 1] - offsets[s]);
+  }
+  const size_t per_thread = attention_scratch_per_thread(max_len, dim);
+  constexpr size_t kGuard = 64;
+  std::vector<float> scratch(per_thread + kGuard, NAN);
+  float* aligned = scratch.data();
+  aligned += (16 - (reinterpret_cast<uintptr_t>(aligned) / sizeof(float)) % 16) % 16;
+  std::vector<float> out(offsets.back() * hidden, NAN);
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
+    const int64_t len = offsets[s + 1] - offsets[s];
+    if (len == 0) continue;
+    for (int64_t h = 0; h < heads; ++h) {
+      const float* q = qkv.data() + offsets[s] * 3 * hidden + h * dim;
+      head(q, q + hidden, q + 2 * hidden, 3 * hidden, len, dim,
+           out.data() + offsets[s] * hidden + h * dim, hidden, aligned);
+    }
+  }
+  for (size_t i = per_thread; i < scratch.size(); ++i) {
+    EXPECT_TRUE(std::isnan(scratch[i])) << "scratch overrun at float " << i;
+  }
+  return out;
+}
+
 // Naive reference over the whole packed batch, straight from the definition.
 std::vector<float> reference(const std::vector<float>& qkv, const std::vector<int32_t>& offsets,
                              int64_t heads, int64_t dim) {
-  const int64_t hidden = heads * dim;
-  std::vector<float> out(offsets.back() * hidden);
-  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
-    const int64_t len = offsets[s + 1] - offsets[s];
-    for (int64_t h = 0; h < heads; ++h) {
-      const float* q = qkv.data() + offsets[s] * 3 * hidden + h * dim;
-      scalar::attention_head(q, q + hidden, q + 2 * hidden, 3 * hidden, len, dim,
-                             out.data() + offsets[s] * hidden + h * dim, hidden, nullptr);
-    }
-  }
-  return out;
+  return run_heads(&scalar::attention_head, qkv, offsets, heads, dim);
 }
 
 TEST(Attention, ScalarHeadMatchesHandComputedCase) {
@@ -44,6 +75,12 @@ struct AttentionCase {
   int64_t heads;
   int64_t dim;
 };
+
+void PrintTo(const AttentionCase& c, std::ostream* os) {
+  *os << "offsets {";
+  for (size_t i = 0; i < c.offsets.size(); ++i) *os << (i ? ", " : "") << c.offsets[i];
+  *os << "}, heads " << c.heads << ", dim " << c.dim;
+}
 
 class AttentionAvx2 : public ::testing::TestWithParam<AttentionCase> {};
 
@@ -66,12 +103,79 @@ TEST_P(AttentionAvx2, PackedBatchMatchesScalarReference) {
   EXPECT_LE(max_abs_diff(expected, actual), 2e-6f);
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, AttentionAvx2,
-                         ::testing::Values(AttentionCase{{0, 1}, 1, 8},
-                                           AttentionCase{{0, 5, 12, 45}, 3, 32},
-                                           AttentionCase{{0, 128, 131}, 12, 32},
-                                           AttentionCase{{0, 9, 9, 40}, 2, 13},
-                                           AttentionCase{{0, 70}, 4, 64}));
+// Lengths below, at and around both vector lengths (8 and 16 lanes) and the four-row query
+// blocks; head dims with register-accumulator paths (16, 32, 64) and without (8, 13, 24, 40).
+const auto kShapes =
+    ::testing::Values(AttentionCase{{0, 1}, 1, 8}, AttentionCase{{0, 5, 12, 45}, 3, 32},
+                      AttentionCase{{0, 128, 131}, 12, 32}, AttentionCase{{0, 9, 9, 40}, 2, 13},
+                      AttentionCase{{0, 70}, 4, 64}, AttentionCase{{0, 1, 4, 19, 35, 51}, 2, 16},
+                      AttentionCase{{0, 15, 31, 48, 65}, 2, 24}, AttentionCase{{0, 33, 46}, 3, 40},
+                      AttentionCase{{0, 8, 24, 41}, 2, 64});
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionAvx2, kShapes);
+
+struct HeadKernelCase {
+  const char* name;
+  Isa needs;
+  HeadKernel head;
+};
+
+void PrintTo(const HeadKernelCase& k, std::ostream* os) { *os << k.name; }
+
+const auto kHeadKernels = ::testing::Values(
+    HeadKernelCase{"avx2", Isa::kAvx2, &avx2::attention_head},
+    // The AVX-512 kernel's 16-lane code, built for AVX2, so that it runs on any AVX2 machine.
+    HeadKernelCase{"wide16_on_avx2", Isa::kAvx2, &wide16::attention_head},
+    HeadKernelCase{"avx512", Isa::kAvx512, &avx512::attention_head});
+
+class AttentionHead : public ::testing::TestWithParam<std::tuple<HeadKernelCase, AttentionCase>> {};
+
+TEST_P(AttentionHead, MatchesScalarReference) {
+  const auto& [kernel, c] = GetParam();
+  EMBEDRT_REQUIRE_ISA(kernel.needs);
+  const auto qkv = random_vector(c.offsets.back() * 3 * c.heads * c.dim, 5, -2.0f, 2.0f);
+  const auto expected = reference(qkv, c.offsets, c.heads, c.dim);
+  const auto actual = run_heads(kernel.head, qkv, c.offsets, c.heads, c.dim);
+  EXPECT_LE(max_abs_diff(expected, actual), 2e-6f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, AttentionHead, ::testing::Combine(kHeadKernels, kShapes),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param).name) + "_dim" +
+                                  std::to_string(std::get<1>(info.param).dim) + "_" +
+                                  std::to_string(info.index);
+                         });
+
+class AttentionHeadGrouping : public ::testing::TestWithParam<HeadKernelCase> {};
+
+// Output row i depends only on q_i and the sequence's K and V, and the kernels promise the same
+// bits whichever rows share a block. Rotating the query rows by one (K and V fixed) moves every
+// row to another slot of a block, and the last row alone into the final partial block, so the
+// outputs must rotate bit for bit.
+TEST_P(AttentionHeadGrouping, RowResultIgnoresWhichRowsShareItsBlock) {
+  const auto& kernel = GetParam();
+  EMBEDRT_REQUIRE_ISA(kernel.needs);
+  const int64_t len = 37;
+  for (int64_t dim : {16, 24, 32, 64}) {
+    const auto qkv = random_vector(len * 3 * dim, 31 + dim, -2.0f, 2.0f);
+    auto rotated = qkv;
+    for (int64_t t = 0; t < len; ++t) {
+      const float* from = qkv.data() + ((t + 1) % len) * 3 * dim;
+      std::copy(from, from + dim, rotated.data() + t * 3 * dim);
+    }
+    const std::vector<int32_t> offsets{0, int32_t(len)};
+    const auto out = run_heads(kernel.head, qkv, offsets, 1, dim);
+    const auto out_rotated = run_heads(kernel.head, rotated, offsets, 1, dim);
+    for (int64_t t = 0; t < len; ++t) {
+      const float* a = out.data() + ((t + 1) % len) * dim;
+      EXPECT_TRUE(std::equal(a, a + dim, out_rotated.data() + t * dim))
+          << "dim=" << dim << " row=" << t;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, AttentionHeadGrouping, kHeadKernels,
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Attention, SequenceResultIgnoresTheRestOfTheBatch) {
   const int64_t heads = 4, dim = 16, hidden = heads * dim;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/wide_simd_avx2.h"
 #include "test_util.h"
 
 namespace embedrt::kernels {
@@ -25,9 +26,13 @@ TEST(LayerNorm, ScalarNormalizesEachRow) {
   EXPECT_NEAR(out[3], 1.5f * s + 0.5f, 1e-6);
 }
 
-TEST(LayerNorm, Avx2MatchesScalarReference) {
-  EMBEDRT_REQUIRE_AVX2();
-  for (int64_t cols : {1, 5, 8, 17, 384, 1023}) {
+using RowKernel = void (*)(const float* x, const float* residual, const float* gamma,
+                           const float* beta, float eps, int64_t cols, float* out);
+
+// Widths below, at and around both vector lengths (8 and 16 lanes), so that every kernel runs its
+// scalar tail alone, its vector loop alone and both together.
+void expect_matches_scalar(RowKernel kernel) {
+  for (int64_t cols : {1, 3, 5, 8, 13, 15, 16, 17, 31, 384, 509, 1023}) {
     for (bool with_residual : {false, true}) {
       const int64_t rows = 3;
       auto x = random_vector(rows * cols, 1 + cols, -4.0f, 6.0f);
@@ -40,12 +45,29 @@ TEST(LayerNorm, Avx2MatchesScalarReference) {
         const float* res = with_residual ? residual.data() + r * cols : nullptr;
         scalar::add_layer_norm_row(x.data() + r * cols, res, gamma.data(), beta.data(), 1e-12f,
                                    cols, expected.data() + r * cols);
-        avx2::add_layer_norm_row(x.data() + r * cols, res, gamma.data(), beta.data(), 1e-12f, cols,
-                                 actual.data() + r * cols);
+        kernel(x.data() + r * cols, res, gamma.data(), beta.data(), 1e-12f, cols,
+               actual.data() + r * cols);
       }
-      EXPECT_LE(max_abs_diff(expected, actual), 2e-5f) << "cols=" << cols;
+      EXPECT_LE(max_abs_diff(expected, actual), 2e-5f)
+          << "cols=" << cols << " residual=" << with_residual;
     }
   }
+}
+
+TEST(LayerNorm, Avx2MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX2();
+  expect_matches_scalar(&avx2::add_layer_norm_row);
+}
+
+// The AVX-512 kernel's 16-lane code, built for AVX2, so that it runs on any AVX2 machine.
+TEST(LayerNorm, Wide16OnAvx2MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX2();
+  expect_matches_scalar(&wide16::add_layer_norm_row);
+}
+
+TEST(LayerNorm, Avx512MatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX512();
+  expect_matches_scalar(&avx512::add_layer_norm_row);
 }
 
 TEST(LayerNorm, InPlaceOverResidualMatchesOutOfPlace) {

@@ -39,3 +39,18 @@ inline float max_abs_diff(const std::vector<float>& a, const std::vector<float>&
       GTEST_SKIP() << "this CPU has no AVX2+FMA";                                \
     }                                                                            \
   } while (0)
+
+#define EMBEDRT_REQUIRE_AVX512()                                                   \
+  do {                                                                             \
+    if (::embedrt::kernels::detect_cpu_isa() < ::embedrt::kernels::Isa::kAvx512) { \
+      GTEST_SKIP() << "this CPU has no AVX-512 F/BW/VL/DQ";                        \
+    }                                                                              \
+  } while (0)
+
+// For tests parameterized over kernels of several levels.
+#define EMBEDRT_REQUIRE_ISA(isa)                                               \
+  do {                                                                         \
+    if (::embedrt::kernels::detect_cpu_isa() < (isa)) {                        \
+      GTEST_SKIP() << "this CPU lacks " << ::embedrt::kernels::to_string(isa); \
+    }                                                                          \
+  } while (0)

@@ -24,7 +24,10 @@ std::string_view to_string(Activation act) noexcept {
 
 void apply_activation(Activation act, float* x, int64_t n) {
   if (act == Activation::kNone) return;
-  if (active_isa() >= Isa::kAvx2) {
+  const Isa isa = active_isa();
+  if (isa >= Isa::kAvx512) {
+    avx512::apply_activation(act, x, n);
+  } else if (isa >= Isa::kAvx2) {
     avx2::apply_activation(act, x, n);
   } else {
     scalar::apply_activation(act, x, n);

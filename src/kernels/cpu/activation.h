@@ -25,5 +25,8 @@ void apply_activation(Activation act, float* x, int64_t n);
 namespace avx2 {
 void apply_activation(Activation act, float* x, int64_t n);
 }
+namespace avx512 {
+void apply_activation(Activation act, float* x, int64_t n);
+}
 
 }  // namespace embedrt::kernels

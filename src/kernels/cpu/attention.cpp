@@ -12,14 +12,15 @@
 namespace embedrt::kernels {
 namespace {
 
-int64_t round_up8(int64_t n) { return (n + 7) & ~int64_t{7}; }
+int64_t round_up16(int64_t n) { return (n + 15) & ~int64_t{15}; }
 
 }  // namespace
 
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
-  // K transposed [head_dim][len rounded to 8] + four score rows + one output row, plus slack so
-  // each thread's block starts 64-byte aligned.
-  return static_cast<size_t>(round_up8(max_len) * (head_dim + 4) + round_up8(head_dim) + 16);
+  // K transposed [head_dim][len rounded up] + four score rows + one output row, plus slack so
+  // each thread's block starts 64-byte aligned. Rounding to 16 covers both the 8-lane (AVX2) and
+  // the 16-lane (AVX-512) layouts.
+  return static_cast<size_t>(round_up16(max_len) * (head_dim + 4) + round_up16(head_dim) + 16);
 }
 
 void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
@@ -35,8 +36,10 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
   const int threads = static_cast<int>(
       std::min<int64_t>({omp_get_max_threads(), int64_t(scratch_floats / per_thread), items}));
   assert(threads >= 1 && "attention scratch too small");
-  const auto head_kernel =
-      active_isa() >= Isa::kAvx2 ? &avx2::attention_head : &scalar::attention_head;
+  const Isa isa = active_isa();
+  const auto head_kernel = isa >= Isa::kAvx512 ? &avx512::attention_head
+                           : isa >= Isa::kAvx2 ? &avx2::attention_head
+                                               : &scalar::attention_head;
 
 #pragma omp parallel num_threads(threads)
   {

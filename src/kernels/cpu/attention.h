@@ -40,5 +40,9 @@ namespace avx2 {
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
                     int64_t head_dim, float* out, int64_t out_stride, float* scratch);
 }
+namespace avx512 {
+void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch);
+}
 
 }  // namespace embedrt::kernels

@@ -8,8 +8,10 @@ namespace embedrt::kernels {
 
 void add_layer_norm(const float* x, const float* residual, const float* gamma, const float* beta,
                     float eps, int64_t rows, int64_t cols, float* out) {
-  const auto row_kernel =
-      active_isa() >= Isa::kAvx2 ? &avx2::add_layer_norm_row : &scalar::add_layer_norm_row;
+  const Isa isa = active_isa();
+  const auto row_kernel = isa >= Isa::kAvx512 ? &avx512::add_layer_norm_row
+                          : isa >= Isa::kAvx2 ? &avx2::add_layer_norm_row
+                                              : &scalar::add_layer_norm_row;
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)
   for (int64_t r = 0; r < rows; ++r) {
     row_kernel(x + r * cols, residual ? residual + r * cols : nullptr, gamma, beta, eps, cols,

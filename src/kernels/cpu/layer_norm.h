@@ -20,5 +20,9 @@ namespace avx2 {
 void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, int64_t cols, float* out);
 }
+namespace avx512 {
+void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
+                        const float* beta, float eps, int64_t cols, float* out);
+}
 
 }  // namespace embedrt::kernels

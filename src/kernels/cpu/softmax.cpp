@@ -8,8 +8,10 @@
 namespace embedrt::kernels {
 
 void scaled_softmax(float* x, int64_t rows, int64_t cols, float scale) {
-  const auto row_kernel =
-      active_isa() >= Isa::kAvx2 ? &avx2::scaled_softmax_row : &scalar::scaled_softmax_row;
+  const Isa isa = active_isa();
+  const auto row_kernel = isa >= Isa::kAvx512 ? &avx512::scaled_softmax_row
+                          : isa >= Isa::kAvx2 ? &avx2::scaled_softmax_row
+                                              : &scalar::scaled_softmax_row;
 #pragma omp parallel for schedule(static) if (rows * cols > 32768)
   for (int64_t r = 0; r < rows; ++r) row_kernel(x + r * cols, cols, scale);
 }

@@ -14,5 +14,8 @@ void scaled_softmax_row(float* x, int64_t cols, float scale);
 namespace avx2 {
 void scaled_softmax_row(float* x, int64_t cols, float scale);
 }
+namespace avx512 {
+void scaled_softmax_row(float* x, int64_t cols, float scale);
+}
 
 }  // namespace embedrt::kernels

@@ -1,0 +1,426 @@
+// 16-lane versions of the vector kernels (LayerNorm, softmax, activations, attention), written with
+// GCC vector extensions instead of intrinsics. The *_avx512.cpp files compile them to zmm code;
+// the tests also build them with AVX2 flags, where GCC splits each vector into two ymm halves, so
+// the AVX-512 algorithm can be checked on machines without AVX-512.
+//
+// Everything lives in an unnamed namespace: translation units that include this header are built
+// with different -m flags, and shared (COMDAT) definitions would let the linker keep any one of
+// them, possibly one with instructions the running CPU lacks. For the same reason this header
+// calls no std:: function templates or inline functions, only compiler builtins.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/activation.h"
+
+// Passing 64-byte vectors by value changes the ABI when AVX-512 is off; every function here has
+// internal linkage, so no call crosses a translation unit and the warning does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace embedrt::kernels::wide {
+namespace {
+
+constexpr int kLanes = 16;
+
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef float f32x8 __attribute__((vector_size(32)));
+typedef double f64x8 __attribute__((vector_size(64)));
+
+constexpr i32x16 kLaneIndex = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+
+// Not f32x16{} + v: adding +0.0 is no identity in IEEE (-0 + 0 = +0), so GCC would emit the add.
+inline f32x16 splat(float v) { return f32x16{v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v}; }
+inline f32x16 as_float(i32x16 v) { return (f32x16)v; }
+inline i32x16 as_int(f32x16 v) { return (i32x16)v; }
+
+inline f32x16 load(const float* p) {
+  f32x16 v;
+  __builtin_memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+inline void store(float* p, f32x16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
+
+// Loads the first n (< kLanes) floats, the rest filled with `fill`; never reads past p[n - 1].
+// Unrolled over all lanes with a condition rather than looping to n, which GCC would turn into a
+// memcpy call that clobbers every vector register.
+inline f32x16 load_partial(const float* p, int n, float fill) {
+  f32x16 v = splat(fill);
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) {
+    if (i < n) v[i] = p[i];
+  }
+  return v;
+}
+
+inline void store_partial(float* p, f32x16 v, int n) {
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) {
+    if (i < n) p[i] = v[i];
+  }
+}
+
+// Vector extensions have no fused multiply-add operator; GCC turns these lane loops into one
+// vfmadd per vector. Spelled out rather than left to -ffp-contract, so that every score and output
+// element is a single FMA chain whatever the compiler decides to contract.
+inline f32x16 fmadd(f32x16 a, f32x16 b, f32x16 c) {
+  f32x16 r;
+  for (int i = 0; i < kLanes; ++i) r[i] = __builtin_fmaf(a[i], b[i], c[i]);
+  return r;
+}
+
+inline f64x8 fmadd(f64x8 a, f64x8 b, f64x8 c) {
+  f64x8 r;
+  for (int i = 0; i < 8; ++i) r[i] = __builtin_fma(a[i], b[i], c[i]);
+  return r;
+}
+
+// Round half to even, like _mm256_round_ps(_MM_FROUND_TO_NEAREST_INT) in the AVX2 exp.
+inline f32x16 round_nearest(f32x16 x) {
+  f32x16 r;
+  for (int i = 0; i < kLanes; ++i) r[i] = __builtin_rintf(x[i]);
+  return r;
+}
+
+// Written as x > y ? x : y so that GCC emits (v)maxps/(v)minps with the same NaN and signed-zero
+// behaviour as _mm256_max_ps(x, y) / _mm256_min_ps(x, y).
+inline f32x16 max(f32x16 x, f32x16 y) { return x > y ? x : y; }
+inline f32x16 min(f32x16 x, f32x16 y) { return x < y ? x : y; }
+
+inline float horizontal_sum(f32x16 v) {
+  const f32x8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+                  __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+  const float b0 = (a[0] + a[4]) + (a[2] + a[6]);
+  const float b1 = (a[1] + a[5]) + (a[3] + a[7]);
+  return b0 + b1;
+}
+
+inline float horizontal_max(f32x16 v) {
+  float m = v[0];
+  for (int i = 1; i < kLanes; ++i) m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+inline double horizontal_sum(f64x8 v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+// exp(x) with the constants, clamping and polynomial of avx2_math::exp (Cephes expf): relative
+// error below 2e-7 on [-87, 88]; inputs below -87.34 give 0, inputs above 88.38 are clamped.
+inline f32x16 exp(f32x16 x) {
+  const f32x16 max_x = splat(88.3762626647949f);
+  const f32x16 min_x = splat(-87.3365478515625f);
+  const i32x16 underflow = x < min_x;
+  x = min(max(x, min_x), max_x);
+  // x = n ln2 + r with |r| <= ln2/2, ln2 split in two parts for accuracy (Cephes).
+  const f32x16 n = round_nearest(x * splat(1.44269504088896341f));
+  f32x16 r = fmadd(-n, splat(0.693359375f), x);
+  r = fmadd(-n, splat(-2.12194440e-4f), r);
+  f32x16 p = splat(1.9875691500e-4f);
+  p = fmadd(p, r, splat(1.3981999507e-3f));
+  p = fmadd(p, r, splat(8.3334519073e-3f));
+  p = fmadd(p, r, splat(4.1665795894e-2f));
+  p = fmadd(p, r, splat(1.6666665459e-1f));
+  p = fmadd(p, r, splat(5.0000001201e-1f));
+  p = fmadd(p, r * r, r);
+  p = p + splat(1.0f);
+  const i32x16 e = (__builtin_convertvector(n, i32x16) + 127) << 23;
+  const f32x16 y = p * as_float(e);
+  return underflow ? splat(0.0f) : y;
+}
+
+// erf(x) = 1 - t*exp(-x^2 + P(t)) (Numerical Recipes' erfc, |error| < 1.2e-7), as avx2_math::erf.
+inline f32x16 erf(f32x16 x) {
+  const i32x16 sign = as_int(x) & INT32_MIN;
+  const f32x16 z = as_float(as_int(x) & INT32_MAX);
+  const f32x16 one = splat(1.0f);
+  const f32x16 t = one / fmadd(splat(0.5f), z, one);
+  f32x16 p = splat(0.17087277f);
+  p = fmadd(p, t, splat(-0.82215223f));
+  p = fmadd(p, t, splat(1.48851587f));
+  p = fmadd(p, t, splat(-1.13520398f));
+  p = fmadd(p, t, splat(0.27886807f));
+  p = fmadd(p, t, splat(-0.18628806f));
+  p = fmadd(p, t, splat(0.09678418f));
+  p = fmadd(p, t, splat(0.37409196f));
+  p = fmadd(p, t, splat(1.00002368f));
+  p = fmadd(p, t, splat(-1.26551223f));
+  const f32x16 erfc = t * exp(p - z * z);
+  return as_float(as_int(one - erfc) | sign);
+}
+
+// tanh(x) = 1 - 2 / (exp(2x) + 1), odd-symmetric so it stays accurate for negative x.
+inline f32x16 tanh(f32x16 x) {
+  const i32x16 sign = as_int(x) & INT32_MIN;
+  const f32x16 z = as_float(as_int(x) & INT32_MAX);
+  const f32x16 one = splat(1.0f);
+  const f32x16 e = exp(splat(-2.0f) * z);
+  return as_float(as_int((one - e) / (one + e)) | sign);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm with residual: see kernels::add_layer_norm.
+
+inline f32x16 load_sum(const float* x, const float* residual, int64_t c) {
+  const f32x16 v = load(x + c);
+  return residual ? v + load(residual + c) : v;
+}
+
+inline void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
+                               const float* beta, float eps, int64_t cols, float* out) {
+  // One pass: sum and sum of squares, accumulated in double so that E[x^2] - E[x]^2 does not
+  // cancel catastrophically when the mean is large against the spread.
+  f64x8 sum0 = {}, sum1 = {}, sq0 = {}, sq1 = {};
+  int64_t c = 0;
+  for (; c + kLanes <= cols; c += kLanes) {
+    const f32x16 v = load_sum(x, residual, c);
+    const f64x8 lo =
+        __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+    const f64x8 hi =
+        __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+    sum0 += lo;
+    sum1 += hi;
+    sq0 = fmadd(lo, lo, sq0);
+    sq1 = fmadd(hi, hi, sq1);
+  }
+  double sum = horizontal_sum(sum0 + sum1);
+  double sq = horizontal_sum(sq0 + sq1);
+  for (int64_t t = c; t < cols; ++t) {
+    const double v = x[t] + (residual ? residual[t] : 0.0f);
+    sum += v;
+    sq += v * v;
+  }
+  const double mean = sum / double(cols);
+  const double diff = sq / double(cols) - mean * mean;
+  const double var = diff > 0.0 ? diff : 0.0;
+  const float inv_std = static_cast<float>(1.0 / __builtin_sqrt(var + double(eps)));
+  const float mean_f = static_cast<float>(mean);
+  // (v - mean) * inv_std rather than v * inv_std - mean * inv_std: with a tiny variance inv_std
+  // is huge and the folded form would cancel catastrophically.
+  const f32x16 scale_v = splat(inv_std);
+  const f32x16 mean_v = splat(mean_f);
+  for (c = 0; c + kLanes <= cols; c += kLanes) {
+    const f32x16 n = (load_sum(x, residual, c) - mean_v) * scale_v;
+    store(out + c, fmadd(n, load(gamma + c), load(beta + c)));
+  }
+  for (; c < cols; ++c) {
+    const float v = x[c] + (residual ? residual[c] : 0.0f);
+    out[c] = __builtin_fmaf((v - mean_f) * inv_std, gamma[c], beta[c]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Softmax: see kernels::scaled_softmax.
+
+inline void scaled_softmax_row(float* x, int64_t cols, float scale) {
+  const float lowest = -__builtin_inff();
+  const int64_t full = cols & ~int64_t{kLanes - 1};
+  const int rest = static_cast<int>(cols - full);
+  f32x16 max_v = splat(lowest);
+  for (int64_t c = 0; c < full; c += kLanes) max_v = max(max_v, load(x + c));
+  if (rest) max_v = max(max_v, load_partial(x + full, rest, lowest));
+  // scale > 0, so max(scale * x) = scale * max(x).
+  const f32x16 shift = splat(-horizontal_max(max_v) * scale);
+  const f32x16 scale_v = splat(scale);
+  f32x16 sum_v = {};
+  for (int64_t c = 0; c < full; c += kLanes) {
+    const f32x16 e = exp(fmadd(load(x + c), scale_v, shift));
+    store(x + c, e);
+    sum_v += e;
+  }
+  if (rest) {
+    const f32x16 e = exp(fmadd(load_partial(x + full, rest, 0.0f), scale_v, shift));
+    store_partial(x + full, e, rest);
+    sum_v += kLaneIndex < rest ? e : splat(0.0f);
+  }
+  const float inv = 1.0f / horizontal_sum(sum_v);
+  const f32x16 inv_v = splat(inv);
+  for (int64_t c = 0; c < full; c += kLanes) store(x + c, load(x + c) * inv_v);
+  for (int64_t c = full; c < cols; ++c) x[c] *= inv;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations: see kernels::apply_activation.
+
+template <Activation kAct>
+inline f32x16 activate(f32x16 x) {
+  if constexpr (kAct == Activation::kGeluErf) {
+    const f32x16 e = erf(x * splat(0.70710678118654752f));
+    return (splat(0.5f) * x) * (splat(1.0f) + e);
+  } else if constexpr (kAct == Activation::kGeluTanh) {
+    const f32x16 x3 = (x * x) * x;
+    const f32x16 inner = splat(0.79788456080286536f) * fmadd(splat(0.044715f), x3, x);
+    return (splat(0.5f) * x) * (splat(1.0f) + tanh(inner));
+  } else if constexpr (kAct == Activation::kRelu) {
+    return max(x, splat(0.0f));
+  } else if constexpr (kAct == Activation::kSilu) {
+    return x / (splat(1.0f) + exp(splat(0.0f) - x));
+  } else {
+    return x;
+  }
+}
+
+template <Activation kAct>
+inline void apply(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) store(x + i, activate<kAct>(load(x + i)));
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    store_partial(x + i, activate<kAct>(load_partial(x + i, rest, 0.0f)), rest);
+  }
+}
+
+inline void apply_activation(Activation act, float* x, int64_t n) {
+  switch (act) {
+    case Activation::kNone:
+      return;
+    case Activation::kGeluErf:
+      return apply<Activation::kGeluErf>(x, n);
+    case Activation::kGeluTanh:
+      return apply<Activation::kGeluTanh>(x, n);
+    case Activation::kRelu:
+      return apply<Activation::kRelu>(x, n);
+    case Activation::kSilu:
+      return apply<Activation::kSilu>(x, n);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention for one (sequence, head): see kernels::attention and attention_avx2.cpp, which this
+// follows with 16 lanes.
+
+// Query rows handled together: their scores share every load of K.
+constexpr int kRows = 4;
+
+// scores[r][j .. j + kVectors * kLanes) = q_r . k_j for r < kRows. Every score is one FMA chain
+// over c in order, so neither the grouping of rows nor the tile a column falls in changes its bits.
+template <int kVectors>
+inline void score_tile(const float* const* q, const float* kt, int64_t len16, int64_t head_dim,
+                       int64_t j, float* scores) {
+  // Fully unrolled so that the accumulators stay in registers; GCC's own limits stop short.
+  f32x16 acc[kRows][kVectors] = {};
+  for (int64_t c = 0; c < head_dim; ++c) {
+    f32x16 k[kVectors];
+#pragma GCC unroll 16
+    for (int x = 0; x < kVectors; ++x) k[x] = load(kt + c * len16 + j + x * kLanes);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const f32x16 b = splat(q[r][c]);
+#pragma GCC unroll 16
+      for (int x = 0; x < kVectors; ++x) acc[r][x] = fmadd(b, k[x], acc[r][x]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 16
+    for (int x = 0; x < kVectors; ++x) store(scores + r * len16 + j + x * kLanes, acc[r][x]);
+  }
+}
+
+// scores[r][j] for r < kRows, j < len16 (zero-padded K columns give 0).
+inline void block_scores(const float* const* q, const float* kt, int64_t len16, int64_t head_dim,
+                         float* scores) {
+  int64_t j = 0;
+  for (; j + 2 * kLanes <= len16; j += 2 * kLanes) {
+    score_tile<2>(q, kt, len16, head_dim, j, scores);
+  }
+  for (; j < len16; j += kLanes) score_tile<1>(q, kt, len16, head_dim, j, scores);
+}
+
+// out_r = sum_t p_r[t] v_t for the kRows rows of a block, head_dim = kLanes * kVectors, with the
+// accumulators in registers (4 x 4 zmm at most, of 32). Each element is one FMA chain over t in
+// order, like the generic path. Rows past `rows` repeat row 0 and are not stored.
+template <int kVectors>
+inline void weighted_values(const float* p, int64_t len16, int rows, const float* v, int64_t stride,
+                            int64_t len, float* const* out) {
+  const float* pr[kRows];
+  for (int r = 0; r < kRows; ++r) pr[r] = p + (r < rows ? r : 0) * len16;
+  // Fully unrolled so that the accumulators stay in registers; GCC's own limits stop short.
+  f32x16 acc[kRows][kVectors] = {};
+  for (int64_t t = 0; t < len; ++t) {
+    const float* vt = v + t * stride;
+    f32x16 vv[kVectors];
+#pragma GCC unroll 16
+    for (int x = 0; x < kVectors; ++x) vv[x] = load(vt + x * kLanes);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const f32x16 w = splat(pr[r][t]);
+#pragma GCC unroll 16
+      for (int x = 0; x < kVectors; ++x) acc[r][x] = fmadd(w, vv[x], acc[r][x]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+    if (r >= rows) break;
+#pragma GCC unroll 16
+    for (int x = 0; x < kVectors; ++x) store(out[r] + x * kLanes, acc[r][x]);
+  }
+}
+
+inline void weighted_values_generic(const float* p, int64_t len16, int rows, const float* v,
+                                    int64_t stride, int64_t len, int64_t head_dim, float* acc,
+                                    float* const* out) {
+  const int64_t dim_full = head_dim & ~int64_t{kLanes - 1};
+  const int64_t dim16 = (head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
+  for (int r = 0; r < rows; ++r) {
+    const float* pr = p + r * len16;
+    for (int64_t c = 0; c < dim16; c += kLanes) store(acc + c, splat(0.0f));
+    for (int64_t t = 0; t < len; ++t) {
+      const f32x16 w = splat(pr[t]);
+      const float* vt = v + t * stride;
+      int64_t c = 0;
+      for (; c < dim_full; c += kLanes) store(acc + c, fmadd(w, load(vt + c), load(acc + c)));
+      for (; c < head_dim; ++c) acc[c] = __builtin_fmaf(pr[t], vt[c], acc[c]);
+    }
+    for (int64_t c = 0; c < head_dim; ++c) out[r][c] = acc[c];
+  }
+}
+
+// scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
+inline void attention_head(const float* q, const float* k, const float* v, int64_t stride,
+                           int64_t len, int64_t head_dim, float* out, int64_t out_stride,
+                           float* scratch) {
+  const int64_t len16 = (len + kLanes - 1) & ~int64_t{kLanes - 1};
+  float* kt = scratch;                    // [head_dim][len16], zero beyond len
+  float* scores = kt + head_dim * len16;  // [kRows][len16]
+  float* acc = scores + kRows * len16;    // [head_dim rounded to 16]
+  for (int64_t c = 0; c < head_dim; ++c) {
+    float* row = kt + c * len16;
+    for (int64_t j = 0; j < len; ++j) row[j] = k[j * stride + c];
+    for (int64_t j = len; j < len16; ++j) row[j] = 0.0f;
+  }
+  const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(head_dim));
+
+  for (int64_t i = 0; i < len; i += kRows) {
+    const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
+    const float* q_rows[kRows];
+    float* out_rows[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      // Missing rows of the last block repeat the first one; their results are dropped.
+      q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
+      out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
+    }
+    block_scores(q_rows, kt, len16, head_dim, scores);
+    for (int r = 0; r < rows; ++r) scaled_softmax_row(scores + r * len16, len, scale);
+    switch (head_dim) {
+      case 16:
+        weighted_values<1>(scores, len16, rows, v, stride, len, out_rows);
+        break;
+      case 32:
+        weighted_values<2>(scores, len16, rows, v, stride, len, out_rows);
+        break;
+      case 64:
+        weighted_values<4>(scores, len16, rows, v, stride, len, out_rows);
+        break;
+      default:
+        weighted_values_generic(scores, len16, rows, v, stride, len, head_dim, acc, out_rows);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace embedrt::kernels::wide
+
+#pragma GCC diagnostic pop
