@@ -139,13 +139,19 @@ void add_serve_command(CLI::App& app) {
                   "Require 'Authorization: Bearer KEY' on every route but /health")
       ->envname("EMBEDRT_API_KEY");
   cmd->add_option("--max-batch-tokens", o.max_batch_tokens,
-                  "Tokens per model batch (0 = adaptive, following --target-batch-ms)")
+                  "Tokens per model batch (0 = the optimize mode's, adaptive in throughput mode "
+                  "or with --target-batch-ms)")
       ->envname("EMBEDRT_MAX_BATCH_TOKENS")
       ->capture_default_str();
   cmd->add_option("--target-batch-ms", o.target_batch_ms,
-                  "Model time per batch the adaptive token budget aims at")
+                  "Model time per batch for an adaptive token budget to aim at (0 = none)")
       ->envname("EMBEDRT_TARGET_BATCH_MS")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--express-max-tokens", o.express_max_tokens,
+                  "Requests of at most this many tokens overtake a running batch between two "
+                  "encoder operations (0 = off)")
+      ->envname("EMBEDRT_EXPRESS_MAX_TOKENS")
       ->capture_default_str();
   cmd->add_option("--max-batch-size", o.max_batch_size,
                   "Texts per model batch (0 = the optimize mode's)")

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -166,7 +167,13 @@ class Embedder {
   // calls with different options. With deterministic on, results do not depend on the batch.
   // `times`, when given, receives the tensor_conversion/model_inference/pooling/normalization
   // figures of this batch (added to what it holds).
-  void embed_batch(std::span<PreparedText* const> items, StageTimes* times = nullptr) const;
+  // `checkpoint`, when set, is called on this thread between the encoder's operations (about
+  // five times per layer). It may call embed_batch() for other items, which then finish before
+  // this batch goes on: a server uses it to let a short query overtake a large batch instead of
+  // waiting for all of it. Time spent in it is left out of `times`; results are unchanged.
+  using Checkpoint = std::function<void()>;
+  void embed_batch(std::span<PreparedText* const> items, StageTimes* times = nullptr,
+                   const Checkpoint& checkpoint = {}) const;
 
   const ModelInfo& info() const noexcept;
   const TextTokenizer& tokenizer() const noexcept;

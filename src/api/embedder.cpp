@@ -410,7 +410,8 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
   return items;
 }
 
-void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* times) const {
+void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* times,
+                           const Checkpoint& checkpoint) const {
   const Impl& impl = *impl_;
   std::vector<PreparedText*> todo;
   todo.reserve(items.size());
@@ -445,10 +446,21 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
   const auto t1 = Clock::now();
   auto workspace = impl.take_workspace();
   InferenceOpTimes ops;
+  double paused_ms = 0;  // spent in the checkpoint, on other batches
+  std::function<void()> timed_checkpoint;
+  if (checkpoint) {
+    timed_checkpoint = [&] {
+      const auto start = Clock::now();
+      checkpoint();
+      // The checkpoint's batches set their own thread count; this one goes on with its own.
+      omp_set_num_threads(impl.knobs.threads);
+      paused_ms += elapsed_ms(start, Clock::now());
+    };
+  }
   std::span<const float> hidden;
   try {
     hidden = impl.encoder.forward({ids, type_ids, offsets}, *workspace, impl.knobs.deterministic,
-                                  times ? &ops : nullptr);
+                                  times ? &ops : nullptr, timed_checkpoint);
   } catch (...) {
     impl.return_workspace(std::move(workspace));
     throw;
@@ -483,7 +495,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
   }
   if (times) {
     times->tensor_conversion_ms += elapsed_ms(t0, t1);
-    times->model_inference_ms += elapsed_ms(t1, t2);
+    times->model_inference_ms += elapsed_ms(t1, t2) - paused_ms;
     times->pooling_ms += elapsed_ms(t2, t3);
     times->normalization_ms += elapsed_ms(t3, t4);
     times->ops += ops;

@@ -63,6 +63,10 @@ class OpClock {
     times_->*field += std::chrono::duration<double, std::milli>(now - last_).count();
     last_ = now;
   }
+  // Leaves the time since the last mark out of every figure.
+  void restart() {
+    if (times_) last_ = std::chrono::steady_clock::now();
+  }
 
  private:
   embedrt::InferenceOpTimes* times_;
@@ -202,7 +206,8 @@ void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
 
 std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
                                             bool batch_invariant,
-                                            embedrt::InferenceOpTimes* op_times) const {
+                                            embedrt::InferenceOpTimes* op_times,
+                                            const std::function<void()>& checkpoint) const {
   const int64_t max_len = validate(b);
   const int64_t tokens = int64_t(b.ids.size());
   const int64_t h = config_.hidden_size;
@@ -211,6 +216,11 @@ std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
   if (tokens == 0) return {};
   using Times = embedrt::InferenceOpTimes;
   OpClock clock(op_times);
+  const auto pause = [&] {
+    if (!checkpoint) return;
+    checkpoint();
+    clock.restart();
+  };
   float* hidden = ws.hidden_.data();
   float* qkv = ws.qkv_.data();
   float* context = ws.context_.data();
@@ -221,6 +231,7 @@ std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
   kernels::add_layer_norm(hidden, nullptr, embedding_norm_weight_.data(),
                           embedding_norm_bias_.data(), eps, tokens, h, hidden);
   clock.mark(&Times::embeddings_ms);
+  pause();
   const kernels::AttentionArgs attention{qkv,
                                          b.offsets.data(),
                                          int64_t(b.offsets.size()) - 1,
@@ -230,18 +241,23 @@ std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
   for (const Layer& layer : layers_) {
     layer.qkv.forward(hidden, tokens, qkv, nullptr, batch_invariant);
     clock.mark(&Times::qkv_ms);
+    pause();
     kernels::attention(attention, ws.attention_scratch_.data(), ws.attention_scratch_.size());
     clock.mark(&Times::attention_ms);
+    pause();
     layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
     kernels::add_layer_norm(sum, nullptr, layer.attention_norm_weight.data(),
                             layer.attention_norm_bias.data(), eps, tokens, h, hidden);
     clock.mark(&Times::attention_output_ms);
+    pause();
     for (int64_t first = 0; first < tokens; first += kFfnChunkTokens) {
       const int64_t n = std::min(kFfnChunkTokens, tokens - first);
       layer.intermediate.forward(hidden + first * h, n, intermediate, nullptr, batch_invariant);
       clock.mark(&Times::ffn_up_ms);
+      pause();
       layer.output.forward(intermediate, n, sum + first * h, hidden + first * h, batch_invariant);
       clock.mark(&Times::ffn_down_ms);
+      pause();
     }
     kernels::add_layer_norm(sum, nullptr, layer.output_norm_weight.data(),
                             layer.output_norm_bias.data(), eps, tokens, h, hidden);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -73,9 +74,13 @@ class BertEncoder {
   // `batch_invariant` = false gives up that guarantee for speed on large batches (see
   // kernels::Linear::forward); results stay within float rounding of the invariant ones.
   // With `op_times`, wall-clock time per operation group is added to it (summed over layers).
+  // `checkpoint`, when set, is called on this thread between operations (about five times per
+  // layer), outside any parallel region. It may run other forward passes with other workspaces
+  // (a short query overtaking this batch); its time is left out of `op_times`.
   std::span<const float> forward(const PackedBatch& batch, Workspace& workspace,
                                  bool batch_invariant = true,
-                                 embedrt::InferenceOpTimes* op_times = nullptr) const;
+                                 embedrt::InferenceOpTimes* op_times = nullptr,
+                                 const std::function<void()>& checkpoint = {}) const;
 
  private:
   struct Layer {

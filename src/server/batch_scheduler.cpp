@@ -204,9 +204,41 @@ bool BatchScheduler::take_batch(Batch& batch) {
     try_take(best);
   }
 
+  dispatch(batch, taken);
+  return true;
+}
+
+bool BatchScheduler::take_express_batch(Batch& batch) {
+  const size_t budget = limits_.express_max_tokens;
+  if (budget == 0) return false;
+  std::vector<size_t> taken(jobs_.size(), 0);
+  size_t count = 0;
+  for (size_t i = 0; i < jobs_.size(); ++i) {
+    Job& job = *jobs_[i];
+    if (job.started_ || job.failed_in_batch_ || job.cancelled_.load(std::memory_order_relaxed) ||
+        job.pending_.size() > budget) {
+      continue;
+    }
+    size_t tokens = 0;
+    for (size_t k : job.pending_) tokens += job.texts_[k].encoding.size();
+    if (batch.tokens + tokens > budget || count + job.pending_.size() > limits_.max_batch_size) {
+      continue;
+    }
+    batch.tokens += tokens;
+    taken[i] = job.pending_.size();
+    count += taken[i];
+  }
+  if (count == 0) return false;
+  dispatch(batch, taken);
+  return true;
+}
+
+void BatchScheduler::dispatch(Batch& batch, const std::vector<size_t>& taken) {
   // Each job's texts stay together in the batch, so that a failed batch can be re-run one
   // request at a time.
   const auto now = std::chrono::steady_clock::now();
+  size_t count = 0;
+  for (size_t n : taken) count += n;
   batch.items.reserve(count);
   for (size_t i = 0; i < jobs_.size(); ++i) {
     if (taken[i] == 0) continue;
@@ -226,7 +258,6 @@ bool BatchScheduler::take_batch(Batch& batch) {
   std::erase_if(jobs_, [](const std::shared_ptr<Job>& job) {
     return job->dispatched_ == job->pending_.size();
   });
-  return true;
 }
 
 void BatchScheduler::loop() {
@@ -240,19 +271,38 @@ void BatchScheduler::loop() {
         continue;
       }
     }
-    run_batch(batch);
+    run_batch(batch, false);
   }
 }
 
-void BatchScheduler::run_batch(Batch& batch) {
+double BatchScheduler::run_express_batch() {
+  Batch batch;
+  {
+    std::lock_guard lock(mutex_);
+    if (!take_express_batch(batch)) return 0;
+  }
   const auto start = std::chrono::steady_clock::now();
+  run_batch(batch, true);
+  return ms_between(start, std::chrono::steady_clock::now());
+}
+
+void BatchScheduler::run_batch(Batch& batch, bool express) {
+  const auto start = std::chrono::steady_clock::now();
+  // One express batch per checkpoint at most, so a stream of queries slows a large batch down
+  // by a bounded share instead of stalling it.
+  double express_ms = 0;
+  std::function<void()> checkpoint;
+  if (!express && limits_.express_max_tokens > 0) {
+    checkpoint = [&] { express_ms += run_express_batch(); };
+  }
   BatchReport report;
+  report.express = express;
   report.texts = batch.items.size();
   report.tokens = batch.tokens;
   report.jobs = batch.members.size();
   std::vector<std::string> errors(batch.members.size());  // non-empty: that request failed
   try {
-    executor_.run(batch.items, &report.stages);
+    executor_.run(batch.items, &report.stages, checkpoint);
   } catch (const std::exception& e) {
     report.failed = true;
     const std::string error = *e.what() ? e.what() : "model batch failed";
@@ -265,14 +315,14 @@ void BatchScheduler::run_batch(Batch& batch) {
         break;
       }
       try {
-        executor_.run(std::span(batch.items).subspan(offset, count), &report.stages);
+        executor_.run(std::span(batch.items).subspan(offset, count), &report.stages, {});
       } catch (const std::exception& inner) {
         errors[m] = *inner.what() ? inner.what() : "model batch failed";
       }
       offset += count;
     }
   }
-  report.duration_ms = ms_between(start, std::chrono::steady_clock::now());
+  report.duration_ms = ms_between(start, std::chrono::steady_clock::now()) - express_ms;
   complete(batch, errors, report.duration_ms);
   if (observer_) observer_(report);
 }

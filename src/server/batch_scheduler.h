@@ -5,6 +5,11 @@
 // keeps moving and none starves), then fills up with texts of the requests that have had the
 // fewest texts dispatched so far (least attained service). A one-text request arriving behind a
 // 2,000-text one therefore rides in the very next batch, and the big one still progresses.
+//
+// Express lane: a request small enough (a query or two, express_max_tokens) that arrives while a
+// batch runs does not wait for that batch: it runs at the batch's next checkpoint, between two
+// encoder operations, and the batch then goes on. Its wait is one operation instead of one
+// batch, so large batches (efficient) and quick queries (responsive) no longer conflict.
 #pragma once
 
 #include <atomic>
@@ -30,15 +35,19 @@ namespace embedrt::server {
 class BatchExecutor {
  public:
   virtual ~BatchExecutor() = default;
-  virtual void run(std::span<PreparedText* const> items, StageTimes* times) = 0;
+  // `checkpoint`, when set, must be called now and then while the batch runs (between
+  // operations); it may call run() again for other items.
+  virtual void run(std::span<PreparedText* const> items, StageTimes* times,
+                   const std::function<void()>& checkpoint) = 0;
 };
 
 // Embedder::embed_batch as an executor.
 class EmbedderExecutor : public BatchExecutor {
  public:
   explicit EmbedderExecutor(const Embedder& embedder) : embedder_(embedder) {}
-  void run(std::span<PreparedText* const> items, StageTimes* times) override {
-    embedder_.embed_batch(items, times);
+  void run(std::span<PreparedText* const> items, StageTimes* times,
+           const std::function<void()>& checkpoint) override {
+    embedder_.embed_batch(items, times, checkpoint);
   }
 
  private:
@@ -100,6 +109,9 @@ struct SchedulerLimits {
   size_t max_batch_tokens = 2048;
   size_t max_batch_size = 64;
   size_t max_queued_texts = 0;  // 0 = unbounded (callers bound it by limiting requests)
+  // A request needing at most this many tokens in all may overtake a running batch (see the
+  // express lane above); an express batch holds at most this many tokens. 0 = no express lane.
+  size_t express_max_tokens = 0;
 };
 
 // What one batch looked like, for metrics and the token-budget tuner.
@@ -107,7 +119,8 @@ struct BatchReport {
   size_t texts = 0;
   size_t tokens = 0;
   size_t jobs = 0;
-  double duration_ms = 0;
+  double duration_ms = 0;  // express batches run inside it are not counted
+  bool express = false;    // overtook a running batch
   StageTimes stages;
   bool failed = false;
 };
@@ -145,8 +158,12 @@ class BatchScheduler {
   };
 
   void loop();
-  bool take_batch(Batch& batch);  // under mutex_
-  void run_batch(Batch& batch);
+  bool take_batch(Batch& batch);          // under mutex_
+  bool take_express_batch(Batch& batch);  // under mutex_
+  // Moves `taken[i]` texts of jobs_[i] into the batch for every i. Under mutex_.
+  void dispatch(Batch& batch, const std::vector<size_t>& taken);
+  void run_batch(Batch& batch, bool express);
+  double run_express_batch();  // returns its duration in ms (0: nothing to run)
   void complete(Batch& batch, std::vector<std::string>& errors, double duration_ms);
 
   BatchExecutor& executor_;

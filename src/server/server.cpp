@@ -153,20 +153,23 @@ void EmbeddingServer::load_model() {
   SchedulerLimits limits;
   limits.max_batch_size =
       options_.max_batch_size > 0 ? options_.max_batch_size : std::max<size_t>(info.batch_size, 1);
+  limits.express_max_tokens = options_.express_max_tokens;
   if (options_.max_batch_tokens > 0) {
     limits.max_batch_tokens = options_.max_batch_tokens;
-  } else {
-    // Adaptive: the budget follows the batch latency target, so that a request arriving while
-    // a batch runs waits about one batch.
+  } else if (adaptive_batching()) {
+    // The budget follows the batch latency target (or, without one, throughput).
     runtime::AdaptiveTuner::Config config;
     config.target_latency_ms = options_.target_batch_ms;
     config.min_budget = 64;
     config.granularity = 16;
     config.max_budget = std::max<size_t>(info.max_batch_tokens, 4 * info.max_length);
-    config.initial_budget = std::clamp<size_t>(256, config.min_budget, config.max_budget);
+    config.initial_budget =
+        std::clamp<size_t>(info.max_batch_tokens, config.min_budget, config.max_budget);
     config.window = 4;
     tuner_ = std::make_unique<runtime::AdaptiveTuner>(config);
     limits.max_batch_tokens = tuner_->token_budget();
+  } else {
+    limits.max_batch_tokens = std::max<size_t>(info.max_batch_tokens, 1);
   }
   executor_ = std::make_unique<EmbedderExecutor>(*embedder_);
   scheduler_ = std::make_unique<BatchScheduler>(
@@ -176,9 +179,16 @@ void EmbeddingServer::load_model() {
   ready_.store(true, std::memory_order_release);
 }
 
+bool EmbeddingServer::adaptive_batching() const {
+  return options_.max_batch_tokens == 0 &&
+         (options_.target_batch_ms > 0 || embedder_->info().adaptive_batching);
+}
+
 void EmbeddingServer::observe_batch(const BatchReport& report) {
   metrics_.record_batch(report.texts, report.tokens, report.duration_ms / 1000.0);
-  if (tuner_ && tuner_->observe(report.tokens, report.texts, report.duration_ms)) {
+  // Express batches are small by design; they say nothing about the budget for the rest.
+  if (tuner_ && !report.express &&
+      tuner_->observe(report.tokens, report.texts, report.duration_ms)) {
     scheduler_->set_token_budget(tuner_->token_budget());
   }
 }

@@ -18,9 +18,13 @@ struct ServerOptions {
   EmbedderOptions engine;  // threads, optimize mode, max input length, cache, precision
 
   std::string api_key;  // empty = no authentication
-  // Tokens per model batch. 0 = adaptive: the budget follows target_batch_ms.
+  // Tokens per model batch. 0 = the optimize mode's budget (or the tuning file's), adaptive when
+  // the mode is or when target_batch_ms is set.
   size_t max_batch_tokens = 0;
-  double target_batch_ms = 20;           // adaptive budget's goal for one batch's model time
+  double target_batch_ms = 0;  // adaptive budget's goal for one batch's model time; 0 = none
+  // Requests needing at most this many tokens overtake a running batch (BatchScheduler's express
+  // lane); 0 = off.
+  size_t express_max_tokens = 128;
   size_t max_batch_size = 0;             // texts per model batch; 0 = the engine's batch size
   size_t max_client_batch_size = 2048;   // inputs per request (more: 413)
   size_t max_concurrent_requests = 512;  // requests being handled at once (more: 429)

@@ -125,6 +125,43 @@ TEST(Pipeline, PrepareAndEmbedBatchMixRequestsWithoutChangingTheirResults) {
   EXPECT_GT(std::abs(std::sqrt(norm) - 1.0), 1e-3);
 }
 
+TEST(Pipeline, ABatchRunFromACheckpointOvertakesWithoutChangingAnyResult) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  const Embedder embedder = Embedder::load(minilm().string(), no_cache());
+  const auto large_texts = varied_texts(24);
+  const std::vector<std::string> query_texts{"a short query"};
+  const Embeddings large_reference = embedder.encode(large_texts);
+  const Embeddings query_reference = embedder.encode(query_texts);
+
+  auto large = embedder.prepare(large_texts);
+  auto query = embedder.prepare(query_texts);
+  std::vector<PreparedText*> large_batch, query_batch{&query[0]};
+  for (auto& item : large) large_batch.push_back(&item);
+  int checkpoints = 0;
+  StageTimes large_times, query_times;
+  embedder.embed_batch(large_batch, &large_times, [&] {
+    // The query overtakes at the second checkpoint, in the middle of the first layer.
+    if (++checkpoints == 2) embedder.embed_batch(query_batch, &query_times);
+  });
+  // About five checkpoints per layer, all six layers.
+  EXPECT_GE(checkpoints, 6 * 5);
+  for (size_t i = 0; i < large.size(); ++i) {
+    ASSERT_EQ(large[i].embedding,
+              std::vector<float>(large_reference.row(i).begin(), large_reference.row(i).end()))
+        << i;
+  }
+  ASSERT_EQ(query[0].embedding,
+            std::vector<float>(query_reference.row(0).begin(), query_reference.row(0).end()));
+  // The query's time is its own, not the large batch's: the large batch's inference time is its
+  // operations plus glue, well short of also holding the query's.
+  const InferenceOpTimes& ops = large_times.ops;
+  const double ops_ms = ops.embeddings_ms + ops.qkv_ms + ops.attention_ms +
+                        ops.attention_output_ms + ops.ffn_up_ms + ops.ffn_down_ms;
+  EXPECT_GT(query_times.model_inference_ms, 0);
+  EXPECT_GE(large_times.model_inference_ms, ops_ms);
+  EXPECT_LT(large_times.model_inference_ms, ops_ms + query_times.model_inference_ms);
+}
+
 TEST(Pipeline, TokenIdInputsMatchTheTextPath) {
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
   const Embedder embedder = Embedder::load(minilm().string(), no_cache());

@@ -98,6 +98,46 @@ def test_stalled_client_hits_the_read_timeout(server):
     assert time.monotonic() - start < 8  # read timeout 3 s, though bytes kept coming for 10
 
 
+def test_client_that_stops_reading_hits_the_write_timeout():
+    # A response far larger than what the socket buffers of both ends can hold: once they are
+    # full and the client reads nothing for the write timeout, the server must drop the
+    # connection instead of blocking a worker forever.
+    srv = ServerProcess(TINY_MEAN, "--write-timeout", "1", "--max-client-batch-size", "30000",
+                        "--payload-limit", "5000000", "--cache-mb", "0").wait_ready()
+    try:
+        inputs = [f"text {i}" for i in range(30000)]  # about 30000 * 32 floats of JSON: ~11 MB
+        body = json.dumps({"inputs": inputs}).encode()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", srv.port))
+        sock.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        # Computing takes well under a second here; then 1 s of stall drops the connection.
+        time.sleep(6)
+        sock.settimeout(10)
+        received = b""
+        try:
+            while True:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                received += chunk
+        except ConnectionResetError:
+            pass
+        sock.close()
+        head, _, payload = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head[:200]
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        assert length > 8_000_000
+        assert 0 < len(payload) < length, "the whole response arrived: no write timeout"
+        # The server goes on serving.
+        status, _, data = srv.request("POST", "/embed", {"inputs": "still here"})
+        assert status == 200 and len(json.loads(data)[0]) == 32
+    finally:
+        assert srv.terminate() == 0, "".join(srv.log)
+
+
 def test_payload_and_batch_limits(server):
     status, _, data = server.request("POST", "/v1/embeddings", {"input": ["a"] * 5}, headers=AUTH)
     assert status == 413 and error_of(data)["param"] == "input"

@@ -3,8 +3,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -34,7 +36,8 @@ std::shared_ptr<Job> job_of(size_t count, size_t tokens, int32_t first_tag) {
 
 class FakeExecutor : public BatchExecutor {
  public:
-  void run(std::span<PreparedText* const> items, StageTimes*) override {
+  void run(std::span<PreparedText* const> items, StageTimes*,
+           const std::function<void()>&) override {
     {
       std::unique_lock lock(mutex_);
       ++waiting_;
@@ -80,6 +83,111 @@ class FakeExecutor : public BatchExecutor {
   int waiting_ = 0;
   std::vector<std::vector<int32_t>> batches_;
 };
+
+// Holds every batch run with a checkpoint (a "large" one) until released, calling the checkpoint
+// meanwhile as the encoder does between operations; batches run without one finish at once.
+class CheckpointingExecutor : public BatchExecutor {
+ public:
+  void run(std::span<PreparedText* const> items, StageTimes*,
+           const std::function<void()>& checkpoint) override {
+    std::vector<int32_t> tags;
+    for (const PreparedText* item : items) tags.push_back(item->encoding.ids[0]);
+    {
+      std::lock_guard lock(mutex_);
+      started_.push_back(tags);
+    }
+    while (checkpoint && !released_.load()) {
+      checkpoint();
+      std::this_thread::sleep_for(1ms);
+    }
+    for (PreparedText* item : items) item->embedding = {float(item->encoding.ids[0])};
+    std::lock_guard lock(mutex_);
+    finished_.push_back(tags);
+  }
+  void release() { released_ = true; }
+  bool running_a_large_batch() {
+    std::lock_guard lock(mutex_);
+    return started_.size() > finished_.size();
+  }
+  std::vector<std::vector<int32_t>> finished() {
+    std::lock_guard lock(mutex_);
+    return finished_;
+  }
+
+ private:
+  std::atomic<bool> released_{false};
+  std::mutex mutex_;
+  std::vector<std::vector<int32_t>> started_, finished_;
+};
+
+void wait_until(const std::function<bool()>& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!condition() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_TRUE(condition());
+}
+
+TEST(BatchScheduler, QueryOvertakesARunningBatchAtACheckpoint) {
+  CheckpointingExecutor executor;
+  std::vector<BatchReport> reports;
+  std::mutex reports_mutex;
+  BatchScheduler scheduler(
+      executor, {.max_batch_tokens = 1000, .max_batch_size = 64, .express_max_tokens = 16},
+      [&](const BatchReport& r) {
+        std::lock_guard lock(reports_mutex);
+        reports.push_back(r);
+      });
+  auto large = job_of(20, 10, 0);
+  scheduler.submit(large);
+  wait_until([&] { return executor.running_a_large_batch(); });
+  auto query = job_of(1, 12, 9000);
+  scheduler.submit(query);
+  // Done while the large batch is still running.
+  EXPECT_EQ(query->wait(-1, 5s), Job::State::kDone);
+  EXPECT_EQ(query->texts()[0].embedding, std::vector<float>{9000.0f});
+  EXPECT_EQ(large->state(), Job::State::kQueued);
+  executor.release();
+  EXPECT_EQ(large->wait(-1, 5s), Job::State::kDone);
+  const auto finished = executor.finished();
+  ASSERT_EQ(finished.size(), 2u);
+  EXPECT_EQ(finished[0], std::vector<int32_t>{9000});
+  EXPECT_EQ(finished[1].size(), 20u);
+  scheduler.stop();
+  std::lock_guard lock(reports_mutex);
+  ASSERT_EQ(reports.size(), 2u);
+  EXPECT_TRUE(reports[0].express);
+  EXPECT_EQ(reports[0].texts, 1u);
+  EXPECT_FALSE(reports[1].express);
+  EXPECT_EQ(reports[1].texts, 20u);
+}
+
+TEST(BatchScheduler, RequestsOverTheExpressLimitWaitForTheRunningBatch) {
+  CheckpointingExecutor executor;
+  BatchScheduler scheduler(
+      executor, {.max_batch_tokens = 10, .max_batch_size = 64, .express_max_tokens = 16});
+  auto large = job_of(1, 10, 0);
+  scheduler.submit(large);
+  wait_until([&] { return executor.running_a_large_batch(); });
+  auto two_texts = job_of(2, 10, 100);  // 20 tokens in all
+  scheduler.submit(two_texts);
+  EXPECT_EQ(two_texts->wait(-1, 100ms), Job::State::kQueued);
+  executor.release();
+  EXPECT_EQ(two_texts->wait(-1, 5s), Job::State::kDone);
+  EXPECT_EQ(large->wait(-1, 5s), Job::State::kDone);
+  EXPECT_EQ(executor.finished()[0], std::vector<int32_t>{0});
+}
+
+TEST(BatchScheduler, ExpressLaneCanBeTurnedOff) {
+  CheckpointingExecutor executor;
+  BatchScheduler scheduler(executor, {.max_batch_tokens = 10, .max_batch_size = 64});
+  auto large = job_of(1, 10, 0);
+  scheduler.submit(large);
+  std::this_thread::sleep_for(20ms);
+  // Without an express lane no checkpoint is passed, so the fake executor does not hold the batch.
+  EXPECT_EQ(large->wait(-1, 5s), Job::State::kDone);
+  EXPECT_FALSE(executor.running_a_large_batch());
+}
 
 TEST(BatchScheduler, ComputesEveryTextAndSkipsCachedOnes) {
   FakeExecutor executor;
