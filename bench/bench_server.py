@@ -101,7 +101,7 @@ def post(conn, path, body):
     return r.status, r.read()
 
 
-def offline_throughput(cli, model, texts, threads):
+def offline_throughput(cli, model, texts, threads, engine_args):
     with tempfile.TemporaryDirectory() as tmp:
         inp = Path(tmp) / "texts.jsonl"
         inp.write_text("".join(json.dumps(t) + "\n" for t in texts), encoding="utf-8")
@@ -109,7 +109,8 @@ def offline_throughput(cli, model, texts, threads):
         start = time.monotonic()
         subprocess.run([cli, "encode", "--model", model, "--input", str(inp), "--input-format",
                         "jsonl", "--format", "npy", "--output", str(Path(tmp) / "out.npy"),
-                        "--threads", str(threads), "--cache-mb", "0", "--profile-json", str(prof)],
+                        "--threads", str(threads), "--cache-mb", "0", "--profile-json", str(prof),
+                        *engine_args],
                        check=True, capture_output=True)
         wall = time.monotonic() - start
         profile = json.loads(prof.read_text())
@@ -129,7 +130,7 @@ def idle_round_trip(server, texts, count=300):
     return latencies[20:]  # after warm-up
 
 
-def load(server, texts, clients, per_request, seconds):
+def load(server, texts, clients, per_request, seconds, probe_interval):
     stop = threading.Event()
     done = [0] * clients
     errors = []
@@ -152,17 +153,22 @@ def load(server, texts, clients, per_request, seconds):
             if warm.is_set() and not stop.is_set():
                 done[k] += per_request
 
+    # The probe stands for interactive queries arriving now and then: paced, so that its own
+    # batches of one (the least efficient kind) do not take a large share of the model's time
+    # away from the clients whose throughput is measured.
     def probe():
         rng = random.Random(1000)
         conn = server.connection()
+        next_send = time.perf_counter()
         while not stop.is_set():
+            next_send += probe_interval
             start = time.perf_counter()
             status, _ = post(conn, "/v1/embeddings", {"input": rng.choice(texts)})
             if warm.is_set() and not stop.is_set():
                 probe_latencies.append((time.perf_counter() - start) * 1000)
             if status != 200:
                 errors.append(status)
-            time.sleep(0.02)
+            time.sleep(max(0.0, next_send - time.perf_counter()))
 
     threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     threads.append(threading.Thread(target=probe))
@@ -303,7 +309,12 @@ def main():
     parser.add_argument("--texts-per-request", type=int, default=16)
     parser.add_argument("--load-seconds", type=float, default=30)
     parser.add_argument("--soak-seconds", type=float, default=60)
+    parser.add_argument("--engine-args", default="",
+                        help="engine flags for both `serve` and the offline `encode`, e.g. "
+                        "'--optimize latency'")
     parser.add_argument("--server-args", default="", help="extra `embedrt serve` arguments")
+    parser.add_argument("--probe-interval-ms", type=float, default=200,
+                        help="the single-text probe sends one request this often under load")
     parser.add_argument("--skip", default="", help="comma-separated: idle,load,offline,soak")
     parser.add_argument("--out", help="write the figures as JSON here")
     args = parser.parse_args()
@@ -311,8 +322,10 @@ def main():
     texts = sts_sentences(Path(args.sts), 3000)
     skip = set(filter(None, args.skip.split(",")))
     results = {"cpu": cpu_name(), "threads": args.threads, "clients": args.clients,
-               "texts_per_request": args.texts_per_request}
-    extra = args.server_args.split()
+               "texts_per_request": args.texts_per_request, "engine_args": args.engine_args,
+               "server_args": args.server_args, "probe_interval_ms": args.probe_interval_ms}
+    engine_args = args.engine_args.split()
+    extra = engine_args + args.server_args.split()
 
     if not {"idle", "load"} <= skip:
         server = Server(cli, args.model, "--threads", str(args.threads), "--cache-mb", "0", *extra)
@@ -324,13 +337,13 @@ def main():
                 print("idle:", results["idle"], flush=True)
             if "load" not in skip:
                 results["load"] = load(server, texts, args.clients, args.texts_per_request,
-                                       args.load_seconds)
+                                       args.load_seconds, args.probe_interval_ms / 1000)
                 print("load:", results["load"], flush=True)
         finally:
             server.stop()
     if "offline" not in skip:
         results["offline_texts_per_second"] = offline_throughput(cli, args.model, texts[:2048],
-                                                                 args.threads)
+                                                                 args.threads, engine_args)
         print("offline texts/s:", results["offline_texts_per_second"], flush=True)
         if "load" in results:
             results["load"]["ratio_to_offline"] = (results["load"]["texts_per_second"] /

@@ -63,6 +63,15 @@ constexpr int64_t kSmallMultiples = 12;
 // of kInt8RowAlign; that bounds the primitives per shape. Exact s32 sums make the split invisible.
 constexpr int64_t kInt8CallRows = 256;
 constexpr int64_t kInt8RowAlign = 16;  // every quantum multiple up to this many quanta is tried
+// A query of a few tokens would spend most of its time on padding rows at the 16-row alignment,
+// so row counts up to kInt8RowAlign are padded to a multiple of this instead (three primitives
+// more per shape).
+constexpr int64_t kInt8SmallRowAlign = 4;
+
+int64_t int8_padded_rows(int64_t rows) {
+  const int64_t align = rows <= kInt8RowAlign ? kInt8SmallRowAlign : kInt8RowAlign;
+  return (rows + align - 1) / align * align;
+}
 
 // Scratch for padding short tails and for the narrow copies of the input that the bf16 and int8
 // matmuls read, kept per thread so a warm call allocates nothing.
@@ -127,7 +136,8 @@ bool int8_sums_exactly(int64_t rows) {
 Int8Ranges int8_ranges() {
   static const Int8Ranges ranges = [] {
     try {
-      if (int8_sums_exactly(1) && int8_sums_exactly(64) && int8_sums_exactly(1024)) {
+      if (int8_sums_exactly(1) && int8_sums_exactly(4) && int8_sums_exactly(12) &&
+          int8_sums_exactly(64) && int8_sums_exactly(1024)) {
         return Int8Ranges{255, 127};
       }
     } catch (const dnnl::error&) {
@@ -438,7 +448,7 @@ void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
 
 void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float* residual) const {
   const int64_t in = spec.in_features, out = spec.out_features;
-  const int64_t padded_rows = (rows + kInt8RowAlign - 1) / kInt8RowAlign * kInt8RowAlign;
+  const int64_t padded_rows = int8_padded_rows(rows);
   TailScratch& t = tail_scratch;
   uint8_t* q = grown(t.u8, padded_rows * in);
   float* row_scales = grown(t.row_scales, rows);
@@ -448,7 +458,6 @@ void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float*
 
   const bool avx2 = active_isa() >= Isa::kAvx2;
   const auto dequantize = avx2 ? &avx2::dequantize_row : &scalar::dequantize_row;
-  const auto activate = avx2 ? &avx2::apply_activation : &scalar::apply_activation;
   const float* bias_ptr = bias_values.empty() ? nullptr : bias_values.data();
   const dnnl::engine& eng = cpu_engine();
   thread_local dnnl::stream stream(eng);
@@ -469,7 +478,7 @@ void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float*
       float* row = y + (first + r) * out;
       dequantize(acc + r * out, out, row_scales[first + r], zero_points[first + r],
                  col_scales.data(), col_sums.data(), bias_ptr, row);
-      if (spec.activation != Activation::kNone) activate(spec.activation, row, out);
+      if (spec.activation != Activation::kNone) apply_activation(spec.activation, row, out);
       if (spec.add_residual) {
         const float* res = residual + (first + r) * out;
         for (int64_t c = 0; c < out; ++c) row[c] += res[c];
