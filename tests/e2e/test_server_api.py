@@ -144,6 +144,9 @@ def test_info_health_metrics(server):
     assert info["model_id"] == "all-MiniLM-L6-v2" and info["dimensions"] == 384
     assert info["max_input_length"] == 256 and info["pooling"] == "mean"
     assert info["precision"] and info["version"] and info["max_client_batch_size"] == 2048
+    # Balanced mode: the mode's fixed token budget, queries overtake through the express lane.
+    assert info["max_batch_tokens"] == 8192 and info["adaptive_batch_tokens"] is False
+    assert info["express_max_tokens"] == 128
     status, _, body = server.request("GET", "/health")
     assert status == 200 and json.loads(body) == {"status": "ok"}
     server.post("/embed", {"inputs": "metrics please"})

@@ -18,7 +18,8 @@ def server():
     srv = ServerProcess(TINY_MEAN, "--max-client-batch-size", "4", "--read-timeout", "3",
                         "--auto-truncate",
                         env={"EMBEDRT_API_KEY": KEY, "EMBEDRT_MAX_CONCURRENT_REQUESTS": "1",
-                             "EMBEDRT_PAYLOAD_LIMIT": "4096", "EMBEDRT_MAX_INPUT_LENGTH": "16"})
+                             "EMBEDRT_PAYLOAD_LIMIT": "4096", "EMBEDRT_MAX_INPUT_LENGTH": "16",
+                             "EMBEDRT_EXPRESS_MAX_TOKENS": "32"})
     srv.wait_ready()
     yield srv
     assert srv.terminate() == 0, "".join(srv.log)
@@ -156,3 +157,4 @@ def test_auto_truncate_unless_the_request_says_otherwise(server):
     info = json.loads(info)
     assert info["max_input_length"] == 16 and info["auto_truncate"] is True
     assert info["max_concurrent_requests"] == 1 and info["payload_limit"] == 4096
+    assert info["express_max_tokens"] == 32
