@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_encode import sts_sentences  # noqa: E402
+
 DEFAULT_MODEL = Path.home() / ".cache/embedrt/models/all-MiniLM-L6-v2"
 DEFAULT_STS = ROOT.parent / "shared/data/stsbenchmark/sts-dev.csv"
 
@@ -67,15 +70,6 @@ def cpu_flags() -> str:
 
 # --------------------------------------------------------------------------------------------
 # Workloads
-
-
-def sts_sentences(path: Path):
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        cols = line.split("\t")
-        if len(cols) >= 7:
-            out += [cols[5], cols[6]]
-    return out
 
 
 def joined_texts(sentences, tokenizer, target_tokens, count, start=0):
@@ -605,17 +599,12 @@ def main() -> None:
                             f"({'; '.join(info['warnings'])}): same as {effective_seen[key]}")
                     entry["same_as"] = effective_seen[key]
                 effective_seen.setdefault(key, name)
-        elif engine == "onnxruntime":
-            key = "onnx_fp32" if precision == "fp32" else "onnx_int8"
+        elif engine in ("onnxruntime", "openvino"):
+            prefix = "onnx" if engine == "onnxruntime" else "openvino"
+            key = f"{prefix}_{'fp32' if precision == 'fp32' else 'int8'}"
             if key not in artifacts:
                 skip = "no model: " + str(artifacts.get(key + "_error")
-                                          or artifacts.get("onnx_export_error")
-                                          or artifacts.get("error"))
-        elif engine == "openvino":
-            key = "openvino_fp32" if precision == "fp32" else "openvino_int8"
-            if key not in artifacts:
-                skip = "no model: " + str(artifacts.get(key + "_error")
-                                          or artifacts.get("openvino_export_error")
+                                          or artifacts.get(prefix + "_export_error")
                                           or artifacts.get("error"))
         if skip:
             entry["skipped"] = skip
