@@ -156,7 +156,7 @@ void EmbeddingServer::load_model() {
   limits.express_max_tokens = options_.express_max_tokens;
   if (options_.max_batch_tokens > 0) {
     limits.max_batch_tokens = options_.max_batch_tokens;
-  } else if (adaptive_batching()) {
+  } else if (adaptive_batching(options_, info)) {
     // The budget follows the batch latency target (or, without one, throughput).
     runtime::AdaptiveTuner::Config config;
     config.target_latency_ms = options_.target_batch_ms;
@@ -177,11 +177,6 @@ void EmbeddingServer::load_model() {
   service_ = std::make_unique<EmbeddingService>(*embedder_, *scheduler_, metrics_, options_,
                                                 options_.served_model_name);
   ready_.store(true, std::memory_order_release);
-}
-
-bool EmbeddingServer::adaptive_batching() const {
-  return options_.max_batch_tokens == 0 &&
-         (options_.target_batch_ms > 0 || embedder_->info().adaptive_batching);
 }
 
 void EmbeddingServer::observe_batch(const BatchReport& report) {

@@ -56,7 +56,6 @@ class EmbeddingServer {
   void install_routes();
   void register_gauges();
   void observe_batch(const BatchReport& report);
-  bool adaptive_batching() const;  // once the model is loaded
   std::string make_request_id();
 
   ServerOptions options_;

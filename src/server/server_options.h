@@ -35,4 +35,9 @@ struct ServerOptions {
   std::chrono::milliseconds shutdown_timeout{30000};  // in-flight work gets this long on SIGTERM
 };
 
+// Whether the token budget adapts (see max_batch_tokens), given the loaded model's resolved knobs.
+inline bool adaptive_batching(const ServerOptions& options, const ModelInfo& info) {
+  return options.max_batch_tokens == 0 && (options.target_batch_ms > 0 || info.adaptive_batching);
+}
+
 }  // namespace embedrt::server
