@@ -15,6 +15,7 @@
 
 #include "embedrt/error.h"
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/quantize.h"
 
 namespace embedrt::kernels {
@@ -244,6 +245,12 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
 
   Linear::RowBlocking blocking{1, {1}};
 
+  // fp32 on CPUs with AVX2 but not AVX-512: oneDNN 2.6 runs its gemm:jit there, which packs the
+  // weights again on every call (a query of 12 tokens spent most of its 9 ms doing that) and gives
+  // a row bits that depend on the row count. The packed kernel does neither. With AVX-512 oneDNN
+  // picks brgemm on weights it packed once, which is as fast, so it keeps that path.
+  std::unique_ptr<PackedF32Weights> packed;
+
   void run(const float* x, int64_t rows, float* y, const float* residual) const;
   void run_int8(const float* x, int64_t rows, float* y, const float* residual) const;
   void pack_int8(const float* weight, const float* bias);
@@ -389,6 +396,12 @@ Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
       m.pack_int8(weight, bias);
       return;
     }
+    if (spec.precision == Precision::kF32 && active_isa() == Isa::kAvx2) {
+      m.packed =
+          std::make_unique<PackedF32Weights>(weight, bias, spec.out_features, spec.in_features);
+      m.blocking = {1, {}};
+      return;
+    }
     const memory::desc any_md({spec.in_features, spec.out_features}, m.src_type(), tag::any);
     m.weights_md = m.make_pd(kPackingRows, any_md).weights_desc();
     // PyTorch's [out, in] row-major is the {in, out} matrix in column-major ("ba") order.
@@ -416,6 +429,7 @@ const LinearSpec& Linear::spec() const noexcept { return impl_->spec; }
 
 size_t Linear::weight_bytes() const noexcept {
   const Impl& m = *impl_;
+  if (m.packed) return m.packed->bytes();
   if (m.spec.precision == Precision::kInt8) {
     return m.weights_md.get_size() + m.col_scales.size() * sizeof(float) +
            m.col_sums.size() * sizeof(int32_t) + m.bias_values.size() * sizeof(float);
@@ -522,6 +536,11 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
   assert(!m.spec.add_residual || residual != nullptr);
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
   if (rows == 0) return;
+  if (m.packed) {
+    gemm_packed(*m.packed,
+                {x, rows, y, m.spec.add_residual ? residual : nullptr, m.spec.activation});
+    return;
+  }
   try {
     const std::vector<int64_t>& sizes = m.blocking.call_rows;
     const auto direct = [&](int64_t first, int64_t n) {
@@ -564,6 +583,7 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
 Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
 
 const char* Linear::implementation(int64_t rows) const {
+  if (impl_->packed) return "embedrt:packed_fp32_avx2_6x16";
   return impl_->primitive(rows).implementation.c_str();
 }
 

@@ -1,0 +1,104 @@
+#include "kernels/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+
+#include "kernels/cpu/cpu_features.h"
+
+namespace embedrt::kernels {
+namespace {
+
+// A tile of work for one thread: kBlockRows rows (reused from L2 across the group's panels) by
+// kGroupPanels panels. Small enough that a query of a few rows still splits its columns across
+// threads, which is what bounds it: every weight is read once per call.
+constexpr int64_t kBlockRows = 48;
+constexpr int64_t kGroupPanels = 4;
+constexpr size_t kAlignment = 64;
+
+void scalar_tile(const float* a, int64_t lda, int rows, const float* panel, int64_t k,
+                 const float* bias, float* y, int64_t ldy, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < k; ++i)
+        acc = std::fma(a[r * lda + i], panel[i * kGemmPanelColumns + c], acc);
+      y[r * ldy + c] = acc + bias[c];
+    }
+  }
+}
+
+}  // namespace
+
+void PackedF32Weights::Free::operator()(float* p) const noexcept { std::free(p); }
+
+PackedF32Weights::PackedF32Weights(const float* weight, const float* bias, int64_t out, int64_t in)
+    : out_(out), in_(in), panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns) {
+  const size_t floats =
+      size_t(panels_) * size_t(in) * kGemmPanelColumns + panels_ * kGemmPanelColumns;
+  const size_t size = (floats * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
+  data_.reset(static_cast<float*>(std::aligned_alloc(kAlignment, size)));
+  if (!data_) throw std::bad_alloc();
+  std::fill_n(data_.get(), floats, 0.0f);
+  for (int64_t o = 0; o < out; ++o) {
+    float* column =
+        data_.get() + (o / kGemmPanelColumns) * in * kGemmPanelColumns + o % kGemmPanelColumns;
+    const float* row = weight + o * in;
+    for (int64_t i = 0; i < in; ++i) column[i * kGemmPanelColumns] = row[i];
+  }
+  if (bias) std::copy(bias, bias + out, data_.get() + panels_ * in * kGemmPanelColumns);
+}
+
+size_t PackedF32Weights::bytes() const noexcept {
+  return (size_t(panels_) * size_t(in_) + size_t(panels_)) * kGemmPanelColumns * sizeof(float);
+}
+
+void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile) {
+  const int64_t rows = args.rows, in = w.in_features(), out = w.out_features();
+  if (rows <= 0) return;
+  const int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
+  const int64_t groups = (w.panels() + kGroupPanels - 1) / kGroupPanels;
+  const int64_t tiles = row_blocks * groups;
+  // Row-block major, so a thread's consecutive tiles share their rows.
+#pragma omp parallel for schedule(static) if (tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t r0 = t / groups * kBlockRows, r1 = std::min(rows, r0 + kBlockRows);
+    const int64_t p0 = t % groups * kGroupPanels, p1 = std::min(w.panels(), p0 + kGroupPanels);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c0 = p * kGemmPanelColumns;
+      const int cols = int(std::min(kGemmPanelColumns, out - c0));
+      for (int64_t r = r0; r < r1; r += detail::kGemmTileRows) {
+        const int n = int(std::min<int64_t>(detail::kGemmTileRows, r1 - r));
+        tile(args.x + r * in, in, n, w.panel(p), in, w.bias() + c0, args.y + r * out + c0, out,
+             cols);
+      }
+    }
+    if (args.activation == Activation::kNone && !args.residual) continue;
+    const int64_t c0 = p0 * kGemmPanelColumns, c1 = std::min(out, p1 * kGemmPanelColumns);
+    for (int64_t r = r0; r < r1; ++r) {
+      float* y = args.y + r * out;
+      if (args.activation != Activation::kNone) apply_activation(args.activation, y + c0, c1 - c0);
+      if (args.residual) {
+        const float* res = args.residual + r * out;
+        for (int64_t c = c0; c < c1; ++c) y[c] += res[c];
+      }
+    }
+  }
+}
+
+void scalar::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {
+  detail::gemm_packed(weights, args, &scalar_tile);
+}
+
+void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {
+  if (active_isa() >= Isa::kAvx2) {
+    avx2::gemm_packed(weights, args);
+  } else {
+    scalar::gemm_packed(weights, args);
+  }
+}
+
+}  // namespace embedrt::kernels

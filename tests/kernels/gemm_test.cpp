@@ -1,0 +1,108 @@
+#include "kernels/cpu/gemm.h"
+
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "test_util.h"
+
+namespace embedrt::kernels {
+namespace {
+
+using testing::max_abs_diff;
+using testing::random_vector;
+
+struct GemmShape {
+  int64_t rows, in, out;
+  bool bias;
+};
+
+std::vector<float> run(void (*gemm)(const PackedF32Weights&, const GemmArgs&),
+                       const PackedF32Weights& w, const std::vector<float>& x, int64_t rows,
+                       const float* residual = nullptr, Activation act = Activation::kNone) {
+  std::vector<float> y(rows * w.out_features(), NAN);
+  gemm(w, {x.data(), rows, y.data(), residual, act});
+  return y;
+}
+
+// Both kernels compute each element as one fma chain in ascending k, so they agree to the bit;
+// the shapes cover every tile height (1-6 rows), partial panels and partial column groups.
+TEST(PackedGemm, Avx2MatchesScalarBitForBit) {
+  EMBEDRT_REQUIRE_AVX2();
+  for (const GemmShape& s :
+       {GemmShape{1, 384, 1152, true}, GemmShape{5, 33, 17, false}, GemmShape{13, 1536, 384, true},
+        GemmShape{50, 64, 100, true}, GemmShape{97, 7, 3, false}}) {
+    const auto w = random_vector(s.out * s.in, 1, -0.2f, 0.2f);
+    const auto b = random_vector(s.out, 2);
+    const auto x = random_vector(s.rows * s.in, 3, -2.0f, 2.0f);
+    const PackedF32Weights packed(w.data(), s.bias ? b.data() : nullptr, s.out, s.in);
+    const auto expected = run(&scalar::gemm_packed, packed, x, s.rows);
+    const auto actual = run(&avx2::gemm_packed, packed, x, s.rows);
+    EXPECT_EQ(expected, actual) << s.rows << "x" << s.in << "x" << s.out;
+  }
+}
+
+TEST(PackedGemm, MatchesDoublePrecisionWithActivationAndResidual) {
+  const int64_t rows = 19, in = 200, out = 70;
+  const auto w = random_vector(out * in, 4, -0.2f, 0.2f);
+  const auto b = random_vector(out, 5);
+  const auto x = random_vector(rows * in, 6, -2.0f, 2.0f);
+  const auto residual = random_vector(rows * out, 7);
+  const PackedF32Weights packed(w.data(), b.data(), out, in);
+  const auto y = run(&gemm_packed, packed, x, rows, residual.data(), Activation::kRelu);
+  std::vector<float> expected(rows * out);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = b[o];
+      for (int64_t i = 0; i < in; ++i) acc += double(x[r * in + i]) * w[o * in + i];
+      expected[r * out + o] = float(std::max(acc, 0.0)) + residual[r * out + o];
+    }
+  }
+  EXPECT_LE(max_abs_diff(expected, y), 1e-6f * in + 1e-5f);
+}
+
+// The encoder's batch invariance rests on this: a row's bits do not depend on the row count, the
+// row's position or the thread count.
+TEST(PackedGemm, RowsAreBitIdenticalAcrossRowCountsPositionsAndThreads) {
+  const int64_t in = 384, out = 1536;
+  const auto w = random_vector(out * in, 8, -0.1f, 0.1f);
+  const auto b = random_vector(out, 9);
+  const PackedF32Weights packed(w.data(), b.data(), out, in);
+  const auto x = random_vector(200 * in, 10);
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<float> row(x.begin() + 5 * in, x.begin() + 6 * in);
+  const auto single = run(&gemm_packed, packed, row, 1, nullptr, Activation::kGeluErf);
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    for (int64_t rows : {6, 7, 12, 49, 200}) {
+      for (int64_t first : {0, 1, 4}) {
+        if (first + rows > 200 || first > 5) continue;
+        const std::vector<float> part(x.begin() + first * in, x.begin() + (first + rows) * in);
+        const auto y = run(&gemm_packed, packed, part, rows, nullptr, Activation::kGeluErf);
+        const auto at = y.begin() + (5 - first) * out;
+        EXPECT_TRUE(std::equal(single.begin(), single.end(), at))
+            << "rows=" << rows << " first=" << first << " threads=" << threads;
+      }
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}
+
+TEST(PackedGemm, PadsTheLastPanelAndKeepsNoMoreThanThePaddedWeights) {
+  const int64_t in = 10, out = 20;  // two panels, the second with 4 of 16 columns used
+  const auto w = random_vector(out * in, 11);
+  const PackedF32Weights packed(w.data(), nullptr, out, in);
+  EXPECT_EQ(packed.panels(), 2);
+  EXPECT_EQ(packed.bytes(), size_t(2 * (in + 1) * kGemmPanelColumns) * sizeof(float));
+  for (int64_t i = 0; i < in; ++i) {
+    EXPECT_EQ(packed.panel(1)[i * kGemmPanelColumns + 3], w[19 * in + i]);
+    EXPECT_EQ(packed.panel(1)[i * kGemmPanelColumns + 4], 0.0f);
+  }
+  EXPECT_EQ(packed.bias()[0], 0.0f);
+}
+
+}  // namespace
+}  // namespace embedrt::kernels
