@@ -4,6 +4,8 @@
 #include <omp.h>
 
 #include <cmath>
+#include <random>
+#include <string>
 #include <vector>
 
 #include "test_util.h"
@@ -102,6 +104,45 @@ TEST(PackedGemm, PadsTheLastPanelAndKeepsNoMoreThanThePaddedWeights) {
     EXPECT_EQ(packed.panel(1)[i * kGemmPanelColumns + 4], 0.0f);
   }
   EXPECT_EQ(packed.bias()[0], 0.0f);
+}
+
+std::vector<int32_t> run_u8s8(void (*gemm)(const PackedS8Weights&, const GemmU8S8Args&),
+                              const PackedS8Weights& w, const std::vector<uint8_t>& x, int64_t rows,
+                              int64_t stride) {
+  std::vector<int32_t> y(rows * w.out_features(), -1);
+  gemm(w, {x.data(), rows, stride, y.data()});
+  return y;
+}
+
+// Extreme values (255 activations against +-63 weights) check that no int16 step saturates; the
+// shapes cover every tile height (1-4 rows), padded k and partial panels.
+TEST(PackedGemmU8S8, ScalarAndAvx2GiveTheExactSums) {
+  std::mt19937 gen(12);
+  for (const GemmShape& s : {GemmShape{1, 384, 1152, false}, GemmShape{7, 33, 17, false},
+                             GemmShape{13, 1536, 384, false}, GemmShape{50, 6, 40, false}}) {
+    std::vector<int8_t> w(s.out * s.in);
+    for (int8_t& v : w) v = int8_t(int(gen() % 3) - 1) * kGemmS8WeightMax;
+    const PackedS8Weights packed(w.data(), s.out, s.in);
+    const int64_t stride = packed.padded_in();
+    std::vector<uint8_t> x(s.rows * stride, 0);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      for (int64_t i = 0; i < s.in; ++i) x[r * stride + i] = gen() % 4 == 0 ? gen() % 256 : 255;
+    }
+    std::vector<int32_t> expected(s.rows * s.out);
+    for (int64_t r = 0; r < s.rows; ++r) {
+      for (int64_t o = 0; o < s.out; ++o) {
+        int64_t acc = 0;
+        for (int64_t i = 0; i < s.in; ++i) acc += int64_t(x[r * stride + i]) * w[o * s.in + i];
+        expected[r * s.out + o] = int32_t(acc);
+      }
+    }
+    const std::string shape =
+        std::to_string(s.rows) + "x" + std::to_string(s.in) + "x" + std::to_string(s.out);
+    EXPECT_EQ(run_u8s8(&scalar::gemm_u8s8_packed, packed, x, s.rows, stride), expected) << shape;
+    if (detect_cpu_isa() >= Isa::kAvx2) {
+      EXPECT_EQ(run_u8s8(&avx2::gemm_u8s8_packed, packed, x, s.rows, stride), expected) << shape;
+    }
+  }
 }
 
 }  // namespace

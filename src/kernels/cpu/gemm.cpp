@@ -31,7 +31,84 @@ void scalar_tile(const float* a, int64_t lda, int rows, const float* panel, int6
   }
 }
 
+void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
+                      int64_t padded_k, int32_t* y, int64_t ldy, int cols) {
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      int32_t acc = 0;
+      for (int64_t i = 0; i < padded_k; ++i) {
+        acc += int32_t(a[r * lda + i]) * panel[(i / 4 * kGemmPanelColumns + c) * 4 + i % 4];
+      }
+      y[r * ldy + c] = acc;
+    }
+  }
+}
+
+// Row blocks x column groups of panels, row-block major so that a thread's consecutive tiles
+// share their rows; `body(r0, r1, p0, p1)` runs one.
+template <typename Body>
+void for_each_tile(int64_t rows, int64_t panels, const Body& body) {
+  const int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
+  const int64_t groups = (panels + kGroupPanels - 1) / kGroupPanels;
+  const int64_t tiles = row_blocks * groups;
+#pragma omp parallel for schedule(static) if (tiles > 1)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t r0 = t / groups * kBlockRows;
+    const int64_t p0 = t % groups * kGroupPanels;
+    body(r0, std::min(rows, r0 + kBlockRows), p0, std::min(panels, p0 + kGroupPanels));
+  }
+}
+
 }  // namespace
+
+void PackedS8Weights::Free::operator()(int8_t* p) const noexcept { std::free(p); }
+
+PackedS8Weights::PackedS8Weights(const int8_t* weight, int64_t out, int64_t in)
+    : out_(out),
+      in_(in),
+      padded_in_((in + 3) / 4 * 4),
+      panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns) {
+  const size_t size = (bytes() + kAlignment - 1) / kAlignment * kAlignment;
+  data_.reset(static_cast<int8_t*>(std::aligned_alloc(kAlignment, size)));
+  if (!data_) throw std::bad_alloc();
+  std::fill_n(data_.get(), size, int8_t{0});
+  for (int64_t o = 0; o < out; ++o) {
+    int8_t* column = data_.get() + (o / kGemmPanelColumns) * padded_in_ * kGemmPanelColumns +
+                     (o % kGemmPanelColumns) * 4;
+    for (int64_t i = 0; i < in; ++i) {
+      column[i / 4 * kGemmPanelColumns * 4 + i % 4] = weight[o * in + i];
+    }
+  }
+}
+
+void detail::gemm_u8s8_packed(const PackedS8Weights& w, const GemmU8S8Args& args,
+                              GemmU8S8Tile tile) {
+  if (args.rows <= 0) return;
+  const int64_t out = w.out_features();
+  for_each_tile(args.rows, w.panels(), [&](int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c0 = p * kGemmPanelColumns;
+      const int cols = int(std::min(kGemmPanelColumns, out - c0));
+      for (int64_t r = r0; r < r1; r += detail::kGemmU8S8TileRows) {
+        const int n = int(std::min<int64_t>(detail::kGemmU8S8TileRows, r1 - r));
+        tile(args.x + r * args.x_stride, args.x_stride, n, w.panel(p), w.padded_in(),
+             args.y + r * out + c0, out, cols);
+      }
+    }
+  });
+}
+
+void scalar::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) {
+  detail::gemm_u8s8_packed(weights, args, &scalar_u8s8_tile);
+}
+
+void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) {
+  if (active_isa() >= Isa::kAvx2) {
+    avx2::gemm_u8s8_packed(weights, args);
+  } else {
+    scalar::gemm_u8s8_packed(weights, args);
+  }
+}
 
 void PackedF32Weights::Free::operator()(float* p) const noexcept { std::free(p); }
 
@@ -59,14 +136,7 @@ size_t PackedF32Weights::bytes() const noexcept {
 void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile) {
   const int64_t rows = args.rows, in = w.in_features(), out = w.out_features();
   if (rows <= 0) return;
-  const int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
-  const int64_t groups = (w.panels() + kGroupPanels - 1) / kGroupPanels;
-  const int64_t tiles = row_blocks * groups;
-  // Row-block major, so a thread's consecutive tiles share their rows.
-#pragma omp parallel for schedule(static) if (tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t r0 = t / groups * kBlockRows, r1 = std::min(rows, r0 + kBlockRows);
-    const int64_t p0 = t % groups * kGroupPanels, p1 = std::min(w.panels(), p0 + kGroupPanels);
+  for_each_tile(rows, w.panels(), [&](int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t c0 = p * kGemmPanelColumns;
       const int cols = int(std::min(kGemmPanelColumns, out - c0));
@@ -76,7 +146,7 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
              cols);
       }
     }
-    if (args.activation == Activation::kNone && !args.residual) continue;
+    if (args.activation == Activation::kNone && !args.residual) return;
     const int64_t c0 = p0 * kGemmPanelColumns, c1 = std::min(out, p1 * kGemmPanelColumns);
     for (int64_t r = r0; r < r1; ++r) {
       float* y = args.y + r * out;
@@ -86,7 +156,7 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
         for (int64_t c = c0; c < c1; ++c) y[c] += res[c];
       }
     }
-  }
+  });
 }
 
 void scalar::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {

@@ -1,8 +1,10 @@
-// fp32 GEMM on weights packed once at load, for CPUs where oneDNN would repack the weights on
-// every call (its AVX2 GEMM does, which dominates a query of a few tokens). Every output element is
-// a single fused multiply-add chain over k in ascending order, so a row's bits never depend on how
-// many rows share the call, where the row sits, the tiling or the thread count; the scalar and
-// AVX2 kernels give the same bits.
+// GEMMs on weights packed once at load, for CPUs where oneDNN has no kernel that keeps its packed
+// weights (AVX2 without AVX-512 or VNNI): its gemm:jit packs them again on every call, which
+// dominates a query of a few tokens.
+// - fp32: every output element is a single fused multiply-add chain over k in ascending order, so
+//   a row's bits never depend on how many rows share the call, where the row sits, the tiling or
+//   the thread count; the scalar and AVX2 kernels give the same bits.
+// - u8 x s8 -> s32: sums are exact, so the same holds trivially.
 #pragma once
 
 #include <cstdint>
@@ -56,6 +58,51 @@ namespace avx2 {
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args);
 }
 
+// Quantized weights [out, in] (s8, row-major) as panels of kGemmPanelColumns output columns, each
+// panel [in / 4][kGemmPanelColumns][4] (four consecutive k of a column together, as vpmaddubsw
+// pairs them), in zero-padded to a multiple of 4 and the last panel zero-padded.
+class PackedS8Weights {
+ public:
+  PackedS8Weights(const int8_t* weight, int64_t out, int64_t in);
+
+  int64_t in_features() const noexcept { return in_; }
+  int64_t padded_in() const noexcept { return padded_in_; }
+  int64_t out_features() const noexcept { return out_; }
+  int64_t panels() const noexcept { return panels_; }
+  const int8_t* panel(int64_t p) const noexcept {
+    return data_.get() + p * padded_in_ * kGemmPanelColumns;
+  }
+  size_t bytes() const noexcept { return size_t(panels_ * padded_in_ * kGemmPanelColumns); }
+
+ private:
+  struct Free {
+    void operator()(int8_t* p) const noexcept;
+  };
+  int64_t out_ = 0, in_ = 0, padded_in_ = 0, panels_ = 0;
+  std::unique_ptr<int8_t[], Free> data_;
+};
+
+// AVX2 without VNNI multiplies u8 by s8 with vpmaddubsw, which adds two products in a saturating
+// int16: weights must lie in [-kGemmS8WeightMax, kGemmS8WeightMax] for 255 * w * 2 to fit.
+inline constexpr int32_t kGemmS8WeightMax = 63;
+
+struct GemmU8S8Args {
+  const uint8_t* x = nullptr;  // [rows, x_stride], x_stride >= padded_in(), the padding zero
+  int64_t rows = 0;
+  int64_t x_stride = 0;
+  int32_t* y = nullptr;  // [rows, out]
+};
+
+// y = x W^T in exact s32, threaded like gemm_packed.
+void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args);
+
+namespace scalar {
+void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args);
+}
+namespace avx2 {
+void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args);
+}
+
 namespace detail {
 // One register tile: y[r, c] = sum_k a[r, k] * panel[k, c] + bias[c] for r < rows (1..6) and
 // c < cols (1..16), the sum one fma chain in ascending k.
@@ -65,6 +112,13 @@ inline constexpr int kGemmTileRows = 6;
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile tile);
 void gemm_tile_avx2(const float* a, int64_t lda, int rows, const float* panel, int64_t k,
                     const float* bias, float* y, int64_t ldy, int cols);
+
+using GemmU8S8Tile = void (*)(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
+                              int64_t padded_k, int32_t* y, int64_t ldy, int cols);
+inline constexpr int kGemmU8S8TileRows = 4;
+void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args, GemmU8S8Tile tile);
+void gemm_u8s8_tile_avx2(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
+                         int64_t padded_k, int32_t* y, int64_t ldy, int cols);
 }  // namespace detail
 
 }  // namespace embedrt::kernels

@@ -80,7 +80,74 @@ void tile(const float* a, int64_t lda, const float* panel, int64_t k, const floa
   if constexpr (ROWS > 5) store(5, l5, h5);
 }
 
+// ROWS x 16 s32 accumulators. Per four k: vpmaddubsw multiplies a row's four broadcast u8 by
+// each column's four s8 and adds pairs into int16 (exact for |w| <= 63), vpmaddwd by ones adds
+// the two pairs into int32. Four rows keep accumulators, panel, ones and temporaries within 16
+// registers.
+template <int ROWS>
+void tile_u8s8(const uint8_t* a, int64_t lda, const int8_t* panel, int64_t padded_k, int32_t* y,
+               int64_t ldy, int cols) {
+  const uint8_t* rows[4] = {a, a + (ROWS > 1 ? lda : 0), a + (ROWS > 2 ? 2 * lda : 0),
+                            a + (ROWS > 3 ? 3 * lda : 0)};
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i l0 = _mm256_setzero_si256(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0,
+          h3 = l0;
+  const auto step = [&](const uint8_t* row, int64_t i, __m256i b0, __m256i b1, __m256i& lo,
+                        __m256i& hi) {
+    int32_t four;
+    __builtin_memcpy(&four, row + i, 4);
+    const __m256i av = _mm256_set1_epi32(four);
+    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones));
+    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones));
+  };
+  for (int64_t i = 0; i < padded_k; i += 4) {
+    const int8_t* b = panel + i * kGemmPanelColumns;
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchDistance * kGemmPanelColumns),
+                 _MM_HINT_T0);
+    const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b));
+    const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(b + 32));
+    step(rows[0], i, b0, b1, l0, h0);
+    if constexpr (ROWS > 1) step(rows[1], i, b0, b1, l1, h1);
+    if constexpr (ROWS > 2) step(rows[2], i, b0, b1, l2, h2);
+    if constexpr (ROWS > 3) step(rows[3], i, b0, b1, l3, h3);
+  }
+  const auto store = [&](int r, __m256i lo, __m256i hi) {
+    int32_t* row = y + r * ldy;
+    if (cols == kGemmPanelColumns) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row), lo);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(row + 8), hi);
+    } else {
+      alignas(32) int32_t tmp[kGemmPanelColumns];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp), lo);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(tmp + 8), hi);
+      for (int c = 0; c < cols; ++c) row[c] = tmp[c];
+    }
+  };
+  store(0, l0, h0);
+  if constexpr (ROWS > 1) store(1, l1, h1);
+  if constexpr (ROWS > 2) store(2, l2, h2);
+  if constexpr (ROWS > 3) store(3, l3, h3);
+}
+
 }  // namespace
+
+void detail::gemm_u8s8_tile_avx2(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
+                                 int64_t padded_k, int32_t* y, int64_t ldy, int cols) {
+  switch (rows) {
+    case 4:
+      return tile_u8s8<4>(a, lda, panel, padded_k, y, ldy, cols);
+    case 3:
+      return tile_u8s8<3>(a, lda, panel, padded_k, y, ldy, cols);
+    case 2:
+      return tile_u8s8<2>(a, lda, panel, padded_k, y, ldy, cols);
+    default:
+      return tile_u8s8<1>(a, lda, panel, padded_k, y, ldy, cols);
+  }
+}
+
+void avx2::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) {
+  detail::gemm_u8s8_packed(weights, args, &detail::gemm_u8s8_tile_avx2);
+}
 
 void detail::gemm_tile_avx2(const float* a, int64_t lda, int rows, const float* panel, int64_t k,
                             const float* bias, float* y, int64_t ldy, int cols) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <dnnl.hpp>
 #include <map>
 #include <mutex>
@@ -250,9 +251,15 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   // a row bits that depend on the row count. The packed kernel does neither. With AVX-512 oneDNN
   // picks brgemm on weights it packed once, which is as fast, so it keeps that path.
   std::unique_ptr<PackedF32Weights> packed;
+  // int8 on the same CPUs, for the same reason (oneDNN's AVX2 int8 GEMM took as long as fp32 for
+  // a query once fp32 stopped repacking).
+  std::unique_ptr<PackedS8Weights> packed_s8;
 
   void run(const float* x, int64_t rows, float* y, const float* residual) const;
   void run_int8(const float* x, int64_t rows, float* y, const float* residual) const;
+  void run_packed_s8(const float* x, int64_t rows, float* y, const float* residual) const;
+  void finish_int8_row(const int32_t* acc, int64_t row, float row_scale, int32_t zero_point,
+                       float* y, const float* residual) const;
   void pack_int8(const float* weight, const float* bias);
 
   dt src_type() const { return spec.precision == Precision::kBF16 ? dt::bf16 : dt::f32; }
@@ -431,15 +438,17 @@ size_t Linear::weight_bytes() const noexcept {
   const Impl& m = *impl_;
   if (m.packed) return m.packed->bytes();
   if (m.spec.precision == Precision::kInt8) {
-    return m.weights_md.get_size() + m.col_scales.size() * sizeof(float) +
-           m.col_sums.size() * sizeof(int32_t) + m.bias_values.size() * sizeof(float);
+    const size_t packed = m.packed_s8 ? m.packed_s8->bytes() : m.weights_md.get_size();
+    return packed + m.col_scales.size() * sizeof(float) + m.col_sums.size() * sizeof(int32_t) +
+           m.bias_values.size() * sizeof(float);
   }
   return m.weights_md.get_size() + (m.has_bias ? size_t(m.spec.out_features) * sizeof(float) : 0);
 }
 
 void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
   const int64_t in = spec.in_features, out = spec.out_features;
-  const Int8Ranges ranges = int8_ranges();
+  const bool own_kernel = active_isa() == Isa::kAvx2;
+  const Int8Ranges ranges = own_kernel ? Int8Ranges{255, kGemmS8WeightMax} : int8_ranges();
   activation_max = ranges.activation_max;
   std::vector<int8_t> q(out * in);
   col_scales.resize(out);
@@ -449,6 +458,11 @@ void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
     for (int64_t i = 0; i < in; ++i) col_sums[o] += q[o * in + i];
   }
   if (bias_in) bias_values.assign(bias_in, bias_in + out);
+  blocking = {1, {}};
+  if (own_kernel) {
+    packed_s8 = std::make_unique<PackedS8Weights>(q.data(), out, in);
+    return;
+  }
 
   weights_md = make_pd(kPackingRows, memory::desc({in, out}, dt::s8, tag::any)).weights_desc();
   const memory::desc user_md({in, out}, dt::s8, tag::ba);
@@ -457,11 +471,14 @@ void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
   dnnl::stream stream(cpu_engine());
   dnnl::reorder(user, weights).execute(stream, user, weights);
   stream.wait();
-  blocking = {1, {}};
 }
 
 void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float* residual) const {
   const int64_t in = spec.in_features, out = spec.out_features;
+  if (packed_s8) {
+    run_packed_s8(x, rows, y, residual);
+    return;
+  }
   const int64_t padded_rows = int8_padded_rows(rows);
   TailScratch& t = tail_scratch;
   uint8_t* q = grown(t.u8, padded_rows * in);
@@ -470,9 +487,6 @@ void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float*
   quantize_rows_u8(x, rows, in, activation_max, q, row_scales, zero_points);
   std::fill(q + rows * in, q + padded_rows * in, uint8_t{0});
 
-  const bool avx2 = active_isa() >= Isa::kAvx2;
-  const auto dequantize = avx2 ? &avx2::dequantize_row : &scalar::dequantize_row;
-  const float* bias_ptr = bias_values.empty() ? nullptr : bias_values.data();
   const dnnl::engine& eng = cpu_engine();
   thread_local dnnl::stream stream(eng);
   for (int64_t first = 0; first < rows; first += kInt8CallRows) {
@@ -489,15 +503,48 @@ void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float*
     stream.wait();
 #pragma omp parallel for schedule(static) if (n * out > 32768)
     for (int64_t r = 0; r < n; ++r) {
-      float* row = y + (first + r) * out;
-      dequantize(acc + r * out, out, row_scales[first + r], zero_points[first + r],
-                 col_scales.data(), col_sums.data(), bias_ptr, row);
-      if (spec.activation != Activation::kNone) apply_activation(spec.activation, row, out);
-      if (spec.add_residual) {
-        const float* res = residual + (first + r) * out;
-        for (int64_t c = 0; c < out; ++c) row[c] += res[c];
-      }
+      finish_int8_row(acc + r * out, first + r, row_scales[first + r], zero_points[first + r], y,
+                      residual);
     }
+  }
+}
+
+void Linear::Impl::finish_int8_row(const int32_t* acc, int64_t row, float row_scale,
+                                   int32_t zero_point, float* y, const float* residual) const {
+  const int64_t out = spec.out_features;
+  const auto dequantize =
+      active_isa() >= Isa::kAvx2 ? &avx2::dequantize_row : &scalar::dequantize_row;
+  float* y_row = y + row * out;
+  dequantize(acc, out, row_scale, zero_point, col_scales.data(), col_sums.data(),
+             bias_values.empty() ? nullptr : bias_values.data(), y_row);
+  if (spec.activation != Activation::kNone) apply_activation(spec.activation, y_row, out);
+  if (spec.add_residual) {
+    const float* res = residual + row * out;
+    for (int64_t c = 0; c < out; ++c) y_row[c] += res[c];
+  }
+}
+
+void Linear::Impl::run_packed_s8(const float* x, int64_t rows, float* y,
+                                 const float* residual) const {
+  const int64_t in = spec.in_features, out = spec.out_features;
+  const int64_t stride = packed_s8->padded_in();
+  TailScratch& t = tail_scratch;
+  uint8_t* q = grown(t.u8, rows * stride);
+  float* row_scales = grown(t.row_scales, rows);
+  int32_t* zero_points = grown(t.zero_points, rows);
+  quantize_rows_u8(x, rows, in, activation_max, q, row_scales, zero_points);
+  if (stride != in) {  // spread the rows to the kernel's 4-byte-padded stride, last row first
+    for (int64_t r = rows - 1; r >= 0; --r) {
+      std::memmove(q + r * stride, q + r * in, in);
+      std::fill(q + r * stride + in, q + (r + 1) * stride, uint8_t{0});
+    }
+  }
+  // The s32 sums go into `y` (same element size) and become fp32 in place.
+  int32_t* acc = reinterpret_cast<int32_t*>(y);
+  gemm_u8s8_packed(*packed_s8, {q, rows, stride, acc});
+#pragma omp parallel for schedule(static) if (rows * out > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    finish_int8_row(acc + r * out, r, row_scales[r], zero_points[r], y, residual);
   }
 }
 
@@ -584,6 +631,7 @@ Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocki
 
 const char* Linear::implementation(int64_t rows) const {
   if (impl_->packed) return "embedrt:packed_fp32_avx2_6x16";
+  if (impl_->packed_s8) return "embedrt:packed_u8s7_avx2_4x16";
   return impl_->primitive(rows).implementation.c_str();
 }
 
