@@ -100,6 +100,8 @@ void BM_LinearGemm(benchmark::State& state) {
                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_LinearGemm)
+    ->ArgsProduct({{10}, {384}, {1152, 384, 1536}, {0}, {0, 2}})  // a query's rows
+    ->ArgsProduct({{10}, {1536}, {384}, {0}, {0, 2}})
     ->ArgsProduct({{32, 128, 1024, 4096}, {384}, {1152, 384}, {0}, {0, 1, 2}})
     ->ArgsProduct({{32, 128, 1024, 4096}, {384}, {1536}, {1}, {0, 1, 2}})
     ->ArgsProduct({{32, 128, 1024, 4096}, {1536}, {384}, {0}, {0, 1, 2}})

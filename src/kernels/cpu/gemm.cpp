@@ -95,6 +95,10 @@ void detail::gemm_u8s8_packed(const PackedS8Weights& w, const GemmU8S8Args& args
              args.y + r * out + c0, out, cols);
       }
     }
+    if (args.finish) {
+      args.finish(args.context, r0, r1, p0 * kGemmPanelColumns,
+                  std::min(out, p1 * kGemmPanelColumns));
+    }
   });
 }
 

@@ -91,6 +91,10 @@ struct GemmU8S8Args {
   int64_t rows = 0;
   int64_t x_stride = 0;
   int32_t* y = nullptr;  // [rows, out]
+  // Called once per finished block of rows [r0, r1) x columns [c0, c1), on the thread that
+  // computed it, to turn the sums into fp32 while they are in cache and in parallel.
+  void (*finish)(const void* context, int64_t r0, int64_t r1, int64_t c0, int64_t c1) = nullptr;
+  const void* context = nullptr;
 };
 
 // y = x W^T in exact s32, threaded like gemm_packed.

@@ -258,8 +258,10 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   void run(const float* x, int64_t rows, float* y, const float* residual) const;
   void run_int8(const float* x, int64_t rows, float* y, const float* residual) const;
   void run_packed_s8(const float* x, int64_t rows, float* y, const float* residual) const;
-  void finish_int8_row(const int32_t* acc, int64_t row, float row_scale, int32_t zero_point,
-                       float* y, const float* residual) const;
+  // Columns [c0, c1) of one row: s32 sums (acc points at the row's first column) to fp32 in y,
+  // then bias, activation and residual.
+  void finish_int8_row(const int32_t* acc, int64_t row, int64_t c0, int64_t c1, float row_scale,
+                       int32_t zero_point, float* y, const float* residual) const;
   void pack_int8(const float* weight, const float* bias);
 
   dt src_type() const { return spec.precision == Precision::kBF16 ? dt::bf16 : dt::f32; }
@@ -503,30 +505,31 @@ void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float*
     stream.wait();
 #pragma omp parallel for schedule(static) if (n * out > 32768)
     for (int64_t r = 0; r < n; ++r) {
-      finish_int8_row(acc + r * out, first + r, row_scales[first + r], zero_points[first + r], y,
-                      residual);
+      finish_int8_row(acc + r * out, first + r, 0, out, row_scales[first + r],
+                      zero_points[first + r], y, residual);
     }
   }
 }
 
-void Linear::Impl::finish_int8_row(const int32_t* acc, int64_t row, float row_scale,
-                                   int32_t zero_point, float* y, const float* residual) const {
-  const int64_t out = spec.out_features;
+void Linear::Impl::finish_int8_row(const int32_t* acc, int64_t row, int64_t c0, int64_t c1,
+                                   float row_scale, int32_t zero_point, float* y,
+                                   const float* residual) const {
+  const int64_t out = spec.out_features, n = c1 - c0;
   const auto dequantize =
       active_isa() >= Isa::kAvx2 ? &avx2::dequantize_row : &scalar::dequantize_row;
-  float* y_row = y + row * out;
-  dequantize(acc, out, row_scale, zero_point, col_scales.data(), col_sums.data(),
-             bias_values.empty() ? nullptr : bias_values.data(), y_row);
-  if (spec.activation != Activation::kNone) apply_activation(spec.activation, y_row, out);
+  float* y_row = y + row * out + c0;
+  dequantize(acc + c0, n, row_scale, zero_point, col_scales.data() + c0, col_sums.data() + c0,
+             bias_values.empty() ? nullptr : bias_values.data() + c0, y_row);
+  if (spec.activation != Activation::kNone) apply_activation(spec.activation, y_row, n);
   if (spec.add_residual) {
-    const float* res = residual + row * out;
-    for (int64_t c = 0; c < out; ++c) y_row[c] += res[c];
+    const float* res = residual + row * out + c0;
+    for (int64_t c = 0; c < n; ++c) y_row[c] += res[c];
   }
 }
 
 void Linear::Impl::run_packed_s8(const float* x, int64_t rows, float* y,
                                  const float* residual) const {
-  const int64_t in = spec.in_features, out = spec.out_features;
+  const int64_t in = spec.in_features;
   const int64_t stride = packed_s8->padded_in();
   TailScratch& t = tail_scratch;
   uint8_t* q = grown(t.u8, rows * stride);
@@ -539,13 +542,28 @@ void Linear::Impl::run_packed_s8(const float* x, int64_t rows, float* y,
       std::fill(q + r * stride + in, q + (r + 1) * stride, uint8_t{0});
     }
   }
-  // The s32 sums go into `y` (same element size) and become fp32 in place.
-  int32_t* acc = reinterpret_cast<int32_t*>(y);
-  gemm_u8s8_packed(*packed_s8, {q, rows, stride, acc});
-#pragma omp parallel for schedule(static) if (rows * out > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    finish_int8_row(acc + r * out, r, row_scales[r], zero_points[r], y, residual);
-  }
+  // The s32 sums go into `y` (same element size) and become fp32 in place, block by block on the
+  // thread that computed them.
+  struct Finish {
+    const Impl* self;
+    int32_t* acc;
+    const float* row_scales;
+    const int32_t* zero_points;
+    float* y;
+    const float* residual;
+  };
+  const Finish finish{this, reinterpret_cast<int32_t*>(y), row_scales, zero_points, y, residual};
+  GemmU8S8Args args{q, rows, stride, finish.acc};
+  args.context = &finish;
+  args.finish = [](const void* context, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+    const Finish& f = *static_cast<const Finish*>(context);
+    const int64_t out = f.self->spec.out_features;
+    for (int64_t r = r0; r < r1; ++r) {
+      f.self->finish_int8_row(f.acc + r * out, r, c0, c1, f.row_scales[r], f.zero_points[r], f.y,
+                              f.residual);
+    }
+  };
+  gemm_u8s8_packed(*packed_s8, args);
 }
 
 void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* residual) const {
