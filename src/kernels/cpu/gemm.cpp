@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "kernels/cpu/cpu_features.h"
@@ -44,34 +45,50 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
   }
 }
 
-// Row blocks x column groups of panels, row-block major so that a thread's consecutive tiles
-// share their rows; `body(r0, r1, p0, p1)` runs one.
-template <typename Body>
-void for_each_tile(int64_t rows, int64_t panels, const Body& body) {
+// Every register tile of a [rows, out] product: blocks of kBlockRows rows x kGroupPanels panels
+// are shared among the threads, row-block major so that a thread's consecutive blocks share their
+// rows. Within a block, `tile(r, n, p, c0, cols)` computes rows [r, r + n) (n <= kTileRows) of
+// panel p, whose columns start at c0; then `block_done(r0, r1, c0, c1)` finishes the block on the
+// same thread, while it is in cache.
+template <int kTileRows, typename Tile, typename BlockDone>
+void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Tile& tile,
+                            const BlockDone& block_done) {
   const int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
   const int64_t groups = (panels + kGroupPanels - 1) / kGroupPanels;
-  const int64_t tiles = row_blocks * groups;
-#pragma omp parallel for schedule(static) if (tiles > 1)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t r0 = t / groups * kBlockRows;
-    const int64_t p0 = t % groups * kGroupPanels;
-    body(r0, std::min(rows, r0 + kBlockRows), p0, std::min(panels, p0 + kGroupPanels));
+  const int64_t blocks = row_blocks * groups;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t r0 = b / groups * kBlockRows, r1 = std::min(rows, r0 + kBlockRows);
+    const int64_t p0 = b % groups * kGroupPanels, p1 = std::min(panels, p0 + kGroupPanels);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t c0 = p * kGemmPanelColumns;
+      const int cols = int(std::min(kGemmPanelColumns, out - c0));
+      for (int64_t r = r0; r < r1; r += kTileRows) {
+        tile(r, int(std::min<int64_t>(kTileRows, r1 - r)), p, c0, cols);
+      }
+    }
+    block_done(r0, r1, p0 * kGemmPanelColumns, std::min(out, p1 * kGemmPanelColumns));
   }
 }
 
 }  // namespace
 
-void PackedS8Weights::Free::operator()(int8_t* p) const noexcept { std::free(p); }
+void detail::AlignedFree::operator()(void* p) const noexcept { std::free(p); }
+
+void* detail::zeroed_aligned_alloc(size_t bytes) {
+  const size_t size = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, size);
+  if (!p) throw std::bad_alloc();
+  std::memset(p, 0, size);
+  return p;
+}
 
 PackedS8Weights::PackedS8Weights(const int8_t* weight, int64_t out, int64_t in)
     : out_(out),
       in_(in),
       padded_in_((in + 3) / 4 * 4),
-      panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns) {
-  const size_t size = (bytes() + kAlignment - 1) / kAlignment * kAlignment;
-  data_.reset(static_cast<int8_t*>(std::aligned_alloc(kAlignment, size)));
-  if (!data_) throw std::bad_alloc();
-  std::fill_n(data_.get(), size, int8_t{0});
+      panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns),
+      data_(static_cast<int8_t*>(detail::zeroed_aligned_alloc(bytes()))) {
   for (int64_t o = 0; o < out; ++o) {
     int8_t* column = data_.get() + (o / kGemmPanelColumns) * padded_in_ * kGemmPanelColumns +
                      (o % kGemmPanelColumns) * 4;
@@ -85,21 +102,15 @@ void detail::gemm_u8s8_packed(const PackedS8Weights& w, const GemmU8S8Args& args
                               GemmU8S8Tile tile) {
   if (args.rows <= 0) return;
   const int64_t out = w.out_features();
-  for_each_tile(args.rows, w.panels(), [&](int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t c0 = p * kGemmPanelColumns;
-      const int cols = int(std::min(kGemmPanelColumns, out - c0));
-      for (int64_t r = r0; r < r1; r += detail::kGemmU8S8TileRows) {
-        const int n = int(std::min<int64_t>(detail::kGemmU8S8TileRows, r1 - r));
+  for_each_register_tile<kGemmU8S8TileRows>(
+      args.rows, w.panels(), out,
+      [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
         tile(args.x + r * args.x_stride, args.x_stride, n, w.panel(p), w.padded_in(),
              args.y + r * out + c0, out, cols);
-      }
-    }
-    if (args.finish) {
-      args.finish(args.context, r0, r1, p0 * kGemmPanelColumns,
-                  std::min(out, p1 * kGemmPanelColumns));
-    }
-  });
+      },
+      [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        if (args.finish) args.finish(args.context, r0, r1, c0, c1);
+      });
 }
 
 void scalar::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) {
@@ -114,16 +125,11 @@ void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) 
   }
 }
 
-void PackedF32Weights::Free::operator()(float* p) const noexcept { std::free(p); }
-
 PackedF32Weights::PackedF32Weights(const float* weight, const float* bias, int64_t out, int64_t in)
-    : out_(out), in_(in), panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns) {
-  const size_t floats =
-      size_t(panels_) * size_t(in) * kGemmPanelColumns + panels_ * kGemmPanelColumns;
-  const size_t size = (floats * sizeof(float) + kAlignment - 1) / kAlignment * kAlignment;
-  data_.reset(static_cast<float*>(std::aligned_alloc(kAlignment, size)));
-  if (!data_) throw std::bad_alloc();
-  std::fill_n(data_.get(), floats, 0.0f);
+    : out_(out),
+      in_(in),
+      panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns),
+      data_(static_cast<float*>(detail::zeroed_aligned_alloc(bytes()))) {
   for (int64_t o = 0; o < out; ++o) {
     float* column =
         data_.get() + (o / kGemmPanelColumns) * in * kGemmPanelColumns + o % kGemmPanelColumns;
@@ -138,29 +144,27 @@ size_t PackedF32Weights::bytes() const noexcept {
 }
 
 void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile) {
-  const int64_t rows = args.rows, in = w.in_features(), out = w.out_features();
-  if (rows <= 0) return;
-  for_each_tile(rows, w.panels(), [&](int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t c0 = p * kGemmPanelColumns;
-      const int cols = int(std::min(kGemmPanelColumns, out - c0));
-      for (int64_t r = r0; r < r1; r += detail::kGemmTileRows) {
-        const int n = int(std::min<int64_t>(detail::kGemmTileRows, r1 - r));
+  const int64_t in = w.in_features(), out = w.out_features();
+  if (args.rows <= 0) return;
+  for_each_register_tile<kGemmTileRows>(
+      args.rows, w.panels(), out,
+      [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
         tile(args.x + r * in, in, n, w.panel(p), in, w.bias() + c0, args.y + r * out + c0, out,
              cols);
-      }
-    }
-    if (args.activation == Activation::kNone && !args.residual) return;
-    const int64_t c0 = p0 * kGemmPanelColumns, c1 = std::min(out, p1 * kGemmPanelColumns);
-    for (int64_t r = r0; r < r1; ++r) {
-      float* y = args.y + r * out;
-      if (args.activation != Activation::kNone) apply_activation(args.activation, y + c0, c1 - c0);
-      if (args.residual) {
-        const float* res = args.residual + r * out;
-        for (int64_t c = c0; c < c1; ++c) y[c] += res[c];
-      }
-    }
-  });
+      },
+      [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+        if (args.activation == Activation::kNone && !args.residual) return;
+        for (int64_t r = r0; r < r1; ++r) {
+          float* y = args.y + r * out;
+          if (args.activation != Activation::kNone) {
+            apply_activation(args.activation, y + c0, c1 - c0);
+          }
+          if (args.residual) {
+            const float* res = args.residual + r * out;
+            for (int64_t c = c0; c < c1; ++c) y[c] += res[c];
+          }
+        }
+      });
 }
 
 void scalar::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {

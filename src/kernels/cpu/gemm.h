@@ -17,6 +17,16 @@ namespace embedrt::kernels {
 // Output columns per packed panel: two AVX2 registers.
 inline constexpr int64_t kGemmPanelColumns = 16;
 
+namespace detail {
+struct AlignedFree {
+  void operator()(void* p) const noexcept;
+};
+// A zero-filled, cache-line-aligned array for packed weights.
+template <typename T>
+using AlignedArray = std::unique_ptr<T[], AlignedFree>;
+void* zeroed_aligned_alloc(size_t bytes);
+}  // namespace detail
+
 // A [out, in] row-major weight (PyTorch's nn.Linear layout) as panels of kGemmPanelColumns
 // output columns, each panel [in][kGemmPanelColumns] contiguous and the last one zero-padded, plus
 // the bias padded the same way (zeros when there is none).
@@ -32,11 +42,8 @@ class PackedF32Weights {
   size_t bytes() const noexcept;
 
  private:
-  struct Free {
-    void operator()(float* p) const noexcept;
-  };
   int64_t out_ = 0, in_ = 0, panels_ = 0;
-  std::unique_ptr<float[], Free> data_;
+  detail::AlignedArray<float> data_;
 };
 
 struct GemmArgs {
@@ -75,11 +82,8 @@ class PackedS8Weights {
   size_t bytes() const noexcept { return size_t(panels_ * padded_in_ * kGemmPanelColumns); }
 
  private:
-  struct Free {
-    void operator()(int8_t* p) const noexcept;
-  };
   int64_t out_ = 0, in_ = 0, padded_in_ = 0, panels_ = 0;
-  std::unique_ptr<int8_t[], Free> data_;
+  detail::AlignedArray<int8_t> data_;
 };
 
 // AVX2 without VNNI multiplies u8 by s8 with vpmaddubsw, which adds two products in a saturating

@@ -250,7 +250,7 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   // weights again on every call (a query of 12 tokens spent most of its 9 ms doing that) and gives
   // a row bits that depend on the row count. The packed kernel does neither. With AVX-512 oneDNN
   // picks brgemm on weights it packed once, which is as fast, so it keeps that path.
-  std::unique_ptr<PackedF32Weights> packed;
+  std::unique_ptr<PackedF32Weights> packed_f32;
   // int8 on the same CPUs, for the same reason (oneDNN's AVX2 int8 GEMM took as long as fp32 for
   // a query once fp32 stopped repacking).
   std::unique_ptr<PackedS8Weights> packed_s8;
@@ -406,7 +406,7 @@ Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
       return;
     }
     if (spec.precision == Precision::kF32 && active_isa() == Isa::kAvx2) {
-      m.packed =
+      m.packed_f32 =
           std::make_unique<PackedF32Weights>(weight, bias, spec.out_features, spec.in_features);
       m.blocking = {1, {}};
       return;
@@ -438,7 +438,7 @@ const LinearSpec& Linear::spec() const noexcept { return impl_->spec; }
 
 size_t Linear::weight_bytes() const noexcept {
   const Impl& m = *impl_;
-  if (m.packed) return m.packed->bytes();
+  if (m.packed_f32) return m.packed_f32->bytes();
   if (m.spec.precision == Precision::kInt8) {
     const size_t packed = m.packed_s8 ? m.packed_s8->bytes() : m.weights_md.get_size();
     return packed + m.col_scales.size() * sizeof(float) + m.col_sums.size() * sizeof(int32_t) +
@@ -546,20 +546,20 @@ void Linear::Impl::run_packed_s8(const float* x, int64_t rows, float* y,
   // thread that computed them.
   struct Finish {
     const Impl* self;
-    int32_t* acc;
+    float* y;
     const float* row_scales;
     const int32_t* zero_points;
-    float* y;
     const float* residual;
   };
-  const Finish finish{this, reinterpret_cast<int32_t*>(y), row_scales, zero_points, y, residual};
-  GemmU8S8Args args{q, rows, stride, finish.acc};
+  const Finish finish{this, y, row_scales, zero_points, residual};
+  GemmU8S8Args args{q, rows, stride, reinterpret_cast<int32_t*>(y)};
   args.context = &finish;
   args.finish = [](const void* context, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
     const Finish& f = *static_cast<const Finish*>(context);
     const int64_t out = f.self->spec.out_features;
+    const auto* acc = reinterpret_cast<const int32_t*>(f.y);
     for (int64_t r = r0; r < r1; ++r) {
-      f.self->finish_int8_row(f.acc + r * out, r, c0, c1, f.row_scales[r], f.zero_points[r], f.y,
+      f.self->finish_int8_row(acc + r * out, r, c0, c1, f.row_scales[r], f.zero_points[r], f.y,
                               f.residual);
     }
   };
@@ -601,8 +601,8 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
   assert(!m.spec.add_residual || residual != nullptr);
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
   if (rows == 0) return;
-  if (m.packed) {
-    gemm_packed(*m.packed,
+  if (m.packed_f32) {
+    gemm_packed(*m.packed_f32,
                 {x, rows, y, m.spec.add_residual ? residual : nullptr, m.spec.activation});
     return;
   }
@@ -648,7 +648,7 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
 Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
 
 const char* Linear::implementation(int64_t rows) const {
-  if (impl_->packed) return "embedrt:packed_fp32_avx2_6x16";
+  if (impl_->packed_f32) return "embedrt:packed_fp32_avx2_6x16";
   if (impl_->packed_s8) return "embedrt:packed_u8s7_avx2_4x16";
   return impl_->primitive(rows).implementation.c_str();
 }

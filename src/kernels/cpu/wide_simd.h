@@ -294,24 +294,33 @@ inline void apply_activation(Activation act, float* x, int64_t n) {
 // Query rows handled together: their scores share every load of K.
 constexpr int kRows = 4;
 
+// acc[r][x] += sum_t a[r][t] * b[t * b_stride + x * kLanes] for t < count: every element one FMA
+// chain over t in order. Both attention products are this with other operands. Fully unrolled so
+// that the accumulators stay in registers; GCC's own limits stop short.
+template <int kVectors>
+[[gnu::always_inline]] inline void accumulate_outer_products(const float* const* a, const float* b,
+                                                             int64_t b_stride, int64_t count,
+                                                             f32x16 (&acc)[kRows][kVectors]) {
+  for (int64_t t = 0; t < count; ++t) {
+    f32x16 bt[kVectors];
+#pragma GCC unroll 16
+    for (int x = 0; x < kVectors; ++x) bt[x] = load(b + t * b_stride + x * kLanes);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const f32x16 w = splat(a[r][t]);
+#pragma GCC unroll 16
+      for (int x = 0; x < kVectors; ++x) acc[r][x] = fmadd(w, bt[x], acc[r][x]);
+    }
+  }
+}
+
 // scores[r][j .. j + kVectors * kLanes) = q_r . k_j for r < kRows. Every score is one FMA chain
 // over c in order, so neither the grouping of rows nor the tile a column falls in changes its bits.
 template <int kVectors>
 inline void score_tile(const float* const* q, const float* kt, int64_t len16, int64_t head_dim,
                        int64_t j, float* scores) {
-  // Fully unrolled so that the accumulators stay in registers; GCC's own limits stop short.
   f32x16 acc[kRows][kVectors] = {};
-  for (int64_t c = 0; c < head_dim; ++c) {
-    f32x16 k[kVectors];
-#pragma GCC unroll 16
-    for (int x = 0; x < kVectors; ++x) k[x] = load(kt + c * len16 + j + x * kLanes);
-#pragma GCC unroll 16
-    for (int r = 0; r < kRows; ++r) {
-      const f32x16 b = splat(q[r][c]);
-#pragma GCC unroll 16
-      for (int x = 0; x < kVectors; ++x) acc[r][x] = fmadd(b, k[x], acc[r][x]);
-    }
-  }
+  accumulate_outer_products<kVectors>(q, kt + j, len16, head_dim, acc);
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
@@ -337,20 +346,8 @@ inline void weighted_values(const float* p, int64_t len16, int rows, const float
                             int64_t len, float* const* out) {
   const float* pr[kRows];
   for (int r = 0; r < kRows; ++r) pr[r] = p + (r < rows ? r : 0) * len16;
-  // Fully unrolled so that the accumulators stay in registers; GCC's own limits stop short.
   f32x16 acc[kRows][kVectors] = {};
-  for (int64_t t = 0; t < len; ++t) {
-    const float* vt = v + t * stride;
-    f32x16 vv[kVectors];
-#pragma GCC unroll 16
-    for (int x = 0; x < kVectors; ++x) vv[x] = load(vt + x * kLanes);
-#pragma GCC unroll 16
-    for (int r = 0; r < kRows; ++r) {
-      const f32x16 w = splat(pr[r][t]);
-#pragma GCC unroll 16
-      for (int x = 0; x < kVectors; ++x) acc[r][x] = fmadd(w, vv[x], acc[r][x]);
-    }
-  }
+  accumulate_outer_products<kVectors>(pr, v, stride, len, acc);
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
     if (r >= rows) break;
