@@ -88,7 +88,7 @@ TEST(WideSimd, ErfAndTanhMatchTheLibrary) {
       EXPECT_EQ(std::signbit(tanh[i]), std::signbit(x[i])) << "x=" << x[i];
     }
   }
-  EXPECT_LT(worst_erf, 2e-7);
+  EXPECT_LT(worst_erf, 3.5e-7);  // the rational fit's bound, a few float ulps of 1
   EXPECT_LT(worst_tanh, 2e-7);
 }
 

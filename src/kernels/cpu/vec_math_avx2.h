@@ -31,26 +31,26 @@ inline __m256 exp(__m256 x) {
   return _mm256_andnot_ps(underflow, y);
 }
 
-// erf(x) with absolute error below 2e-7 (Abramowitz & Stegun 7.1.26 is too coarse, so this uses
-// the rational form erf(x) = 1 - t*exp(-x^2 + P(t)) of Numerical Recipes' erfc, |error| < 1.2e-7).
+// erf(x) as x P(x^2) / Q(x^2) on x clamped to [-4, 4] (Eigen's rational minimax fit): absolute
+// error below 3.5e-7, without the exp and the serial degree-9 polynomial of the erfc form
+// 1 - t exp(-x^2 + P(t)), which made GELU 3.4x slower (1.4 against 0.42 ns a value on an AMD EPYC
+// Zen 3) and cost 4-7% of a pass.
 inline __m256 erf(__m256 x) {
-  const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
-  const __m256 z = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, one));
-  __m256 p = _mm256_set1_ps(0.17087277f);
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-  p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
-  const __m256 arg = _mm256_sub_ps(p, _mm256_mul_ps(z, z));
-  const __m256 erfc = _mm256_mul_ps(t, exp(arg));
-  return _mm256_or_ps(_mm256_sub_ps(one, erfc), sign);
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-4.0f)), _mm256_set1_ps(4.0f));
+  const __m256 x2 = _mm256_mul_ps(x, x);
+  __m256 p = _mm256_set1_ps(-2.72614225801306e-10f);
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.77068142495902e-08f));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-2.10102402082508e-06f));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-5.69250639462346e-05f));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-7.34990630326855e-04f));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-2.95459980854025e-03f));
+  p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-1.60960333262415e-02f));
+  __m256 q = _mm256_set1_ps(-1.45660718464996e-05f);
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-2.13374055278905e-04f));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1.68282697438203e-03f));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-7.37332916720468e-03f));
+  q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(-1.42647390514189e-02f));
+  return _mm256_div_ps(_mm256_mul_ps(p, x), q);
 }
 
 // tanh(x) = 1 - 2 / (exp(2x) + 1), odd-symmetric so it stays accurate for negative x.

@@ -131,24 +131,23 @@ inline f32x16 exp(f32x16 x) {
   return underflow ? splat(0.0f) : y;
 }
 
-// erf(x) = 1 - t*exp(-x^2 + P(t)) (Numerical Recipes' erfc, |error| < 1.2e-7), as avx2_math::erf.
+// erf(x) = x P(x^2) / Q(x^2) on x clamped to [-4, 4], as avx2_math::erf.
 inline f32x16 erf(f32x16 x) {
-  const i32x16 sign = as_int(x) & INT32_MIN;
-  const f32x16 z = as_float(as_int(x) & INT32_MAX);
-  const f32x16 one = splat(1.0f);
-  const f32x16 t = one / fmadd(splat(0.5f), z, one);
-  f32x16 p = splat(0.17087277f);
-  p = fmadd(p, t, splat(-0.82215223f));
-  p = fmadd(p, t, splat(1.48851587f));
-  p = fmadd(p, t, splat(-1.13520398f));
-  p = fmadd(p, t, splat(0.27886807f));
-  p = fmadd(p, t, splat(-0.18628806f));
-  p = fmadd(p, t, splat(0.09678418f));
-  p = fmadd(p, t, splat(0.37409196f));
-  p = fmadd(p, t, splat(1.00002368f));
-  p = fmadd(p, t, splat(-1.26551223f));
-  const f32x16 erfc = t * exp(p - z * z);
-  return as_float(as_int(one - erfc) | sign);
+  x = min(max(x, splat(-4.0f)), splat(4.0f));
+  const f32x16 x2 = x * x;
+  f32x16 p = splat(-2.72614225801306e-10f);
+  p = fmadd(p, x2, splat(2.77068142495902e-08f));
+  p = fmadd(p, x2, splat(-2.10102402082508e-06f));
+  p = fmadd(p, x2, splat(-5.69250639462346e-05f));
+  p = fmadd(p, x2, splat(-7.34990630326855e-04f));
+  p = fmadd(p, x2, splat(-2.95459980854025e-03f));
+  p = fmadd(p, x2, splat(-1.60960333262415e-02f));
+  f32x16 q = splat(-1.45660718464996e-05f);
+  q = fmadd(q, x2, splat(-2.13374055278905e-04f));
+  q = fmadd(q, x2, splat(-1.68282697438203e-03f));
+  q = fmadd(q, x2, splat(-7.37332916720468e-03f));
+  q = fmadd(q, x2, splat(-1.42647390514189e-02f));
+  return (p * x) / q;
 }
 
 // tanh(x) = 1 - 2 / (exp(2x) + 1), odd-symmetric so it stays accurate for negative x.
