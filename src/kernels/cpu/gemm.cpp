@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "kernels/cpu/cpu_features.h"
 
@@ -20,13 +21,13 @@ constexpr int64_t kBlockRows = 48;
 constexpr int64_t kGroupPanels = 4;
 constexpr size_t kAlignment = 64;
 
-void scalar_tile(const float* a, int64_t lda, int rows, const float* panel, int64_t k,
-                 const float* bias, float* y, int64_t ldy, int cols) {
+void scalar_tile(const float* a, int rows, const float* panel, int64_t k, const float* bias,
+                 float* y, int64_t ldy, int cols) {
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
       float acc = 0.0f;
       for (int64_t i = 0; i < k; ++i)
-        acc = std::fma(a[r * lda + i], panel[i * kGemmPanelColumns + c], acc);
+        acc = std::fma(a[i * rows + r], panel[i * kGemmPanelColumns + c], acc);
       y[r * ldy + c] = acc + bias[c];
     }
   }
@@ -49,16 +50,17 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
 // panels are shared among the threads, row-block major so that a thread's consecutive blocks share
 // their rows. Within a block, `tile(r, n, p, c0, cols)` computes rows [r, r + n) (n <= kTileRows)
 // of panel p, whose columns start at c0; then `block_done(r0, r1, c0, c1)` finishes the block on
-// the same thread, while it is in cache.
+// the same thread, while it is in cache. `start_rows(r0, r1)` runs on a thread before the first of
+// its blocks on rows [r0, r1), to prepare them for its tiles.
 //
 // Each thread takes a contiguous run of blocks (the same weights every call, streamed in order:
-// interleaving them cost a query 30-45% here). With more than one row block, their count is a
-// multiple of the thread count and the register tiles are spread evenly over them, so the
-// threads get the same number of rows: fixed 48-row blocks left one thread up to 10% idle on a
+// dealing the blocks out alternately cost a query 30-45% here). With more than one row block, their
+// count is a multiple of the thread count and the register tiles are spread evenly over them, so
+// the threads get the same number of rows: fixed 48-row blocks left one thread up to 10% idle on a
 // batch of short texts.
-template <int kTileRows, typename Tile, typename BlockDone>
-void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Tile& tile,
-                            const BlockDone& block_done) {
+template <int kTileRows, typename StartRows, typename Tile, typename BlockDone>
+void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const StartRows& start_rows,
+                            const Tile& tile, const BlockDone& block_done) {
   const int64_t threads = omp_get_max_threads();
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
@@ -66,20 +68,28 @@ void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Til
   row_blocks = std::min(row_blocks, row_tiles);
   const int64_t groups = (panels + kGroupPanels - 1) / kGroupPanels;
   const int64_t blocks = row_blocks * groups;
-#pragma omp parallel for schedule(static) if (blocks > 1)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t rb = b / groups;
-    const int64_t r0 = std::min(rows, rb * row_tiles / row_blocks * kTileRows);
-    const int64_t r1 = std::min(rows, (rb + 1) * row_tiles / row_blocks * kTileRows);
-    const int64_t p0 = b % groups * kGroupPanels, p1 = std::min(panels, p0 + kGroupPanels);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t c0 = p * kGemmPanelColumns;
-      const int cols = int(std::min(kGemmPanelColumns, out - c0));
-      for (int64_t r = r0; r < r1; r += kTileRows) {
-        tile(r, int(std::min<int64_t>(kTileRows, r1 - r)), p, c0, cols);
+#pragma omp parallel if (blocks > 1)
+  {
+    int64_t started = -1;  // the row block this thread last prepared
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t rb = b / groups;
+      const int64_t r0 = std::min(rows, rb * row_tiles / row_blocks * kTileRows);
+      const int64_t r1 = std::min(rows, (rb + 1) * row_tiles / row_blocks * kTileRows);
+      if (rb != started) {
+        start_rows(r0, r1);
+        started = rb;
       }
+      const int64_t p0 = b % groups * kGroupPanels, p1 = std::min(panels, p0 + kGroupPanels);
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t c0 = p * kGemmPanelColumns;
+        const int cols = int(std::min(kGemmPanelColumns, out - c0));
+        for (int64_t r = r0; r < r1; r += kTileRows) {
+          tile(r, int(std::min<int64_t>(kTileRows, r1 - r)), p, c0, cols);
+        }
+      }
+      block_done(r0, r1, p0 * kGemmPanelColumns, std::min(out, p1 * kGemmPanelColumns));
     }
-    block_done(r0, r1, p0 * kGemmPanelColumns, std::min(out, p1 * kGemmPanelColumns));
   }
 }
 
@@ -115,7 +125,7 @@ void detail::gemm_u8s8_packed(const PackedS8Weights& w, const GemmU8S8Args& args
   if (args.rows <= 0) return;
   const int64_t out = w.out_features();
   for_each_register_tile<kGemmU8S8TileRows>(
-      args.rows, w.panels(), out,
+      args.rows, w.panels(), out, [](int64_t, int64_t) {},
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
         tile(args.x + r * args.x_stride, args.x_stride, n, w.panel(p), w.padded_in(),
              args.y + r * out + c0, out, cols);
@@ -158,11 +168,28 @@ size_t PackedF32Weights::bytes() const noexcept {
 void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile) {
   const int64_t in = w.in_features(), out = w.out_features();
   if (args.rows <= 0) return;
+  // Each thread copies the rows of its current row block into its own buffer (at most
+  // kBlockRows x in floats), each register tile's rows interleaved ([k][rows]), and every panel
+  // of the block reads them from there: 2-5% faster than broadcasting from six rows apart.
+  thread_local std::vector<float> packed_rows;
+  thread_local int64_t packed_first_row = 0;
+  const auto pack_rows = [&](int64_t r0, int64_t r1) {
+    packed_rows.resize(size_t((r1 - r0) * in));
+    packed_first_row = r0;
+    for (int64_t r = r0; r < r1; r += kGemmTileRows) {
+      const int64_t n = std::min<int64_t>(kGemmTileRows, r1 - r);
+      float* dst = packed_rows.data() + (r - r0) * in;
+      for (int64_t j = 0; j < n; ++j) {
+        const float* src = args.x + (r + j) * in;
+        for (int64_t i = 0; i < in; ++i) dst[i * n + j] = src[i];
+      }
+    }
+  };
   for_each_register_tile<kGemmTileRows>(
-      args.rows, w.panels(), out,
+      args.rows, w.panels(), out, pack_rows,
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
-        tile(args.x + r * in, in, n, w.panel(p), in, w.bias() + c0, args.y + r * out + c0, out,
-             cols);
+        tile(packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
+             args.y + r * out + c0, out, cols);
       },
       [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         if (args.activation == Activation::kNone && !args.residual) return;

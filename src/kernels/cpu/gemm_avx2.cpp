@@ -28,24 +28,31 @@ void store_row(T* row, Vector lo, Vector hi, int cols) {
 
 // ROWS x 16 accumulators in 2 * ROWS registers (12 of 16 for six rows), two panel loads and one
 // broadcast per row and k: the FMA units, not the loads, bound it. Every loop over rows is fully
-// unrolled, which is what lets GCC keep the accumulator arrays in registers.
+// unrolled, which is what lets GCC keep the accumulator arrays in registers; two k steps per
+// iteration save a few percent of loop overhead.
 template <int ROWS>
-void tile(const float* a, int64_t lda, const float* panel, int64_t k, const float* bias, float* y,
-          int64_t ldy, int cols) {
+void tile(const float* a, const float* panel, int64_t k, const float* bias, float* y, int64_t ldy,
+          int cols) {
   __m256 lo[ROWS], hi[ROWS];
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < k; ++i) {
+  const auto step = [&](int64_t i) {
     const float* b = panel + i * kGemmPanelColumns;
     _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < ROWS; ++r) {
-      const __m256 av = _mm256_broadcast_ss(a + r * lda + i);
+      const __m256 av = _mm256_broadcast_ss(a + i * ROWS + r);
       lo[r] = _mm256_fmadd_ps(av, b0, lo[r]);
       hi[r] = _mm256_fmadd_ps(av, b1, hi[r]);
     }
+  };
+  int64_t i = 0;
+  for (; i + 2 <= k; i += 2) {
+    step(i);
+    step(i + 1);
   }
+  if (i < k) step(i);
   const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) {
@@ -102,21 +109,21 @@ void avx2::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& 
   detail::gemm_u8s8_packed(weights, args, &detail::gemm_u8s8_tile_avx2);
 }
 
-void detail::gemm_tile_avx2(const float* a, int64_t lda, int rows, const float* panel, int64_t k,
+void detail::gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k,
                             const float* bias, float* y, int64_t ldy, int cols) {
   switch (rows) {
     case 6:
-      return tile<6>(a, lda, panel, k, bias, y, ldy, cols);
+      return tile<6>(a, panel, k, bias, y, ldy, cols);
     case 5:
-      return tile<5>(a, lda, panel, k, bias, y, ldy, cols);
+      return tile<5>(a, panel, k, bias, y, ldy, cols);
     case 4:
-      return tile<4>(a, lda, panel, k, bias, y, ldy, cols);
+      return tile<4>(a, panel, k, bias, y, ldy, cols);
     case 3:
-      return tile<3>(a, lda, panel, k, bias, y, ldy, cols);
+      return tile<3>(a, panel, k, bias, y, ldy, cols);
     case 2:
-      return tile<2>(a, lda, panel, k, bias, y, ldy, cols);
+      return tile<2>(a, panel, k, bias, y, ldy, cols);
     default:
-      return tile<1>(a, lda, panel, k, bias, y, ldy, cols);
+      return tile<1>(a, panel, k, bias, y, ldy, cols);
   }
 }
 
