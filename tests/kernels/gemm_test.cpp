@@ -29,8 +29,9 @@ std::vector<float> run(void (*gemm)(const PackedF32Weights&, const GemmArgs&),
   return y;
 }
 
-// Both kernels compute each element as one fma chain in ascending k, so they agree to the bit;
-// the shapes cover every tile height (1-6 rows), partial panels and partial column groups.
+// Both kernels compute each element as one fma chain in ascending k (then bias, then residual),
+// so they agree to the bit; the shapes cover every tile height (1-6 rows), partial panels and
+// partial column groups, with and without the residual the tile adds itself.
 TEST(PackedGemm, Avx2MatchesScalarBitForBit) {
   EMBEDRT_REQUIRE_AVX2();
   for (const GemmShape& s :
@@ -43,9 +44,15 @@ TEST(PackedGemm, Avx2MatchesScalarBitForBit) {
     const auto expected = run(&scalar::gemm_packed, packed, x, s.rows);
     const auto actual = run(&avx2::gemm_packed, packed, x, s.rows);
     EXPECT_EQ(expected, actual) << s.rows << "x" << s.in << "x" << s.out;
+    const auto residual = random_vector(s.rows * s.out, 4);
+    EXPECT_EQ(run(&scalar::gemm_packed, packed, x, s.rows, residual.data()),
+              run(&avx2::gemm_packed, packed, x, s.rows, residual.data()))
+        << s.rows << "x" << s.in << "x" << s.out << " with residual";
   }
 }
 
+// The residual is added after the activation (in the block epilogue) or, without one, by the
+// tile itself.
 TEST(PackedGemm, MatchesDoublePrecisionWithActivationAndResidual) {
   const int64_t rows = 19, in = 200, out = 70;
   const auto w = random_vector(out * in, 4, -0.2f, 0.2f);
@@ -53,16 +60,19 @@ TEST(PackedGemm, MatchesDoublePrecisionWithActivationAndResidual) {
   const auto x = random_vector(rows * in, 6, -2.0f, 2.0f);
   const auto residual = random_vector(rows * out, 7);
   const PackedF32Weights packed(w.data(), b.data(), out, in);
-  const auto y = run(&gemm_packed, packed, x, rows, residual.data(), Activation::kRelu);
-  std::vector<float> expected(rows * out);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t o = 0; o < out; ++o) {
-      double acc = b[o];
-      for (int64_t i = 0; i < in; ++i) acc += double(x[r * in + i]) * w[o * in + i];
-      expected[r * out + o] = float(std::max(acc, 0.0)) + residual[r * out + o];
+  for (Activation act : {Activation::kRelu, Activation::kNone}) {
+    const auto y = run(&gemm_packed, packed, x, rows, residual.data(), act);
+    std::vector<float> expected(rows * out);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t o = 0; o < out; ++o) {
+        double acc = b[o];
+        for (int64_t i = 0; i < in; ++i) acc += double(x[r * in + i]) * w[o * in + i];
+        if (act == Activation::kRelu) acc = std::max(acc, 0.0);
+        expected[r * out + o] = float(acc) + residual[r * out + o];
+      }
     }
+    EXPECT_LE(max_abs_diff(expected, y), 1e-6f * in + 1e-5f) << to_string(act);
   }
-  EXPECT_LE(max_abs_diff(expected, y), 1e-6f * in + 1e-5f);
 }
 
 // The encoder's batch invariance rests on this: a row's bits do not depend on the row count, the

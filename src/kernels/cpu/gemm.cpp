@@ -22,13 +22,13 @@ constexpr int64_t kGroupPanels = 4;
 constexpr size_t kAlignment = 64;
 
 void scalar_tile(const float* a, int rows, const float* panel, int64_t k, const float* bias,
-                 float* y, int64_t ldy, int cols) {
+                 const float* residual, float* y, int64_t ldy, int cols) {
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
       float acc = 0.0f;
       for (int64_t i = 0; i < k; ++i)
         acc = std::fma(a[i * rows + r], panel[i * kGemmPanelColumns + c], acc);
-      y[r * ldy + c] = acc + bias[c];
+      y[r * ldy + c] = residual ? (acc + bias[c]) + residual[r * ldy + c] : acc + bias[c];
     }
   }
 }
@@ -185,19 +185,21 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
       }
     }
   };
+  // Without an activation, the tile adds the residual to the sum it holds in registers (the same
+  // operations in the same order as a pass over y, one pass fewer).
+  const bool tile_adds_residual = args.activation == Activation::kNone && args.residual;
   for_each_register_tile<kGemmTileRows>(
       args.rows, w.panels(), out, pack_rows,
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
         tile(packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
-             args.y + r * out + c0, out, cols);
+             tile_adds_residual ? args.residual + r * out + c0 : nullptr, args.y + r * out + c0,
+             out, cols);
       },
       [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
-        if (args.activation == Activation::kNone && !args.residual) return;
+        if (args.activation == Activation::kNone) return;
         for (int64_t r = r0; r < r1; ++r) {
           float* y = args.y + r * out;
-          if (args.activation != Activation::kNone) {
-            apply_activation(args.activation, y + c0, c1 - c0);
-          }
+          apply_activation(args.activation, y + c0, c1 - c0);
           if (args.residual) {
             const float* res = args.residual + r * out;
             for (int64_t c = c0; c < c1; ++c) y[c] += res[c];

@@ -112,15 +112,17 @@ void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args);
 }
 
 namespace detail {
-// One register tile: y[r, c] = sum_i a[i * rows + r] * panel[i, c] + bias[c] for r < rows (1..6)
-// and c < cols (1..16), the sum one fma chain in ascending i. `a` holds the tile's rows
-// interleaved ([k][rows]), so that each step's broadcasts read one cache line.
+// One register tile: y[r, c] = sum_i a[i * rows + r] * panel[i, c] + bias[c] (+ residual[r, c])
+// for r < rows (1..6) and c < cols (1..16), the sum one fma chain in ascending i. `a` holds the
+// tile's rows interleaved ([k][rows]), so that each step's broadcasts read one cache line;
+// `residual`, when not null, has y's row stride.
 using GemmTile = void (*)(const float* a, int rows, const float* panel, int64_t k,
-                          const float* bias, float* y, int64_t ldy, int cols);
+                          const float* bias, const float* residual, float* y, int64_t ldy,
+                          int cols);
 inline constexpr int kGemmTileRows = 6;
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile tile);
 void gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k, const float* bias,
-                    float* y, int64_t ldy, int cols);
+                    const float* residual, float* y, int64_t ldy, int cols);
 
 using GemmU8S8Tile = void (*)(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
                               int64_t padded_k, int32_t* y, int64_t ldy, int cols);

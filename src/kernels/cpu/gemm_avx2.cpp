@@ -31,8 +31,8 @@ void store_row(T* row, Vector lo, Vector hi, int cols) {
 // unrolled, which is what lets GCC keep the accumulator arrays in registers; two k steps per
 // iteration save a few percent of loop overhead.
 template <int ROWS>
-void tile(const float* a, const float* panel, int64_t k, const float* bias, float* y, int64_t ldy,
-          int cols) {
+void tile(const float* a, const float* panel, int64_t k, const float* bias, const float* residual,
+          float* y, int64_t ldy, int cols) {
   __m256 lo[ROWS], hi[ROWS];
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
@@ -56,8 +56,28 @@ void tile(const float* a, const float* panel, int64_t k, const float* bias, floa
   const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) {
-    store_row(y + r * ldy, _mm256_add_ps(lo[r], bias0), _mm256_add_ps(hi[r], bias1), cols);
+    lo[r] = _mm256_add_ps(lo[r], bias0);
+    hi[r] = _mm256_add_ps(hi[r], bias1);
   }
+  if (residual) {
+#pragma GCC unroll 6
+    for (int r = 0; r < ROWS; ++r) {
+      __m256 res0, res1;
+      if (cols == kGemmPanelColumns) {
+        res0 = _mm256_loadu_ps(residual + r * ldy);
+        res1 = _mm256_loadu_ps(residual + r * ldy + 8);
+      } else {
+        alignas(32) float tmp[kGemmPanelColumns] = {};
+        std::copy(residual + r * ldy, residual + r * ldy + cols, tmp);
+        res0 = _mm256_load_ps(tmp);
+        res1 = _mm256_load_ps(tmp + 8);
+      }
+      lo[r] = _mm256_add_ps(lo[r], res0);
+      hi[r] = _mm256_add_ps(hi[r], res1);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < ROWS; ++r) store_row(y + r * ldy, lo[r], hi[r], cols);
 }
 
 // ROWS x 16 s32 accumulators. Per four k: vpmaddubsw multiplies a row's four broadcast u8 by
@@ -110,20 +130,21 @@ void avx2::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& 
 }
 
 void detail::gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k,
-                            const float* bias, float* y, int64_t ldy, int cols) {
+                            const float* bias, const float* residual, float* y, int64_t ldy,
+                            int cols) {
   switch (rows) {
     case 6:
-      return tile<6>(a, panel, k, bias, y, ldy, cols);
+      return tile<6>(a, panel, k, bias, residual, y, ldy, cols);
     case 5:
-      return tile<5>(a, panel, k, bias, y, ldy, cols);
+      return tile<5>(a, panel, k, bias, residual, y, ldy, cols);
     case 4:
-      return tile<4>(a, panel, k, bias, y, ldy, cols);
+      return tile<4>(a, panel, k, bias, residual, y, ldy, cols);
     case 3:
-      return tile<3>(a, panel, k, bias, y, ldy, cols);
+      return tile<3>(a, panel, k, bias, residual, y, ldy, cols);
     case 2:
-      return tile<2>(a, panel, k, bias, y, ldy, cols);
+      return tile<2>(a, panel, k, bias, residual, y, ldy, cols);
     default:
-      return tile<1>(a, panel, k, bias, y, ldy, cols);
+      return tile<1>(a, panel, k, bias, residual, y, ldy, cols);
   }
 }
 
