@@ -1,0 +1,149 @@
+// The CPU's own multiply-add ceiling, which bounds every GEMM on it, embedrt's and its peers':
+//   embedrt_simd_peak [--threads N] [--seconds S]
+// Times two AVX2 instruction streams with independent accumulators and operands in L1, first on
+// one thread, then on N threads at once (default: all cores):
+// - fp32: vfmadd231ps on 8 lanes, twelve accumulators (2 FLOPs per lane);
+// - int8: what a u8 x s8 -> s32 GEMM issues without VNNI: a broadcast of four u8 activations,
+//   vpmaddubsw against two weight registers, vpmaddwd by ones, vpaddd (2 OPs per u8 x s8 product).
+// Prints one JSON object with GFLOP/s and GOP/s, the median of repeated timings. On a CPU without
+// AVX2 and FMA it prints {"skipped": reason}.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Returns FLOPs done; the result goes to `sink` so that nothing is optimized away.
+__attribute__((target("avx2,fma"), noinline)) double fp32_stream(int64_t iterations,
+                                                                  float* sink) {
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
+  const __m256 mul = _mm256_set1_ps(0.999f), add = _mm256_set1_ps(0.001f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], mul, add);
+  }
+  __m256 total = acc[0];
+  for (int i = 1; i < 12; ++i) total = _mm256_add_ps(total, acc[i]);
+  _mm256_storeu_ps(sink, total);
+  return double(iterations) * 12 * 8 * 2;
+}
+
+// Returns OPs done (2 per u8 x s8 product).
+__attribute__((target("avx2,fma"), noinline)) double int8_stream(int64_t iterations,
+                                                                  const uint8_t* activations,
+                                                                  int32_t* sink) {
+  __m256i acc[8];
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_set1_epi32(i);
+  const __m256i w0 = _mm256_set1_epi8(5), w1 = _mm256_set1_epi8(-7);
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t it = 0; it < iterations; ++it) {
+    const uint8_t* a = activations + (it & 63) * 16;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      int32_t four;
+      std::memcpy(&four, a + 4 * j, 4);
+      const __m256i x = _mm256_set1_epi32(four);
+      acc[2 * j] =
+          _mm256_add_epi32(acc[2 * j], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones));
+      acc[2 * j + 1] =
+          _mm256_add_epi32(acc[2 * j + 1], _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones));
+    }
+  }
+  __m256i total = acc[0];
+  for (int i = 1; i < 8; ++i) total = _mm256_add_epi32(total, acc[i]);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(sink), total);
+  return double(iterations) * 8 * 32 * 2;
+}
+
+// Median rate (operations per second, summed over the threads) of `repeats` timings of about
+// `seconds` each, all threads starting together.
+template <typename Stream>
+double median_rate(int threads, double seconds, int repeats, const Stream& stream) {
+  // Calibrate the iteration count on one thread.
+  int64_t iterations = 1 << 16;
+  for (;;) {
+    const auto start = std::chrono::steady_clock::now();
+    stream(iterations);
+    if (seconds_since(start) > seconds / 4) break;
+    iterations *= 2;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  stream(iterations);
+  iterations = std::max<int64_t>(1, int64_t(iterations * seconds / seconds_since(start)));
+
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    double ops = 0;
+    const auto begin = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : ops)
+    ops += stream(iterations);
+    rates.push_back(ops / seconds_since(begin));
+  }
+  std::sort(rates.begin(), rates.end());
+  return rates[rates.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = omp_get_num_procs();
+  double seconds = 0.2;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--threads" && i + 1 < argc) {
+      threads = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--seconds" && i + 1 < argc) {
+      seconds = std::max(0.01, std::atof(argv[++i]));
+    } else {
+      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S]\n", argv[0]);
+      return 2;
+    }
+  }
+  nlohmann::json out;
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+    out["skipped"] = "this CPU lacks AVX2 or FMA";
+    std::cout << out.dump() << "\n";
+    return 0;
+  }
+  std::vector<uint8_t> activations(64 * 16 + 16);
+  for (size_t i = 0; i < activations.size(); ++i) activations[i] = uint8_t(i * 37 + 11);
+  const auto fp32 = [&](int64_t n) {
+    alignas(32) float sink[8];
+    const double flops = fp32_stream(n, sink);
+    volatile float keep = sink[0];
+    (void)keep;
+    return flops;
+  };
+  const auto int8 = [&](int64_t n) {
+    alignas(32) int32_t sink[8];
+    const double ops = int8_stream(n, activations.data(), sink);
+    volatile int32_t keep = sink[0];
+    (void)keep;
+    return ops;
+  };
+  const int repeats = 7;
+  out["threads"] = threads;
+  out["isa"] = "avx2";
+  out["fp32_gflops_one_thread"] = median_rate(1, seconds, repeats, fp32) / 1e9;
+  out["fp32_gflops"] = median_rate(threads, seconds, repeats, fp32) / 1e9;
+  out["int8_gops_one_thread"] = median_rate(1, seconds, repeats, int8) / 1e9;
+  out["int8_gops"] = median_rate(threads, seconds, repeats, int8) / 1e9;
+  std::cout << out.dump() << "\n";
+  return 0;
+}
