@@ -179,9 +179,16 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
     for (int64_t r = r0; r < r1; r += kGemmTileRows) {
       const int64_t n = std::min<int64_t>(kGemmTileRows, r1 - r);
       float* dst = packed_rows.data() + (r - r0) * in;
-      for (int64_t j = 0; j < n; ++j) {
-        const float* src = args.x + (r + j) * in;
-        for (int64_t i = 0; i < in; ++i) dst[i * n + j] = src[i];
+      const float* src = args.x + r * in;
+      if (n == kGemmTileRows) {  // contiguous stores, six rows read side by side
+        for (int64_t i = 0; i < in; ++i, dst += kGemmTileRows) {
+#pragma GCC unroll 6
+          for (int64_t j = 0; j < kGemmTileRows; ++j) dst[j] = src[j * in + i];
+        }
+      } else {
+        for (int64_t j = 0; j < n; ++j) {
+          for (int64_t i = 0; i < in; ++i) dst[i * n + j] = src[j * in + i];
+        }
       }
     }
   };
