@@ -28,8 +28,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // Returns FLOPs done; the result goes to `sink` so that nothing is optimized away.
-__attribute__((target("avx2,fma"), noinline)) double fp32_stream(int64_t iterations,
-                                                                  float* sink) {
+__attribute__((target("avx2,fma"), noinline)) double fp32_stream(int64_t iterations, float* sink) {
   __m256 acc[12];
   for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
   const __m256 mul = _mm256_set1_ps(0.999f), add = _mm256_set1_ps(0.001f);
@@ -45,8 +44,8 @@ __attribute__((target("avx2,fma"), noinline)) double fp32_stream(int64_t iterati
 
 // Returns OPs done (2 per u8 x s8 product).
 __attribute__((target("avx2,fma"), noinline)) double int8_stream(int64_t iterations,
-                                                                  const uint8_t* activations,
-                                                                  int32_t* sink) {
+                                                                 const uint8_t* activations,
+                                                                 int32_t* sink) {
   __m256i acc[8];
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_set1_epi32(i);
   const __m256i w0 = _mm256_set1_epi8(5), w1 = _mm256_set1_epi8(-7);

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/erf_fit.h"
 
 // Passing 64-byte vectors by value changes the ABI when AVX-512 is off; every function here has
 // internal linkage, so no call crosses a translation unit and the warning does not apply.
@@ -131,22 +132,18 @@ inline f32x16 exp(f32x16 x) {
   return underflow ? splat(0.0f) : y;
 }
 
-// erf(x) = x P(x^2) / Q(x^2) on x clamped to [-4, 4], as avx2_math::erf.
+// erf(x) by the rational fit in erf_fit.h, as avx2_math::erf.
 inline f32x16 erf(f32x16 x) {
-  x = min(max(x, splat(-4.0f)), splat(4.0f));
+  x = min(max(x, splat(-erf_fit::kClamp)), splat(erf_fit::kClamp));
   const f32x16 x2 = x * x;
-  f32x16 p = splat(-2.72614225801306e-10f);
-  p = fmadd(p, x2, splat(2.77068142495902e-08f));
-  p = fmadd(p, x2, splat(-2.10102402082508e-06f));
-  p = fmadd(p, x2, splat(-5.69250639462346e-05f));
-  p = fmadd(p, x2, splat(-7.34990630326855e-04f));
-  p = fmadd(p, x2, splat(-2.95459980854025e-03f));
-  p = fmadd(p, x2, splat(-1.60960333262415e-02f));
-  f32x16 q = splat(-1.45660718464996e-05f);
-  q = fmadd(q, x2, splat(-2.13374055278905e-04f));
-  q = fmadd(q, x2, splat(-1.68282697438203e-03f));
-  q = fmadd(q, x2, splat(-7.37332916720468e-03f));
-  q = fmadd(q, x2, splat(-1.42647390514189e-02f));
+  constexpr int kNumeratorTerms = sizeof(erf_fit::kNumerator) / sizeof(float);
+  constexpr int kDenominatorTerms = sizeof(erf_fit::kDenominator) / sizeof(float);
+  f32x16 p = splat(erf_fit::kNumerator[0]);
+#pragma GCC unroll 8
+  for (int i = 1; i < kNumeratorTerms; ++i) p = fmadd(p, x2, splat(erf_fit::kNumerator[i]));
+  f32x16 q = splat(erf_fit::kDenominator[0]);
+#pragma GCC unroll 8
+  for (int i = 1; i < kDenominatorTerms; ++i) q = fmadd(q, x2, splat(erf_fit::kDenominator[i]));
   return (p * x) / q;
 }
 
