@@ -113,7 +113,11 @@ def test_client_that_stops_reading_hits_the_write_timeout():
         sock.connect(("127.0.0.1", srv.port))
         sock.sendall(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        # Computing takes well under a second here; then 1 s of stall drops the connection.
+        # Wait for the response to start without taking anything out of the socket buffer: on a
+        # loaded machine (tests run two at a time) computing 30000 texts can take many seconds.
+        # From the first byte on, the buffers fill at once, and 1 s of stall drops the connection.
+        sock.settimeout(120)
+        assert sock.recv(1, socket.MSG_PEEK), "the server closed before responding"
         time.sleep(6)
         sock.settimeout(10)
         received = b""
