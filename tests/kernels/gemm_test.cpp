@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <string>
@@ -101,6 +102,47 @@ TEST(PackedGemm, RowsAreBitIdenticalAcrossRowCountsPositionsAndThreads) {
     }
   }
   omp_set_num_threads(saved_threads);
+}
+
+// Threads that finish their own run take blocks from the others' runs, so who computes a block
+// varies from call to call; every block must still be handed out exactly once, including when the
+// team is smaller or larger than the runs were made for, and when there are fewer blocks than runs.
+TEST(BlockRuns, HandsOutEveryBlockExactlyOnceToAnyTeam) {
+  for (const int runs : {1, 2, 3, 8}) {
+    for (const int team : {1, 2, 4}) {
+      for (const int64_t blocks : {0, 1, 2, 5, 64, 1000}) {
+        for (int trial = 0; trial < 20; ++trial) {
+          std::vector<std::atomic<int>> taken(blocks);
+          std::atomic<int64_t> out_of_range{0};
+          detail::BlockRuns deal(blocks, runs);
+#pragma omp parallel num_threads(team)
+          {
+            const int thread = omp_get_thread_num();
+            for (int64_t b = deal.next(thread); b >= 0; b = deal.next(thread)) {
+              if (b >= blocks) {
+                out_of_range.fetch_add(1);
+              } else {
+                taken[b].fetch_add(1);
+              }
+            }
+          }
+          ASSERT_EQ(out_of_range.load(), 0);
+          for (int64_t b = 0; b < blocks; ++b) {
+            ASSERT_EQ(taken[b].load(), 1) << "block " << b << " of " << blocks << ", " << runs
+                                          << " runs, team of " << team << ", trial " << trial;
+          }
+        }
+      }
+    }
+  }
+}
+
+// A thread empties its own run front to back, so with one thread it sees the blocks in order.
+TEST(BlockRuns, OneThreadTakesItsOwnRunInOrderThenTheOthersFromTheBack) {
+  detail::BlockRuns deal(10, 2);  // runs [0, 5) and [5, 10)
+  std::vector<int64_t> order;
+  for (int64_t b = deal.next(0); b >= 0; b = deal.next(0)) order.push_back(b);
+  EXPECT_EQ(order, (std::vector<int64_t>{0, 1, 2, 3, 4, 9, 8, 7, 6, 5}));
 }
 
 TEST(PackedGemm, PadsTheLastPanelAndKeepsNoMoreThanThePaddedWeights) {

@@ -47,32 +47,31 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
 }
 
 // Every register tile of a [rows, out] product: blocks of at most kBlockRows rows x kGroupPanels
-// panels are shared among the threads, row-block major so that a thread's consecutive blocks share
-// their rows. Within a block, `tile(r, n, p, c0, cols)` computes rows [r, r + n) (n <= kTileRows)
-// of panel p, whose columns start at c0; then `block_done(r0, r1, c0, c1)` finishes the block on
-// the same thread, while it is in cache. `start_rows(r0, r1)` runs on a thread before the first of
-// its blocks on rows [r0, r1), to prepare them for its tiles.
+// panels, in BlockRuns, row-block major so that a thread's consecutive blocks share their rows.
+// Within a block, `tile(r, n, p, c0, cols)` computes rows [r, r + n) (n <= kTileRows) of panel p,
+// whose columns start at c0; then `block_done(r0, r1, c0, c1)` finishes the block on the same
+// thread, while it is in cache. `start_rows(r0, r1)` runs on a thread before it starts a block on
+// other rows than its previous one, to prepare them for its tiles.
 //
-// Each thread takes a contiguous run of blocks (the same weights every call, streamed in order:
-// dealing the blocks out alternately cost a query 30-45% here). With more than one row block, their
-// count is a multiple of the thread count and the register tiles are spread evenly over them, so
-// the threads get the same number of rows: fixed 48-row blocks left one thread up to 10% idle on a
-// batch of short texts.
+// With more than one row block, their count is a multiple of the thread count and the register
+// tiles are spread evenly over them, so the threads get the same number of rows: fixed 48-row
+// blocks left one thread up to 10% idle on a batch of short texts.
 template <int kTileRows, typename StartRows, typename Tile, typename BlockDone>
 void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const StartRows& start_rows,
                             const Tile& tile, const BlockDone& block_done) {
-  const int64_t threads = omp_get_max_threads();
+  const int threads = omp_get_max_threads();
   const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
   int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
   if (row_blocks > 1) row_blocks = (row_blocks + threads - 1) / threads * threads;
   row_blocks = std::min(row_blocks, row_tiles);
   const int64_t groups = (panels + kGroupPanels - 1) / kGroupPanels;
   const int64_t blocks = row_blocks * groups;
+  detail::BlockRuns runs(blocks, threads);
 #pragma omp parallel if (blocks > 1)
   {
+    const int thread = omp_get_thread_num();
     int64_t started = -1;  // the row block this thread last prepared
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; ++b) {
+    for (int64_t b = runs.next(thread); b >= 0; b = runs.next(thread)) {
       const int64_t rb = b / groups;
       const int64_t r0 = std::min(rows, rb * row_tiles / row_blocks * kTileRows);
       const int64_t r1 = std::min(rows, (rb + 1) * row_tiles / row_blocks * kTileRows);
@@ -94,6 +93,37 @@ void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Sta
 }
 
 }  // namespace
+
+detail::BlockRuns::BlockRuns(int64_t blocks, int threads) : threads_(threads) {
+  // The calling thread's runs, reused: no allocation per call.
+  thread_local std::vector<Run> storage;
+  if (storage.size() < size_t(threads)) storage = std::vector<Run>(threads);
+  runs_ = storage.data();
+  for (int t = 0; t < threads; ++t) {
+    runs_[t].range.store(pack(blocks * t / threads, blocks * (t + 1) / threads),
+                         std::memory_order_relaxed);
+  }
+}
+
+int64_t detail::BlockRuns::next(int thread) {
+  if (const int64_t b = take(runs_[thread % threads_], /*front=*/true); b >= 0) return b;
+  for (int i = 1; i < threads_; ++i) {
+    if (const int64_t b = take(runs_[(thread + i) % threads_], /*front=*/false); b >= 0) return b;
+  }
+  return -1;
+}
+
+int64_t detail::BlockRuns::take(Run& run, bool front) {
+  uint64_t range = run.range.load(std::memory_order_relaxed);
+  for (;;) {
+    const int64_t first = int64_t(range >> 32), end = int64_t(range & 0xffffffffu);
+    if (first >= end) return -1;
+    const uint64_t rest = front ? pack(first + 1, end) : pack(first, end - 1);
+    if (run.range.compare_exchange_weak(range, rest, std::memory_order_relaxed)) {
+      return front ? first : end - 1;
+    }
+  }
+}
 
 void detail::AlignedFree::operator()(void* p) const noexcept { std::free(p); }
 
