@@ -12,8 +12,7 @@ namespace {
 // ahead. 2 KiB ahead took one short fp32 text from about 4.1 to 3.5 ms here (AMD EPYC, 2 threads);
 // 4 KiB took another 5-6% off (interleaved A/B, 3 x 6-8 rounds), no change for batches. The int8
 // tile spends more than twice as long per panel byte (16 multiplies per 64 bytes at one a cycle),
-// so 2 KiB already covers the same latency
-// (4 KiB measured no better).
+// so 2 KiB already covers the same latency (4 KiB measured no better).
 constexpr int64_t kPrefetchBytes = 4096;
 constexpr int64_t kPrefetchBytesU8S8 = 2048;
 
