@@ -186,7 +186,7 @@ int64_t BertEncoder::validate(const PackedBatch& b) const {
 void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
   const int64_t h = config_.hidden_size;
   const int64_t num_seqs = int64_t(b.offsets.size()) - 1;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (num_seqs > 1)
   for (int64_t s = 0; s < num_seqs; ++s) {
     for (int64_t t = b.offsets[s]; t < b.offsets[s + 1]; ++t) {
       const float* position = position_embeddings_.data() + (t - b.offsets[s]) * h;
