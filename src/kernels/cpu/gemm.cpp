@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -95,6 +96,7 @@ void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Sta
 }  // namespace
 
 detail::BlockRuns::BlockRuns(int64_t blocks, int threads) : threads_(threads) {
+  assert(blocks >= 0 && blocks < (int64_t{1} << 31) && threads >= 1);  // both halves of a Run
   // The calling thread's runs, reused: no allocation per call.
   thread_local std::vector<Run> storage;
   if (storage.size() < size_t(threads)) storage = std::vector<Run>(threads);
