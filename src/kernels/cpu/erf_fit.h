@@ -12,5 +12,7 @@ inline constexpr float kNumerator[] = {
 inline constexpr float kDenominator[] = {-1.45660718464996e-05f, -2.13374055278905e-04f,
                                          -1.68282697438203e-03f, -7.37332916720468e-03f,
                                          -1.42647390514189e-02f};
+inline constexpr int kNumeratorTerms = sizeof(kNumerator) / sizeof(kNumerator[0]);
+inline constexpr int kDenominatorTerms = sizeof(kDenominator) / sizeof(kDenominator[0]);
 
 }  // namespace embedrt::kernels::erf_fit

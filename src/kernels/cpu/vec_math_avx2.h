@@ -42,12 +42,12 @@ inline __m256 erf(__m256 x) {
   const __m256 x2 = _mm256_mul_ps(x, x);
   __m256 p = _mm256_set1_ps(erf_fit::kNumerator[0]);
 #pragma GCC unroll 8
-  for (size_t i = 1; i < sizeof(erf_fit::kNumerator) / sizeof(float); ++i) {
+  for (int i = 1; i < erf_fit::kNumeratorTerms; ++i) {
     p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(erf_fit::kNumerator[i]));
   }
   __m256 q = _mm256_set1_ps(erf_fit::kDenominator[0]);
 #pragma GCC unroll 8
-  for (size_t i = 1; i < sizeof(erf_fit::kDenominator) / sizeof(float); ++i) {
+  for (int i = 1; i < erf_fit::kDenominatorTerms; ++i) {
     q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(erf_fit::kDenominator[i]));
   }
   return _mm256_div_ps(_mm256_mul_ps(p, x), q);

@@ -136,14 +136,14 @@ inline f32x16 exp(f32x16 x) {
 inline f32x16 erf(f32x16 x) {
   x = min(max(x, splat(-erf_fit::kClamp)), splat(erf_fit::kClamp));
   const f32x16 x2 = x * x;
-  constexpr int kNumeratorTerms = sizeof(erf_fit::kNumerator) / sizeof(float);
-  constexpr int kDenominatorTerms = sizeof(erf_fit::kDenominator) / sizeof(float);
   f32x16 p = splat(erf_fit::kNumerator[0]);
 #pragma GCC unroll 8
-  for (int i = 1; i < kNumeratorTerms; ++i) p = fmadd(p, x2, splat(erf_fit::kNumerator[i]));
+  for (int i = 1; i < erf_fit::kNumeratorTerms; ++i)
+    p = fmadd(p, x2, splat(erf_fit::kNumerator[i]));
   f32x16 q = splat(erf_fit::kDenominator[0]);
 #pragma GCC unroll 8
-  for (int i = 1; i < kDenominatorTerms; ++i) q = fmadd(q, x2, splat(erf_fit::kDenominator[i]));
+  for (int i = 1; i < erf_fit::kDenominatorTerms; ++i)
+    q = fmadd(q, x2, splat(erf_fit::kDenominator[i]));
   return (p * x) / q;
 }
 
