@@ -8,6 +8,8 @@ fixed sample of the corpus (1,000 texts for MiniLM, 200 for tiny models, always 
 corpus's edge cases and texts longer than max_seq_length) with sentence-transformers in fp32,
 batch 32, and writes DIR/embeddings/<model>/texts.jsonl, embeddings.npy (float32 [N, D]) and
 meta.json. Models with a default prompt are encoded as encode() does by default, with the prompt.
+DIR/embeddings/all-MiniLM-L6-v2-512 holds 64 long texts encoded with max_seq_length raised to 512
+(meta.json "max_length": the limit to encode them with).
 
 Also writes DIR/sts/minilm.json: Spearman correlation between the cosine similarity of MiniLM
 embeddings and the gold score over the STS-B dev pairs.
@@ -97,8 +99,10 @@ def describe(model, model_dir, test_data, count):
     }
 
 
-def write_embeddings(model_dir, name, texts, test_data):
+def write_embeddings(model_dir, name, texts, test_data, max_length=None):
     model = load(model_dir)
+    if max_length:  # as a user raises it, up to the position embeddings
+        model.max_seq_length = max_length
     embeddings = model.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     assert embeddings.shape[0] == len(texts) and np.isfinite(embeddings).all()
@@ -107,6 +111,8 @@ def write_embeddings(model_dir, name, texts, test_data):
     write_jsonl(out / "texts.jsonl", ({"text": text} for text in texts))
     np.save(out / "embeddings.npy", embeddings)
     meta = describe(model, model_dir, test_data, len(texts))
+    if max_length:
+        meta["max_length"] = max_length  # encode with --max-length
     (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     log(f"{name}: {embeddings.shape}, pooling {'+'.join(meta['pooling'])}, max_seq_length {meta['max_seq_length']}")
     return model
@@ -161,7 +167,13 @@ def main():
             raise SystemExit(f"make_embedding_fixtures: {needed} not found (run make_test_data.sh)")
     corpus = read_texts(corpus_path)
 
-    minilm = write_embeddings(minilm_dir, "all-MiniLM-L6-v2", sample_texts(corpus, 1000), test_data)
+    minilm_texts = sample_texts(corpus, 1000)
+    minilm = write_embeddings(minilm_dir, "all-MiniLM-L6-v2", minilm_texts, test_data)
+    # Past the configured 256 tokens, up to the 512 position embeddings: the long texts of the
+    # sample, and pairs of them joined (most past 512, so truncated there).
+    long = [t for t in minilm_texts if len(t) > LONG_TEXT_CHARS][:32]
+    joined = [long[i] + " " + long[(i + 1) % len(long)] for i in range(len(long))]
+    write_embeddings(minilm_dir, "all-MiniLM-L6-v2-512", long + joined, test_data, max_length=512)
     write_sts(minilm, args.sts, test_data)
     tiny_texts = sample_texts(corpus, 200)
     for model_dir in sorted((test_data / "tiny-models").glob("*/config.json")):

@@ -68,7 +68,8 @@ void add_tokenize_command(CLI::App& app) {
       "included, after the preprocessing and truncation encode applies");
   add_text_command_options(cmd, args->io);
   cmd->add_option("--max-length", args->max_length,
-                  "Maximum tokens per text including special tokens (default: the model's limit)")
+                  "Maximum tokens per text including special tokens (default: the model's "
+                  "max_seq_length; at most its max_position_embeddings)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--threads", args->threads, "Tokenizer threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);

@@ -24,7 +24,8 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args) {
   cmd->add_option("--threads", args.threads, "Threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-length", args.max_length,
-                  "Maximum tokens per text including special tokens (default: the model's limit)")
+                  "Maximum tokens per text including special tokens (default: the model's "
+                  "max_seq_length; at most its max_position_embeddings)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--batch-size", args.batch_size,
                   "Most texts per model batch (default: the optimize mode's)")

@@ -47,8 +47,10 @@ OptimizeMode parse_optimize_mode(std::string_view name);
 
 struct EmbedderOptions {
   OptimizeMode optimize = OptimizeMode::kBalanced;
-  int threads = 0;        // 0 = all cores
-  size_t max_length = 0;  // tokens per text including special tokens; 0 = the model's limit
+  int threads = 0;  // 0 = all cores
+  // Tokens per text including special tokens; 0 = the model's limit (max_seq_length). May be set
+  // above it, up to config.json's max_position_embeddings, as sentence-transformers allows.
+  size_t max_length = 0;
   // Texts are sorted by token count and cut into model batches holding at most batch_size texts
   // and at most max_batch_tokens tokens (a single longer text still gets a batch of its own).
   // 0 = the optimize mode's value.

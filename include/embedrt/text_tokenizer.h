@@ -22,7 +22,8 @@ struct TextTokenizerOptions {
   // (unless max_length is set).
   bool raw = false;
   // Maximum tokens per text including special tokens; 0 = the model's limit (sentence-transformers'
-  // max_seq_length, capped by the position-embedding limit).
+  // max_seq_length, capped by the position-embedding limit). Like max_seq_length, it may be set
+  // above the configured limit, up to config.json's max_position_embeddings.
   size_t max_length = 0;
   // Threads used by tokenize_batch; 0 = all cores.
   int threads = 0;

@@ -34,18 +34,23 @@ fs::path resolve_model_dir(const std::string& model) {
   throw Error(ErrorCode::kIo, message);
 }
 
-size_t model_sequence_limit(const model::ModelFolder& folder) {
-  size_t limit = folder.max_seq_length.value_or(folder.tokenizer_max_length.value_or(0));
+size_t model_position_limit(const model::ModelFolder& folder) {
   const fs::path config_file = folder.transformer_dir / "config.json";
   if (auto config = model::load_optional_json_file(config_file)) {
     if (config->is_object() && config->contains("max_position_embeddings") &&
         (*config)["max_position_embeddings"].is_number_integer()) {
-      const auto positions = static_cast<size_t>(
+      return static_cast<size_t>(
           std::max<int64_t>(0, (*config)["max_position_embeddings"].get<int64_t>()));
-      limit = limit == 0 ? positions : std::min(limit, positions);
     }
   }
-  return limit;
+  return 0;
+}
+
+size_t model_sequence_limit(const model::ModelFolder& folder) {
+  const size_t limit = folder.max_seq_length.value_or(folder.tokenizer_max_length.value_or(0));
+  const size_t positions = model_position_limit(folder);
+  if (positions == 0) return limit;
+  return limit == 0 ? positions : std::min(limit, positions);
 }
 
 TextTokenizer::Impl::Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
@@ -68,12 +73,18 @@ void TextTokenizer::Impl::configure_truncation() {
     max_length = tokenizer.truncation().max_length;
     return;
   }
-  const size_t model_limit = model_sequence_limit(folder);
-  max_length = options.max_length > 0 ? options.max_length : model_limit;
-  if (model_limit > 0 && max_length > model_limit) {
-    throw Error(ErrorCode::kInvalidArgument, "max length " + std::to_string(max_length) +
-                                                 " exceeds the model's limit of " +
-                                                 std::to_string(model_limit) + " tokens");
+  // As with sentence-transformers' max_seq_length, a caller may raise the limit past the
+  // configured one, up to what the position embeddings cover.
+  const size_t positions = model_position_limit(folder);
+  const size_t ceiling = positions > 0 ? positions : model_sequence_limit(folder);
+  max_length = options.max_length > 0 ? options.max_length : model_sequence_limit(folder);
+  if (ceiling > 0 && max_length > ceiling) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "max length " + std::to_string(max_length) + " exceeds the model's limit of " +
+                    std::to_string(ceiling) + " tokens (" +
+                    (positions > 0 ? "config.json max_position_embeddings"
+                                   : "its configured maximum sequence length") +
+                    ")");
   }
   // sentence-transformers truncates on the right with the tokenizer's own settings ignored.
   tokenizer.set_truncation({max_length, tokenizer::TruncationSide::kRight});

@@ -27,5 +27,7 @@ struct TextTokenizer::Impl {
 // The model's own sequence limit as sentence-transformers computes it: max_seq_length, else the
 // tokenizer's model_max_length, capped by config.json's max_position_embeddings.
 size_t model_sequence_limit(const model::ModelFolder& folder);
+// config.json's max_position_embeddings (0 when absent): the most tokens the model can take.
+size_t model_position_limit(const model::ModelFolder& folder);
 
 }  // namespace embedrt

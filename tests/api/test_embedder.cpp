@@ -92,6 +92,30 @@ TEST(Embedder, RejectsBadOptions) {
   EXPECT_THROW(Embedder::load(minilm().string(), options), Error);
 }
 
+TEST(Embedder, MaxLengthMayRiseToThePositionEmbeddings) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  EmbedderOptions options;
+  options.max_length = 512;  // past max_seq_length (256), as sentence-transformers allows
+  const Embedder embedder = Embedder::load(minilm().string(), options);
+  EXPECT_EQ(embedder.info().max_length, 512u);
+  std::string words;
+  for (int i = 0; i < 700; ++i) words += " word";
+  const Embeddings out = embedder.encode(std::vector<std::string>{words});
+  EXPECT_EQ(out.total_tokens, 512u);
+  EXPECT_EQ(out.truncated_texts, 1u);
+  options.max_length = 513;
+  try {
+    (void)Embedder::load(minilm().string(), options);
+    FAIL() << "expected kInvalidArgument";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(
+        std::string(e.what()).find("limit of 512 tokens (config.json max_position_embeddings)"),
+        std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Embedder, InfoDescribesTheModel) {
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
   const Embedder embedder = Embedder::load(minilm().string());

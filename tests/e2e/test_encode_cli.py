@@ -29,7 +29,7 @@ def test_parity_with_sentence_transformers(name):
     meta = json.loads((fixture / "meta.json").read_text())
     texts = [r["text"] for r in read_jsonl(fixture / "texts.jsonl")]
     reference = np.load(fixture / "embeddings.npy")
-    args = []
+    args = ["--max-length", str(meta["max_length"])] if meta.get("max_length") else []
     if meta.get("prompt_name"):
         args += ["--prompt-name", meta["prompt_name"]]
     elif meta.get("prompt"):

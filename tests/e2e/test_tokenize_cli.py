@@ -71,9 +71,14 @@ def test_truncation_default_raw_and_max_length():
     # --raw keeps tokenizer.json's own truncation (128) and does not strip.
     ids, _ = tokenize("--raw", input_bytes=text)
     assert len(ids[0]) == 128
-    result = run_cli("tokenize", "--model", MINILM, "--max-length", "100000", input_bytes=b"x",
+    # As with sentence-transformers' max_seq_length, the limit can go past the configured 256 up
+    # to the 512 position embeddings, and no further.
+    ids, _ = tokenize("--max-length", "512", input_bytes=text)
+    assert len(ids[0]) == 512 and ids[0][-1] == 102
+    result = run_cli("tokenize", "--model", MINILM, "--max-length", "513", input_bytes=b"x",
                      check=False)
-    assert_one_line_error(result, "exceeds the model's limit")
+    assert_one_line_error(result, "max length 513 exceeds the model's limit of 512 tokens "
+                          "(config.json max_position_embeddings)")
 
 
 def test_output_file_and_threads(tmp_path):
