@@ -202,6 +202,7 @@ int main(int argc, char** argv) {
       out["single_ms_p50"] = percentile(single_ms, 0.5);
       out["single_ms_p99"] = percentile(single_ms, 0.99);
       out["single_count"] = single_ms.size();
+      out["single_ms"] = single_ms;  // in call order, for pooling across runs
     }
     out["peak_rss_mb"] = static_cast<double>(embedrt::process_peak_rss_bytes()) / (1024.0 * 1024.0);
     out["buffer_peak_mb"] = static_cast<double>(embedder.buffer_peak_bytes()) / (1024.0 * 1024.0);
