@@ -50,7 +50,9 @@ TEST(QuantizeRowsU8, ZeroIsExactAndConstantRowsAreSafe) {
   EXPECT_TRUE(std::isfinite(scales[0]));
   for (int64_t c = 0; c < cols; ++c) {
     EXPECT_FLOAT_EQ(float(int32_t(q[cols + c]) - zps[1]) * scales[1], 2.5f);
-    if (c != 5) EXPECT_EQ(int32_t(q[2 * cols + c]), zps[2]) << c;
+    if (c != 5) {
+      EXPECT_EQ(int32_t(q[2 * cols + c]), zps[2]) << c;
+    }
   }
 }
 
@@ -201,8 +203,9 @@ TEST(FloatToHalf, RoundsToNearestEvenAndRoundTrips) {
     std::vector<float> bv(x.size());
     avx2::half_to_float(ys.data(), int64_t(ys.size()), bv.data());
     for (size_t i = 0; i < x.size(); ++i) {
-      if (!std::isnan(back[i]))
+      if (!std::isnan(back[i])) {
         EXPECT_EQ(std::bit_cast<uint32_t>(bv[i]), std::bit_cast<uint32_t>(back[i])) << i;
+      }
     }
   }
 }

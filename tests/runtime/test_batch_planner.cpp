@@ -42,7 +42,9 @@ TEST(BatchPlanner, CoversEveryPositionExactlyOnce) {
       size_t tokens = 0;
       for (size_t k = b.begin; k < b.end; ++k) tokens += sorted[k];
       EXPECT_EQ(tokens, b.tokens);
-      if (b.end - b.begin > 1) EXPECT_LE(tokens, limits.max_tokens);
+      if (b.end - b.begin > 1) {
+        EXPECT_LE(tokens, limits.max_tokens);
+      }
       next = b.end;
     }
     EXPECT_EQ(next, sorted.size());
