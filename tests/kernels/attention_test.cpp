@@ -103,8 +103,9 @@ TEST_P(AttentionAvx2, PackedBatchMatchesScalarReference) {
   EXPECT_LE(max_abs_diff(expected, actual), 2e-6f);
 }
 
-// Lengths below, at and around both vector lengths (8 and 16 lanes) and the four-row query
-// blocks; head dims with register-accumulator paths (16, 32, 64) and without (8, 13, 24, 40).
+// Lengths below, at and around both vector lengths (8 and 16 lanes), the 16-key panels and the
+// query blocks (six rows in the AVX2 kernel, four in the 16-lane one); head dims with
+// register-accumulator paths (16, 32, 64) and without (8, 13, 24, 40).
 const auto kShapes =
     ::testing::Values(AttentionCase{{0, 1}, 1, 8}, AttentionCase{{0, 5, 12, 45}, 3, 32},
                       AttentionCase{{0, 128, 131}, 12, 32}, AttentionCase{{0, 9, 9, 40}, 2, 13},

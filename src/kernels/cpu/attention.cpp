@@ -17,10 +17,11 @@ int64_t round_up16(int64_t n) { return (n + 15) & ~int64_t{15}; }
 }  // namespace
 
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
-  // K transposed [head_dim][len rounded up] + four score rows + one output row, plus slack so
-  // each thread's block starts 64-byte aligned. Rounding to 16 covers both the 8-lane (AVX2) and
-  // the 16-lane (AVX-512) layouts.
-  return static_cast<size_t>(round_up16(max_len) * (head_dim + 4) + round_up16(head_dim) + 16);
+  // K transposed (len rounded up by head_dim) + kAttentionScoreRows score rows + one output row,
+  // plus slack so each thread's block starts 64-byte aligned. Rounding to 16 covers both the
+  // AVX2 kernel's 16-key panels and the 16-lane (AVX-512) layout.
+  return static_cast<size_t>(round_up16(max_len) * (head_dim + kAttentionScoreRows) +
+                             round_up16(head_dim) + 16);
 }
 
 void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {

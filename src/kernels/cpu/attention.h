@@ -21,6 +21,9 @@ struct AttentionArgs {
   float* out = nullptr;
 };
 
+// Rows of scores a head kernel keeps at once (a block of query rows), part of its scratch.
+inline constexpr int64_t kAttentionScoreRows = 6;
+
 // Floats of scratch one thread needs for sequences up to max_len tokens.
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim);
 

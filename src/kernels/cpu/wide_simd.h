@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/erf_fit.h"
 
 // Passing 64-byte vectors by value changes the ABI when AVX-512 is off; every function here has
@@ -289,6 +290,7 @@ inline void apply_activation(Activation act, float* x, int64_t n) {
 
 // Query rows handled together: their scores share every load of K.
 constexpr int kRows = 4;
+static_assert(kRows <= kAttentionScoreRows, "the scratch holds kAttentionScoreRows score rows");
 
 // acc[r][x] += sum_t a[r][t] * b[t * b_stride + x * kLanes] for t < count: every element one FMA
 // chain over t in order. Both attention products are this with other operands. Fully unrolled so
