@@ -27,8 +27,8 @@ TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
   // hidden + QKV + context + sum (6H) per token, the FFN intermediate (I) for one 512-token
   // chunk, fp32, once for all layers.
   EXPECT_EQ(e.activations, size_t{4} * (4096 * 6 * 384 + 512 * 1536));
-  // Two threads, each K transposed [32][128] plus four score rows and one output row.
-  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (32 + 4) + 32 + 16));
+  // Two threads, each K transposed [32][128] plus six score rows, one output row and alignment.
+  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (32 + 6) + 32 + 16));
   EXPECT_EQ(e.quantized_inputs, 0u);
   EXPECT_EQ(e.gemm_tail, size_t{4} * 12 * (2 * 1536 + 384));
   EXPECT_EQ(e.workspace(), e.activations + e.attention_scratch);
