@@ -46,11 +46,10 @@ size_t model_position_limit(const model::ModelFolder& folder) {
   return 0;
 }
 
-size_t model_sequence_limit(const model::ModelFolder& folder) {
+size_t model_sequence_limit(const model::ModelFolder& folder, size_t position_limit) {
   const size_t limit = folder.max_seq_length.value_or(folder.tokenizer_max_length.value_or(0));
-  const size_t positions = model_position_limit(folder);
-  if (positions == 0) return limit;
-  return limit == 0 ? positions : std::min(limit, positions);
+  if (position_limit == 0) return limit;
+  return limit == 0 ? position_limit : std::min(limit, position_limit);
 }
 
 TextTokenizer::Impl::Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
@@ -76,8 +75,9 @@ void TextTokenizer::Impl::configure_truncation() {
   // As with sentence-transformers' max_seq_length, a caller may raise the limit past the
   // configured one, up to what the position embeddings cover.
   const size_t positions = model_position_limit(folder);
-  const size_t ceiling = positions > 0 ? positions : model_sequence_limit(folder);
-  max_length = options.max_length > 0 ? options.max_length : model_sequence_limit(folder);
+  const size_t configured = model_sequence_limit(folder, positions);
+  const size_t ceiling = positions > 0 ? positions : configured;
+  max_length = options.max_length > 0 ? options.max_length : configured;
   if (ceiling > 0 && max_length > ceiling) {
     throw Error(ErrorCode::kInvalidArgument,
                 "max length " + std::to_string(max_length) + " exceeds the model's limit of " +

@@ -24,10 +24,10 @@ struct TextTokenizer::Impl {
   }
 };
 
-// The model's own sequence limit as sentence-transformers computes it: max_seq_length, else the
-// tokenizer's model_max_length, capped by config.json's max_position_embeddings.
-size_t model_sequence_limit(const model::ModelFolder& folder);
 // config.json's max_position_embeddings (0 when absent): the most tokens the model can take.
 size_t model_position_limit(const model::ModelFolder& folder);
+// The model's own sequence limit as sentence-transformers computes it: max_seq_length, else the
+// tokenizer's model_max_length, capped by the position limit (0 = none known).
+size_t model_sequence_limit(const model::ModelFolder& folder, size_t position_limit);
 
 }  // namespace embedrt
