@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """embedrt against sentence-transformers (torch), ONNX Runtime and OpenVINO, side by side in one
 run: same texts, same thread count, each peer and workload in its own child process (so peak
-RSS is that peer's). Writes a JSON file and the peers section of docs/benchmarks.md.
+RSS is that peer's), in rounds that run every peer on every workload in turn (so the host's drift
+moves all peers alike). Writes a JSON file and the peers section of docs/benchmarks.md.
 
     bench/setup_peers.sh                       # .venv-peers: torch, sentence-transformers, ORT, OpenVINO
     cmake --build build-bench --target embedrt_encode_throughput embedrt_gemm_peak
-    .venv-peers/bin/python bench/bench_peers.py --build build-bench            # full run (~15-20 min)
+    .venv-peers/bin/python bench/bench_peers.py --build build-bench            # full run (~25 min)
     .venv-peers/bin/python bench/bench_peers.py --build build-bench --quick    # smoke run (< 3 min)
 
 Modes: embedrt fp32 / int8 / bf16 (the precision the engine reports it computes in, not the one
