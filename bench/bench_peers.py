@@ -197,6 +197,28 @@ class OrtEncoder:
         return out
 
 
+def latency_summary(ms) -> dict:
+    """p50, p99 and count of batch-1 latencies in ms."""
+    ms = sorted(ms)
+    return {"single_ms_p50": ms[len(ms) // 2],
+            "single_ms_p99": ms[min(len(ms) - 1, int(0.99 * len(ms)))], "single_count": len(ms)}
+
+
+def pool_rounds(prior, r):
+    """Adds an earlier round's passes and latencies (prior, or None) to this round's result r."""
+    r["rounds"] = [r["texts_per_second_median"]]
+    if prior is not None:
+        r["texts_per_second_runs"] = prior["texts_per_second_runs"] + r["texts_per_second_runs"]
+        r["rounds"] = prior["rounds"] + r["rounds"]
+        r["single_ms"] = prior.get("single_ms", []) + r.get("single_ms", [])
+        r["peak_rss_mb"] = max(prior["peak_rss_mb"], r["peak_rss_mb"])
+        r["load_seconds"] = prior["load_seconds"]
+    r["texts_per_second_median"] = statistics.median(r["texts_per_second_runs"])
+    if r.get("single_ms"):
+        r.update(latency_summary(r["single_ms"]))
+    return r
+
+
 def child_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     import numpy as np
@@ -266,11 +288,8 @@ def child_main(spec_path: str) -> None:
             t0 = time.perf_counter()
             encode([t], 1)
             ms.append((time.perf_counter() - t0) * 1e3)
-        result["single_ms"] = list(ms)
-        ms.sort()
-        result.update(single_ms_p50=ms[len(ms) // 2],
-                      single_ms_p99=ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-                      single_count=len(ms))
+        result["single_ms"] = ms
+        result.update(latency_summary(ms))
     print(json.dumps(result))
 
 
@@ -620,6 +639,28 @@ def main() -> None:
         else:
             runnable.append((name, engine, precision, key))
 
+    def child_command(engine, precision, key, w, emb_path, singles):
+        """The command that runs one mode on one workload for one round."""
+        if engine == "embedrt":
+            return [str(tool), str(model_dir), str(w["jsonl"]), str(args.threads),
+                    str(args.batch_size), str(repeats), "--precision", precision,
+                    "--max-length", str(w["max_length"]), "--no-batch-latency",
+                    "--warmup", str(warmup), "--single-latency", str(singles),
+                    "--embeddings", str(emb_path) + ".f32"]
+        spec = {"engine": engine, "precision": precision, "model": str(model_dir),
+                "threads": args.threads, "batch_size": args.batch_size,
+                "max_length": w["max_length"], "texts": w["texts"], "repeats": repeats,
+                "warmup": warmup, "single_latency": singles,
+                "embeddings": str(emb_path) + ".npy"}
+        if engine == "onnxruntime":
+            spec["artifact"] = artifacts[key]
+        if engine == "openvino":
+            spec["artifact_dir"] = artifacts["openvino_dir"]
+            spec["file_name"] = artifacts[key]
+        spec_path = work / f"{emb_path.name}.json"
+        spec_path.write_text(json.dumps(spec))
+        return [sys.executable, __file__, "--child", str(spec_path)]
+
     # Rounds: every mode runs every workload once per round, so a machine that drifts over the
     # run (another tenant, clock changes) moves all peers alike instead of whichever ran then.
     singles_per_round = math.ceil(single_latency / rounds)
@@ -635,26 +676,7 @@ def main() -> None:
                 emb_path = work / f"{re.sub(r'[^a-z0-9]+', '_', name.lower())}_{w['name']}"
                 singles = singles_per_round if w["name"] == "short" else 0
                 stderr_log = work / f"{emb_path.name}.log"
-                if engine == "embedrt":
-                    cmd = [str(tool), str(model_dir), str(w["jsonl"]), str(args.threads),
-                           str(args.batch_size), str(repeats), "--precision", precision,
-                           "--max-length", str(w["max_length"]), "--no-batch-latency",
-                           "--warmup", str(warmup), "--single-latency", str(singles),
-                           "--embeddings", str(emb_path) + ".f32"]
-                else:
-                    spec = {"engine": engine, "precision": precision, "model": str(model_dir),
-                            "threads": args.threads, "batch_size": args.batch_size,
-                            "max_length": w["max_length"], "texts": w["texts"],
-                            "repeats": repeats, "warmup": warmup, "single_latency": singles,
-                            "embeddings": str(emb_path) + ".npy"}
-                    if engine == "onnxruntime":
-                        spec["artifact"] = artifacts[key]
-                    if engine == "openvino":
-                        spec["artifact_dir"] = artifacts["openvino_dir"]
-                        spec["file_name"] = artifacts[key]
-                    spec_path = work / f"{emb_path.name}.json"
-                    spec_path.write_text(json.dumps(spec))
-                    cmd = [sys.executable, __file__, "--child", str(spec_path)]
+                cmd = child_command(engine, precision, key, w, emb_path, singles)
                 out, rc, rss = run_child(cmd, env, stderr_log, 1200)
                 if rc != 0:
                     log(f"  failed: {tail(stderr_log)}")
@@ -666,21 +688,7 @@ def main() -> None:
                 r = last_json(out)
                 r["peak_rss_mb"] = rss
                 r["embeddings_file"] = str(emb_path) + (".f32" if engine == "embedrt" else ".npy")
-                r["rounds"] = [r["texts_per_second_median"]]
-                if prior is not None:  # pool this round's passes and latencies with the earlier
-                    r["texts_per_second_runs"] = prior["texts_per_second_runs"] + \
-                        r["texts_per_second_runs"]
-                    r["rounds"] = prior["rounds"] + r["rounds"]
-                    r["single_ms"] = prior.get("single_ms", []) + r.get("single_ms", [])
-                    r["peak_rss_mb"] = max(prior["peak_rss_mb"], rss)
-                    r["load_seconds"] = prior["load_seconds"]
-                r["texts_per_second_median"] = statistics.median(r["texts_per_second_runs"])
-                if r.get("single_ms"):
-                    ms = sorted(r["single_ms"])
-                    r.update(single_ms_p50=ms[len(ms) // 2],
-                             single_ms_p99=ms[min(len(ms) - 1, int(0.99 * len(ms)))],
-                             single_count=len(ms))
-                entry["workloads"][w["name"]] = r
+                entry["workloads"][w["name"]] = r = pool_rounds(prior, r)
                 if engine != "embedrt":
                     entry.setdefault("precision_effective", r.get("precision_effective", precision))
                     for k, val in r.items():

@@ -67,10 +67,7 @@ void add_tokenize_command(CLI::App& app) {
       "Write the token ids of each text as a JSON array per line, special tokens "
       "included, after the preprocessing and truncation encode applies");
   add_text_command_options(cmd, args->io);
-  cmd->add_option("--max-length", args->max_length,
-                  "Maximum tokens per text including special tokens (default: the model's "
-                  "max_seq_length; at most its max_position_embeddings)")
-      ->check(CLI::PositiveNumber);
+  add_max_length_option(cmd, args->max_length);
   cmd->add_option("--threads", args->threads, "Tokenizer threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--raw", args->raw,

@@ -248,9 +248,7 @@ void add_tune_command(CLI::App& app) {
   cmd->add_option("--precision", args->precision, "Matmul precision: fp32, bf16 or int8")
       ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_flag("--no-deterministic", args->nondeterministic, "Tune for encode --no-deterministic");
-  cmd->add_option("--max-length", args->options.max_length,
-                  "Maximum tokens per text (default: the model's limit)")
-      ->check(CLI::PositiveNumber);
+  add_max_length_option(cmd, args->options.max_length);
   cmd->add_option("--seed", args->options.seed, "Seed of the synthetic workload")
       ->capture_default_str();
   cmd->add_option("--output,-o", args->output,

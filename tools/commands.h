@@ -24,6 +24,10 @@ struct TextCommandArgs {
 };
 void add_text_command_options(CLI::App* cmd, TextCommandArgs& args);
 
+// --max-length: tokens per text including special tokens, from the model's max_seq_length (0) up
+// to its max_position_embeddings. tokenize, encode, serve and tune share it.
+void add_max_length_option(CLI::App* cmd, size_t& max_length);
+
 // Prints "warning: ..." for texts whose invalid UTF-8 was replaced.
 void warn_replaced_utf8(size_t replacements, size_t texts);
 

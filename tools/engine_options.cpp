@@ -1,5 +1,7 @@
 #include "engine_options.h"
 
+#include "commands.h"
+
 #include "embedrt/tuning.h"
 
 namespace embedrt::cli {
@@ -23,10 +25,7 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args) {
       ->check(CLI::IsMember({"fp32", "bf16", "int8"}));
   cmd->add_option("--threads", args.threads, "Threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--max-length", args.max_length,
-                  "Maximum tokens per text including special tokens (default: the model's "
-                  "max_seq_length; at most its max_position_embeddings)")
-      ->check(CLI::PositiveNumber);
+  add_max_length_option(cmd, args.max_length);
   cmd->add_option("--batch-size", args.batch_size,
                   "Most texts per model batch (default: the optimize mode's)")
       ->check(CLI::Range(size_t{1}, size_t{65536}));

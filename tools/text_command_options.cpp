@@ -5,6 +5,13 @@
 
 namespace embedrt::cli {
 
+void add_max_length_option(CLI::App* cmd, size_t& max_length) {
+  cmd->add_option("--max-length", max_length,
+                  "Maximum tokens per text including special tokens (default: the model's "
+                  "max_seq_length; at most its max_position_embeddings)")
+      ->check(CLI::PositiveNumber);
+}
+
 void add_text_command_options(CLI::App* cmd, TextCommandArgs& args) {
   cmd->add_option("--model,-m", args.model,
                   "Model folder, or a model name under $EMBEDRT_HOME/models")
