@@ -52,6 +52,23 @@ TEST(PackedGemm, Avx2MatchesScalarBitForBit) {
   }
 }
 
+// The vector copy stores eight floats per k and finishes the last eight k in scalar code: every
+// row count and lengths around those edges give the same layout as the scalar copy, and nothing
+// is written past rows * in.
+TEST(PackedGemm, Avx2InterleavesRowsLikeScalar) {
+  EMBEDRT_REQUIRE_AVX2();
+  for (int rows = 1; rows <= detail::kGemmTileRows; ++rows) {
+    for (int64_t in : {1, 7, 8, 9, 15, 16, 17, 24, 384}) {
+      const auto x = random_vector(rows * in, 5);
+      std::vector<float> expected(rows * in + 16, -1.0f), actual(rows * in + 16, -1.0f);
+      detail::interleave_rows_scalar(x.data(), in, rows, expected.data());
+      detail::interleave_rows_avx2(x.data(), in, rows, actual.data());
+      EXPECT_EQ(expected, actual) << rows << " rows of " << in;
+      EXPECT_EQ(actual[rows * in], -1.0f) << rows << " rows of " << in;
+    }
+  }
+}
+
 // The residual is added after the activation (in the block epilogue) or, without one, by the
 // tile itself.
 TEST(PackedGemm, MatchesDoublePrecisionWithActivationAndResidual) {

@@ -207,7 +207,14 @@ size_t PackedF32Weights::bytes() const noexcept {
   return (size_t(panels_) * size_t(in_) + size_t(panels_)) * kGemmPanelColumns * sizeof(float);
 }
 
-void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile) {
+void detail::interleave_rows_scalar(const float* x, int64_t in, int rows, float* dst) {
+  for (int64_t i = 0; i < in; ++i, dst += rows) {
+    for (int r = 0; r < rows; ++r) dst[r] = x[r * in + i];
+  }
+}
+
+void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile,
+                         GemmInterleaveRows interleave) {
   const int64_t in = w.in_features(), out = w.out_features();
   if (args.rows <= 0) return;
   // Each thread copies the rows of its current row block into its own buffer (at most
@@ -219,19 +226,8 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
     packed_rows.resize(size_t((r1 - r0) * in));
     packed_first_row = r0;
     for (int64_t r = r0; r < r1; r += kGemmTileRows) {
-      const int64_t n = std::min<int64_t>(kGemmTileRows, r1 - r);
-      float* dst = packed_rows.data() + (r - r0) * in;
-      const float* src = args.x + r * in;
-      if (n == kGemmTileRows) {  // contiguous stores, six rows read side by side
-        for (int64_t i = 0; i < in; ++i, dst += kGemmTileRows) {
-#pragma GCC unroll 6
-          for (int64_t j = 0; j < kGemmTileRows; ++j) dst[j] = src[j * in + i];
-        }
-      } else {
-        for (int64_t j = 0; j < n; ++j) {
-          for (int64_t i = 0; i < in; ++i) dst[i * n + j] = src[j * in + i];
-        }
-      }
+      interleave(args.x + r * in, in, int(std::min<int64_t>(kGemmTileRows, r1 - r)),
+                 packed_rows.data() + (r - r0) * in);
     }
   };
   // Without an activation, the tile adds the residual to the sum it holds in registers (the same
@@ -258,7 +254,7 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
 }
 
 void scalar::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {
-  detail::gemm_packed(weights, args, &scalar_tile);
+  detail::gemm_packed(weights, args, &scalar_tile, &detail::interleave_rows_scalar);
 }
 
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {

@@ -145,7 +145,13 @@ using GemmTile = void (*)(const float* a, int rows, const float* panel, int64_t 
                           const float* bias, const float* residual, float* y, int64_t ldy,
                           int cols);
 inline constexpr int kGemmTileRows = 6;
-void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile tile);
+// Copies rows [0, rows) (1..kGemmTileRows) of x, row stride `in`, into dst[i * rows + r]: the
+// layout a GemmTile reads. Writes exactly rows * in floats.
+using GemmInterleaveRows = void (*)(const float* x, int64_t in, int rows, float* dst);
+void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile tile,
+                 GemmInterleaveRows interleave);
+void interleave_rows_scalar(const float* x, int64_t in, int rows, float* dst);
+void interleave_rows_avx2(const float* x, int64_t in, int rows, float* dst);
 void gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k, const float* bias,
                     const float* residual, float* y, int64_t ldy, int cols);
 
