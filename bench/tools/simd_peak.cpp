@@ -1,12 +1,14 @@
 // The CPU's own multiply-add ceiling, which bounds every GEMM on it, embedrt's and its peers':
-//   embedrt_simd_peak [--threads N] [--seconds S]
+//   embedrt_simd_peak [--threads N] [--seconds S] [--read-mb M]
 // Times two AVX2 instruction streams with independent accumulators and operands in L1, first on
 // one thread, then on N threads at once (default: all cores):
 // - fp32: vfmadd231ps on 8 lanes, twelve accumulators (2 FLOPs per lane);
 // - int8: what a u8 x s8 -> s32 GEMM issues without VNNI: a broadcast of four u8 activations,
 //   vpmaddubsw against two weight registers, vpmaddwd by ones, vpaddd (2 OPs per u8 x s8 product).
-// Prints one JSON object with GFLOP/s and GOP/s, the median of repeated timings. On a CPU without
-// AVX2 and FMA it prints {"skipped": reason}.
+// Then the memory read rate on N threads: each thread sums its share of a --read-mb buffer
+// (default 256 MiB, far past any cache) with 32-byte loads, as a GEMM of a few rows streams its
+// weights. Prints one JSON object with GFLOP/s, GOP/s and GB/s, the median of repeated timings.
+// On a CPU without AVX2 and FMA it prints {"skipped": reason}.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -16,8 +18,11 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -71,6 +76,19 @@ __attribute__((target("avx2,fma"), noinline)) double int8_stream(int64_t iterati
   return double(iterations) * 8 * 32 * 2;
 }
 
+// Returns bytes read: [begin, end) summed 32 bytes at a time into four independent sums.
+__attribute__((target("avx2,fma"), noinline)) double read_stream(const float* begin,
+                                                                const float* end, float* sink) {
+  __m256 sum[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  for (const float* p = begin; p + 32 <= end; p += 32) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) sum[j] = _mm256_add_ps(sum[j], _mm256_load_ps(p + 8 * j));
+  }
+  _mm256_storeu_ps(sink, _mm256_add_ps(_mm256_add_ps(sum[0], sum[1]), _mm256_add_ps(sum[2], sum[3])));
+  return double(end - begin) * sizeof(float);
+}
+
 // Median rate (operations per second, summed over the threads) of `repeats` timings of about
 // `seconds` each, all threads starting together.
 template <typename Stream>
@@ -104,14 +122,17 @@ double median_rate(int threads, double seconds, int repeats, const Stream& strea
 int main(int argc, char** argv) {
   int threads = omp_get_num_procs();
   double seconds = 0.2;
+  int read_mb = 256;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--threads" && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
     } else if (arg == "--seconds" && i + 1 < argc) {
       seconds = std::max(0.01, std::atof(argv[++i]));
+    } else if (arg == "--read-mb" && i + 1 < argc) {
+      read_mb = std::clamp(std::atoi(argv[++i]), 1, 16384);
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads N] [--seconds S] [--read-mb M]\n", argv[0]);
       return 2;
     }
   }
@@ -145,6 +166,35 @@ int main(int argc, char** argv) {
   out["fp32_gflops"] = median_rate(threads, seconds, repeats, fp32) / 1e9;
   out["int8_gops_one_thread"] = median_rate(1, seconds, repeats, int8) / 1e9;
   out["int8_gops"] = median_rate(threads, seconds, repeats, int8) / 1e9;
+
+  // Every thread reads its own contiguous share. The buffer is filled before the timing, so page
+  // faults stay out of it.
+  const size_t floats = (size_t(read_mb) << 20) / sizeof(float) / (32 * threads) * (32 * threads);
+  void* storage = nullptr;  // 64-byte aligned: every load is an aligned 32-byte one
+  if (posix_memalign(&storage, 64, floats * sizeof(float)) != 0) throw std::bad_alloc();
+  const std::unique_ptr<float, decltype(&std::free)> buffer(static_cast<float*>(storage),
+                                                            &std::free);
+  std::fill(buffer.get(), buffer.get() + floats, 1.0f);
+  const auto read = [&](int thread) {
+    alignas(32) float sink[8];
+    const size_t share = floats / threads;
+    const double bytes = read_stream(buffer.get() + thread * share,
+                                     buffer.get() + (thread + 1) * share, sink);
+    volatile float keep = sink[0];
+    (void)keep;
+    return bytes;
+  };
+  std::vector<double> read_rates;
+  for (int r = 0; r < 2 * repeats; ++r) {
+    double bytes = 0;
+    const auto begin = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads) reduction(+ : bytes)
+    bytes += read(omp_get_thread_num());
+    if (r > 0) read_rates.push_back(bytes / seconds_since(begin));  // the first pass warms up
+  }
+  std::sort(read_rates.begin(), read_rates.end());
+  out["read_mb"] = read_mb;
+  out["read_gbps"] = read_rates[read_rates.size() / 2] / 1e9;
   std::cout << out.dump() << "\n";
   return 0;
 }
