@@ -25,7 +25,7 @@ constexpr size_t kAlignment = 64;
 constexpr size_t kHugePage = size_t{2} << 20;
 
 void scalar_tile(const float* a, int rows, const float* panel, int64_t k, const float* bias,
-                 const float* residual, float* y, int64_t ldy, int cols) {
+                 const float* residual, float* y, int64_t ldy, int cols, bool) {
   for (int r = 0; r < rows; ++r) {
     for (int c = 0; c < cols; ++c) {
       float acc = 0.0f;
@@ -51,9 +51,13 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
 
 // Every register tile of a [rows, out] product: blocks of at most kBlockRows rows x kGroupPanels
 // panels, in BlockRuns, row-block major so that a thread's consecutive blocks share their rows.
-// Within a block, `tile(r, n, p, c0, cols)` computes rows [r, r + n) (n <= kTileRows) of panel p,
-// whose columns start at c0; then `block_done(r0, r1, c0, c1)` finishes the block on the same
-// thread, while it is in cache. `start_rows(r0, r1)` runs on a thread before it starts a block on
+// Within a block, `tile(r, n, p, c0, cols, prefetch_next_panel)` computes rows [r, r + n)
+// (n <= kTileRows) of panel p, whose columns start at c0. The first row tile over a panel streams
+// it from memory and the others read it from cache, so the last of several is asked to fetch the
+// next panel meanwhile, which keeps the memory busy through the block: a query's 10 rows make two
+// fp32 tiles, and its p50 went from 3.48 to 3.13 ms here (16 interleaved rounds; batches
+// unchanged). Then `block_done(r0, r1, c0, c1)` finishes the block on the same thread, while it
+// is in cache. `start_rows(r0, r1)` runs on a thread before it starts a block on
 // other rows than its previous one, to prepare them for its tiles.
 //
 // With more than one row block, their count is a multiple of the thread count and the register
@@ -87,7 +91,8 @@ void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Sta
         const int64_t c0 = p * kGemmPanelColumns;
         const int cols = int(std::min(kGemmPanelColumns, out - c0));
         for (int64_t r = r0; r < r1; r += kTileRows) {
-          tile(r, int(std::min<int64_t>(kTileRows, r1 - r)), p, c0, cols);
+          const bool prefetch_next_panel = r != r0 && r + kTileRows >= r1 && p + 1 < panels;
+          tile(r, int(std::min<int64_t>(kTileRows, r1 - r)), p, c0, cols, prefetch_next_panel);
         }
       }
       block_done(r0, r1, p0 * kGemmPanelColumns, std::min(out, p1 * kGemmPanelColumns));
@@ -168,7 +173,9 @@ void detail::gemm_u8s8_packed(const PackedS8Weights& w, const GemmU8S8Args& args
   const int64_t out = w.out_features();
   for_each_register_tile<kGemmU8S8TileRows>(
       args.rows, w.panels(), out, [](int64_t, int64_t) {},
-      [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
+      // A query's int8 weights are a quarter of the bytes and mostly stay in L3: fetching the
+      // next panel measured no faster (12 interleaved rounds), so the tile reads ahead in its own.
+      [&](int64_t r, int n, int64_t p, int64_t c0, int cols, bool /*prefetch_next_panel*/) {
         tile(args.x + r * args.x_stride, args.x_stride, n, w.panel(p), w.padded_in(),
              args.y + r * out + c0, out, cols);
       },
@@ -235,10 +242,10 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
   const bool tile_adds_residual = args.activation == Activation::kNone && args.residual;
   for_each_register_tile<kGemmTileRows>(
       args.rows, w.panels(), out, pack_rows,
-      [&](int64_t r, int n, int64_t p, int64_t c0, int cols) {
+      [&](int64_t r, int n, int64_t p, int64_t c0, int cols, bool prefetch_next_panel) {
         tile(packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
              tile_adds_residual ? args.residual + r * out + c0 : nullptr, args.y + r * out + c0,
-             out, cols);
+             out, cols, prefetch_next_panel);
       },
       [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         if (args.activation == Activation::kNone) return;

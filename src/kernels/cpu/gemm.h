@@ -140,10 +140,11 @@ class BlockRuns {
 // One register tile: y[r, c] = sum_i a[i * rows + r] * panel[i, c] + bias[c] (+ residual[r, c])
 // for r < rows (1..6) and c < cols (1..16), the sum one fma chain in ascending i. `a` holds the
 // tile's rows interleaved ([k][rows]), so that each step's broadcasts read one cache line;
-// `residual`, when not null, has y's row stride.
+// `residual`, when not null, has y's row stride. With `prefetch_next_panel` the tile prefetches
+// the panel after `panel` (they are contiguous) instead of reading ahead in its own.
 using GemmTile = void (*)(const float* a, int rows, const float* panel, int64_t k,
-                          const float* bias, const float* residual, float* y, int64_t ldy,
-                          int cols);
+                          const float* bias, const float* residual, float* y, int64_t ldy, int cols,
+                          bool prefetch_next_panel);
 inline constexpr int kGemmTileRows = 6;
 // Copies rows [0, rows) (1..kGemmTileRows) of x, row stride `in`, into dst[i * rows + r]: the
 // layout a GemmTile reads. Writes exactly rows * in floats.
@@ -153,7 +154,8 @@ void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile
 void interleave_rows_scalar(const float* x, int64_t in, int rows, float* dst);
 void interleave_rows_avx2(const float* x, int64_t in, int rows, float* dst);
 void gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k, const float* bias,
-                    const float* residual, float* y, int64_t ldy, int cols);
+                    const float* residual, float* y, int64_t ldy, int cols,
+                    bool prefetch_next_panel);
 
 using GemmU8S8Tile = void (*)(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
                               int64_t padded_k, int32_t* y, int64_t ldy, int cols);

@@ -36,13 +36,15 @@ void store_row(T* row, Vector lo, Vector hi, int cols) {
 // iteration save a few percent of loop overhead.
 template <int ROWS>
 void tile(const float* a, const float* panel, int64_t k, const float* bias, const float* residual,
-          float* y, int64_t ldy, int cols) {
+          float* y, int64_t ldy, int cols, bool prefetch_next_panel) {
   __m256 lo[ROWS], hi[ROWS];
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  const int64_t ahead =
+      prefetch_next_panel ? k * kGemmPanelColumns * int64_t(sizeof(float)) : kPrefetchBytes;
   const auto step = [&](int64_t i) {
     const float* b = panel + i * kGemmPanelColumns;
-    _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b) + ahead, _MM_HINT_T0);
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < ROWS; ++r) {
@@ -135,20 +137,20 @@ void avx2::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& 
 
 void detail::gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k,
                             const float* bias, const float* residual, float* y, int64_t ldy,
-                            int cols) {
+                            int cols, bool prefetch_next_panel) {
   switch (rows) {
     case 6:
-      return tile<6>(a, panel, k, bias, residual, y, ldy, cols);
+      return tile<6>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
     case 5:
-      return tile<5>(a, panel, k, bias, residual, y, ldy, cols);
+      return tile<5>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
     case 4:
-      return tile<4>(a, panel, k, bias, residual, y, ldy, cols);
+      return tile<4>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
     case 3:
-      return tile<3>(a, panel, k, bias, residual, y, ldy, cols);
+      return tile<3>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
     case 2:
-      return tile<2>(a, panel, k, bias, residual, y, ldy, cols);
+      return tile<2>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
     default:
-      return tile<1>(a, panel, k, bias, residual, y, ldy, cols);
+      return tile<1>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
   }
 }
 
