@@ -78,14 +78,15 @@ __attribute__((target("avx2,fma"), noinline)) double int8_stream(int64_t iterati
 
 // Returns bytes read: [begin, end) summed 32 bytes at a time into four independent sums.
 __attribute__((target("avx2,fma"), noinline)) double read_stream(const float* begin,
-                                                                const float* end, float* sink) {
+                                                                 const float* end, float* sink) {
   __m256 sum[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                    _mm256_setzero_ps()};
   for (const float* p = begin; p + 32 <= end; p += 32) {
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) sum[j] = _mm256_add_ps(sum[j], _mm256_load_ps(p + 8 * j));
   }
-  _mm256_storeu_ps(sink, _mm256_add_ps(_mm256_add_ps(sum[0], sum[1]), _mm256_add_ps(sum[2], sum[3])));
+  _mm256_storeu_ps(sink,
+                   _mm256_add_ps(_mm256_add_ps(sum[0], sum[1]), _mm256_add_ps(sum[2], sum[3])));
   return double(end - begin) * sizeof(float);
 }
 
@@ -178,8 +179,8 @@ int main(int argc, char** argv) {
   const auto read = [&](int thread) {
     alignas(32) float sink[8];
     const size_t share = floats / threads;
-    const double bytes = read_stream(buffer.get() + thread * share,
-                                     buffer.get() + (thread + 1) * share, sink);
+    const double bytes =
+        read_stream(buffer.get() + thread * share, buffer.get() + (thread + 1) * share, sink);
     volatile float keep = sink[0];
     (void)keep;
     return bytes;
