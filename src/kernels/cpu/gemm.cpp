@@ -56,9 +56,9 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
 // it from memory and the others read it from cache, so the last of several is asked to fetch the
 // next panel meanwhile, which keeps the memory busy through the block: a query's 10 rows make two
 // fp32 tiles, and its p50 went from 3.48 to 3.13 ms (AMD EPYC, 2 threads, 16 interleaved rounds;
-// batches unchanged). Then `block_done(r0, r1, c0, c1)` finishes the block on the same thread, while it
-// is in cache. `start_rows(r0, r1)` runs on a thread before it starts a block on
-// other rows than its previous one, to prepare them for its tiles.
+// batches unchanged). Then `block_done(r0, r1, c0, c1)` finishes the block on the same thread,
+// while it is in cache. `start_rows(r0, r1)` runs on a thread before it starts a block on other
+// rows than its previous one, to prepare them for its tiles.
 //
 // With more than one row block, their count is a multiple of the thread count and the register
 // tiles are spread evenly over them, so the threads get the same number of rows: fixed 48-row
