@@ -8,7 +8,13 @@ For each DIR/tokenizers/<name>/tokenizer.json, encodes DIR/corpus.jsonl with HF 
 text: {"text": str, "ids": [...], "offsets": [[begin, end], ...]} with offsets in BYTES of the
 UTF-8 text, and <name>.truncated.jsonl, the same with right truncation to 32 tokens.
 
-Also writes minilm.sentence-transformers.jsonl: {"text", "ids"} with the ids sentence-transformers
+Also writes alignment-cases.jsonl: the corner cases of tests/tokenizer/test_alignments.cpp whose
+ids depend on the trained test vocabularies (and so on the corpus they were trained on), one line
+per text: {"case", "tokenizer", "pre_tokenizer" (a replacement for tokenizer.json's, or null),
+"text", "ids", "offsets", "type_ids"}. The tests take inputs and expectations from here instead of
+hard-coding ids that only one corpus gives.
+
+And minilm.sentence-transformers.jsonl: {"text", "ids"} with the ids sentence-transformers
 itself feeds the model. In sentence-transformers 6.2, encode() hands texts unchanged to the
 Transformer module's preprocess() (no strip; lowercasing only through the tokenizer's own
 normalizer or do_lower_case), which calls the HF tokenizer with truncation to max_seq_length;
@@ -17,6 +23,7 @@ the ids are taken from that call with the padding removed through the attention 
 
 import argparse
 import itertools
+import json
 import os
 import sys
 from pathlib import Path
@@ -65,6 +72,37 @@ def write_tokenizer_fixtures(tokenizer_json, texts, out_dir):
     return full
 
 
+_METASPACE_FIRST = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first",
+                    "split": True}
+# (case, tokenizer, pre_tokenizer replacement or None, texts)
+ALIGNMENT_CASES = [
+    # "first" prepends to the piece whose original_shift is 0, even after the normalizer removed
+    # leading characters (\x1e and \x04 are removed by the unigram tokenizer's Precompiled map).
+    ("metaspace-first", "unigram", _METASPACE_FIRST,
+     ["\x1eThe end", "\x04\x04Hi there", "Hi\x04 there"]),
+    # With a splitting pre-tokenizer before it, only the first word qualifies.
+    ("metaspace-first-split", "unigram",
+     {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, _METASPACE_FIRST]},
+     ["\x1eThe end", "Hi there"]),
+    # "<br>" is a non-special added token with lstrip: its match takes in the whitespace before it,
+    # which RobertaProcessing's offset trimming removes again whatever kind of whitespace it is.
+    ("lstrip-added-token", "bpe", None, ["blast\t<br> SELECT", "x\u3000<br>", "a\t<br>\tb"]),
+]
+
+
+def alignment_case_records(tokenizers_dir):
+    for case, name, pre_tokenizer, texts in ALIGNMENT_CASES:
+        path = tokenizers_dir / name / "tokenizer.json"
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if pre_tokenizer is not None:
+            config["pre_tokenizer"] = pre_tokenizer
+        tokenizer = Tokenizer.from_str(json.dumps(config))
+        for text in texts:
+            e = tokenizer.encode(text, add_special_tokens=True)
+            yield {"case": case, "tokenizer": name, "pre_tokenizer": pre_tokenizer, "text": text,
+                   "ids": e.ids, "offsets": byte_offsets(text, e.offsets), "type_ids": e.type_ids}
+
+
 def sentence_transformers_ids(model_dir, texts):
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -100,6 +138,9 @@ def main():
         records = write_tokenizer_fixtures(tokenizer_json, texts, out_dir)
         if tokenizer_json.parent.name == "minilm":
             minilm_full = records
+
+    write_jsonl(out_dir / "alignment-cases.jsonl", alignment_case_records(tokenizers_dir))
+    log(f"alignment-cases: {sum(len(texts) for *_, texts in ALIGNMENT_CASES)} texts")
 
     model_dir = args.model_dir or args.test_data / "models" / "all-MiniLM-L6-v2"
     ids, max_length = sentence_transformers_ids(model_dir, texts)
