@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "embedrt/embedder.h"
+#include "embedrt/system.h"
 #include "engine_options.h"
 
 namespace embedrt::cli {
@@ -14,7 +15,22 @@ struct InfoArgs {
   EngineArgs engine;
 };
 
+void print_system() {
+  const SystemInfo system = system_info();
+  std::printf("version         %s\n", system.version.c_str());
+  std::printf("cpu             %s\n", system.cpu.empty() ? "unknown" : system.cpu.c_str());
+  std::printf("isa             %s%s (CPU: %s; oneDNN: %s)\n", system.isa.c_str(),
+              system.isa != system.cpu_isa ? ", lowered by EMBEDRT_ISA" : "",
+              system.cpu_isa.c_str(), system.onednn_isa.c_str());
+  std::printf("bf16 / int8     %s / %s\n", system.bf16 ? "native" : "falls back to fp32",
+              system.int8_vnni ? "VNNI or AMX" : "without VNNI");
+}
+
 void run_info(const InfoArgs& args) {
+  if (args.model.empty()) {
+    print_system();
+    return;
+  }
   const Embedder embedder = Embedder::load(args.model, to_embedder_options(args.engine));
   const ModelInfo& info = embedder.info();
   std::printf("model           %s\n", info.dir.string().c_str());
@@ -39,6 +55,9 @@ void run_info(const InfoArgs& args) {
               info.adaptive_batching ? " (adaptive)" : "");
   std::printf("cache           %.0f MiB\n", double(info.cache_bytes) / (1024.0 * 1024.0));
   std::printf("deterministic   %s\n", info.deterministic ? "yes" : "no");
+  print_system();
+  std::printf("matmul          %s (1 row), %s (256 rows)\n", info.matmul_one_row.c_str(),
+              info.matmul_batch.c_str());
   for (const std::string& warning : info.warnings)
     std::printf("warning         %s\n", warning.c_str());
 }
@@ -48,10 +67,10 @@ void run_info(const InfoArgs& args) {
 void add_info_command(CLI::App& app) {
   auto args = std::make_shared<InfoArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "info", "Describe a model and the engine settings: architecture, sizes, pooling, precision");
+      "info",
+      "Describe the CPU paths (ISA, oneDNN) and, with --model, a model and the engine settings");
   cmd->add_option("--model,-m", args->model,
-                  "Model folder, or a model name under $EMBEDRT_HOME/models")
-      ->required();
+                  "Model folder, or a model name under $EMBEDRT_HOME/models");
   add_engine_options(cmd, args->engine);
   cmd->callback([args] { run_info(*args); });
 }

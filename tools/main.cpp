@@ -3,14 +3,16 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "commands.h"
 #include "embedrt/error.h"
+#include "embedrt/system.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"embedrt: fast sentence embeddings on the CPU", "embedrt"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "embedrt 0.1.0");
+  app.set_version_flag("--version", std::string("embedrt ") + embedrt::version());
   embedrt::cli::add_tokenize_command(app);
   embedrt::cli::add_encode_command(app);
   embedrt::cli::add_info_command(app);

@@ -135,7 +135,12 @@ struct ModelInfo {
   size_t cache_bytes = 0;
   bool deterministic = true;
   bool adaptive_batching = false;
-  size_t weight_bytes = 0;            // resident bytes of the packed weights
+  size_t weight_bytes = 0;  // resident bytes of the packed weights
+  // The feed-forward matmul kernel for one row and for a 256-row batch, for bug reports:
+  // "embedrt:..." for embedrt's packed GEMM, else oneDNN's implementation name (the ISA levels
+  // are in system_info()).
+  std::string matmul_one_row;
+  std::string matmul_batch;
   std::vector<std::string> warnings;  // e.g. a precision fallback on this CPU
 };
 

@@ -356,6 +356,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   info.adaptive_batching = knobs.adaptive_batching;
   info.weight_bytes = impl->encoder.weight_bytes();
   info.warnings = impl->encoder.warnings();
+  info.matmul_one_row = impl->encoder.matmul_implementation(1);
+  info.matmul_batch = impl->encoder.matmul_implementation(256);
   return Embedder(std::move(impl));
 }
 

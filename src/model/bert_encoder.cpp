@@ -130,6 +130,10 @@ BertEncoder BertEncoder::load(const std::filesystem::path& dir, const EncoderOpt
   return BertEncoder(config, std::move(weights), options);
 }
 
+std::string BertEncoder::matmul_implementation(int64_t rows) const {
+  return layers_.empty() ? std::string() : layers_.front().intermediate.implementation(rows);
+}
+
 size_t BertEncoder::weight_bytes() const noexcept {
   const auto bytes = [](const std::vector<float>& v) { return v.size() * sizeof(float); };
   size_t total = bytes(word_embeddings_) + word_embeddings_half_.size() * sizeof(uint16_t) +

@@ -64,6 +64,9 @@ class BertEncoder {
   const std::vector<std::string>& warnings() const noexcept { return warnings_; }
   // Resident bytes of the packed weights, the embedding tables and the LayerNorm parameters.
   size_t weight_bytes() const noexcept;
+  // The matmul kernel the feed-forward layers run for `rows` rows: embedrt's packed GEMM
+  // ("embedrt:...") or oneDNN's implementation name (e.g. "brg:avx512_core_amx").
+  std::string matmul_implementation(int64_t rows) const;
 
   // Runs the encoder and returns the last hidden states [total_tokens, hidden], row t for token t,
   // inside `workspace` (valid until its next use). Positions restart at 0 in every sequence.

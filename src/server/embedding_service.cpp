@@ -9,6 +9,7 @@
 
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
+#include "embedrt/system.h"
 #include "server/json_output.h"
 #include "server/request_parsing.h"
 
@@ -267,6 +268,7 @@ Reply EmbeddingService::tokenize(std::string_view body) const {
 std::string EmbeddingService::info() const {
   const ModelInfo& info = embedder_.info();
   const CacheStats cache = embedder_.cache_stats();
+  const SystemInfo system = system_info();
   nlohmann::json out = {
       {"model_id", model_name_},
       {"model_dir", info.dir.string()},
@@ -281,6 +283,10 @@ std::string EmbeddingService::info() const {
       {"optimize", std::string(to_string(info.optimize))},
       {"threads", info.threads},
       {"deterministic", info.deterministic},
+      {"isa", system.isa},
+      {"cpu_isa", system.cpu_isa},
+      {"onednn_isa", system.onednn_isa},
+      {"matmul", {{"one_row", info.matmul_one_row}, {"batch", info.matmul_batch}}},
       {"max_batch_tokens", scheduler_.token_budget()},
       {"adaptive_batch_tokens", adaptive_batching(options_, info)},
       {"express_max_tokens", options_.express_max_tokens},
@@ -291,7 +297,7 @@ std::string EmbeddingService::info() const {
       {"auto_truncate", options_.auto_truncate},
       {"cache_bytes", cache.capacity_bytes},
       {"auth", !options_.api_key.empty()},
-      {"version", "0.1.0"},
+      {"version", version()},
   };
   return out.dump();
 }

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
+#include "embedrt/system.h"
 #include "support/test_paths.h"
 
 namespace embedrt {
@@ -128,6 +131,37 @@ TEST(Embedder, InfoDescribesTheModel) {
   EXPECT_EQ(info.pooling, "mean");
   EXPECT_TRUE(info.normalize);
   EXPECT_EQ(info.weight_dtype, "F32");
+}
+
+// What a bug report needs to say which path ran; under EMBEDRT_ISA (the ISA matrix) the kernels
+// and oneDNN both take the lowered level.
+TEST(Embedder, SystemInfoNamesTheIsaAndTheMatmulThatRun) {
+  const SystemInfo system = system_info();
+  EXPECT_EQ(std::string(version()), system.version);
+  const char* requested = std::getenv("EMBEDRT_ISA");
+  const std::string level = requested != nullptr && *requested != '\0' ? requested : "";
+  if (level.empty() || level == system.cpu_isa) {
+    EXPECT_EQ(system.isa, system.cpu_isa);
+  } else if (level == "avx2" || level == "scalar") {
+    EXPECT_EQ(system.isa, level);
+    EXPECT_EQ(system.onednn_isa, level == "avx2" ? "avx2" : "sse41");
+    EXPECT_FALSE(system.bf16);  // neither AVX512-BF16 nor AMX below AVX-512
+  }
+  if (system.isa == "avx512") EXPECT_EQ(system.onednn_isa.rfind("avx512", 0), 0u);
+
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  for (const Precision precision : {Precision::kF32, Precision::kInt8}) {
+    EmbedderOptions options;
+    options.precision = precision;
+    const ModelInfo info = Embedder::load(minilm().string(), options).info();
+    SCOPED_TRACE(info.compute_dtype);
+    EXPECT_FALSE(info.matmul_one_row.empty());
+    EXPECT_FALSE(info.matmul_batch.empty());
+    // embedrt's packed GEMM is the AVX2 path; elsewhere oneDNN's kernel name is reported.
+    const bool own_gemm = system.isa == "avx2" && info.precision == precision;
+    EXPECT_EQ(info.matmul_batch.find("embedrt:") != std::string::npos, own_gemm)
+        << info.matmul_batch;
+  }
 }
 
 }  // namespace

@@ -1,13 +1,15 @@
 """`embedrt encode` against sentence-transformers: parity, STS-B quality, determinism, formats and
 bad input, driven through the CLI as a user would."""
 import json
+import os
 import shutil
 import struct
+import subprocess
 
 import numpy as np
 import pytest
 
-from conftest import (MINILM, SHARED_DATA, TEST_DATA, assert_one_line_error, jsonl_input,
+from conftest import (CLI, MINILM, SHARED_DATA, TEST_DATA, assert_one_line_error, jsonl_input,
                       read_jsonl, require, run_cli)
 
 
@@ -202,8 +204,19 @@ def test_info():
     out = run_cli("info", "-m", require(MINILM)).stdout.decode()
     for needle in ("architecture    bert", "dimension       384", "layers          6",
                    "max length      256 tokens", "pooling         mean", "normalize       yes",
-                   "parameters      22565376", "weights dtype   F32"):
+                   "parameters      22565376", "weights dtype   F32", "isa             ",
+                   "matmul          "):
         assert needle in out, out
+
+
+def test_info_without_a_model_names_the_cpu_paths():
+    out = run_cli("info").stdout.decode()
+    assert out.startswith("version         "), out
+    isa_line = next(line for line in out.splitlines() if line.startswith("isa "))
+    assert "(CPU: " in isa_line and "oneDNN: " in isa_line, out
+    bad = subprocess.run([CLI, "info"], capture_output=True, timeout=60,
+                         env={**os.environ, "EMBEDRT_ISA": "avx9000"})
+    assert bad.returncode == 1 and bad.stderr.startswith(b"error: EMBEDRT_ISA"), bad.stderr
 
 
 def test_default_prompt_applies_without_flags():

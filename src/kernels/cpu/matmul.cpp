@@ -26,8 +26,29 @@ using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
 
+// EMBEDRT_ISA below the CPU's level caps oneDNN's JIT as well, so a lowered run takes the paths a
+// CPU of that level would: EMBEDRT_ISA=avx2 on an AVX-512 machine runs oneDNN's AVX2 kernels and
+// finds no bf16, VNNI or AMX, as on an AMD Zen 3. oneDNN accepts the cap only before its first
+// use, so every entry into oneDNN here goes through this.
+void cap_onednn_isa() {
+  static const bool capped = [] {
+    const Isa level = active_isa();
+    if (level >= detect_cpu_isa()) return false;
+    try {
+      dnnl::set_max_cpu_isa(level == Isa::kAvx2 ? dnnl::cpu_isa::avx2 : dnnl::cpu_isa::sse41);
+      return true;
+    } catch (const dnnl::error&) {
+      return false;  // oneDNN was used before (or DNNL_MAX_CPU_ISA already decided)
+    }
+  }();
+  (void)capped;
+}
+
 const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  static const dnnl::engine engine = [] {
+    cap_onednn_isa();
+    return dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
   return engine;
 }
 
@@ -94,6 +115,7 @@ T* grown(std::vector<T>& v, int64_t n) {
 }
 
 bool cpu_has(dnnl::cpu_isa level) {
+  cap_onednn_isa();
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
   return (isa & static_cast<unsigned>(level)) == static_cast<unsigned>(level);
 }
@@ -646,6 +668,30 @@ void Linear::forward(const float* x, int64_t rows, float* y, const float* residu
 }
 
 Linear::RowBlocking Linear::row_blocking() const noexcept { return impl_->blocking; }
+
+std::string onednn_isa() {
+  cap_onednn_isa();
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "other (" + std::to_string(static_cast<unsigned>(dnnl::get_effective_cpu_isa())) + ")";
+  }
+}
 
 const char* Linear::implementation(int64_t rows) const {
   if (impl_->packed_f32) return "embedrt:packed_fp32_avx2_6x16";

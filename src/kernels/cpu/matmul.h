@@ -28,6 +28,10 @@ std::string_view to_string(Precision precision) noexcept;
 // cleared. Checked once per process and precision.
 Precision resolve_precision(Precision requested, std::string* warning);
 
+// The instruction set oneDNN's JIT targets in this process (e.g. "avx512_core_amx"), after the
+// EMBEDRT_ISA cap.
+std::string onednn_isa();
+
 struct LinearSpec {
   int64_t in_features = 0;
   int64_t out_features = 0;
