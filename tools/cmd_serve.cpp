@@ -177,6 +177,11 @@ void add_serve_command(CLI::App& app) {
       ->envname("EMBEDRT_PAYLOAD_LIMIT")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--max-header-bytes", o.transport.max_header_bytes,
+                  "Bytes of a request's line and header fields; more is a 431")
+      ->envname("EMBEDRT_MAX_HEADER_BYTES")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--cache-mb", args->cache_mb,
                   "Embedding cache size in MiB (0 = off; default: the optimize mode's)")
       ->envname("EMBEDRT_CACHE_MB");
