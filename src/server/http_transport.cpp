@@ -8,6 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -50,6 +54,8 @@ class SocketStream : public httplib::Stream {
   SocketStream(int fd, std::chrono::milliseconds write_timeout, RequestReadLimits limits,
                ConnectionContext& context)
       : fd_(fd), write_timeout_(write_timeout), limits_(limits), context_(context) {}
+
+  size_t request_bytes() const { return limits_.head_bytes() + limits_.body_bytes(); }
 
   void begin_request(Clock::time_point deadline) {
     read_deadline_ = deadline;
@@ -314,6 +320,11 @@ bool HttpTransport::process_and_close_socket(socket_t sock) {
     ok = process_request(stream, last, connection_closed, nullptr);
     current_connection = nullptr;
     if (on_request_done) on_request_done(context);
+    if (context.release_memory || stream.request_bytes() >= kReleaseMemoryAfterBytes) {
+#ifdef __GLIBC__
+      malloc_trim(0);
+#endif
+    }
     if (context.close_after_response) linger = true;
     if (!ok || connection_closed || last || context.close_after_response) break;
   }

@@ -12,10 +12,6 @@
 #include <limits>
 #include <random>
 
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
-
 #include "embedrt/error.h"
 #include "embedrt/profile.h"
 #include "runtime/adaptive_tuner.h"
@@ -135,10 +131,6 @@ std::string default_model_name(const std::string& model) {
   return path.filename().string();
 }
 
-// Bodies this large leave megabytes of freed heap in the allocator's arenas (the tokenizer's
-// work on a long text); they go back to the system after the response.
-constexpr size_t kReleaseMemoryAfterBytes = 1 << 20;
-
 }  // namespace
 
 std::optional<uint64_t> parse_content_length(std::string_view value) {
@@ -178,12 +170,6 @@ EmbeddingServer::EmbeddingServer(ServerOptions options)
     if (ctx.holds_request_slot) {
       ctx.holds_request_slot = false;
       active_requests_.fetch_sub(1, std::memory_order_relaxed);
-    }
-    if (ctx.release_memory) {
-      ctx.release_memory = false;
-#ifdef __GLIBC__
-      malloc_trim(0);
-#endif
     }
   };
   install_routes();
@@ -318,10 +304,12 @@ bool EmbeddingServer::read_body(const httplib::Request& req,
     body.append(data, length);
     return true;
   });
+  ConnectionContext* ctx = HttpTransport::current();
+  // A decoded body can be far larger than what arrived (and the work on it larger still).
+  if (ctx && body.size() >= kReleaseMemoryAfterBytes) ctx->release_memory = true;
   if (complete) return true;
   body.clear();
   body.shrink_to_fit();
-  ConnectionContext* ctx = HttpTransport::current();
   if (ctx) ctx->close_after_response = true;  // the rest of the body was not read
   res.set_header("Connection", "close");
   const ReadFailure failure = ctx ? ctx->read_failure : ReadFailure::kNone;
@@ -434,7 +422,6 @@ void EmbeddingServer::install_routes() {
       ConnectionContext* ctx = HttpTransport::current();
       std::string body;
       if (!read_body(req, content_reader, body, res)) return;
-      if (ctx && body.size() >= kReleaseMemoryAfterBytes) ctx->release_memory = true;
       try {
         Reply reply = call(body, ctx ? ctx->fd : -1);
         if (reply.client_gone) {
