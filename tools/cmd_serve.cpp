@@ -2,6 +2,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -65,6 +69,15 @@ void run_serve(ServeArgs& args) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+
+#ifdef __GLIBC__
+  // Fixed thresholds (glibc otherwise raises them after each large free, up to 32 MB for mmap and
+  // 64 MB for trimming): blocks of 4 MiB and more are mapped and unmapped, and a thread arena's
+  // free top is returned above 128 KiB, so that memory a large request took goes back to the
+  // system. The model's activations live in reused workspaces and do not churn.
+  mallopt(M_MMAP_THRESHOLD, 4 << 20);
+  mallopt(M_TRIM_THRESHOLD, 128 << 10);
+#endif
 
   server::EmbeddingServer server(options);
   const int port = server.bind();
@@ -175,6 +188,11 @@ void add_serve_command(CLI::App& app) {
       ->envname("EMBEDRT_AUTO_TRUNCATE");
   cmd->add_option("--payload-limit", o.payload_limit, "Request body bytes; more is a 413")
       ->envname("EMBEDRT_PAYLOAD_LIMIT")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-header-bytes", o.transport.max_header_bytes,
+                  "Bytes of a request's line and header fields; more is a 431")
+      ->envname("EMBEDRT_MAX_HEADER_BYTES")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--cache-mb", args->cache_mb,

@@ -33,12 +33,16 @@ std::string_view openai_error_code(int status) {
       return "method_not_allowed";
     case 408:
       return "request_timeout";
+    case 411:
+      return "length_required";
     case 413:
       return "request_too_large";
     case 422:
       return "invalid_value";
     case 429:
       return "rate_limit_exceeded";
+    case 431:
+      return "request_headers_too_large";
     case 503:
       return "model_not_ready";
     default:

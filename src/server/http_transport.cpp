@@ -8,6 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -41,14 +45,23 @@ void address_of(const sockaddr_storage& address, std::string& ip, int& port) {
 }
 
 // A buffered socket stream for one connection (kept across its keep-alive requests, so bytes of
-// a pipelined next request are not lost). Reads share one deadline per request, so a client
-// trickling bytes cannot hold a connection past the read timeout.
+// a pipelined next request are not lost). Reads share one deadline per request, checked before
+// every receive, so a client can hold a connection past the read timeout neither by trickling
+// bytes nor by sending without pause; and they stop at RequestReadLimits' bounds. Why a read
+// failed is left in the connection's context for the error response.
 class SocketStream : public httplib::Stream {
  public:
-  SocketStream(int fd, std::chrono::milliseconds write_timeout)
-      : fd_(fd), write_timeout_(write_timeout) {}
+  SocketStream(int fd, std::chrono::milliseconds write_timeout, RequestReadLimits limits,
+               ConnectionContext& context)
+      : fd_(fd), write_timeout_(write_timeout), limits_(limits), context_(context) {}
 
-  void set_read_deadline(Clock::time_point deadline) { read_deadline_ = deadline; }
+  size_t request_bytes() const { return limits_.head_bytes() + limits_.body_bytes(); }
+
+  void begin_request(Clock::time_point deadline) {
+    read_deadline_ = deadline;
+    limits_.reset();
+    failed_ = false;
+  }
   bool has_buffered() const { return begin_ < end_; }
 
   bool is_readable() const override {
@@ -64,16 +77,25 @@ class SocketStream : public httplib::Stream {
   }
 
   ssize_t read(char* ptr, size_t size) override {
-    if (!has_buffered()) {
-      if (size >= sizeof(buffer_)) return receive(ptr, size);
-      const ssize_t n = receive(buffer_, sizeof(buffer_));
-      if (n <= 0) return n;
-      begin_ = 0;
-      end_ = static_cast<size_t>(n);
+    if (failed_) return -1;
+    size_t n = 0;
+    if (!has_buffered() && size >= sizeof(buffer_)) {
+      const ssize_t got = receive(ptr, size);
+      if (got <= 0) return got;
+      n = static_cast<size_t>(got);
+    } else {
+      if (!has_buffered()) {
+        const ssize_t got = receive(buffer_, sizeof(buffer_));
+        if (got <= 0) return got;
+        begin_ = 0;
+        end_ = static_cast<size_t>(got);
+      }
+      n = std::min(size, end_ - begin_);
+      std::memcpy(ptr, buffer_ + begin_, n);
+      begin_ += n;
     }
-    const size_t n = std::min(size, end_ - begin_);
-    std::memcpy(ptr, buffer_ + begin_, n);
-    begin_ += n;
+    const ReadFailure failure = limits_.consume({ptr, n});
+    if (failure != ReadFailure::kNone) return fail(failure);
     return static_cast<ssize_t>(n);
   }
 
@@ -106,21 +128,35 @@ class SocketStream : public httplib::Stream {
   socket_t socket() const override { return fd_; }
 
  private:
+  ssize_t fail(ReadFailure failure) {
+    failed_ = true;
+    context_.read_failure = failure;
+    return -1;
+  }
+
   ssize_t receive(char* ptr, size_t size) {
     while (true) {
+      // Checked before every receive, not only when waiting: a client that keeps the socket
+      // full would otherwise never meet the deadline.
+      const int wait_ms = poll_ms_until(read_deadline_);
+      if (wait_ms == 0) return fail(ReadFailure::kTimeout);
       const ssize_t n = ::recv(fd_, ptr, size, MSG_DONTWAIT);
       if (n >= 0) return n;
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
       pollfd p{fd_, POLLIN, 0};
-      const int wait_ms = poll_ms_until(read_deadline_);
-      if (wait_ms == 0 || ::poll(&p, 1, wait_ms) <= 0) return -1;  // read timeout
+      const int ready = ::poll(&p, 1, wait_ms);
+      if (ready == 0) return fail(ReadFailure::kTimeout);
+      if (ready < 0 && errno != EINTR) return -1;
     }
   }
 
   int fd_;
   std::chrono::milliseconds write_timeout_;
+  RequestReadLimits limits_;
+  ConnectionContext& context_;
   Clock::time_point read_deadline_ = Clock::now();
+  bool failed_ = false;
   char buffer_[16384];
   size_t begin_ = 0;
   size_t end_ = 0;
@@ -146,6 +182,43 @@ void lingering_close(int fd) {
 }
 
 }  // namespace
+
+void RequestReadLimits::reset() {
+  in_head_ = true;
+  match_ = 0;
+  head_bytes_ = 0;
+  body_bytes_ = 0;
+}
+
+ReadFailure RequestReadLimits::consume(std::string_view bytes) {
+  size_t i = 0;
+  if (in_head_) {
+    // The head ends with an empty CRLF line; the line before it (the request line or a header
+    // field, even one httplib skips as invalid) ended with a line feed.
+    for (; i < bytes.size() && in_head_; ++i) {
+      const char c = bytes[i];
+      if (match_ == 2 && c == '\n') {
+        in_head_ = false;
+      } else if (match_ == 1 && c == '\r') {
+        match_ = 2;
+      } else {
+        match_ = c == '\n' ? 1 : 0;
+      }
+    }
+    head_bytes_ += i;
+    if (head_bytes_ > max_head_bytes_) return ReadFailure::kHeadersTooLarge;
+  }
+  body_bytes_ += bytes.size() - i;
+  if (body_bytes_ > max_body_bytes_) return ReadFailure::kBodyTooLarge;
+  return ReadFailure::kNone;
+}
+
+size_t max_body_wire_bytes(size_t payload_limit) {
+  constexpr size_t kSlack = 64 * 1024;
+  const size_t max = std::numeric_limits<size_t>::max();
+  if (payload_limit > (max - kSlack) / 2) return max;
+  return 2 * payload_limit + kSlack;
+}
 
 ConnectionContext* HttpTransport::current() { return current_connection; }
 
@@ -223,25 +296,35 @@ bool HttpTransport::process_and_close_socket(socket_t sock) {
   open_connections_.fetch_add(1, std::memory_order_relaxed);
   int yes = 1;
   ::setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
-  SocketStream stream(sock, options_.write_timeout);
   ConnectionContext context;
   context.fd = sock;
+  SocketStream stream(
+      sock, options_.write_timeout,
+      RequestReadLimits(options_.max_header_bytes, max_body_wire_bytes(payload_max_length_)),
+      context);
   bool ok = true;
   bool linger = false;
   for (size_t served = 0; served < options_.keep_alive_max_requests; ++served) {
     if (!wait_for_request(sock, stream.has_buffered())) break;
     context.close_after_response = false;
     context.holds_request_slot = false;
+    context.release_memory = false;
+    context.read_failure = ReadFailure::kNone;
     context.request_id.clear();
     context.endpoint.clear();
     context.request_start = Clock::now();
-    stream.set_read_deadline(context.request_start + options_.read_timeout);
+    stream.begin_request(context.request_start + options_.read_timeout);
     const bool last = shutting_down() || served + 1 == options_.keep_alive_max_requests;
     bool connection_closed = false;
     current_connection = &context;
     ok = process_request(stream, last, connection_closed, nullptr);
     current_connection = nullptr;
     if (on_request_done) on_request_done(context);
+    if (context.release_memory || stream.request_bytes() >= kReleaseMemoryAfterBytes) {
+#ifdef __GLIBC__
+      malloc_trim(0);
+#endif
+    }
     if (context.close_after_response) linger = true;
     if (!ok || connection_closed || last || context.close_after_response) break;
   }

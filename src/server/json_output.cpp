@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "tokenizer/utf8_repair.h"
+
 namespace embedrt::server {
 namespace {
 
@@ -101,6 +103,12 @@ bool decode_base64(std::string_view text, std::string& out) {
 }
 
 void append_json_string(std::string& out, std::string_view text) {
+  // Responses are UTF-8 whatever they quote (a request path, the bytes a JSON parse error
+  // stopped at): invalid sequences become U+FFFD, as the CLI's input readers do.
+  if (!tokenizer::is_valid_utf8(text)) {
+    append_json_string(out, tokenizer::replace_invalid_utf8(text));
+    return;
+  }
   out.push_back('"');
   for (const char ch : text) {
     const auto c = static_cast<unsigned char>(ch);

@@ -21,8 +21,9 @@ void append_base64_floats(std::string& out, std::span<const float> values);
 // Decodes standard base64; returns false on a malformed input (used by tests and tools).
 bool decode_base64(std::string_view text, std::string& out);
 
-// Appends `text` as a JSON string literal (quotes included); invalid UTF-8 passes through as is
-// because callers only give it text that came out of a JSON parser or the tokenizer.
+// Appends `text` as a JSON string literal (quotes included). Invalid UTF-8 (which error messages
+// can quote from a request: its path, the bytes a parse error stopped at) is replaced by U+FFFD,
+// so that the response stays valid JSON.
 void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace embedrt::server

@@ -116,8 +116,18 @@ std::string lower(std::string text) {
 }  // namespace
 
 json parse_json_body(std::string_view body) {
+  // The parser itself is iterative, but every level costs heap: a 2 MB body of '[' would make a
+  // million nested arrays. No request field nests deeper than three.
+  const json::parser_callback_t limit_depth = [](int depth, json::parse_event_t event, json&) {
+    if (depth >= static_cast<int>(kMaxJsonDepth) &&
+        (event == json::parse_event_t::object_start || event == json::parse_event_t::array_start)) {
+      throw ApiError(400, "the request body is not valid JSON: nested deeper than " +
+                              std::to_string(kMaxJsonDepth) + " levels");
+    }
+    return true;
+  };
   try {
-    return json::parse(body);
+    return json::parse(body, limit_depth);
   } catch (const json::parse_error& e) {
     // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
     std::string detail = e.what();

@@ -40,7 +40,11 @@ struct TokenizeRequest {
   std::string prompt_name;
 };
 
-// Parses the body; a body that is not JSON is a 400 naming where it broke.
+// Arrays and objects a request body may nest (as serde_json, which TEI parses with, allows).
+inline constexpr size_t kMaxJsonDepth = 128;
+
+// Parses the body; a body that is not JSON (invalid UTF-8 and lone surrogate escapes included),
+// or that nests deeper than kMaxJsonDepth, is a 400 naming where it broke.
 nlohmann::json parse_json_body(std::string_view body);
 
 // POST /v1/embeddings: input, model, encoding_format, dimensions, user.

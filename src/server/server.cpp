@@ -9,6 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include "embedrt/error.h"
@@ -50,16 +51,42 @@ std::string format_ms(double ms) {
   return buffer;
 }
 
+// Requests whose framing fails the checks below never get here with a bad Content-Length.
 uint64_t content_length(const httplib::Request& req) {
-  const std::string value = req.get_header_value("Content-Length");
-  uint64_t length = 0;
-  const auto result = std::from_chars(value.data(), value.data() + value.size(), length);
-  if (result.ec != std::errc() || result.ptr != value.data() + value.size()) return 0;
-  return length;
+  return parse_content_length(req.get_header_value("Content-Length")).value_or(0);
 }
 
 bool has_body(const httplib::Request& req) {
   return content_length(req) > 0 || req.has_header("Transfer-Encoding");
+}
+
+// What is wrong with how the request says where its body ends, if anything. httplib would read a
+// negative Content-Length as 2^64 - 1 and a non-numeric one as 0 (leaving the body to be parsed
+// as the next request), use the first of two differing ones, and prefer Transfer-Encoding to
+// Content-Length: each a way for what follows on the connection to be read differently than the
+// client (or a proxy in front) meant.
+std::string framing_error(const httplib::Request& req) {
+  const size_t lengths = req.get_header_value_count("Content-Length");
+  const size_t encodings = req.get_header_value_count("Transfer-Encoding");
+  if (lengths > 0) {
+    const std::string first = req.get_header_value("Content-Length");
+    if (!parse_content_length(first)) return "invalid Content-Length \"" + first + "\"";
+    for (size_t i = 1; i < lengths; ++i) {
+      if (req.get_header_value("Content-Length", i) != first) {
+        return "conflicting Content-Length headers";
+      }
+    }
+  }
+  if (encodings > 0) {
+    if (lengths > 0) return "both Content-Length and Transfer-Encoding";
+    std::string encoding = req.get_header_value("Transfer-Encoding");
+    for (char& c : encoding) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (encodings > 1 || encoding != "chunked") {
+      return "unsupported Transfer-Encoding \"" + req.get_header_value("Transfer-Encoding") +
+             "\" (only chunked)";
+    }
+  }
+  return {};
 }
 
 // A client's own request id is echoed when it is short and plain; otherwise one is made.
@@ -92,6 +119,12 @@ void close_if_body_unread(const httplib::Request& req, httplib::Response& res) {
   res.set_header("Connection", "close");
 }
 
+std::string format_seconds(std::chrono::milliseconds duration) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%g s", duration.count() / 1000.0);
+  return buffer;
+}
+
 std::string default_model_name(const std::string& model) {
   std::filesystem::path path(model);
   while (!path.empty() && path.filename().empty()) path = path.parent_path();
@@ -99,6 +132,21 @@ std::string default_model_name(const std::string& model) {
 }
 
 }  // namespace
+
+std::optional<uint64_t> parse_content_length(std::string_view value) {
+  if (value.empty()) return std::nullopt;
+  uint64_t length = 0;
+  for (const char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (length > (std::numeric_limits<uint64_t>::max() - digit) / 10) {
+      length = std::numeric_limits<uint64_t>::max();  // keep checking the digits
+    } else {
+      length = length * 10 + digit;
+    }
+  }
+  return length;
+}
 
 bool constant_time_equal(std::string_view given, std::string_view expected) {
   // Every byte of `expected` is compared whatever `given` is, so timing reveals neither the
@@ -241,6 +289,45 @@ std::string EmbeddingServer::make_request_id() {
   return id;
 }
 
+bool EmbeddingServer::read_body(const httplib::Request& req,
+                                const httplib::ContentReader& content_reader, std::string& body,
+                                httplib::Response& res) {
+  // The limit holds for the body as decoded: chunks joined and any Content-Encoding undone (a
+  // small gzip body can inflate to gigabytes).
+  const size_t limit = options_.payload_limit;
+  bool over_limit = false;
+  const bool complete = content_reader([&](const char* data, size_t length) {
+    if (length > limit - body.size()) {
+      over_limit = true;
+      return false;
+    }
+    body.append(data, length);
+    return true;
+  });
+  ConnectionContext* ctx = HttpTransport::current();
+  // A decoded body can be far larger than what arrived (and the work on it larger still).
+  if (ctx && body.size() >= kReleaseMemoryAfterBytes) ctx->release_memory = true;
+  if (complete) return true;
+  body.clear();
+  body.shrink_to_fit();
+  if (ctx) ctx->close_after_response = true;  // the rest of the body was not read
+  res.set_header("Connection", "close");
+  const ReadFailure failure = ctx ? ctx->read_failure : ReadFailure::kNone;
+  if (over_limit || failure == ReadFailure::kBodyTooLarge) {
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    send_error(res, req.path, 413,
+               "request body over the payload limit of " + std::to_string(limit) + " bytes" +
+                   (encoding.empty() ? "" : " once decoded (Content-Encoding " + encoding + ")"));
+  } else if (failure == ReadFailure::kTimeout) {
+    send_error(res, req.path, 408,
+               "the request body did not arrive within the read timeout of " +
+                   format_seconds(options_.transport.read_timeout));
+  } else {
+    send_error(res, req.path, 400, "malformed or incomplete request body");
+  }
+  return false;
+}
+
 void EmbeddingServer::install_routes() {
   auto& http = transport_;
 
@@ -253,6 +340,13 @@ void EmbeddingServer::install_routes() {
       ctx->endpoint = route ? std::string(route->path) : "other";
     }
     using Handled = httplib::Server::HandlerResponse;
+    if (const std::string error = framing_error(req); !error.empty()) {
+      // Where this request ends is unclear, so nothing after it on the connection is read.
+      if (ctx) ctx->close_after_response = true;
+      res.set_header("Connection", "close");
+      send_error(res, req.path, 400, error);
+      return Handled::Handled;
+    }
     if (route == nullptr) {
       close_if_body_unread(req, res);
       send_error(res, req.path, 404, "no route " + req.path);
@@ -281,6 +375,17 @@ void EmbeddingServer::install_routes() {
         return Handled::Handled;
       }
     }
+    if (route->method == "POST" && !req.has_header("Content-Length") &&
+        !req.has_header("Transfer-Encoding")) {
+      // httplib would read such a body until the client closes its side.
+      if (ctx) ctx->close_after_response = true;
+      res.set_header("Connection", "close");
+      send_error(res, req.path, 411,
+                 "Content-Length required (or Transfer-Encoding: chunked) on " + req.path);
+      return Handled::Handled;
+    }
+    // httplib reads no body on GET or HEAD: one sent anyway must not be read as the next request.
+    if (route->method != "POST") close_if_body_unread(req, res);
     if (content_length(req) > options_.payload_limit) {
       close_if_body_unread(req, res);
       send_error(res, req.path, 413,
@@ -312,10 +417,13 @@ void EmbeddingServer::install_routes() {
   });
 
   const auto model_handler = [this](auto call) {
-    return [this, call](const httplib::Request& req, httplib::Response& res) {
+    return [this, call](const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& content_reader) {
       ConnectionContext* ctx = HttpTransport::current();
+      std::string body;
+      if (!read_body(req, content_reader, body, res)) return;
       try {
-        Reply reply = call(req, ctx ? ctx->fd : -1);
+        Reply reply = call(body, ctx ? ctx->fd : -1);
         if (reply.client_gone) {
           if (ctx) ctx->close_after_response = true;
           res.status = 499;  // the client closed the request; nobody reads this
@@ -332,14 +440,14 @@ void EmbeddingServer::install_routes() {
       }
     };
   };
-  http.Post("/v1/embeddings", model_handler([this](const httplib::Request& req, int fd) {
-              return service_->embed(ApiStyle::kOpenAI, req.body, fd);
+  http.Post("/v1/embeddings", model_handler([this](const std::string& body, int fd) {
+              return service_->embed(ApiStyle::kOpenAI, body, fd);
             }));
-  http.Post("/embed", model_handler([this](const httplib::Request& req, int fd) {
-              return service_->embed(ApiStyle::kTei, req.body, fd);
+  http.Post("/embed", model_handler([this](const std::string& body, int fd) {
+              return service_->embed(ApiStyle::kTei, body, fd);
             }));
-  http.Post("/tokenize", model_handler([this](const httplib::Request& req, int) {
-              return service_->tokenize(req.body);
+  http.Post("/tokenize", model_handler([this](const std::string& body, int) {
+              return service_->tokenize(body);
             }));
 
   http.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
@@ -371,10 +479,26 @@ void EmbeddingServer::install_routes() {
   http.set_error_handler(httplib::Server::HandlerWithResponse(
       [this](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+        // The stream says why reading the request line or header fields failed.
+        const ConnectionContext* ctx = HttpTransport::current();
+        const ReadFailure failure = ctx ? ctx->read_failure : ReadFailure::kNone;
+        if (failure == ReadFailure::kHeadersTooLarge) {
+          res.status = 431;
+        } else if (failure == ReadFailure::kTimeout && res.status == 400) {
+          res.status = 408;
+        }
         std::string message;
         switch (res.status) {
           case 400:
             message = "malformed HTTP request";
+            break;
+          case 408:
+            message = "the request did not arrive within the read timeout of " +
+                      format_seconds(options_.transport.read_timeout);
+            break;
+          case 431:
+            message = "request line and header fields over the limit of " +
+                      std::to_string(options_.transport.max_header_bytes) + " bytes";
             break;
           case 413:
             message = "request body over the payload limit of " +

@@ -10,10 +10,12 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <future>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "embedrt/embedder.h"
@@ -54,6 +56,9 @@ class EmbeddingServer {
 
  private:
   void install_routes();
+  // Reads a model route's body into `body`; false after writing the error into `res`.
+  bool read_body(const httplib::Request& req, const httplib::ContentReader& content_reader,
+                 std::string& body, httplib::Response& res);
   void register_gauges();
   void observe_batch(const BatchReport& report);
   std::string make_request_id();
@@ -74,6 +79,10 @@ class EmbeddingServer {
   std::atomic<uint64_t> next_request_id_{0};
   uint64_t request_id_prefix_ = 0;
 };
+
+// A Content-Length value: one or more digits and nothing else (no sign, no spaces). nullopt for
+// anything else; a number past uint64_t reads as its maximum (over any payload limit).
+std::optional<uint64_t> parse_content_length(std::string_view value);
 
 // True when `given` equals `expected`, in time that does not depend on where they differ.
 bool constant_time_equal(std::string_view given, std::string_view expected);
