@@ -75,7 +75,8 @@ TEST(Pipeline, InputsLargerThanOneTokenizationStepKeepTheirOrderAndIndex) {
   }
 
   // A text too long for the model, past the first step, is named by its index.
-  texts[2100] = std::string(4000, 'x') + std::string(" word", 2000);
+  texts[2100] = std::string(4000, 'x');
+  for (int i = 0; i < 2000; ++i) texts[2100] += " word";
   EncodeOptions strict;
   strict.on_overflow = OverflowPolicy::kError;
   strict.first_index = 10;
