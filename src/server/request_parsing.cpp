@@ -118,8 +118,9 @@ std::string lower(std::string text) {
 json parse_json_body(std::string_view body) {
   try {
     return json::parse(body);
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
+  } catch (const json::exception& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ..."
+    // (or out_of_range.406 for a number like 1e400).
     std::string detail = e.what();
     if (const size_t pos = detail.find("] "); pos != std::string::npos) detail.erase(0, pos + 2);
     throw ApiError(400, "the request body is not valid JSON: " + detail);

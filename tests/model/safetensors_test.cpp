@@ -123,6 +123,12 @@ TEST_F(SafeTensorsTest, InvalidJsonIsAnError) {
   expect_error(write(R"({"a": {"dtype": )", ""), ErrorCode::kInvalidModel, "invalid JSON");
 }
 
+TEST_F(SafeTensorsTest, NumberTooLargeForADoubleIsInvalidJson) {
+  // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold.
+  expect_error(write(R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", floats({1})),
+               ErrorCode::kInvalidModel, "header: invalid JSON");
+}
+
 TEST_F(SafeTensorsTest, WrongFieldTypesAreErrors) {
   expect_error(write(R"([1, 2])", ""), ErrorCode::kInvalidModel, "expected a JSON object");
   expect_error(write(R"({"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", floats({1})),
