@@ -164,6 +164,22 @@ TEST(RequestParsing, NumberTooLargeForADoubleIsA400) {
   }
 }
 
+TEST(RequestParsing, MalformedJsonErrorBodyIsValidJson) {
+  // The parser's message quotes the bytes it stopped at; an invalid UTF-8 byte there made the
+  // error body invalid JSON.
+  for (const std::string body : {"\xaa", "{\"input\": \xc3}", "[\"a\", \xe2\x82]"}) {
+    try {
+      parse_json_body(body);
+      FAIL() << body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      for (const ApiStyle style : {ApiStyle::kOpenAI, ApiStyle::kTei}) {
+        EXPECT_TRUE(json::accept(error_body(style, e.status(), e.what(), e.param()))) << e.what();
+      }
+    }
+  }
+}
+
 TEST(ApiErrors, BodiesInEachStyle) {
   const json openai = json::parse(error_body(ApiStyle::kOpenAI, 422, "bad", "input[2]"));
   EXPECT_EQ(openai["error"]["message"], "bad");
