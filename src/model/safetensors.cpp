@@ -277,6 +277,7 @@ const TensorInfo& SafeTensorsFile::float_tensor(const std::string& name) const {
 
 std::vector<float> SafeTensorsFile::to_float(const std::string& name) const {
   const TensorInfo& t = float_tensor(name);
+  if (t.data_size == 0) return {};  // a shape with a 0: nothing to copy (memcpy to null is UB)
   const auto raw = bytes(t);
   std::vector<float> out(static_cast<size_t>(t.num_elements()));
   convert_to_float(t.dtype, raw, 0, out.size(), out.data());
@@ -286,6 +287,7 @@ std::vector<float> SafeTensorsFile::to_float(const std::string& name) const {
 
 std::vector<uint16_t> SafeTensorsFile::to_half(const std::string& name) const {
   const TensorInfo& t = float_tensor(name);
+  if (t.data_size == 0) return {};  // a shape with a 0: nothing to copy (memcpy to null is UB)
   const auto raw = bytes(t);
   std::vector<uint16_t> out(static_cast<size_t>(t.num_elements()));
   if (t.dtype == DType::kF16) {

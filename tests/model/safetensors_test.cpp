@@ -179,6 +179,20 @@ TEST_F(SafeTensorsTest, NonFloatDtypeOpensButDoesNotConvert) {
   }
 }
 
+TEST_F(SafeTensorsTest, TensorsWithNoElementsConvertToEmptyVectors) {
+  // Copying zero bytes into an empty vector passed a null pointer to memcpy (undefined behavior
+  // that UndefinedBehaviorSanitizer reports).
+  const auto path = write(R"({"a":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},)"
+                          R"("b":{"dtype":"F16","shape":[3,0],"data_offsets":[0,0]},)"
+                          R"("c":{"dtype":"BF16","shape":[0],"data_offsets":[0,0]}})",
+                          "");
+  SafeTensorsFile file(path);
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_TRUE(file.to_float(name).empty()) << name;
+    EXPECT_TRUE(file.to_half(name).empty()) << name;
+  }
+}
+
 TEST_F(SafeTensorsTest, MissingFileAndMissingTensorAreErrors) {
   expect_error(dir_ / "absent.safetensors", ErrorCode::kIo, "cannot open");
   const auto path = write(R"({})", "");
