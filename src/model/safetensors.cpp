@@ -179,6 +179,11 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
                where + ": shape: expected non-negative integers, found " + dim.dump());
         }
         const uint64_t d = dim.get<uint64_t>();
+        // After a 0 the element count stays 0 whatever follows, so each dimension is bounded too.
+        if (d > uint64_t(std::numeric_limits<int64_t>::max())) {
+          fail(ErrorCode::kInvalidModel, path,
+               where + ": shape: dimension " + dim.dump() + " is too large");
+        }
         if (d != 0 && elements > std::numeric_limits<uint64_t>::max() / 8 / d) {
           fail(ErrorCode::kInvalidModel, path, where + ": shape: too many elements");
         }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "embedrt/error.h"
@@ -139,6 +140,21 @@ TEST_F(SafeTensorsTest, WrongFieldTypesAreErrors) {
                ErrorCode::kInvalidModel, "tensor 'w': data_offsets");
   expect_error(write(R"({"__metadata__":{"k":1}})", ""), ErrorCode::kInvalidModel,
                "__metadata__.k");
+}
+
+TEST_F(SafeTensorsTest, DimensionBeyondInt64IsAnError) {
+  // After a 0 the element count stays 0, so the overflow check let any dimension through and
+  // 2^64 - 1 became -1 in TensorInfo::shape.
+  expect_error(
+      write(R"({"w":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})", ""),
+      ErrorCode::kInvalidModel, "tensor 'w': shape: dimension 18446744073709551615 is too large");
+  expect_error(
+      write(R"({"w":{"dtype":"F32","shape":[0,9223372036854775808],"data_offsets":[0,0]}})", ""),
+      ErrorCode::kInvalidModel, "tensor 'w': shape");
+  const auto path =
+      write(R"({"w":{"dtype":"F32","shape":[0,9223372036854775807],"data_offsets":[0,0]}})", "");
+  EXPECT_EQ(SafeTensorsFile(path).info("w").shape,
+            (std::vector<int64_t>{0, std::numeric_limits<int64_t>::max()}));
 }
 
 TEST_F(SafeTensorsTest, OffsetsOutsideDataAreAnError) {
