@@ -67,6 +67,8 @@ bool TextReader::read_batch(std::vector<std::string>& out, size_t max_texts) {
     } catch (const nlohmann::json::parse_error& e) {
       throw Error(ErrorCode::kInvalidArgument,
                   where + "invalid JSON at column " + std::to_string(e.byte));
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e400
+      throw Error(ErrorCode::kInvalidArgument, where + "invalid JSON: " + e.what());
     }
     if (value.is_string()) {
       out.push_back(value.get<std::string>());

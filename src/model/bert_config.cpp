@@ -100,7 +100,7 @@ BertConfig parse_bert_config(const std::string& json_text, const std::string& fi
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
     throw Error(ErrorCode::kInvalidModel, file + ": invalid JSON: " + e.what());
   }
   if (!root.is_object()) throw Error(ErrorCode::kInvalidModel, file + ": expected a JSON object");

@@ -23,6 +23,8 @@ nlohmann::json load_json_file(const std::filesystem::path& path) {
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(ErrorCode::kInvalidModel,
                 path.string() + ": invalid JSON at byte " + std::to_string(e.byte));
+  } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e400
+    throw Error(ErrorCode::kInvalidModel, path.string() + ": invalid JSON: " + e.what());
   }
 }
 

@@ -66,7 +66,7 @@ PoolingConfig parse_pooling_config(const std::string& json_text, const std::stri
   json root;
   try {
     root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
     throw Error(ErrorCode::kInvalidModel, file + ": invalid JSON: " + e.what());
   }
   if (!root.is_object()) throw Error(ErrorCode::kInvalidModel, file + ": expected a JSON object");

@@ -140,7 +140,7 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
     nlohmann::json header;
     try {
       header = nlohmann::json::parse(text, text + header_len);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
       fail(ErrorCode::kInvalidModel, path, std::string("header: invalid JSON: ") + e.what());
     }
     if (!header.is_object()) fail(ErrorCode::kInvalidModel, path, "header: expected a JSON object");
@@ -179,6 +179,11 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
                where + ": shape: expected non-negative integers, found " + dim.dump());
         }
         const uint64_t d = dim.get<uint64_t>();
+        // After a 0 the element count stays 0 whatever follows, so each dimension is bounded too.
+        if (d > uint64_t(std::numeric_limits<int64_t>::max())) {
+          fail(ErrorCode::kInvalidModel, path,
+               where + ": shape: dimension " + dim.dump() + " is too large");
+        }
         if (d != 0 && elements > std::numeric_limits<uint64_t>::max() / 8 / d) {
           fail(ErrorCode::kInvalidModel, path, where + ": shape: too many elements");
         }
@@ -277,6 +282,7 @@ const TensorInfo& SafeTensorsFile::float_tensor(const std::string& name) const {
 
 std::vector<float> SafeTensorsFile::to_float(const std::string& name) const {
   const TensorInfo& t = float_tensor(name);
+  if (t.data_size == 0) return {};  // a shape with a 0: nothing to copy (memcpy to null is UB)
   const auto raw = bytes(t);
   std::vector<float> out(static_cast<size_t>(t.num_elements()));
   convert_to_float(t.dtype, raw, 0, out.size(), out.data());
@@ -286,6 +292,7 @@ std::vector<float> SafeTensorsFile::to_float(const std::string& name) const {
 
 std::vector<uint16_t> SafeTensorsFile::to_half(const std::string& name) const {
   const TensorInfo& t = float_tensor(name);
+  if (t.data_size == 0) return {};  // a shape with a 0: nothing to copy (memcpy to null is UB)
   const auto raw = bytes(t);
   std::vector<uint16_t> out(static_cast<size_t>(t.num_elements()));
   if (t.dtype == DType::kF16) {

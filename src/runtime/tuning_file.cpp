@@ -143,7 +143,7 @@ TuneResult tuning_from_json(const std::string& text, const std::string& file) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
     throw Error(ErrorCode::kInvalidArgument, file + ": invalid JSON: " + e.what());
   }
   if (!j.is_object()) r.fail("(top level)", "expected an object");

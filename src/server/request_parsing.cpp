@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "server/api_error.h"
+#include "tokenizer/utf8_repair.h"
 
 namespace embedrt::server {
 namespace {
@@ -128,11 +129,14 @@ json parse_json_body(std::string_view body) {
   };
   try {
     return json::parse(body, limit_depth);
-  } catch (const json::parse_error& e) {
-    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...".
+  } catch (const json::exception& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: ...
+    // last read: '<bytes of the body>'" (or out_of_range.406 for a number like 1e400). The bytes
+    // may be any, and the message goes back inside a JSON error body: invalid UTF-8 is replaced.
     std::string detail = e.what();
     if (const size_t pos = detail.find("] "); pos != std::string::npos) detail.erase(0, pos + 2);
-    throw ApiError(400, "the request body is not valid JSON: " + detail);
+    throw ApiError(
+        400, "the request body is not valid JSON: " + tokenizer::replace_invalid_utf8(detail));
   }
 }
 

@@ -117,5 +117,18 @@ TEST(BertConfig, InvalidJsonNamesTheFile) {
   }
 }
 
+TEST(BertConfig, NumberTooLargeForADoubleIsInvalidJson) {
+  // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold.
+  std::string text = minilm().dump();
+  text.insert(1, R"("layer_norm_eps": 1e400, )");
+  try {
+    parse_bert_config(text, "config.json");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+    EXPECT_EQ(std::string(e.what()).rfind("config.json: invalid JSON", 0), 0u) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace embedrt::model

@@ -150,6 +150,9 @@ TEST(PoolingConfig, ErrorsNameTheField) {
                       ErrorCode::kInvalidModel, "pooling_mode_cls_token");
   expect_config_error(R"({"embedding_dimension": 4, "include_prompt": 1})",
                       ErrorCode::kInvalidModel, "include_prompt");
+  // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold.
+  expect_config_error(R"({"embedding_dimension": 1e400})", ErrorCode::kInvalidModel,
+                      "invalid JSON");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "embedrt/error.h"
@@ -123,6 +124,12 @@ TEST_F(SafeTensorsTest, InvalidJsonIsAnError) {
   expect_error(write(R"({"a": {"dtype": )", ""), ErrorCode::kInvalidModel, "invalid JSON");
 }
 
+TEST_F(SafeTensorsTest, NumberTooLargeForADoubleIsInvalidJson) {
+  // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold.
+  expect_error(write(R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", floats({1})),
+               ErrorCode::kInvalidModel, "header: invalid JSON");
+}
+
 TEST_F(SafeTensorsTest, WrongFieldTypesAreErrors) {
   expect_error(write(R"([1, 2])", ""), ErrorCode::kInvalidModel, "expected a JSON object");
   expect_error(write(R"({"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}})", floats({1})),
@@ -133,6 +140,21 @@ TEST_F(SafeTensorsTest, WrongFieldTypesAreErrors) {
                ErrorCode::kInvalidModel, "tensor 'w': data_offsets");
   expect_error(write(R"({"__metadata__":{"k":1}})", ""), ErrorCode::kInvalidModel,
                "__metadata__.k");
+}
+
+TEST_F(SafeTensorsTest, DimensionBeyondInt64IsAnError) {
+  // After a 0 the element count stays 0, so the overflow check let any dimension through and
+  // 2^64 - 1 became -1 in TensorInfo::shape.
+  expect_error(
+      write(R"({"w":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})", ""),
+      ErrorCode::kInvalidModel, "tensor 'w': shape: dimension 18446744073709551615 is too large");
+  expect_error(
+      write(R"({"w":{"dtype":"F32","shape":[0,9223372036854775808],"data_offsets":[0,0]}})", ""),
+      ErrorCode::kInvalidModel, "tensor 'w': shape");
+  const auto path =
+      write(R"({"w":{"dtype":"F32","shape":[0,9223372036854775807],"data_offsets":[0,0]}})", "");
+  EXPECT_EQ(SafeTensorsFile(path).info("w").shape,
+            (std::vector<int64_t>{0, std::numeric_limits<int64_t>::max()}));
 }
 
 TEST_F(SafeTensorsTest, OffsetsOutsideDataAreAnError) {
@@ -170,6 +192,20 @@ TEST_F(SafeTensorsTest, NonFloatDtypeOpensButDoesNotConvert) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
     EXPECT_NE(msg.find("tensor 'ids': dtype I64"), std::string::npos) << msg;
+  }
+}
+
+TEST_F(SafeTensorsTest, TensorsWithNoElementsConvertToEmptyVectors) {
+  // Copying zero bytes into an empty vector passed a null pointer to memcpy (undefined behavior
+  // that UndefinedBehaviorSanitizer reports).
+  const auto path = write(R"({"a":{"dtype":"F32","shape":[0,4],"data_offsets":[0,0]},)"
+                          R"("b":{"dtype":"F16","shape":[3,0],"data_offsets":[0,0]},)"
+                          R"("c":{"dtype":"BF16","shape":[0],"data_offsets":[0,0]}})",
+                          "");
+  SafeTensorsFile file(path);
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_TRUE(file.to_float(name).empty()) << name;
+    EXPECT_TRUE(file.to_half(name).empty()) << name;
   }
 }
 

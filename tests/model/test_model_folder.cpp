@@ -83,6 +83,13 @@ TEST_F(ModelFolderTest, InvalidJsonNamesTheFile) {
   EXPECT_NE(message.find("modules.json: invalid JSON"), std::string::npos) << message;
 }
 
+TEST_F(ModelFolderTest, NumberTooLargeForADoubleIsInvalidJson) {
+  // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold.
+  write("sentence_bert_config.json", R"({"max_seq_length": 1e400})");
+  const std::string message = error_of();
+  EXPECT_NE(message.find("sentence_bert_config.json: invalid JSON"), std::string::npos) << message;
+}
+
 TEST_F(ModelFolderTest, UnsupportedModuleNamesItsType) {
   write("modules.json", R"([
     {"path":"","type":"sentence_transformers.models.Transformer"},

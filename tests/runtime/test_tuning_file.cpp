@@ -107,6 +107,7 @@ TEST(TuningFile, ErrorsNameTheFileAndTheField) {
   auto j = nlohmann::json::parse(tuning_to_json(sample()));
   expect_error("{not json", "invalid JSON");
   expect_error("[]", "expected an object");
+  expect_error(R"({"format": 1e400})", "invalid JSON");  // out_of_range, not parse_error
 
   auto bad = j;
   bad["settings"]["threads"] = 0;

@@ -152,6 +152,34 @@ TEST(RequestParsing, MalformedJsonIsA400) {
   }
 }
 
+TEST(RequestParsing, NumberTooLargeForADoubleIsA400) {
+  // nlohmann::json throws out_of_range, not parse_error, for a number it cannot hold; the server
+  // answered 500 "internal error".
+  try {
+    parse_json_body(R"({"input": "a", "dimensions": 1e400})");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RequestParsing, MalformedJsonErrorBodyIsValidJson) {
+  // The parser's message quotes the bytes it stopped at; an invalid UTF-8 byte there made the
+  // error body invalid JSON.
+  for (const std::string body : {"\xaa", "{\"input\": \xc3}", "[\"a\", \xe2\x82]"}) {
+    try {
+      parse_json_body(body);
+      FAIL() << body;
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400);
+      for (const ApiStyle style : {ApiStyle::kOpenAI, ApiStyle::kTei}) {
+        EXPECT_TRUE(json::accept(error_body(style, e.status(), e.what(), e.param()))) << e.what();
+      }
+    }
+  }
+}
+
 TEST(ApiErrors, BodiesInEachStyle) {
   const json openai = json::parse(error_body(ApiStyle::kOpenAI, 422, "bad", "input[2]"));
   EXPECT_EQ(openai["error"]["message"], "bad");
