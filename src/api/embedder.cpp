@@ -13,6 +13,7 @@
 #include "api/optimize_modes.h"
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
+#include "kernels/cpu/threads.h"
 #include "model/bert_encoder.h"
 #include "model/pooling.h"
 #include "model/safetensors.h"
@@ -263,7 +264,7 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   const ResolvedKnobs knobs = resolve_knobs(options);
   // oneDNN primitives created at load (weight packing, the row-blocking check) take the calling
   // thread's OpenMP thread count; make it the one encode() will run with.
-  omp_set_num_threads(knobs.threads);
+  kernels::use_threads(knobs.threads);
 
   TextTokenizerOptions tokenizer_options;
   tokenizer_options.max_length = options.max_length;
@@ -421,7 +422,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
     if (!item->from_cache) todo.push_back(item);
   }
   if (todo.empty()) return;
-  omp_set_num_threads(impl.knobs.threads);
+  kernels::use_threads(impl.knobs.threads);
 
   const auto t0 = Clock::now();
   std::vector<int32_t> ids, type_ids, offsets{0};
@@ -455,7 +456,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
       const auto start = Clock::now();
       checkpoint();
       // The checkpoint's batches set their own thread count; this one goes on with its own.
-      omp_set_num_threads(impl.knobs.threads);
+      kernels::use_threads(impl.knobs.threads);
       paused_ms += elapsed_ms(start, Clock::now());
     };
   }
@@ -508,7 +509,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
                             const EncodeOptions& encode_options) const {
   const Impl& impl = *impl_;
   const auto start = Clock::now();
-  omp_set_num_threads(impl.knobs.threads);
+  kernels::use_threads(impl.knobs.threads);
 
   Embeddings result;
   result.rows = texts.size();

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "embedrt/error.h"
+#include "kernels/cpu/threads.h"
 #include "model/json_file.h"
 #include "runtime/batch_planner.h"
 #include "runtime/memory_model.h"
@@ -284,7 +285,7 @@ TuneResult tune(const std::string& model, std::span<const std::string> texts,
 
   const auto load = [&](int threads) {
     // oneDNN fixes a primitive's thread count when it is created, at load.
-    omp_set_num_threads(threads);
+    kernels::use_threads(threads);
     EmbedderOptions o;
     o.threads = threads;
     o.max_length = options.max_length;

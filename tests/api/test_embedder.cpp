@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -131,6 +133,23 @@ TEST(Embedder, InfoDescribesTheModel) {
   EXPECT_EQ(info.pooling, "mean");
   EXPECT_TRUE(info.normalize);
   EXPECT_EQ(info.weight_dtype, "F32");
+}
+
+// Called from inside the caller's own OpenMP parallel region (nesting off), the encoder gets a
+// team of one thread however many it was configured for; the vectors must not change. (The same
+// under OMP_THREAD_LIMIT is checked against sentence-transformers by the ctest entry
+// e2e.parity_under_omp_thread_limit.)
+TEST(Embedder, CallsFromInsideAnOpenMpRegionGiveTheSameBits) {
+  EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
+  EmbedderOptions options;
+  options.threads = 2;
+  const Embedder embedder = Embedder::load(minilm().string(), options);
+  const std::vector<std::string> texts = sample_texts();
+  const Embeddings expected = embedder.encode(texts);
+  std::vector<Embeddings> got(2);
+#pragma omp parallel num_threads(2)
+  got[omp_get_thread_num()] = embedder.encode(texts);
+  for (const Embeddings& e : got) EXPECT_EQ(e.values, expected.values);
 }
 
 // What a bug report needs to say which path ran; under EMBEDRT_ISA (the ISA matrix) the kernels
