@@ -1,14 +1,30 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: dependencies, build, reference fixtures
-# (generated with sentence-transformers / HF tokenizers in .venv), then ctest.
+# (generated with sentence-transformers / HF tokenizers in .venv), ctest (unit, parity, the ISA
+# matrix, fixture determinism, end-to-end and hostile-client tests), then the sanitizer runs
+# (scripts/sanitize.sh) and the fuzzers for a bounded time (scripts/fuzz.sh).
+#
+#   EMBEDRT_QUICK=1          ctest only (no sanitizer builds, no fuzzing)
+#   EMBEDRT_FUZZ_SECONDS=N   seconds per fuzz target (default 30)
+# Arguments are passed to ctest (e.g. -R Tokenizer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir="${EMBEDRT_BUILD_DIR:-build}"
+started=${SECONDS}
+stage() { echo "== $1 ($((SECONDS - started)) s so far)"; }
 
 bash scripts/setup.sh
 bash scripts/make_test_data.sh
 # The end-to-end tests run under the reference venv's Python (pytest, numpy).
 cmake -S . -B "$build_dir" -DEMBEDRT_TEST_PYTHON="$PWD/.venv/bin/python" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
-echo "== running the tests"
+"$build_dir/embedrt" info
+stage "running the tests"
 ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" "$@"
+if [[ "${EMBEDRT_QUICK:-0}" != 1 ]]; then
+  stage "sanitizers"
+  bash scripts/sanitize.sh all
+  stage "fuzzers"
+  bash scripts/fuzz.sh "${EMBEDRT_FUZZ_SECONDS:-30}"
+fi
+stage "done"
