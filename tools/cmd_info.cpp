@@ -70,7 +70,8 @@ void add_info_command(CLI::App& app) {
       "info",
       "Describe the CPU paths (ISA, oneDNN) and, with --model, a model and the engine settings");
   cmd->add_option("--model,-m", args->model,
-                  "Model folder, or a model name under $EMBEDRT_HOME/models");
+                  "Model folder, a model name under $EMBEDRT_HOME/models, or a Hugging Face id "
+                  "org/name[@revision] in the local Hugging Face cache");
   add_engine_options(cmd, args->engine);
   cmd->callback([args] { run_info(*args); });
 }

@@ -128,7 +128,9 @@ void add_serve_command(CLI::App& app) {
   server::ServerOptions& o = args->options;
   CLI::App* cmd =
       app.add_subcommand("serve", "Serve embeddings over HTTP (OpenAI /v1/embeddings, TEI /embed)");
-  cmd->add_option("--model,-m", o.model, "Model folder, or a model name under $EMBEDRT_HOME/models")
+  cmd->add_option("--model,-m", o.model,
+                  "Model folder, a model name under $EMBEDRT_HOME/models, or a Hugging Face id "
+                  "org/name[@revision] in the local Hugging Face cache")
       ->envname("EMBEDRT_MODEL")
       ->required();
   cmd->add_option("--host", o.host, "Address to listen on")

@@ -210,7 +210,8 @@ void add_tune_command(CLI::App& app) {
       "Measure batch settings on this machine and write the fastest to a tuning file that "
       "encode and serve read");
   cmd->add_option("--model,-m", args->model,
-                  "Model folder, or a model name under $EMBEDRT_HOME/models")
+                  "Model folder, a model name under $EMBEDRT_HOME/models, or a Hugging Face id "
+                  "org/name[@revision] in the local Hugging Face cache")
       ->required();
   cmd->add_option("--input,-i", args->input,
                   "Texts whose length distribution to tune for (default: a synthetic one, "

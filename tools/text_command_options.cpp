@@ -14,7 +14,8 @@ void add_max_length_option(CLI::App* cmd, size_t& max_length) {
 
 void add_text_command_options(CLI::App* cmd, TextCommandArgs& args) {
   cmd->add_option("--model,-m", args.model,
-                  "Model folder, or a model name under $EMBEDRT_HOME/models")
+                  "Model folder, a model name under $EMBEDRT_HOME/models, or a Hugging Face id "
+                  "org/name[@revision] in the local Hugging Face cache")
       ->required();
   cmd->add_option("--input,-i", args.input, "Input file, '-' for standard input")
       ->capture_default_str();

@@ -14,14 +14,14 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
-#include "model/bert_encoder.h"
+#include "model/transformer_encoder.h"
 
 namespace {
 
 using embedrt::kernels::Activation;
 using embedrt::kernels::Linear;
 using embedrt::kernels::Precision;
-using embedrt::model::BertEncoder;
+using embedrt::model::TransformerEncoder;
 using embedrt::model::Workspace;
 
 // The precision in argument `index`, or false (and the benchmark skipped) when the CPU lacks it.
@@ -36,13 +36,13 @@ bool bench_precision(benchmark::State& state, int index, Precision& precision) {
   return true;
 }
 
-const BertEncoder* bench_encoder(Precision precision) {
-  static std::map<Precision, std::unique_ptr<BertEncoder>> encoders;
+const TransformerEncoder* bench_encoder(Precision precision) {
+  static std::map<Precision, std::unique_ptr<TransformerEncoder>> encoders;
   auto& encoder = encoders[precision];
   if (!encoder) {
     const char* dir = std::getenv("EMBEDRT_BENCH_MODEL");
     if (dir == nullptr) return nullptr;
-    encoder = std::make_unique<BertEncoder>(BertEncoder::load(dir, {precision}));
+    encoder = std::make_unique<TransformerEncoder>(TransformerEncoder::load(dir, {precision}));
   }
   return encoder.get();
 }
@@ -51,7 +51,7 @@ const BertEncoder* bench_encoder(Precision precision) {
 void BM_EncoderForward(benchmark::State& state) {
   Precision precision;
   if (!bench_precision(state, 2, precision)) return;
-  const BertEncoder* encoder = bench_encoder(precision);
+  const TransformerEncoder* encoder = bench_encoder(precision);
   if (encoder == nullptr) {
     state.SkipWithError("set EMBEDRT_BENCH_MODEL to a BERT model folder");
     return;

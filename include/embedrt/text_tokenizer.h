@@ -31,7 +31,8 @@ struct TextTokenizerOptions {
 
 class TextTokenizer {
  public:
-  // `model` is a model folder or the name of one under $EMBEDRT_HOME/models.
+  // `model` is a model folder, the name of one under $EMBEDRT_HOME/models or a Hugging Face id
+  // (see resolve_model_dir).
   static TextTokenizer load(const std::string& model, const TextTokenizerOptions& options = {});
 
   // Preprocesses and tokenizes one text; `prompt` is prepended as sentence-transformers does.
@@ -62,7 +63,9 @@ class TextTokenizer {
 };
 
 // Resolves a model argument: an existing folder is used as is; otherwise a bare name is looked up
-// in $EMBEDRT_HOME/models (default ~/.cache/embedrt/models). Throws kIo naming both places.
+// in $EMBEDRT_HOME/models (default ~/.cache/embedrt/models), then a Hugging Face id
+// `org/name[@revision]` in the local Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, else
+// ~/.cache/huggingface/hub). Throws kIo naming every place looked at.
 std::filesystem::path resolve_model_dir(const std::string& model);
 
 }  // namespace embedrt

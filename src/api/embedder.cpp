@@ -14,9 +14,9 @@
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
 #include "kernels/cpu/threads.h"
-#include "model/bert_encoder.h"
 #include "model/pooling.h"
 #include "model/safetensors.h"
+#include "model/transformer_encoder.h"
 #include "runtime/adaptive_tuner.h"
 #include "runtime/batch_planner.h"
 #include "runtime/embedding_cache.h"
@@ -66,7 +66,7 @@ std::string weights_dtype(const model::SafeTensorsFile& file) {
   return dtype;
 }
 
-size_t count_parameters(const model::BertConfig& c) {
+size_t count_parameters(const model::TransformerSpec& c) {
   const size_t h = static_cast<size_t>(c.hidden_size);
   const size_t i = static_cast<size_t>(c.intermediate_size);
   const size_t embeddings =
@@ -135,7 +135,7 @@ Precision public_precision(kernels::Precision precision) {
 
 struct Embedder::Impl {
   TextTokenizer tokenizer;
-  model::BertEncoder encoder;
+  model::TransformerEncoder encoder;
   model::PoolingConfig pooling;
   bool normalize = false;
   EmbedderOptions options;
@@ -149,7 +149,7 @@ struct Embedder::Impl {
   mutable std::vector<std::unique_ptr<model::Workspace>> free_workspaces;
   mutable std::atomic<size_t> buffer_peak_bytes{0};
 
-  Impl(TextTokenizer tokenizer_in, model::BertEncoder encoder_in)
+  Impl(TextTokenizer tokenizer_in, model::TransformerEncoder encoder_in)
       : tokenizer(std::move(tokenizer_in)), encoder(std::move(encoder_in)) {}
 
   std::unique_ptr<model::Workspace> take_workspace() const {
@@ -273,7 +273,7 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   const model::ModelFolder& folder = tokenizer.impl().folder;
 
   const fs::path config_path = folder.transformer_dir / "config.json";
-  const model::BertConfig config = model::load_bert_config(config_path);
+  const model::TransformerSpec config = model::load_transformer_spec(config_path);
   const fs::path weights_path = folder.transformer_dir / "model.safetensors";
   std::error_code ec;
   if (!fs::exists(weights_path, ec)) {
@@ -282,7 +282,7 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                                     "pytorch_model.bin with scripts/fetch_model.py)");
   }
   std::string dtype;
-  model::BertWeights weights;
+  model::TransformerWeights weights;
   {
     const model::SafeTensorsFile file(weights_path);
     dtype = weights_dtype(file);
@@ -292,7 +292,7 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
     const bool half_word_embeddings =
         kernels::resolve_precision(encoder_options(knobs.precision).precision, &ignored_warning) ==
         kernels::Precision::kInt8;
-    weights = model::load_bert_weights(file, config, half_word_embeddings);
+    weights = model::load_transformer_weights(file, config, half_word_embeddings);
   }
   if (static_cast<int64_t>(tokenizer.vocab_size()) > config.vocab_size) {
     throw Error(ErrorCode::kInvalidModel,
@@ -303,7 +303,7 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
 
   auto impl = std::make_unique<Impl>(
       std::move(tokenizer),
-      model::BertEncoder(config, std::move(weights), encoder_options(knobs.precision)));
+      model::TransformerEncoder(config, std::move(weights), encoder_options(knobs.precision)));
   impl->options = options;
   impl->knobs = knobs;
   if (folder.pooling_dir) {
@@ -333,7 +333,7 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
 
   ModelInfo& info = impl->info;
   info.dir = folder.dir;
-  info.architecture = "bert";
+  info.architecture = config.model_type;
   info.dimension = static_cast<size_t>(impl->pooling.output_dimension());
   info.hidden_size = static_cast<size_t>(config.hidden_size);
   info.layers = static_cast<size_t>(config.num_hidden_layers);

@@ -1,11 +1,12 @@
 #include "embedrt/text_tokenizer.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
 #include "model/json_file.h"
+#include "model/model_location.h"
+#include "model/transformer_spec.h"
 #include "runtime/python_text.h"
 #include "tokenizer/utf8_repair.h"
 
@@ -13,30 +14,21 @@ namespace embedrt {
 namespace fs = std::filesystem;
 
 fs::path resolve_model_dir(const std::string& model) {
-  std::error_code ec;
-  if (model.empty()) throw Error(ErrorCode::kInvalidArgument, "no model given");
-  if (fs::is_directory(model, ec)) return fs::path(model);
-  fs::path home;
-  if (const char* env = std::getenv("EMBEDRT_HOME"); env && *env) {
-    home = env;
-  } else if (const char* user_home = std::getenv("HOME"); user_home && *user_home) {
-    home = fs::path(user_home) / ".cache" / "embedrt";
-  }
-  const bool looks_like_name = model.find('/') == std::string::npos;
-  if (!home.empty() && looks_like_name && fs::is_directory(home / "models" / model, ec)) {
-    return home / "models" / model;
-  }
-  std::string message = model + ": no such model folder";
-  if (!home.empty() && looks_like_name) {
-    message += " (nor " + (home / "models" / model).string() +
-               "; fetch it with scripts/fetch_model.py " + model + ")";
-  }
-  throw Error(ErrorCode::kIo, message);
+  return model::resolve_model_location(model, model::ModelSearchPaths::from_environment());
 }
 
 size_t model_position_limit(const model::ModelFolder& folder) {
   const fs::path config_file = folder.transformer_dir / "config.json";
   if (auto config = model::load_optional_json_file(config_file)) {
+    try {
+      // The family's own reading: RoBERTa's positions start past the pad id, so fewer fit.
+      return static_cast<size_t>(
+          std::max<int64_t>(0, model::parse_transformer_spec(config->dump(), config_file.string())
+                                   .max_sequence_length()));
+    } catch (const Error&) {
+      // A config the encoder cannot run (the embedder reports why) still bounds what a
+      // tokenizer-only caller may ask for.
+    }
     if (config->is_object() && config->contains("max_position_embeddings") &&
         (*config)["max_position_embeddings"].is_number_integer()) {
       return static_cast<size_t>(

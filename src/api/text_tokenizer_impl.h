@@ -24,7 +24,8 @@ struct TextTokenizer::Impl {
   }
 };
 
-// config.json's max_position_embeddings (0 when absent): the most tokens the model can take.
+// The most tokens the model's position table covers (config.json's max_position_embeddings, less
+// the family's position offset; 0 when absent).
 size_t model_position_limit(const model::ModelFolder& folder);
 // The model's own sequence limit as sentence-transformers computes it: max_seq_length, else the
 // tokenizer's model_max_length, capped by the position limit (0 = none known).

@@ -11,8 +11,8 @@ constexpr size_t kF32 = sizeof(float);
 
 size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
-// model::BertEncoder runs the feed-forward block on at most this many tokens at a time, so its
-// [tokens, intermediate] buffer stops growing there.
+// model::TransformerEncoder runs the feed-forward block on at most this many tokens at a time, so
+// its [tokens, intermediate] buffer stops growing there.
 constexpr size_t kFfnChunkTokens = 512;
 
 // Rows of the last oneDNN call of an int8 matmul over `rows` rows: they are padded to a multiple

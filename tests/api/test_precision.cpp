@@ -14,9 +14,9 @@
 
 #include "embedrt/text_tokenizer.h"
 #include "kernels/cpu/matmul.h"
-#include "model/bert_encoder.h"
 #include "model/npy.h"
 #include "model/pooling.h"
+#include "model/transformer_encoder.h"
 #include "support/test_paths.h"
 
 namespace embedrt {
@@ -36,10 +36,10 @@ class MiniLM {
  public:
   explicit MiniLM(Precision precision)
       : tokenizer_(TextTokenizer::load(minilm().string())),
-        encoder_(model::BertEncoder::load(minilm(), {precision})),
+        encoder_(model::TransformerEncoder::load(minilm(), {precision})),
         pooling_(model::load_pooling_config(minilm() / "1_Pooling" / "config.json")) {}
 
-  const model::BertEncoder& encoder() const { return encoder_; }
+  const model::TransformerEncoder& encoder() const { return encoder_; }
 
   std::vector<float> embed(const std::vector<std::string>& texts, size_t batch_size = 32) {
     const int64_t h = encoder_.config().hidden_size;
@@ -62,7 +62,7 @@ class MiniLM {
 
  private:
   TextTokenizer tokenizer_;
-  model::BertEncoder encoder_;
+  model::TransformerEncoder encoder_;
   model::PoolingConfig pooling_;
   model::Workspace workspace_;
 };

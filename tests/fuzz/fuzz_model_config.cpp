@@ -1,6 +1,6 @@
 // Arbitrary bytes as the small JSON files of a model folder. The first byte picks the file, the
 // rest is its text:
-//   0 config.json                         parse_bert_config
+//   0 config.json                         parse_transformer_spec
 //   1 1_Pooling/config.json               parse_pooling_config
 //   2 modules.json                        read_model_folder
 //   3 sentence_bert_config.json           read_model_folder
@@ -22,9 +22,9 @@
 #include <string_view>
 
 #include "embedrt/error.h"
-#include "model/bert_config.h"
 #include "model/model_folder.h"
 #include "model/pooling.h"
+#include "model/transformer_spec.h"
 
 namespace {
 
@@ -70,10 +70,10 @@ void write(const fs::path& file, std::string_view text) {
   if (!out) fail("cannot write the scratch file");
 }
 
-void check(const BertConfig& c) {
+void check(const TransformerSpec& c) {
   if (c.vocab_size <= 0 || c.hidden_size <= 0 || c.num_hidden_layers <= 0 ||
       c.num_attention_heads <= 0 || c.intermediate_size <= 0 || c.max_position_embeddings <= 0 ||
-      c.type_vocab_size <= 0 || !(c.layer_norm_eps >= 0) ||
+      c.type_vocab_size < 0 || !(c.layer_norm_eps >= 0) || c.max_sequence_length() <= 0 ||
       c.hidden_size % c.num_attention_heads != 0 || c.head_dim() <= 0) {
     fail("accepted a config.json with an out-of-range value");
   }
@@ -106,7 +106,7 @@ void read_folder(const fs::path& dir) {
   const ModelFolder folder = read_model_folder(dir);
   check(folder);
   if (inside(folder.transformer_dir, dir))
-    check(load_bert_config(folder.transformer_dir / "config.json"));
+    check(load_transformer_spec(folder.transformer_dir / "config.json"));
   if (folder.pooling_dir && inside(*folder.pooling_dir, dir)) {
     check(load_pooling_config(*folder.pooling_dir / "config.json"));
   }
@@ -121,7 +121,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     switch (data[0] % 7) {
       case 0:
-        check(parse_bert_config(std::string(text), "config.json"));
+        check(parse_transformer_spec(std::string(text), "config.json"));
         break;
       case 1:
         check(parse_pooling_config(std::string(text), "1_Pooling/config.json"));

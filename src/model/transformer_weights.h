@@ -1,4 +1,5 @@
-// BERT encoder weights taken from a safetensors file and checked against the config.
+// Encoder weights taken from a safetensors file through the family's name map and checked against
+// the spec.
 #pragma once
 
 #include <cstdint>
@@ -6,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "model/bert_config.h"
 #include "model/safetensors.h"
+#include "model/transformer_spec.h"
 
 namespace embedrt::model {
 
-struct BertLayerWeights {
+struct LayerWeights {
   std::vector<float> qkv_weight;  // [3 * hidden, hidden]: query, key and value rows stacked
   std::vector<float> qkv_bias;    // [3 * hidden]
   std::vector<float> attention_output_weight, attention_output_bias;
@@ -21,27 +22,29 @@ struct BertLayerWeights {
   std::vector<float> output_norm_weight, output_norm_bias;
 };
 
-struct BertWeights {
-  std::string prefix;  // what the file puts before "embeddings.", e.g. "bert." or "0.auto_model."
+struct TransformerWeights {
+  std::string prefix;  // what the file puts before the names, e.g. "bert." or "0.auto_model."
   std::vector<float> word_embeddings;  // [vocab, hidden]
   // [vocab, hidden] as half-precision bits instead of word_embeddings, when loaded so.
   std::vector<uint16_t> word_embeddings_half;
   std::vector<float> position_embeddings;    // [max_positions, hidden]
-  std::vector<float> token_type_embeddings;  // [type_vocab, hidden]
+  std::vector<float> token_type_embeddings;  // [type_vocab, hidden]; empty when the family has none
   std::vector<float> embedding_norm_weight, embedding_norm_bias;
-  std::vector<BertLayerWeights> layers;
+  std::vector<LayerWeights> layers;
 };
 
-// The prefix in front of BertModel's tensor names in `file` ("" for a plain BertModel save,
-// "bert." for BertFor* heads, "0.auto_model." for some sentence-transformers saves, ...).
-std::string detect_bert_prefix(const SafeTensorsFile& file);
+// The prefix in front of the encoder's tensor names in `file`, found from the word embeddings'
+// name: "" for a plain <Family>Model save, "bert."/"roberta."/"distilbert." for task heads,
+// "0.auto_model." for some sentence-transformers saves, ...
+std::string detect_encoder_prefix(const SafeTensorsFile& file, const TransformerSpec& spec);
 
 // Loads every encoder tensor as fp32. Throws kInvalidModel listing every missing, unexpected and
-// mis-shaped tensor in one message. Pooler weights, position_ids buffers and tensors outside the
-// prefix (task heads) are ignored.
+// mis-shaped tensor in one message. The family's ignored tensors (pooler, buffers) and tensors
+// outside the prefix (task heads) are skipped.
 // With `half_word_embeddings` the largest table is read straight into word_embeddings_half (for
 // int8 mode, which keeps it so), which keeps load's peak memory a table's fp32 copy lower.
-BertWeights load_bert_weights(const SafeTensorsFile& file, const BertConfig& config,
-                              bool half_word_embeddings = false);
+TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
+                                            const TransformerSpec& spec,
+                                            bool half_word_embeddings = false);
 
 }  // namespace embedrt::model

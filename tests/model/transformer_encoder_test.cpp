@@ -1,4 +1,4 @@
-#include "model/bert_encoder.h"
+#include "model/transformer_encoder.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -38,7 +38,7 @@ class EncoderParity : public ::testing::TestWithParam<std::string> {};
 TEST_P(EncoderParity, MatchesTransformersBertModel) {
   const fs::path dir = variant_dir(GetParam());
   EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
-  const BertEncoder encoder = BertEncoder::load(dir);
+  const TransformerEncoder encoder = TransformerEncoder::load(dir);
   const Fixture f = read_fixture(dir);
   Workspace ws;
   const auto hidden = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
@@ -59,7 +59,7 @@ TEST(EncoderParityRealModel, MatchesTransformersOnMiniLM) {
   const fs::path dir = variant_dir("minilm");
   EMBEDRT_REQUIRE_FIXTURE(model / "model.safetensors");
   EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
-  const BertEncoder encoder = BertEncoder::load(model);
+  const TransformerEncoder encoder = TransformerEncoder::load(model);
   const Fixture f = read_fixture(dir);
   Workspace ws;
   const auto hidden = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
@@ -84,10 +84,10 @@ std::vector<float> sequence_rows(std::span<const float> hidden, const std::vecto
 }
 
 // A sequence's bits must not depend on its neighbours, its place in the batch or the thread count.
-TEST(BertEncoder, OutputIsBatchAndThreadInvariant) {
+TEST(TransformerEncoder, OutputIsBatchAndThreadInvariant) {
   const fs::path dir = variant_dir("gelu_plain");
   EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
-  const BertEncoder encoder = BertEncoder::load(dir);
+  const TransformerEncoder encoder = TransformerEncoder::load(dir);
   const int64_t h = encoder.config().hidden_size;
   const Fixture f = read_fixture(dir);
   const size_t num_seqs = f.offsets.size() - 1;
@@ -133,10 +133,10 @@ TEST(BertEncoder, OutputIsBatchAndThreadInvariant) {
   omp_set_num_threads(saved_threads);
 }
 
-TEST(BertEncoder, WorkspaceIsReusedAcrossShrinkingAndGrowingBatches) {
+TEST(TransformerEncoder, WorkspaceIsReusedAcrossShrinkingAndGrowingBatches) {
   const fs::path dir = variant_dir("gelu_plain");
   EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
-  const BertEncoder encoder = BertEncoder::load(dir);
+  const TransformerEncoder encoder = TransformerEncoder::load(dir);
   const Fixture f = read_fixture(dir);
   Workspace ws;
   const auto first = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
@@ -149,7 +149,7 @@ TEST(BertEncoder, WorkspaceIsReusedAcrossShrinkingAndGrowingBatches) {
   EXPECT_EQ(std::vector<float>(again.begin(), again.end()), full);
 }
 
-void expect_input_error(const BertEncoder& encoder, const PackedBatch& batch, ErrorCode code,
+void expect_input_error(const TransformerEncoder& encoder, const PackedBatch& batch, ErrorCode code,
                         const std::string& text) {
   Workspace ws;
   try {
@@ -161,10 +161,10 @@ void expect_input_error(const BertEncoder& encoder, const PackedBatch& batch, Er
   }
 }
 
-TEST(BertEncoder, RejectsInconsistentInput) {
+TEST(TransformerEncoder, RejectsInconsistentInput) {
   const fs::path dir = variant_dir("gelu_plain");
   EMBEDRT_REQUIRE_FIXTURE(dir / "config.json");
-  const BertEncoder encoder = BertEncoder::load(dir);
+  const TransformerEncoder encoder = TransformerEncoder::load(dir);
   const std::vector<int32_t> ids{1, 2, 3}, types{0, 1, 0};
   expect_input_error(encoder, {ids, types, std::vector<int32_t>{0, 2}}, ErrorCode::kInvalidArgument,
                      "offsets end at 2");
@@ -185,10 +185,10 @@ TEST(BertEncoder, RejectsInconsistentInput) {
                      ErrorCode::kInputTooLong, "max_position_embeddings");
 }
 
-TEST(BertEncoder, EmptyTypeIdsMeanTypeZero) {
+TEST(TransformerEncoder, EmptyTypeIdsMeanTypeZero) {
   const fs::path dir = variant_dir("gelu_plain");
   EMBEDRT_REQUIRE_FIXTURE(dir / "config.json");
-  const BertEncoder encoder = BertEncoder::load(dir);
+  const TransformerEncoder encoder = TransformerEncoder::load(dir);
   const std::vector<int32_t> ids{4, 9, 17}, zeros{0, 0, 0}, offsets{0, 3};
   Workspace a, b;
   const auto with = encoder.forward({ids, zeros, offsets}, a);
@@ -210,12 +210,12 @@ TEST_F(WeightMismatch, ListsEveryMissingUnexpectedAndMisshapedTensor) {
   const fs::path source = variant_dir("gelu_plain");
   EMBEDRT_REQUIRE_FIXTURE(source / "config.json");
   // The fixture's weights against a config with one more layer, a wider FFN and a bigger vocab.
-  BertConfig config = load_bert_config(source / "config.json");
+  TransformerSpec config = load_transformer_spec(source / "config.json");
   config.num_hidden_layers += 1;
   config.intermediate_size += 1;
   const SafeTensorsFile file(source / "model.safetensors");
   try {
-    load_bert_weights(file, config);
+    load_transformer_weights(file, config);
     FAIL() << "expected a mismatch";
   } catch (const Error& e) {
     const std::string msg = e.what();
@@ -230,10 +230,10 @@ TEST_F(WeightMismatch, ListsEveryMissingUnexpectedAndMisshapedTensor) {
     EXPECT_EQ(msg.find("unexpected"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos);
   }
-  config = load_bert_config(source / "config.json");
+  config = load_transformer_spec(source / "config.json");
   config.num_hidden_layers -= 1;
   try {
-    load_bert_weights(file, config);
+    load_transformer_weights(file, config);
     FAIL() << "expected a mismatch";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("unexpected (16): encoder.layer.1."), std::string::npos)
@@ -241,13 +241,14 @@ TEST_F(WeightMismatch, ListsEveryMissingUnexpectedAndMisshapedTensor) {
   }
 }
 
-TEST(BertWeights, DetectsPrefixes) {
+TEST(TransformerWeights, DetectsPrefixes) {
   const std::pair<const char*, const char*> cases[] = {
       {"gelu_plain", ""}, {"gelu_new_masked_lm", "bert."}, {"relu_st_f16", "0.auto_model."}};
   for (const auto& [variant, prefix] : cases) {
     const fs::path file = variant_dir(variant) / "model.safetensors";
     EMBEDRT_REQUIRE_FIXTURE(file);
-    EXPECT_EQ(detect_bert_prefix(SafeTensorsFile(file)), prefix) << variant;
+    const TransformerSpec spec = load_transformer_spec(variant_dir(variant) / "config.json");
+    EXPECT_EQ(detect_encoder_prefix(SafeTensorsFile(file), spec), prefix) << variant;
   }
 }
 

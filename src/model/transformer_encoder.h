@@ -1,5 +1,6 @@
-// A BERT encoder running on packed batches: sequences laid end to end without padding, located by
-// cu_seqlens-style offsets.
+// The transformer encoder of every supported family (BERT, RoBERTa, XLM-RoBERTa, DistilBERT),
+// shaped by a TransformerSpec, running on packed batches: sequences laid end to end without
+// padding, located by cu_seqlens-style offsets.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,8 @@
 #include "embedrt/profile.h"
 #include "kernels/cpu/layer_norm.h"
 #include "kernels/cpu/matmul.h"
-#include "model/bert_config.h"
-#include "model/bert_weights.h"
+#include "model/transformer_spec.h"
+#include "model/transformer_weights.h"
 
 namespace embedrt::model {
 
@@ -28,13 +29,14 @@ class Workspace {
   size_t bytes() const noexcept;
 
  private:
-  friend class BertEncoder;
-  void reserve(const BertConfig& config, int64_t tokens, int64_t max_len, int threads);
+  friend class TransformerEncoder;
+  void reserve(const TransformerSpec& config, int64_t tokens, int64_t max_len, int threads);
 
   std::vector<float> hidden_, qkv_, context_, sum_, intermediate_, attention_scratch_;
 };
 
-// A packed batch: ids and token_type_ids per token (type ids may be empty, meaning all 0), and
+// A packed batch: ids and token_type_ids per token (type ids may be empty, meaning all 0; a family
+// without token type embeddings ignores them), and
 // offsets with one more entry than there are sequences, starting at 0 and ending at ids.size().
 struct PackedBatch {
   std::span<const int32_t> ids;
@@ -48,15 +50,17 @@ struct EncoderOptions {
   kernels::Precision precision = kernels::Precision::kF32;
 };
 
-class BertEncoder {
+class TransformerEncoder {
  public:
   // Packs the weights for the CPU kernels; `weights` is consumed.
-  BertEncoder(const BertConfig& config, BertWeights weights, const EncoderOptions& options = {});
+  TransformerEncoder(const TransformerSpec& config, TransformerWeights weights,
+                     const EncoderOptions& options = {});
 
-  // Loads <dir>/config.json and <dir>/model.safetensors.
-  static BertEncoder load(const std::filesystem::path& dir, const EncoderOptions& options = {});
+  // Loads <dir>/config.json and <dir>/model.safetensors (any registered family).
+  static TransformerEncoder load(const std::filesystem::path& dir,
+                                 const EncoderOptions& options = {});
 
-  const BertConfig& config() const noexcept { return config_; }
+  const TransformerSpec& config() const noexcept { return config_; }
 
   // The precision the matmuls run in, after checking the CPU.
   kernels::Precision precision() const noexcept { return precision_; }
@@ -69,17 +73,17 @@ class BertEncoder {
   std::string matmul_implementation(int64_t rows) const;
 
   // Runs the encoder and returns the last hidden states [total_tokens, hidden], row t for token t,
-  // inside `workspace` (valid until its next use). Positions restart at 0 in every sequence.
+  // inside `workspace` (valid until its next use). Positions restart in every sequence (at the
+  // spec's position_offset).
   // Throws kInvalidArgument for inconsistent offsets or out-of-range ids, kInputTooLong for a
-  // sequence longer than max_position_embeddings. Safe to call from several threads at once, each
-  // with its own workspace. A sequence's output bits do not depend on the rest of the batch, its
-  // position in it or the thread count.
-  // `batch_invariant` = false gives up that guarantee for speed on large batches (see
-  // kernels::Linear::forward); results stay within float rounding of the invariant ones.
-  // With `op_times`, wall-clock time per operation group is added to it (summed over layers).
-  // `checkpoint`, when set, is called on this thread between operations (about five times per
-  // layer), outside any parallel region. It may run other forward passes with other workspaces
-  // (a short query overtaking this batch); its time is left out of `op_times`.
+  // sequence longer than the spec's max_sequence_length(). Safe to call from several threads at
+  // once, each with its own workspace. A sequence's output bits do not depend on the rest of the
+  // batch, its position in it or the thread count. `batch_invariant` = false gives up that
+  // guarantee for speed on large batches (see kernels::Linear::forward); results stay within float
+  // rounding of the invariant ones. With `op_times`, wall-clock time per operation group is added
+  // to it (summed over layers). `checkpoint`, when set, is called on this thread between operations
+  // (about five times per layer), outside any parallel region. It may run other forward passes with
+  // other workspaces (a short query overtaking this batch); its time is left out of `op_times`.
   std::span<const float> forward(const PackedBatch& batch, Workspace& workspace,
                                  bool batch_invariant = true,
                                  embedrt::InferenceOpTimes* op_times = nullptr,
@@ -95,7 +99,7 @@ class BertEncoder {
   int64_t validate(const PackedBatch& batch) const;
   void embed(const PackedBatch& batch, float* hidden) const;
 
-  BertConfig config_;
+  TransformerSpec config_;
   kernels::Precision precision_ = kernels::Precision::kF32;
   std::vector<std::string> warnings_;
   std::vector<float> word_embeddings_, position_embeddings_, token_type_embeddings_;

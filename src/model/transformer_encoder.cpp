@@ -1,4 +1,4 @@
-#include "model/bert_encoder.h"
+#include "model/transformer_encoder.h"
 
 #include <omp.h>
 
@@ -27,7 +27,7 @@ constexpr int64_t kFfnChunkTokens = 512;
 
 }  // namespace
 
-void Workspace::reserve(const BertConfig& c, int64_t tokens, int64_t max_len, int threads) {
+void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_len, int threads) {
   const auto grow = [](std::vector<float>& v, int64_t n) {
     if (v.size() < static_cast<size_t>(n)) v.resize(n);
   };
@@ -75,7 +75,8 @@ class OpClock {
 
 }  // namespace
 
-BertEncoder::BertEncoder(const BertConfig& config, BertWeights w, const EncoderOptions& options)
+TransformerEncoder::TransformerEncoder(const TransformerSpec& config, TransformerWeights w,
+                                       const EncoderOptions& options)
     : config_(config),
       word_embeddings_(std::move(w.word_embeddings)),
       position_embeddings_(std::move(w.position_embeddings)),
@@ -104,7 +105,7 @@ BertEncoder::BertEncoder(const BertConfig& config, BertWeights w, const EncoderO
   const int64_t h = config.hidden_size, i = config.intermediate_size;
   const kernels::Precision p = precision_;
   layers_.reserve(w.layers.size());
-  for (BertLayerWeights& l : w.layers) {
+  for (LayerWeights& l : w.layers) {
     layers_.push_back(Layer{
         Linear({h, 3 * h, Activation::kNone, false, p}, l.qkv_weight.data(), l.qkv_bias.data()),
         Linear({h, h, Activation::kNone, true, p}, l.attention_output_weight.data(),
@@ -114,27 +115,28 @@ BertEncoder::BertEncoder(const BertConfig& config, BertWeights w, const EncoderO
         Linear({i, h, Activation::kNone, true, p}, l.output_weight.data(), l.output_bias.data()),
         std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
         std::move(l.output_norm_weight), std::move(l.output_norm_bias)});
-    l = BertLayerWeights{};  // the packed copies are all that is needed from here on
+    l = LayerWeights{};  // the packed copies are all that is needed from here on
   }
 }
 
-BertEncoder BertEncoder::load(const std::filesystem::path& dir, const EncoderOptions& options) {
-  const BertConfig config = load_bert_config(dir / "config.json");
-  BertWeights weights;
+TransformerEncoder TransformerEncoder::load(const std::filesystem::path& dir,
+                                            const EncoderOptions& options) {
+  const TransformerSpec config = load_transformer_spec(dir / "config.json");
+  TransformerWeights weights;
   {
     // Unmapped before packing, so the file's pages and the packed copies are never resident
     // together.
     const SafeTensorsFile file(dir / "model.safetensors");
-    weights = load_bert_weights(file, config);
+    weights = load_transformer_weights(file, config);
   }
-  return BertEncoder(config, std::move(weights), options);
+  return TransformerEncoder(config, std::move(weights), options);
 }
 
-std::string BertEncoder::matmul_implementation(int64_t rows) const {
+std::string TransformerEncoder::matmul_implementation(int64_t rows) const {
   return layers_.empty() ? std::string() : layers_.front().intermediate.implementation(rows);
 }
 
-size_t BertEncoder::weight_bytes() const noexcept {
+size_t TransformerEncoder::weight_bytes() const noexcept {
   const auto bytes = [](const std::vector<float>& v) { return v.size() * sizeof(float); };
   size_t total = bytes(word_embeddings_) + word_embeddings_half_.size() * sizeof(uint16_t) +
                  bytes(position_embeddings_) + bytes(token_type_embeddings_) +
@@ -148,7 +150,7 @@ size_t BertEncoder::weight_bytes() const noexcept {
   return total;
 }
 
-int64_t BertEncoder::validate(const PackedBatch& b) const {
+int64_t TransformerEncoder::validate(const PackedBatch& b) const {
   const auto fail = [](const std::string& what) {
     throw Error(ErrorCode::kInvalidArgument, "encoder input: " + what);
   };
@@ -165,11 +167,16 @@ int64_t BertEncoder::validate(const PackedBatch& b) const {
   for (size_t s = 0; s + 1 < b.offsets.size(); ++s) {
     const int64_t len = int64_t(b.offsets[s + 1]) - b.offsets[s];
     if (len < 0) fail("offsets decrease at sequence " + std::to_string(s));
-    if (len > config_.max_position_embeddings) {
+    if (len > config_.max_sequence_length()) {
+      std::string limit =
+          "max_position_embeddings is " + std::to_string(config_.max_position_embeddings);
+      if (config_.position_offset > 0) {
+        limit += " with positions from " + std::to_string(config_.position_offset) + ", so " +
+                 std::to_string(config_.max_sequence_length()) + " tokens fit";
+      }
       throw Error(ErrorCode::kInputTooLong, "encoder input: sequence " + std::to_string(s) +
-                                                " has " + std::to_string(len) +
-                                                " tokens, max_position_embeddings is " +
-                                                std::to_string(config_.max_position_embeddings));
+                                                " has " + std::to_string(len) + " tokens, " +
+                                                limit);
     }
     max_len = std::max(max_len, len);
   }
@@ -178,7 +185,7 @@ int64_t BertEncoder::validate(const PackedBatch& b) const {
       fail("token " + std::to_string(t) + ": id " + std::to_string(b.ids[t]) +
            " outside the vocabulary [0, " + std::to_string(config_.vocab_size) + ")");
     }
-    if (!b.token_type_ids.empty() &&
+    if (!b.token_type_ids.empty() && config_.type_vocab_size > 0 &&
         (b.token_type_ids[t] < 0 || b.token_type_ids[t] >= config_.type_vocab_size)) {
       fail("token " + std::to_string(t) + ": token type id " + std::to_string(b.token_type_ids[t]) +
            " outside [0, " + std::to_string(config_.type_vocab_size) + ")");
@@ -187,31 +194,40 @@ int64_t BertEncoder::validate(const PackedBatch& b) const {
   return max_len;
 }
 
-void BertEncoder::embed(const PackedBatch& b, float* hidden) const {
+void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
   const int64_t h = config_.hidden_size;
   const int64_t num_seqs = int64_t(b.offsets.size()) - 1;
 #pragma omp parallel for schedule(static) if (num_seqs > 1)
   for (int64_t s = 0; s < num_seqs; ++s) {
+    int64_t next_position = config_.position_offset;
     for (int64_t t = b.offsets[s]; t < b.offsets[s + 1]; ++t) {
-      const float* position = position_embeddings_.data() + (t - b.offsets[s]) * h;
-      const int64_t type = b.token_type_ids.empty() ? 0 : b.token_type_ids[t];
-      const float* type_row = token_type_embeddings_.data() + type * h;
+      // fairseq's rule (RoBERTa): the pad token sits just before the first position and does not
+      // count.
+      const bool pad = b.ids[t] == config_.position_pad_id;
+      const int64_t position_row = pad ? config_.position_offset - 1 : next_position++;
+      const float* position = position_embeddings_.data() + position_row * h;
       float* out = hidden + t * h;
       const float* word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
       if (!word_embeddings_half_.empty()) {
         kernels::half_to_float(word_embeddings_half_.data() + int64_t(b.ids[t]) * h, h, out);
         word = out;
       }
+      if (token_type_embeddings_.empty()) {
+        for (int64_t c = 0; c < h; ++c) out[c] = word[c] + position[c];
+        continue;
+      }
+      const int64_t type = b.token_type_ids.empty() ? 0 : b.token_type_ids[t];
+      const float* type_row = token_type_embeddings_.data() + type * h;
       // Same association as PyTorch: (word + type) + position.
       for (int64_t c = 0; c < h; ++c) out[c] = (word[c] + type_row[c]) + position[c];
     }
   }
 }
 
-std::span<const float> BertEncoder::forward(const PackedBatch& b, Workspace& ws,
-                                            bool batch_invariant,
-                                            embedrt::InferenceOpTimes* op_times,
-                                            const std::function<void()>& checkpoint) const {
+std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspace& ws,
+                                                   bool batch_invariant,
+                                                   embedrt::InferenceOpTimes* op_times,
+                                                   const std::function<void()>& checkpoint) const {
   const int64_t max_len = validate(b);
   const int64_t tokens = int64_t(b.ids.size());
   const int64_t h = config_.hidden_size;

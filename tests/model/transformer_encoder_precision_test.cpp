@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-#include "model/bert_encoder.h"
+#include "model/transformer_encoder.h"
 #include "support/test_paths.h"
 
 namespace embedrt::model {
@@ -20,7 +20,7 @@ struct Batch {
   PackedBatch packed() const { return {ids, types, offsets}; }
 };
 
-Batch random_batch(const BertConfig& config, std::initializer_list<int> lengths) {
+Batch random_batch(const TransformerSpec& config, std::initializer_list<int> lengths) {
   Batch b;
   std::mt19937 gen(5);
   std::uniform_int_distribution<int32_t> id(1000, int32_t(config.vocab_size) - 1);
@@ -37,7 +37,7 @@ TEST(EncoderPrecision, ReportsEffectivePrecisionAndFallbackWarnings) {
   for (Precision requested : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
     std::string why;
     const Precision expected = kernels::resolve_precision(requested, &why);
-    const BertEncoder encoder = BertEncoder::load(minilm(), {requested});
+    const TransformerEncoder encoder = TransformerEncoder::load(minilm(), {requested});
     EXPECT_EQ(encoder.precision(), expected);
     if (expected == requested) {
       EXPECT_TRUE(encoder.warnings().empty());
@@ -54,9 +54,9 @@ TEST(EncoderPrecision, Int8WeightsAreAboutAQuarterOfFp32) {
   if (kernels::resolve_precision(Precision::kInt8, nullptr) != Precision::kInt8) {
     GTEST_SKIP() << "int8 is not available on this CPU";
   }
-  const BertEncoder f32 = BertEncoder::load(minilm());
-  const BertEncoder int8 = BertEncoder::load(minilm(), {Precision::kInt8});
-  const BertConfig& c = f32.config();
+  const TransformerEncoder f32 = TransformerEncoder::load(minilm());
+  const TransformerEncoder int8 = TransformerEncoder::load(minilm(), {Precision::kInt8});
+  const TransformerSpec& c = f32.config();
   const size_t layer_params =
       size_t(c.num_hidden_layers) *
       (4 * c.hidden_size * c.hidden_size + 2 * size_t(c.hidden_size) * c.intermediate_size);
@@ -72,8 +72,8 @@ TEST(EncoderPrecision, Int8StaysCloseToFp32HiddenStates) {
   if (kernels::resolve_precision(Precision::kInt8, nullptr) != Precision::kInt8) {
     GTEST_SKIP() << "int8 is not available on this CPU";
   }
-  const BertEncoder f32 = BertEncoder::load(minilm());
-  const BertEncoder int8 = BertEncoder::load(minilm(), {Precision::kInt8});
+  const TransformerEncoder f32 = TransformerEncoder::load(minilm());
+  const TransformerEncoder int8 = TransformerEncoder::load(minilm(), {Precision::kInt8});
   const Batch b = random_batch(f32.config(), {9, 30, 1, 64});
   Workspace w1, w2;
   const auto a = f32.forward(b.packed(), w1);
@@ -93,7 +93,7 @@ TEST(EncoderPrecision, Int8StaysCloseToFp32HiddenStates) {
 
 TEST(EncoderPrecision, OpTimesAreFilledOnlyWhenAsked) {
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
-  const BertEncoder encoder = BertEncoder::load(minilm());
+  const TransformerEncoder encoder = TransformerEncoder::load(minilm());
   const Batch b = random_batch(encoder.config(), {40, 17});
   Workspace ws;
   EXPECT_EQ(ws.bytes(), 0u);
@@ -123,7 +123,7 @@ TEST(EncoderPrecision, LargeBatchesMatchSequencesAlone) {
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
   for (Precision p : {Precision::kF32, Precision::kInt8}) {
     if (kernels::resolve_precision(p, nullptr) != p) continue;
-    const BertEncoder encoder = BertEncoder::load(minilm(), {p});
+    const TransformerEncoder encoder = TransformerEncoder::load(minilm(), {p});
     const Batch b = random_batch(encoder.config(), {200, 256, 100, 3, 256, 250});
     Workspace ws;
     const auto all = encoder.forward(b.packed(), ws);

@@ -1,0 +1,165 @@
+#include "model/transformer_weights.h"
+
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "embedrt/error.h"
+
+namespace embedrt::model {
+namespace {
+
+std::string format_shape(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string layer_name(const TransformerSpec& s, int64_t layer, const std::string& module) {
+  return s.names.layer + std::to_string(layer) + "." + module;
+}
+
+// Name (without prefix) -> expected shape of every tensor the encoder needs.
+std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSpec& s) {
+  const int64_t h = s.hidden_size, i = s.intermediate_size;
+  const WeightNames& n = s.names;
+  std::map<std::string, std::vector<int64_t>> t{
+      {n.word_embeddings, {s.vocab_size, h}},
+      {n.position_embeddings, {s.max_position_embeddings, h}},
+      {n.embedding_norm + ".weight", {h}},
+      {n.embedding_norm + ".bias", {h}},
+  };
+  if (s.type_vocab_size > 0) t[n.token_type_embeddings] = {s.type_vocab_size, h};
+  const auto linear = [&](int64_t l, const std::string& module, int64_t out, int64_t in) {
+    t[layer_name(s, l, module) + ".weight"] = {out, in};
+    t[layer_name(s, l, module) + ".bias"] = {out};
+  };
+  const auto norm = [&](int64_t l, const std::string& module) {
+    t[layer_name(s, l, module) + ".weight"] = {h};
+    t[layer_name(s, l, module) + ".bias"] = {h};
+  };
+  for (int64_t l = 0; l < s.num_hidden_layers; ++l) {
+    for (const std::string* part : {&n.query, &n.key, &n.value}) linear(l, *part, h, h);
+    linear(l, n.attention_output, h, h);
+    norm(l, n.attention_norm);
+    linear(l, n.ffn_up, i, h);
+    linear(l, n.ffn_down, h, i);
+    norm(l, n.ffn_norm);
+  }
+  return t;
+}
+
+bool ignorable(const WeightNames& names, const std::string& name) {
+  for (const std::string& ignored : names.ignored) {
+    if (!ignored.empty() && ignored.back() == '.' ? name.rfind(ignored, 0) == 0 : name == ignored) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string detect_encoder_prefix(const SafeTensorsFile& file, const TransformerSpec& spec) {
+  const std::string& anchor = spec.names.word_embeddings;
+  std::vector<std::string> prefixes;
+  for (const auto& [name, info] : file.tensors()) {
+    if (name.size() >= anchor.size() &&
+        name.compare(name.size() - anchor.size(), anchor.size(), anchor) == 0) {
+      const std::string prefix = name.substr(0, name.size() - anchor.size());
+      if (prefix.empty() || prefix.back() == '.') prefixes.push_back(prefix);
+    }
+  }
+  if (prefixes.empty()) {
+    throw Error(ErrorCode::kInvalidModel, file.path().string() + ": no tensor named [<prefix>]" +
+                                              anchor + " (not a " + spec.model_type +
+                                              " encoder checkpoint)");
+  }
+  if (prefixes.size() > 1) {
+    throw Error(ErrorCode::kInvalidModel, file.path().string() + ": several encoders ('" +
+                                              prefixes[0] + "', '" + prefixes[1] +
+                                              "'); expected one");
+  }
+  return prefixes.front();
+}
+
+TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
+                                            const TransformerSpec& spec,
+                                            bool half_word_embeddings) {
+  TransformerWeights w;
+  w.prefix = detect_encoder_prefix(file, spec);
+  const auto expected = expected_tensors(spec);
+
+  std::vector<std::string> missing, unexpected, misshaped;
+  for (const auto& [name, shape] : expected) {
+    const auto it = file.tensors().find(w.prefix + name);
+    if (it == file.tensors().end()) {
+      missing.push_back(w.prefix + name);
+    } else if (it->second.shape != shape) {
+      misshaped.push_back(w.prefix + name + " " + format_shape(it->second.shape) + " (expected " +
+                          format_shape(shape) + ")");
+    }
+  }
+  for (const auto& [name, info] : file.tensors()) {
+    if (name.rfind(w.prefix, 0) != 0) continue;  // a task head outside the encoder
+    const std::string local = name.substr(w.prefix.size());
+    if (!expected.count(local) && !ignorable(spec.names, local)) unexpected.push_back(name);
+  }
+  if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
+    std::ostringstream msg;
+    msg << file.path().string() << ": tensors do not match config.json:";
+    const auto list = [&](const char* what, const std::vector<std::string>& names) {
+      if (names.empty()) return;
+      msg << " " << what << " (" << names.size() << "):";
+      for (size_t i = 0; i < names.size(); ++i) msg << (i ? ", " : " ") << names[i];
+      msg << ";";
+    };
+    list("missing", missing);
+    list("unexpected", unexpected);
+    list("mis-shaped", misshaped);
+    std::string text = msg.str();
+    text.pop_back();
+    throw Error(ErrorCode::kInvalidModel, text);
+  }
+
+  const WeightNames& n = spec.names;
+  const auto get = [&](const std::string& name) { return file.to_float(w.prefix + name); };
+  if (half_word_embeddings) {
+    w.word_embeddings_half = file.to_half(w.prefix + n.word_embeddings);
+  } else {
+    w.word_embeddings = get(n.word_embeddings);
+  }
+  w.position_embeddings = get(n.position_embeddings);
+  if (spec.type_vocab_size > 0) w.token_type_embeddings = get(n.token_type_embeddings);
+  w.embedding_norm_weight = get(n.embedding_norm + ".weight");
+  w.embedding_norm_bias = get(n.embedding_norm + ".bias");
+  for (int64_t l = 0; l < spec.num_hidden_layers; ++l) {
+    const auto weight = [&](const std::string& module) {
+      return get(layer_name(spec, l, module) + ".weight");
+    };
+    const auto bias = [&](const std::string& module) {
+      return get(layer_name(spec, l, module) + ".bias");
+    };
+    LayerWeights layer;
+    for (const std::string* part : {&n.query, &n.key, &n.value}) {
+      const auto part_weight = weight(*part);
+      const auto part_bias = bias(*part);
+      layer.qkv_weight.insert(layer.qkv_weight.end(), part_weight.begin(), part_weight.end());
+      layer.qkv_bias.insert(layer.qkv_bias.end(), part_bias.begin(), part_bias.end());
+    }
+    layer.attention_output_weight = weight(n.attention_output);
+    layer.attention_output_bias = bias(n.attention_output);
+    layer.attention_norm_weight = weight(n.attention_norm);
+    layer.attention_norm_bias = bias(n.attention_norm);
+    layer.intermediate_weight = weight(n.ffn_up);
+    layer.intermediate_bias = bias(n.ffn_up);
+    layer.output_weight = weight(n.ffn_down);
+    layer.output_bias = bias(n.ffn_down);
+    layer.output_norm_weight = weight(n.ffn_norm);
+    layer.output_norm_bias = bias(n.ffn_norm);
+    w.layers.push_back(std::move(layer));
+  }
+  return w;
+}
+
+}  // namespace embedrt::model
