@@ -166,7 +166,9 @@ TEST(Embedder, SystemInfoNamesTheIsaAndTheMatmulThatRun) {
     EXPECT_EQ(system.onednn_isa, level == "avx2" ? "avx2" : "sse41");
     EXPECT_FALSE(system.bf16);  // neither AVX512-BF16 nor AMX below AVX-512
   }
-  if (system.isa == "avx512") EXPECT_EQ(system.onednn_isa.rfind("avx512", 0), 0u);
+  if (system.isa == "avx512") {
+    EXPECT_EQ(system.onednn_isa.rfind("avx512", 0), 0u);
+  }
 
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
   for (const Precision precision : {Precision::kF32, Precision::kInt8}) {
