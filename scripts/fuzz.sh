@@ -30,17 +30,7 @@ jobs="${EMBEDRT_FUZZ_JOBS:-$(nproc)}"
 packages=(clang libclang-rt-14-dev libomp-dev cmake ninja-build pkg-config libdnnl-dev
           libutf8proc-dev nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev
           libgtest-dev libgmock-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/install_packages.sh "${packages[@]}"
 
 echo "== building the fuzz targets in $build_dir"
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DEMBEDRT_FUZZ=ON \

@@ -8,17 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config libdnnl-dev libutf8proc-dev
           nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev libgtest-dev
           libgmock-dev libbenchmark-dev python3 python3-venv python3-pip unzip)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash scripts/install_packages.sh "${packages[@]}"
 
 build_dir="${EMBEDRT_BUILD_DIR:-build}"
 echo "== building embedrt in $build_dir"

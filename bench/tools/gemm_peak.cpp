@@ -24,6 +24,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/cpu/matmul.h"
+
 namespace {
 
 using dnnl::memory;
@@ -69,29 +71,6 @@ void fill(const memory& mem, dt type, std::mt19937& rng) {
   }
 }
 
-std::string isa_name(dnnl::cpu_isa isa) {
-  switch (isa) {
-    case dnnl::cpu_isa::sse41:
-      return "sse41";
-    case dnnl::cpu_isa::avx:
-      return "avx";
-    case dnnl::cpu_isa::avx2:
-      return "avx2";
-    case dnnl::cpu_isa::avx2_vnni:
-      return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_core:
-      return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni:
-      return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16:
-      return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx:
-      return "avx512_core_amx";
-    default:
-      return "other (" + std::to_string(static_cast<unsigned>(isa)) + ")";
-  }
-}
-
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
 nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const Shape& s,
@@ -105,7 +84,7 @@ nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const S
     pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wei_any, dst_md), engine);
   } catch (const dnnl::error& e) {
     row["skipped"] = "oneDNN offers no " + d.name + " matmul for this CPU (ISA " +
-                     isa_name(dnnl::get_effective_cpu_isa()) + "): " + e.what();
+                     embedrt::kernels::onednn_isa() + "): " + e.what();
     return row;
   }
   const std::string impl = pd.impl_info_str();
@@ -208,7 +187,7 @@ int main(int argc, char** argv) {
         {"threads", threads},
         {"onednn_version", std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
                                std::to_string(v->patch)},
-        {"onednn_cpu_isa", isa_name(dnnl::get_effective_cpu_isa())},
+        {"onednn_cpu_isa", embedrt::kernels::onednn_isa()},
         {"seconds_per_repeat", seconds},
         {"repeats", repeats},
         {"flops_per_matmul", "2*M*K*N"},

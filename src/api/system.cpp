@@ -1,34 +1,17 @@
 #include "embedrt/system.h"
 
-#include <fstream>
-
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul.h"
+#include "runtime/tuning_file.h"
 
 namespace embedrt {
-namespace {
-
-std::string cpu_model_name() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) != 0) continue;
-    const size_t colon = line.find(':');
-    if (colon == std::string::npos) break;
-    const size_t start = line.find_first_not_of(" \t", colon + 1);
-    return start == std::string::npos ? std::string() : line.substr(start);
-  }
-  return {};
-}
-
-}  // namespace
 
 const char* version() noexcept { return EMBEDRT_VERSION; }
 
 SystemInfo system_info() {
   SystemInfo info;
   info.version = EMBEDRT_VERSION;
-  info.cpu = cpu_model_name();
+  info.cpu = runtime::cpu_model_name();
   info.isa = std::string(kernels::to_string(kernels::active_isa()));
   info.cpu_isa = std::string(kernels::to_string(kernels::detect_cpu_isa()));
   info.onednn_isa = kernels::onednn_isa();
