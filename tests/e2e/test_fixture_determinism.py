@@ -1,5 +1,5 @@
 """The generated fixtures are reproducible: the corpus, the trained test tokenizers, their
-alignment cases and the tiny random models come out byte-identical whether the generators run on
+alignment cases and the tiny random models of every family come out byte-identical whether the generators run on
 one thread or two, and identical to the fixtures the rest of the suite reads. Expectations in the
 tests are derived from these files, so a fixture that changed with the thread count (or with the
 machine) would make the suite pass or fail by accident."""
@@ -23,7 +23,8 @@ def digests(root: Path) -> dict:
 
 
 def generate(out: Path, threads: int, sts_file: Path) -> None:
-    """Runs the corpus, tokenizer and tiny-model generators into `out` on `threads` threads."""
+    """Runs the corpus, tokenizer, tiny-model and family-model generators into `out` on `threads`
+    threads."""
     env = dict(os.environ)
     for name in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(threads)
@@ -41,6 +42,9 @@ def generate(out: Path, threads: int, sts_file: Path) -> None:
     write_jsonl(out / "tokenizer-parity" / "alignment-cases.jsonl",
                 make_tokenizer_fixtures.alignment_case_records(out / "tokenizers"))
     run("make_tiny_models.py", out / "tiny-models", "--minilm-dir", MINILM)
+    (out / "models").mkdir()
+    (out / "models" / "all-MiniLM-L6-v2").symlink_to(MINILM.resolve())
+    run("make_family_models.py", "--test-data", out)  # also writes reference embeddings, not compared
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +63,11 @@ def regenerated(tmp_path_factory):
     return runs
 
 
-@pytest.mark.parametrize("part", ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl",
-                                  "tiny-models"])
+PARTS = ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl", "tiny-models",
+         "family-models"]
+
+
+@pytest.mark.parametrize("part", PARTS)
 def test_one_and_two_threads_give_the_same_bytes(regenerated, part):
     one, two = (regenerated[t] / part for t in (1, 2))
     if one.is_file():
@@ -70,8 +77,11 @@ def test_one_and_two_threads_give_the_same_bytes(regenerated, part):
         assert a and a == b
 
 
-@pytest.mark.parametrize("part", ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl",
-                                  "tiny-models"])
+PARTS = ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl", "tiny-models",
+         "family-models"]
+
+
+@pytest.mark.parametrize("part", PARTS)
 def test_the_suite_reads_the_regenerated_bytes(regenerated, part):
     used = require(TEST_DATA / part)
     fresh = regenerated[1] / part
