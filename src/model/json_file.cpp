@@ -28,6 +28,17 @@ nlohmann::json load_json_file(const std::filesystem::path& path) {
   }
 }
 
+nlohmann::json parse_json_object(const std::string& text, const std::string& file) {
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e400
+    throw Error(ErrorCode::kInvalidModel, file + ": invalid JSON: " + e.what());
+  }
+  if (!root.is_object()) throw Error(ErrorCode::kInvalidModel, file + ": expected a JSON object");
+  return root;
+}
+
 std::optional<nlohmann::json> load_optional_json_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::nullopt;

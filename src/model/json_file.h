@@ -16,6 +16,11 @@ std::string read_text_file(const std::filesystem::path& path);
 // when it does not parse.
 nlohmann::json load_json_file(const std::filesystem::path& path);
 
+// Parses `text` as a JSON object; throws kInvalidModel "<file>: invalid JSON: ..." when it does
+// not parse (a number like 1e400 included) and "<file>: expected a JSON object" when it is no
+// object.
+nlohmann::json parse_json_object(const std::string& text, const std::string& file);
+
 // As load_json_file, but nullopt when the file does not exist.
 std::optional<nlohmann::json> load_optional_json_file(const std::filesystem::path& path);
 

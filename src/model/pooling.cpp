@@ -63,13 +63,7 @@ std::string_view to_string(PoolingMode mode) noexcept {
 }
 
 PoolingConfig parse_pooling_config(const std::string& json_text, const std::string& file) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
-    throw Error(ErrorCode::kInvalidModel, file + ": invalid JSON: " + e.what());
-  }
-  if (!root.is_object()) throw Error(ErrorCode::kInvalidModel, file + ": expected a JSON object");
+  const json root = parse_json_object(json_text, file);
   PoolingConfig c;
 
   const char* dim_key =

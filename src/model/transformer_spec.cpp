@@ -248,13 +248,7 @@ void check_architectures(const ConfigReader& r, const Family& family) {
 }  // namespace
 
 TransformerSpec parse_transformer_spec(const std::string& json_text, const std::string& file) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::exception& e) {  // parse_error, or out_of_range for 1e400
-    throw Error(ErrorCode::kInvalidModel, file + ": invalid JSON: " + e.what());
-  }
-  if (!root.is_object()) throw Error(ErrorCode::kInvalidModel, file + ": expected a JSON object");
+  const json root = parse_json_object(json_text, file);
   const ConfigReader r(root, file);
   const Family& family = find_family(r);
   check_architectures(r, family);
