@@ -16,6 +16,13 @@ ids CrossEncoder feeds the model, its raw logits (activation Identity) and its d
   tiny-bert-ce-3      BERT, 3 labels (id2label), plain Hugging Face folder
   tiny-xlmr-ce-1      XLM-RoBERTa over the test unigram tokenizer, 1 label, CrossEncoder folder
   tiny-xlmr-ce-3      XLM-RoBERTa, 3 labels, plain Hugging Face folder
+
+And tiny SPLADE models (BertForMaskedLM + SpladePooling, saved by SparseEncoder) with
+DIR/reranker-models/<name>/reference.jsonl: {"text", "indices", "values"} from SparseEncoder.encode
+for 200 corpus texts:
+
+  tiny-bert-splade          max pooling, relu (log1p once)
+  tiny-bert-splade-sum      sum pooling, log1p_relu (log1p twice)
 """
 
 import argparse
@@ -123,6 +130,52 @@ def write_reference(folder, pairs):
         f"activation {type(cross_encoder.activation_fn).__name__}")
 
 
+SPLADE_TEXTS = 200
+# (name, seed, pooling_strategy, activation_function)
+SPLADE_MODELS = [("tiny-bert-splade", 51, "max", "relu"),
+                 ("tiny-bert-splade-sum", 52, "sum", "log1p_relu")]
+
+
+def make_splade(name, seed, strategy, activation, test_data, texts):
+    from sentence_transformers import SparseEncoder
+    from sentence_transformers.sparse_encoder.modules.mlm_transformer import MLMTransformer
+    from sentence_transformers.sparse_encoder.modules.splade_pooling import SpladePooling
+    from transformers import BertForMaskedLM
+
+    folder = test_data / "reranker-models" / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    torch.manual_seed(seed)
+    tokenizer, _ = bert(test_data, 1)
+    config = BertConfig(
+        vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), hidden_size=32,
+        num_attention_heads=4, num_hidden_layers=2, intermediate_size=64, max_position_embeddings=128,
+        initializer_range=0.1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = BertForMaskedLM(config).eval()
+    randomize_norms_and_biases(model)
+    # Real SPLADE vectors have a few hundred non-zeros of 30,522; a negative output bias gives
+    # random weights the same sparsity (and keeps the reference small).
+    with torch.no_grad():
+        model.cls.predictions.bias.sub_(2.2)
+    with tempfile.TemporaryDirectory() as hf_dir:
+        model.save_pretrained(hf_dir, safe_serialization=True)
+        tokenizer.save_pretrained(hf_dir)
+        mlm = MLMTransformer(hf_dir, max_seq_length=MAX_LENGTH)
+        pooling = SpladePooling(pooling_strategy=strategy, activation_function=activation,
+                                word_embedding_dimension=mlm.get_embedding_dimension())
+        SparseEncoder(modules=[mlm, pooling], device="cpu").save(str(folder))
+    encoder = SparseEncoder(str(folder), device="cpu")
+    dense = encoder.encode(texts, batch_size=32, convert_to_tensor=True).to_dense().numpy()
+    records = []
+    for text, row in zip(texts, dense):
+        nonzero = row.nonzero()[0]
+        records.append({"text": text, "indices": [int(i) for i in nonzero],
+                        "values": [float(row[i]) for i in nonzero]})
+    write_jsonl(folder / "reference.jsonl", records)
+    log(f"{name}: {len(records)} texts, {sum(len(r['indices']) for r in records) / len(records):.0f} "
+        f"non-zeros per text ({strategy}, {activation})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test-data", type=Path,
@@ -135,6 +188,8 @@ def main():
     for name, seed, build, num_labels, as_cross_encoder in MODELS:
         folder = make_model(name, seed, build, num_labels, as_cross_encoder, test_data)
         write_reference(folder, pairs)
+    for name, seed, strategy, activation in SPLADE_MODELS:
+        make_splade(name, seed, strategy, activation, test_data, texts[:SPLADE_TEXTS])
 
 
 if __name__ == "__main__":
