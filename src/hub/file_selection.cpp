@@ -120,7 +120,8 @@ std::vector<std::string> module_paths_from_modules_json(const std::string& text)
   std::vector<std::string> paths;
   for (size_t i = 0; i < doc.size(); ++i) {
     const auto& module = doc[i];
-    const std::string where = "[" + std::to_string(i) + "].path";
+    std::string where = "[";  // (not "[" + to_string(i): GCC 12 warns, -Wrestrict)
+    where += std::to_string(i) + "].path";
     if (!module.is_object() || !module.contains("path") || !module["path"].is_string()) {
       throw std::runtime_error(where + ": expected a string");
     }
