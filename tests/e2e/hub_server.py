@@ -13,12 +13,14 @@ Serves model folders under the Hub's URL layout, with the headers the Hub sends:
                                                 as the Hub's CDN), with Range support
 
 Errors carry X-Error-Code / X-Error-Message as the Hub's do. Faults for the tests: drop the
-connection once in the middle of a file, serve corrupted bytes, require a token (401), and a log
-of every request (method, path, headers).
+connection once in the middle of a file, stall in the middle of a file, answer one GET with an
+error status, serve corrupted bytes, require a token (401), and a log of every request (method,
+path, headers).
 """
 import hashlib
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
@@ -55,6 +57,8 @@ class HubState:
         self.token = None         # when set, every Hub request needs "Authorization: Bearer <token>"
         self.drop_once = set()    # paths whose next GET stops halfway and closes the connection
         self.corrupt = set()      # paths served with one byte changed
+        self.stall_once = set()   # paths whose next GET stops sending halfway (for 3 s)
+        self.fail_once = {}       # paths whose next GET answers this status (e.g. 503)
         self.log = []             # (server, method, path, headers)
         self.lock = threading.Lock()
 
@@ -204,21 +208,31 @@ class Handler(BaseHTTPRequestHandler):
             status = 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
         body = data[start:]
-        drop = False
+        drop = stall = False
+        fail = None
         if not head:
             with self.state.lock:
-                if name in self.state.drop_once:
-                    self.state.drop_once.discard(name)
-                    drop = True
-        if drop:
+                drop = name in self.state.drop_once
+                stall = name in self.state.stall_once
+                fail = self.state.fail_once.pop(name, None)
+                self.state.drop_once.discard(name)
+                self.state.stall_once.discard(name)
+        if fail:
+            return self.error(fail, "ServiceUnavailable", "try again later", head)
+        if drop or stall:
             # Announce everything, send half, hang up.
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
+            try:
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                if stall:
+                    time.sleep(3)
+            except OSError:
+                pass  # the client gave up first
             self.close_connection = True
             return
         self.send(status, body, headers, head)

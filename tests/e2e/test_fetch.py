@@ -197,6 +197,38 @@ def test_resume_across_runs(hub, tmp_path):
     assert_same_cache(repo_dir, tmp_path / "theirs" / FOLDER)
 
 
+def test_stalled_transfer_times_out_and_resumes(hub, tmp_path):
+    hub.state.stall_once.add("model.safetensors")
+    result = fetch(hub, REPO, tmp_path / "ours", "--timeout", "1")
+    assert b"resuming at byte" in result.stderr
+    half = len(hub.main.files["model.safetensors"]) // 2
+    assert range_requests(hub, "/blobs/") == [f"bytes={half}-"]
+    reference(hub, tmp_path / "theirs", allow_patterns=default_selection(hub.main.files))
+    assert_same_cache(tmp_path / "ours" / FOLDER, tmp_path / "theirs" / FOLDER)
+
+
+def test_server_error_is_retried(hub, tmp_path):
+    hub.state.fail_once["config.json"] = 503
+    result = fetch(hub, REPO, tmp_path / "ours")
+    assert b"HTTP 503; retrying" in result.stderr
+    hub.state.fail_once["config.json"] = 503
+    result = fetch(hub, REPO, tmp_path / "again", "--retries", "0", check=False)
+    assert_one_line_error(result, f"/{REPO}/resolve/{hub.main.sha}/config.json", "HTTP 503",
+                          "try again later")
+
+
+def test_concurrent_download_refused(hub, tmp_path):
+    import fcntl
+    repo_dir = tmp_path / "ours" / FOLDER
+    sha = hashlib.sha256(hub.main.files["model.safetensors"]).hexdigest()
+    (repo_dir / "blobs").mkdir(parents=True)
+    with open(repo_dir / "blobs" / f"{sha}.incomplete", "wb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = fetch(hub, REPO, tmp_path / "ours", check=False)
+    assert_one_line_error(result, f"{sha}.incomplete", "another process is downloading")
+    fetch(hub, REPO, tmp_path / "ours")
+
+
 @pytest.mark.parametrize("name,digest", [("model.safetensors", "sha256"),
                                          ("tokenizer.json", "git blob id")])
 def test_corrupted_file_rejected(hub, tmp_path, name, digest):
