@@ -9,7 +9,8 @@
 namespace embedrt::hub {
 namespace {
 
-constexpr size_t kMaxCapturedBody = 64 * 1024;
+constexpr size_t kMaxCapturedBody = 64 * 1024;   // of an error page
+constexpr size_t kMaxDocumentBody = 64 << 20;     // of a 2xx answer read into memory (API JSON)
 
 std::string lowercase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
@@ -29,6 +30,7 @@ struct Transfer {
   HttpResponse* response = nullptr;
   const HttpClient::BodySink* sink = nullptr;
   bool sink_refused = false;
+  bool too_large = false;
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
@@ -57,13 +59,36 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
     return bytes;
   }
   std::string& body = transfer->response->body;
-  // 2xx bodies without a sink are small JSON documents; cap only error pages.
   if (status >= 200 && status < 300) {
+    if (body.size() + bytes > kMaxDocumentBody) {
+      transfer->too_large = true;
+      return 0;  // aborts the transfer
+    }
     body.append(data, bytes);
   } else if (body.size() < kMaxCapturedBody) {
     body.append(data, std::min(bytes, kMaxCapturedBody - body.size()));
   }
   return bytes;
+}
+
+// Failures a later attempt may not meet: the network, the server or a proxy, not the request.
+bool is_transient(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default:
+      return false;
+  }
 }
 
 void global_init() {
@@ -81,7 +106,7 @@ std::string HttpResponse::header(const std::string& lowercase_name) const {
 HttpClient::HttpClient(HttpOptions options) : options_(std::move(options)) {
   global_init();
   curl_ = curl_easy_init();
-  if (!curl_) throw TransportError("libcurl could not start a session");
+  if (!curl_) throw TransportError("libcurl could not start a session", false);
 }
 
 HttpClient::~HttpClient() { curl_easy_cleanup(static_cast<CURL*>(curl_)); }
@@ -117,8 +142,9 @@ HttpResponse HttpClient::request(const std::string& method, const std::string& u
   const CURLcode code = curl_easy_perform(curl);
   curl_slist_free_all(list);
   if (code != CURLE_OK) {
-    if (transfer.sink_refused) throw TransportError("transfer stopped by the receiver");
-    throw TransportError(error[0] ? error : curl_easy_strerror(code));
+    if (transfer.sink_refused) throw TransportError("transfer stopped by the receiver", false);
+    if (transfer.too_large) throw TransportError("the answer is larger than 64 MiB", false);
+    throw TransportError(error[0] ? error : curl_easy_strerror(code), is_transient(code));
   }
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
   return response;

@@ -33,10 +33,16 @@ struct HttpResponse {
   std::string header(const std::string& lowercase_name) const;
 };
 
-// The connection failed, timed out or broke mid-transfer: worth retrying.
+// No complete HTTP response: the connection failed, timed out or broke mid-transfer (retryable),
+// or the request could not be made at all (a bad URL, a TLS certificate that does not verify).
 class TransportError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  TransportError(const std::string& message, bool retryable)
+      : std::runtime_error(message), retryable_(retryable) {}
+  bool retryable() const noexcept { return retryable_; }
+
+ private:
+  bool retryable_;
 };
 
 class HttpClient {

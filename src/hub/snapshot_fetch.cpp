@@ -125,7 +125,7 @@ class Fetcher {
     endpoint_ = options.endpoint;
     while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
     endpoint_origin_ = url_origin(endpoint_);
-    if (endpoint_origin_.empty()) {
+    if (endpoint_origin_.rfind("http://", 0) != 0 && endpoint_origin_.rfind("https://", 0) != 0) {
       throw Error(ErrorCode::kInvalidArgument,
                   "HF_ENDPOINT: \"" + options.endpoint + "\" is not an http(s) URL");
     }
@@ -154,6 +154,8 @@ class Fetcher {
 
   const FetchOptions& options_;
   const FetchCallbacks& callbacks_;
+  size_t downloaded_files_ = 0;  // blobs this run completed
+  uint64_t received_bytes_ = 0;  // bytes this run received
   HttpClient client_;
   std::string endpoint_;
   std::string endpoint_origin_;
@@ -191,6 +193,7 @@ HttpResponse Fetcher::request_with_retries(const std::string& method, const std:
       if (!is_retryable_status(response.status) || failures >= options_.retries) return response;
       wait_before_retry(++failures, url, "HTTP " + std::to_string(response.status));
     } catch (const TransportError& e) {
+      if (!e.retryable()) fail(url + ": " + e.what());
       if (failures >= options_.retries) {
         fail(url + ": " + e.what() + " (" + std::to_string(failures + 1) + " attempts)");
       }
@@ -388,6 +391,7 @@ void Fetcher::download_blob(const FileMeta& meta) {
       }
       offset += size;
       progress_.bytes_done += size;
+      received_bytes_ += size;
       report();
       return true;
     };
@@ -408,7 +412,8 @@ void Fetcher::download_blob(const FileMeta& meta) {
       }
       if (!meta.size || offset == *meta.size) break;
       throw TransportError("the response ended after " + std::to_string(offset) + " of " +
-                           std::to_string(*meta.size) + " bytes");
+                               std::to_string(*meta.size) + " bytes",
+                           true);
     } catch (const TransportError& e) {
       switch (stop) {
         case Stop::kTooLarge:
@@ -421,6 +426,7 @@ void Fetcher::download_blob(const FileMeta& meta) {
           if (!restart()) fail(partial.string() + ": cannot truncate");
           break;
         case Stop::kNone:
+          if (!e.retryable()) fail(meta.location + ": " + e.what());
           break;
       }
       if (offset > start) failures = 0;  // this connection moved data: not a dead end yet
@@ -438,6 +444,7 @@ void Fetcher::download_blob(const FileMeta& meta) {
   fs::rename(partial, blob, ec);
   if (ec) fail(blob.string() + ": cannot move the download into place: " + ec.message());
   progress_.files_done += 1;
+  downloaded_files_ += 1;
   report();
 }
 
@@ -560,7 +567,7 @@ FetchResult Fetcher::run() {
     if (metas.count(path) || linked(commit, path)) continue;
     metas.emplace(path, file_metadata(commit, path));
   }
-  FetchResult result;
+  progress_ = FetchProgress{};  // modules.json (above) is not part of the count
   std::error_code ec;
   for (const auto& [path, meta] : metas) {
     if (fs::exists(blob_path(meta.etag), ec)) continue;
@@ -568,17 +575,14 @@ FetchResult Fetcher::run() {
     progress_.bytes_total += meta.size.value_or(0);
   }
   report();
-  const uint64_t bytes_before = progress_.bytes_done;
-  for (const auto& [path, meta] : metas) {
-    if (fs::exists(blob_path(meta.etag), ec)) continue;
-    download_blob(meta);
-    result.downloaded_files += 1;
-  }
-  result.downloaded_bytes = progress_.bytes_done - bytes_before;
+  for (const auto& [path, meta] : metas) download_blob(meta);  // skips the blobs already there
 
   // 4. Only now the snapshot and the ref: every file they point to is complete.
   for (const auto& [path, meta] : metas) link(commit, meta);
   write_ref(commit);
+  FetchResult result;
+  result.downloaded_files = downloaded_files_;
+  result.downloaded_bytes = received_bytes_;
   result.commit = commit;
   result.snapshot = repo_dir_ / "snapshots" / commit;
   result.files = selected;
