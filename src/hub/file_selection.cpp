@@ -30,8 +30,8 @@ const std::set<std::string> kTopLevelFiles = {
 
 // Weights in formats embedrt never reads, and the exported-runtime folders.
 bool is_foreign_weight(const std::string& name) {
-  static const std::vector<std::string> kSuffixes = {".onnx", ".onnx_data", ".h5", ".msgpack",
-                                                     ".ot", ".tflite", ".mlmodel", ".gguf"};
+  static const std::vector<std::string> kSuffixes = {".onnx", ".onnx_data", ".h5",      ".msgpack",
+                                                     ".ot",   ".tflite",    ".mlmodel", ".gguf"};
   return std::any_of(kSuffixes.begin(), kSuffixes.end(), [&](const std::string& suffix) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;

@@ -9,8 +9,8 @@
 namespace embedrt::hub {
 namespace {
 
-constexpr size_t kMaxCapturedBody = 64 * 1024;   // of an error page
-constexpr size_t kMaxDocumentBody = 64 << 20;     // of a 2xx answer read into memory (API JSON)
+constexpr size_t kMaxCapturedBody = 64 * 1024;  // of an error page
+constexpr size_t kMaxDocumentBody = 64 << 20;   // of a 2xx answer read into memory (API JSON)
 
 std::string lowercase(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),

@@ -54,8 +54,7 @@ class HttpClient {
 
   // Receives a successful (2xx) response's body bytes, with its status and headers (complete by
   // then); returns false to abort the transfer.
-  using BodySink =
-      std::function<bool(const HttpResponse& head, const char* data, size_t size)>;
+  using BodySink = std::function<bool(const HttpResponse& head, const char* data, size_t size)>;
 
   // Sends one request ("GET" or "HEAD") with `headers` ("Name: value"). A 2xx body goes to
   // `sink` when given, else into HttpResponse::body; other bodies always into body (first 64 KiB).

@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -80,9 +80,8 @@ std::string normalize_etag(std::string etag) {
 
 bool is_safe_etag(const std::string& etag) {
   return !etag.empty() && etag.size() <= 128 && etag != "." && etag != ".." &&
-         std::all_of(etag.begin(), etag.end(), [](char c) {
-           return is_word_char(c) || c == '-' || c == '.';
-         });
+         std::all_of(etag.begin(), etag.end(),
+                     [](char c) { return is_word_char(c) || c == '-' || c == '.'; });
 }
 
 std::optional<uint64_t> parse_size(const std::string& text) {
@@ -120,8 +119,8 @@ class Fetcher {
   Fetcher(const FetchOptions& options, const FetchCallbacks& callbacks)
       : options_(options),
         callbacks_(callbacks),
-        client_(HttpOptions{options.connect_timeout_s, options.stall_timeout_s,
-                            options.user_agent}) {
+        client_(
+            HttpOptions{options.connect_timeout_s, options.stall_timeout_s, options.user_agent}) {
     endpoint_ = options.endpoint;
     while (!endpoint_.empty() && endpoint_.back() == '/') endpoint_.pop_back();
     endpoint_origin_ = url_origin(endpoint_);
@@ -138,6 +137,8 @@ class Fetcher {
   std::vector<std::string> headers_for(const std::string& url, bool identity) const;
   HttpResponse request_with_retries(const std::string& method, const std::string& url,
                                     bool identity);
+  HttpResponse request_on_hub(const std::string& method, std::string& url, bool identity,
+                              const std::string& file);
   [[noreturn]] void http_error(const std::string& url, const HttpResponse& response,
                                const std::string& file) const;
   void wait_before_retry(int failures, const std::string& url, const std::string& why);
@@ -214,9 +215,10 @@ void Fetcher::http_error(const std::string& url, const HttpResponse& response,
                          "token with access to it"
                    : ": HF_TOKEN was not accepted (expired, revoked, or no access to " + repo + ")";
   } else if (status == 403) {
-    message += ": HF_TOKEN" + std::string(options_.token.empty() ? " is not set and " : " ") +
-               "gives no access to " + repo +
-               " (a gated repository needs its conditions accepted on the Hub)";
+    message += options_.token.empty()
+                   ? ": no access to " + repo + " without a token; set HF_TOKEN"
+                   : ": HF_TOKEN gives no access to " + repo +
+                         " (a gated repository needs its conditions accepted on the Hub)";
   } else if (status == 404) {
     if (code == "RevisionNotFound") {
       message += ": revision " + options_.revision + " not found in " + repo;
@@ -225,54 +227,55 @@ void Fetcher::http_error(const std::string& url, const HttpResponse& response,
     } else if (code == "RepoNotFound") {
       message += ": repository " + repo + " not found";
     } else {
-      message += file.empty() ? ": repository " + repo + " or revision " + options_.revision +
-                                    " not found"
-                              : ": " + file + " not found";
+      message += file.empty()
+                     ? ": repository " + repo + " or revision " + options_.revision + " not found"
+                     : ": " + file + " not found";
     }
   }
   fail(message + hub_message(response));
 }
 
-FileMeta Fetcher::file_metadata(const std::string& commit, const std::string& path) {
-  std::string url = endpoint_ + "/" + options_.repo_id + "/resolve/" + commit + "/" +
-                    url_quote(path, /*keep_slash=*/true);
-  // As huggingface_hub: redirects that stay on the Hub are followed (a renamed repository);
-  // one that leaves it (an LFS file's CDN) is where the bytes are, and its response carries the
-  // file's metadata.
+// As huggingface_hub: redirects that stay on the Hub's origin are followed (a renamed
+// repository); one that leaves it (an LFS file's CDN) ends the walk, and `url` is left at the
+// request that answered it.
+HttpResponse Fetcher::request_on_hub(const std::string& method, std::string& url, bool identity,
+                                     const std::string& file) {
   for (int redirects = 0;; ++redirects) {
-    const HttpResponse response = request_with_retries("HEAD", url, /*identity=*/true);
+    HttpResponse response = request_with_retries(method, url, identity);
     const std::string location = response.header("location");
     const bool redirect = response.status >= 300 && response.status < 400 && !location.empty();
     if (response.status >= 400 || (response.status >= 300 && !redirect)) {
-      http_error(url, response, path);
+      http_error(url, response, file);
     }
-    std::string target = url;
-    if (redirect) {
-      target = url_join(url, location);
-      if (url_origin(target) == url_origin(url) && redirects < kMaxRedirects) {
-        url = target;
-        continue;
-      }
-      if (redirects >= kMaxRedirects) fail(url + ": more than 10 redirects");
-    }
-    const std::string repo_commit = response.header("x-repo-commit");
-    if (repo_commit.empty()) {
-      fail(url + ": no X-Repo-Commit header; HF_ENDPOINT does not seem to be a Hugging Face Hub");
-    }
-    if (repo_commit != commit) {
-      fail(url + ": the Hub answered for commit " + repo_commit + ", not " + commit);
-    }
-    std::string etag = response.header("x-linked-etag");
-    if (etag.empty()) etag = response.header("etag");
-    etag = normalize_etag(etag);
-    if (etag.empty()) fail(url + ": no ETag header, so the download cannot be verified");
-    if (!is_safe_etag(etag)) fail(url + ": ETag \"" + etag + "\" is not a valid blob name");
-    FileMeta meta{path, etag, target, std::nullopt};
-    std::string size = response.header("x-linked-size");
-    if (size.empty() && !redirect) size = response.header("content-length");
-    meta.size = parse_size(size);
-    return meta;
+    if (!redirect || url_origin(url_join(url, location)) != url_origin(url)) return response;
+    if (redirects == kMaxRedirects) fail(url + ": more than 10 redirects");
+    url = url_join(url, location);
   }
+}
+
+FileMeta Fetcher::file_metadata(const std::string& commit, const std::string& path) {
+  std::string url = endpoint_ + "/" + options_.repo_id + "/resolve/" + commit + "/" +
+                    url_quote(path, /*keep_slash=*/true);
+  const HttpResponse response = request_on_hub("HEAD", url, /*identity=*/true, path);
+  const bool redirect = response.status >= 300 && response.status < 400;
+  const std::string target = redirect ? url_join(url, response.header("location")) : url;
+  const std::string repo_commit = response.header("x-repo-commit");
+  if (repo_commit.empty()) {
+    fail(url + ": no X-Repo-Commit header; HF_ENDPOINT does not seem to be a Hugging Face Hub");
+  }
+  if (repo_commit != commit) {
+    fail(url + ": the Hub answered for commit " + repo_commit + ", not " + commit);
+  }
+  std::string etag = response.header("x-linked-etag");
+  if (etag.empty()) etag = response.header("etag");
+  etag = normalize_etag(etag);
+  if (etag.empty()) fail(url + ": no ETag header, so the download cannot be verified");
+  if (!is_safe_etag(etag)) fail(url + ": ETag \"" + etag + "\" is not a valid blob name");
+  FileMeta meta{path, etag, target, std::nullopt};
+  std::string size = response.header("x-linked-size");
+  if (size.empty() && !redirect) size = response.header("content-length");
+  meta.size = parse_size(size);
+  return meta;
 }
 
 // Where the Hub's etag is a digest, the bytes must have it: sha256 for LFS files, the git blob id
@@ -431,8 +434,8 @@ void Fetcher::download_blob(const FileMeta& meta) {
       }
       if (offset > start) failures = 0;  // this connection moved data: not a dead end yet
       if (failures >= options_.retries) {
-        fail(meta.location + ": " + e.what() + " (" + std::to_string(failures + 1) +
-             " attempts; " + std::to_string(offset) + " bytes kept in " + partial.string() +
+        fail(meta.location + ": " + e.what() + " (" + std::to_string(failures + 1) + " attempts; " +
+             std::to_string(offset) + " bytes kept in " + partial.string() +
              ", the next fetch resumes from there)");
       }
       wait_before_retry(++failures, meta.location,
@@ -497,13 +500,14 @@ void Fetcher::write_ref(const std::string& commit) const {
 
 FetchResult Fetcher::run() {
   // 1. The commit and the file list.
-  const std::string api_url = endpoint_ + "/api/models/" + options_.repo_id + "/revision/" +
-                              url_quote(options_.revision, /*keep_slash=*/false);
-  const HttpResponse info = request_with_retries("GET", api_url, /*identity=*/false);
+  std::string api_url = endpoint_ + "/api/models/" + options_.repo_id + "/revision/" +
+                        url_quote(options_.revision, /*keep_slash=*/false);
+  const HttpResponse info = request_on_hub("GET", api_url, /*identity=*/false, "");
   if (info.status != 200) http_error(api_url, info, "");
   const auto doc = nlohmann::json::parse(info.body, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object()) fail(api_url + ": the answer is not a JSON object");
-  if (!doc.contains("sha") || !doc["sha"].is_string() || !is_hex(doc["sha"].get<std::string>(), 40)) {
+  if (!doc.contains("sha") || !doc["sha"].is_string() ||
+      !is_hex(doc["sha"].get<std::string>(), 40)) {
     fail(api_url + ": \"sha\": expected a 40-digit hex commit");
   }
   const std::string commit = doc["sha"].get<std::string>();

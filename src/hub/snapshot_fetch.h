@@ -28,28 +28,28 @@ struct FetchOptions {
   std::string revision = "main";  // branch, tag or 40-hex commit
   // Globs as huggingface_hub's allow_patterns; empty: what embedrt needs (select_default).
   std::vector<std::string> include;
-  std::filesystem::path cache_dir;               // the hub cache; models--org--name/ goes in it
+  std::filesystem::path cache_dir;                  // the hub cache; models--org--name/ goes in it
   std::string endpoint = "https://huggingface.co";  // HF_ENDPOINT
   std::string token;                                // HF_TOKEN; sent as a Bearer token
-  int retries = 5;             // attempts after a failed one, per request (reset by progress)
+  int retries = 5;  // attempts after a failed one, per request (reset by progress)
   long connect_timeout_s = 10;
-  long stall_timeout_s = 30;   // no byte for this long cuts the connection (then retried)
+  long stall_timeout_s = 30;  // no byte for this long cuts the connection (then retried)
   std::string user_agent = "embedrt";
 };
 
 struct FetchProgress {
   size_t files_done = 0;
-  size_t files_total = 0;      // files to download (not those already in the cache)
+  size_t files_total = 0;  // files to download (not those already in the cache)
   uint64_t bytes_done = 0;
   uint64_t bytes_total = 0;
-  std::string file;            // the file being downloaded
+  std::string file;  // the file being downloaded
 };
 
 struct FetchResult {
   std::string commit;
-  std::filesystem::path snapshot;     // <cache>/models--org--name/snapshots/<commit>
-  std::vector<std::string> files;     // the selected files, repository paths
-  size_t downloaded_files = 0;        // blobs fetched by this run
+  std::filesystem::path snapshot;  // <cache>/models--org--name/snapshots/<commit>
+  std::vector<std::string> files;  // the selected files, repository paths
+  size_t downloaded_files = 0;     // blobs fetched by this run
   uint64_t downloaded_bytes = 0;
 };
 

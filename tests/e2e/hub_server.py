@@ -14,7 +14,7 @@ Serves model folders under the Hub's URL layout, with the headers the Hub sends:
 
 Errors carry X-Error-Code / X-Error-Message as the Hub's do. Faults for the tests: drop the
 connection once in the middle of a file, stall in the middle of a file, answer one GET with an
-error status, serve corrupted bytes, require a token (401), and a log of every request (method,
+error status, redirect a renamed repository, serve corrupted bytes, require a token (401), and a log of every request (method,
 path, headers).
 """
 import hashlib
@@ -59,6 +59,7 @@ class HubState:
         self.corrupt = set()      # paths served with one byte changed
         self.stall_once = set()   # paths whose next GET stops sending halfway (for 3 s)
         self.fail_once = {}       # paths whose next GET answers this status (e.g. 503)
+        self.renamed = {}         # old repo id -> new one: 307 to the new URL, as the Hub does
         self.log = []             # (server, method, path, headers)
         self.lock = threading.Lock()
 
@@ -131,6 +132,11 @@ class Handler(BaseHTTPRequestHandler):
         if not self.authorized(head):
             return
         parts = path.split("/")
+        for old, new in self.state.renamed.items():
+            for prefix in (f"/api/models/{old}/", f"/{old}/resolve/"):
+                if path.startswith(prefix):
+                    location = prefix.replace(old, new) + path[len(prefix):]
+                    return self.send(307, b"", {"Location": location}, head)
         if path.startswith("/api/models/"):
             # /api/models/<org>/<name>/(revision|tree)/<rev>
             if len(parts) >= 7 and parts[5] in ("revision", "tree"):

@@ -163,6 +163,16 @@ def test_revision_branch_and_commit(hub, tmp_path):
     assert_same_cache(tmp_path / "ours2" / FOLDER, tmp_path / "theirs2" / FOLDER)
 
 
+def test_renamed_repository_is_followed(hub, tmp_path):
+    hub.state.renamed["embedrt-test/old-name"] = REPO
+    result = fetch(hub, "embedrt-test/old-name", tmp_path / "ours")
+    snapshot = tmp_path / "ours" / "models--embedrt-test--old-name" / "snapshots" / hub.main.sha
+    assert Path(result.stdout.decode().strip()) == snapshot
+    assert (snapshot / "model.safetensors").read_bytes() == hub.main.files["model.safetensors"]
+    assert any(code == "GET" and "/api/models/embedrt-test/old-name/" in path
+               for _, code, path, _ in hub.state.log)
+
+
 def range_requests(hub, name_part):
     return [h.get("Range") for _, method, path, h in hub.state.log
             if method == "GET" and name_part in path and "Range" in h]

@@ -57,13 +57,12 @@ TEST(HubSelection, DefaultTakesWhatEmbedrtReads) {
                        "3_Extra/model.onnx",
                        "unrelated/config.json",
                        "train_script.py"};
-  EXPECT_EQ(select_default(files, {"1_Pooling", "2_Dense", "3_Extra"}),
-            (Files{"config.json", "tokenizer.json", "tokenizer_config.json",
-                   "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model",
-                   "modules.json", "sentence_bert_config.json",
-                   "config_sentence_transformers.json", "model.safetensors",
-                   "1_Pooling/config.json", "2_Dense/config.json", "2_Dense/model.safetensors",
-                   "3_Extra/pytorch_model.bin"}));
+  EXPECT_EQ(
+      select_default(files, {"1_Pooling", "2_Dense", "3_Extra"}),
+      (Files{"config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+             "vocab.txt", "sentencepiece.bpe.model", "modules.json", "sentence_bert_config.json",
+             "config_sentence_transformers.json", "model.safetensors", "1_Pooling/config.json",
+             "2_Dense/config.json", "2_Dense/model.safetensors", "3_Extra/pytorch_model.bin"}));
 }
 
 TEST(HubSelection, PytorchWeightsOnlyWithoutSafetensors) {
@@ -93,8 +92,8 @@ TEST(HubSelection, ModulesJson) {
 TEST(HubPaths, OnlyRelativePathsInsideTheSnapshot) {
   EXPECT_TRUE(is_safe_repo_path("config.json"));
   EXPECT_TRUE(is_safe_repo_path("1_Pooling/config.json"));
-  for (const char* bad : {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "a\\b",
-                          "."}) {
+  for (const char* bad :
+       {"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a/", "a\\b", "."}) {
     EXPECT_FALSE(is_safe_repo_path(bad)) << bad;
   }
   EXPECT_EQ(repo_folder_name("org/name"), "models--org--name");
