@@ -1,6 +1,5 @@
 // embedrt fetch org/name[@revision]: downloads a model from the Hugging Face Hub into the Hugging
 // Face cache, where `--model org/name[@revision]` finds it.
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -38,42 +37,6 @@ std::string megabytes(uint64_t bytes) {
   return text;
 }
 
-// One line on standard error, redrawn at most five times a second.
-class ByteProgress {
- public:
-  explicit ByteProgress(bool enabled) : enabled_(enabled), start_(clock::now()) {}
-  ~ByteProgress() { finish(); }
-
-  void update(const hub::FetchProgress& p) {
-    if (!enabled_ || p.files_total == 0) return;
-    const auto now = clock::now();
-    if (drawn_ && now - last_ < std::chrono::milliseconds(200) && p.files_done < p.files_total) {
-      return;
-    }
-    last_ = now;
-    drawn_ = true;
-    const double seconds = std::chrono::duration<double>(now - start_).count();
-    const double rate = seconds > 0 ? double(p.bytes_done) / seconds : 0.0;
-    std::fprintf(stderr, "\r%zu/%zu files  %s / %s  %s/s  %s\033[K", p.files_done, p.files_total,
-                 megabytes(p.bytes_done).c_str(), megabytes(p.bytes_total).c_str(),
-                 megabytes(uint64_t(rate)).c_str(), p.file.c_str());
-    std::fflush(stderr);
-  }
-
-  // Ends the line before anything else is printed.
-  void finish() {
-    if (drawn_) std::fputc('\n', stderr);
-    drawn_ = false;
-  }
-
- private:
-  using clock = std::chrono::steady_clock;
-  bool enabled_;
-  bool drawn_ = false;
-  clock::time_point start_;
-  clock::time_point last_;
-};
-
 void run_fetch(const FetchArgs& args) {
   hub::FetchOptions options;
   hub::split_model_id(args.model, options.repo_id, options.revision);
@@ -87,9 +50,11 @@ void run_fetch(const FetchArgs& args) {
   options.stall_timeout_s = args.timeout_s;
   options.user_agent = std::string("embedrt/") + version();
 
-  ByteProgress progress(args.progress.value_or(stderr_is_terminal()));
+  DownloadProgress progress(args.progress.value_or(stderr_is_terminal()));
   hub::FetchCallbacks callbacks;
-  callbacks.progress = [&](const hub::FetchProgress& p) { progress.update(p); };
+  callbacks.progress = [&](const hub::FetchProgress& p) {
+    progress.update(p.files_done, p.files_total, p.bytes_done, p.bytes_total, p.file);
+  };
   callbacks.warning = [&](const std::string& message) {
     progress.finish();
     std::fprintf(stderr, "warning: %s\n", message.c_str());
