@@ -102,6 +102,9 @@ std::string hub_message(const HttpResponse& response) {
   return text.empty() ? "" : " (" + text + ")";
 }
 
+// A URL for messages: without its query, which for a CDN holds a signature (a credential).
+std::string shown(const std::string& url) { return url.substr(0, url.find('?')); }
+
 bool is_retryable_status(long status) {
   return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
          status == 504;
@@ -284,7 +287,7 @@ void Fetcher::verify_blob(const FileMeta& meta, const fs::path& file, uint64_t b
   const auto reject = [&](const std::string& why) {
     std::error_code ec;
     fs::remove(file, ec);
-    fail(meta.path + ": " + why + " (from " + meta.location + "); deleted the download");
+    fail(meta.path + ": " + why + " (from " + shown(meta.location) + "); deleted the download");
   };
   if (meta.size && bytes != *meta.size) {
     reject("received " + std::to_string(bytes) + " bytes, the Hub says " +
@@ -408,10 +411,11 @@ void Fetcher::download_blob(const FileMeta& meta) {
       }
       if (response.status >= 300) {
         if (is_retryable_status(response.status) && failures < options_.retries) {
-          wait_before_retry(++failures, meta.location, "HTTP " + std::to_string(response.status));
+          wait_before_retry(++failures, shown(meta.location),
+                            "HTTP " + std::to_string(response.status));
           continue;
         }
-        http_error(meta.location, response, meta.path);
+        http_error(shown(meta.location), response, meta.path);
       }
       if (!meta.size || offset == *meta.size) break;
       throw TransportError("the response ended after " + std::to_string(offset) + " of " +
@@ -422,23 +426,24 @@ void Fetcher::download_blob(const FileMeta& meta) {
         case Stop::kTooLarge:
           ::unlink(partial.c_str());
           fail(meta.path + ": the server sent more than the " + std::to_string(*meta.size) +
-               " bytes the Hub announced (from " + meta.location + "); deleted the download");
+               " bytes the Hub announced (from " + shown(meta.location) +
+               "); deleted the download");
         case Stop::kWriteFailed:
           fail(partial.string() + ": " + stop_detail);
         case Stop::kBadRange:  // a range we did not ask for: start over
           if (!restart()) fail(partial.string() + ": cannot truncate");
           break;
         case Stop::kNone:
-          if (!e.retryable()) fail(meta.location + ": " + e.what());
+          if (!e.retryable()) fail(shown(meta.location) + ": " + e.what());
           break;
       }
       if (offset > start) failures = 0;  // this connection moved data: not a dead end yet
       if (failures >= options_.retries) {
-        fail(meta.location + ": " + e.what() + " (" + std::to_string(failures + 1) + " attempts; " +
-             std::to_string(offset) + " bytes kept in " + partial.string() +
+        fail(shown(meta.location) + ": " + e.what() + " (" + std::to_string(failures + 1) +
+             " attempts; " + std::to_string(offset) + " bytes kept in " + partial.string() +
              ", the next fetch resumes from there)");
       }
-      wait_before_retry(++failures, meta.location,
+      wait_before_retry(++failures, shown(meta.location),
                         std::string(e.what()) + "; resuming at byte " + std::to_string(offset));
     }
   }
