@@ -286,3 +286,12 @@ def test_bad_model_id(hub, tmp_path, model):
     result = fetch(hub, model, tmp_path, check=False)
     assert_one_line_error(result, "is not a")
     assert not any(tmp_path.iterdir())
+
+
+def test_hostile_file_list_rejected(tmp_path):
+    evil = Commit(model_folder("family-models", "tiny-xlm-roberta"), {"../../escape.json": b"{}"})
+    with HubServer() as server:
+        server.state.add_repo(REPO, {"main": evil})
+        result = fetch(server, REPO, tmp_path / "cache", "--include", "*", check=False)
+    assert_one_line_error(result, "rfilename", "../../escape.json", "is not a relative file path")
+    assert not (tmp_path / "escape.json").exists() and not (tmp_path / "cache").exists()
