@@ -111,6 +111,13 @@ def test_default_selection_matches_huggingface_hub(hub, tmp_path):
     again = fetch(hub, REPO, tmp_path / "ours")
     assert b"0 downloaded" in again.stderr
     assert_same_cache(tmp_path / "ours" / FOLDER, tmp_path / "theirs" / FOLDER)
+    # huggingface_hub takes our cache as complete: offline, and online without a file request.
+    from huggingface_hub import hf_hub_download
+    assert Path(hf_hub_download(REPO, "1_Pooling/config.json", cache_dir=str(tmp_path / "ours"),
+                                local_files_only=True)) == snapshot / "1_Pooling" / "config.json"
+    before = len(hub.state.log)
+    assert Path(reference(hub, tmp_path / "ours", allow_patterns=expected)) == snapshot
+    assert all("/api/" in path for _, _, path, _ in hub.state.log[before:])
 
 
 def test_include_everything_matches_huggingface_hub(hub, tmp_path):
