@@ -350,9 +350,11 @@ void Fetcher::download_blob(const FileMeta& meta) {
   progress_.bytes_done += offset;
   report();
 
+  std::string url = meta.location;  // the CDN may redirect further (a signed URL)
+  int redirects = 0;
   for (int failures = 0;;) {
     if (meta.size && offset == *meta.size) break;
-    std::vector<std::string> headers = headers_for(meta.location, /*identity=*/true);
+    std::vector<std::string> headers = headers_for(url, /*identity=*/true);
     if (offset > 0) headers.push_back("Range: bytes=" + std::to_string(offset) + "-");
     const uint64_t start = offset;
     // Why the sink stopped a transfer (curl then reports an aborted write).
@@ -402,20 +404,25 @@ void Fetcher::download_blob(const FileMeta& meta) {
       return true;
     };
     try {
-      const HttpResponse response = client_.request("GET", meta.location, headers, sink);
+      const HttpResponse response = client_.request("GET", url, headers, sink);
       if (response.status == 416 && offset > 0) {
         // Nothing past `offset`: complete when the size is unknown, else a stale partial file.
         if (!meta.size) break;
         if (!restart()) fail(partial.string() + ": cannot truncate");
         continue;
       }
+      if (response.status >= 300 && response.status < 400 && !response.header("location").empty() &&
+          redirects < kMaxRedirects) {
+        url = url_join(url, response.header("location"));
+        redirects += 1;
+        continue;
+      }
       if (response.status >= 300) {
         if (is_retryable_status(response.status) && failures < options_.retries) {
-          wait_before_retry(++failures, shown(meta.location),
-                            "HTTP " + std::to_string(response.status));
+          wait_before_retry(++failures, shown(url), "HTTP " + std::to_string(response.status));
           continue;
         }
-        http_error(shown(meta.location), response, meta.path);
+        http_error(shown(url), response, meta.path);
       }
       if (!meta.size || offset == *meta.size) break;
       throw TransportError("the response ended after " + std::to_string(offset) + " of " +
@@ -426,24 +433,23 @@ void Fetcher::download_blob(const FileMeta& meta) {
         case Stop::kTooLarge:
           ::unlink(partial.c_str());
           fail(meta.path + ": the server sent more than the " + std::to_string(*meta.size) +
-               " bytes the Hub announced (from " + shown(meta.location) +
-               "); deleted the download");
+               " bytes the Hub announced (from " + shown(url) + "); deleted the download");
         case Stop::kWriteFailed:
           fail(partial.string() + ": " + stop_detail);
         case Stop::kBadRange:  // a range we did not ask for: start over
           if (!restart()) fail(partial.string() + ": cannot truncate");
           break;
         case Stop::kNone:
-          if (!e.retryable()) fail(shown(meta.location) + ": " + e.what());
+          if (!e.retryable()) fail(shown(url) + ": " + e.what());
           break;
       }
       if (offset > start) failures = 0;  // this connection moved data: not a dead end yet
       if (failures >= options_.retries) {
-        fail(shown(meta.location) + ": " + e.what() + " (" + std::to_string(failures + 1) +
-             " attempts; " + std::to_string(offset) + " bytes kept in " + partial.string() +
+        fail(shown(url) + ": " + e.what() + " (" + std::to_string(failures + 1) + " attempts; " +
+             std::to_string(offset) + " bytes kept in " + partial.string() +
              ", the next fetch resumes from there)");
       }
-      wait_before_retry(++failures, shown(meta.location),
+      wait_before_retry(++failures, shown(url),
                         std::string(e.what()) + "; resuming at byte " + std::to_string(offset));
     }
   }

@@ -60,6 +60,7 @@ class HubState:
         self.stall_once = set()   # paths whose next GET stops sending halfway (for 3 s)
         self.fail_once = {}       # paths whose next GET answers this status (e.g. 503)
         self.renamed = {}         # old repo id -> new one: 307 to the new URL, as the Hub does
+        self.cdn_hop = False      # the CDN redirects once more, to a signed URL
         self.log = []             # (server, method, path, headers)
         self.lock = threading.Lock()
 
@@ -194,6 +195,8 @@ class Handler(BaseHTTPRequestHandler):
         if "Authorization" in self.headers:
             return self.error(400, "AuthLeak", "the CDN got an Authorization header", head)
         sha = path.rsplit("/", 1)[-1]
+        if self.state.cdn_hop and path.startswith("/blobs/"):
+            return self.send(302, b"", {"Location": f"/signed/{sha}?X-Signature=s3cr3t"}, head)
         for repo in self.state.repos.values():
             for commit in repo["commits"].values():
                 for name, data in commit.files.items():

@@ -197,6 +197,17 @@ def test_resume_after_dropped_connection(hub, tmp_path):
     assert_same_cache(tmp_path / "ours" / FOLDER, tmp_path / "theirs" / FOLDER)
 
 
+def test_cdn_redirect_followed_and_signature_not_shown(hub, tmp_path):
+    hub.state.cdn_hop = True
+    hub.state.drop_once.add("model.safetensors")
+    result = fetch(hub, REPO, tmp_path / "ours")
+    assert b"/signed/" in result.stderr and b"s3cr3t" not in result.stderr
+    half = len(hub.main.files["model.safetensors"]) // 2
+    assert range_requests(hub, "/signed/") == [f"bytes={half}-"]
+    reference(hub, tmp_path / "theirs", allow_patterns=default_selection(hub.main.files))
+    assert_same_cache(tmp_path / "ours" / FOLDER, tmp_path / "theirs" / FOLDER)
+
+
 def test_resume_across_runs(hub, tmp_path):
     hub.state.drop_once.add("model.safetensors")
     result = fetch(hub, REPO, tmp_path / "ours", "--retries", "0", check=False)
