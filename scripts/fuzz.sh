@@ -29,7 +29,7 @@ jobs="${EMBEDRT_FUZZ_JOBS:-$(nproc)}"
 # build itself needs (as scripts/setup.sh installs it).
 packages=(clang libclang-rt-14-dev libomp-dev cmake ninja-build pkg-config libdnnl-dev
           libutf8proc-dev nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev
-          libgtest-dev libgmock-dev)
+          libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev)
 bash scripts/install_packages.sh "${packages[@]}"
 
 echo "== building the fuzz targets in $build_dir"

@@ -46,7 +46,7 @@ run_suite() {
 if [[ "${mode}" == asan || "${mode}" == all ]]; then
   configure build-asan address
   cmake --build build-asan -j"${jobs}" --target tokenizer_tests kernels_tests model_tests \
-    runtime_tests api_tests server_tests
+    runtime_tests api_tests server_tests hub_tests
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:suppressions=${supp}/asan.supp"
   export LSAN_OPTIONS="suppressions=${supp}/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -54,7 +54,7 @@ if [[ "${mode}" == asan || "${mode}" == all ]]; then
   # texts (minutes each under ASan) to check what the smaller API tests check on the same code.
   heavy="MemoryModel.*:*StsBenchmark*:Gates/PrecisionGate.*:Pipeline.TokenBudgetAndBatchSize*"
   heavy+=":Pipeline.CacheHitsAreBitIdentical*:Pipeline.ProfileStagesAddUp*:Precisions/BatchInvariance.*"
-  for suite in tokenizer_tests kernels_tests model_tests runtime_tests server_tests; do
+  for suite in tokenizer_tests kernels_tests model_tests runtime_tests server_tests hub_tests; do
     run_suite build-asan "${suite}" "-${heavy}"
   done
   run_suite build-asan api_tests "-${heavy}"

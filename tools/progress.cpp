@@ -49,4 +49,31 @@ void Progress::draw(size_t texts_done, size_t bytes_done, bool final_line) {
   std::fflush(stderr);
 }
 
+DownloadProgress::DownloadProgress(bool enabled)
+    : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+
+DownloadProgress::~DownloadProgress() { finish(); }
+
+void DownloadProgress::update(size_t files_done, size_t files_total, uint64_t bytes_done,
+                              uint64_t bytes_total, const std::string& file) {
+  if (!enabled_ || files_total == 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (drawn_ && now - last_draw_ < std::chrono::milliseconds(200) && files_done < files_total) {
+    return;
+  }
+  last_draw_ = now;
+  drawn_ = true;
+  const double seconds = std::chrono::duration<double>(now - start_).count();
+  const double rate = seconds > 0 ? double(bytes_done) / seconds : 0.0;
+  std::fprintf(stderr, "\r%zu/%zu files  %.1f / %.1f MB  %.1f MB/s  %s\033[K", files_done,
+               files_total, double(bytes_done) / 1e6, double(bytes_total) / 1e6, rate / 1e6,
+               file.c_str());
+  std::fflush(stderr);
+}
+
+void DownloadProgress::finish() {
+  if (drawn_) std::fputc('\n', stderr);
+  drawn_ = false;
+}
+
 }  // namespace embedrt::cli

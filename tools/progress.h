@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <string>
 
 namespace embedrt::cli {
 
@@ -25,6 +27,24 @@ class Progress {
   size_t texts_done_ = 0;
   size_t bytes_done_ = 0;
   bool finished_ = false;
+};
+
+// A one-line download display (files, megabytes, rate, the current file) on standard error,
+// redrawn at most five times a second; silent unless enabled.
+class DownloadProgress {
+ public:
+  explicit DownloadProgress(bool enabled);
+  ~DownloadProgress();
+  void update(size_t files_done, size_t files_total, uint64_t bytes_done, uint64_t bytes_total,
+              const std::string& file);
+  // Ends the line (before a warning, or at the end); the next update starts a new one.
+  void finish();
+
+ private:
+  bool enabled_;
+  bool drawn_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
 };
 
 // True when standard error is a terminal.

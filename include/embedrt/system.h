@@ -22,4 +22,8 @@ const char* version() noexcept;
 // Throws embedrt::Error(kInvalidArgument) when EMBEDRT_ISA holds an unknown value.
 SystemInfo system_info();
 
+// The Hugging Face hub cache that `--model org/name[@revision]` is looked up in: HF_HUB_CACHE,
+// else HF_HOME/hub, else ~/.cache/huggingface/hub; empty when none is set (no HOME).
+std::string hf_hub_cache_dir();
+
 }  // namespace embedrt

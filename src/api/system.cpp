@@ -2,6 +2,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul.h"
+#include "model/model_location.h"
 #include "runtime/tuning_file.h"
 
 namespace embedrt {
@@ -22,6 +23,10 @@ SystemInfo system_info() {
                    info.onednn_isa.find("bf16") != std::string::npos ||
                    info.onednn_isa.find("amx") != std::string::npos;
   return info;
+}
+
+std::string hf_hub_cache_dir() {
+  return model::ModelSearchPaths::from_environment().hf_hub_cache.string();
 }
 
 }  // namespace embedrt
