@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import TEST_DATA, assert_one_line_error, jsonl_input, read_jsonl, require, run_cli
+from conftest import (TEST_DATA, ServerProcess, assert_one_line_error, jsonl_input, offline_embeddings,
+                      read_jsonl, require, run_cli)
 
 MODELS = ["tiny-dense", "tiny-layernorm", "tiny-static", "tiny-static-dense", "tiny-dense-old-names"]
 
@@ -87,6 +88,27 @@ def test_static_embedding_tokenizes_without_special_tokens():
             continue
         mean = table[ids].mean(0)
         np.testing.assert_allclose(vector, mean / np.linalg.norm(mean), atol=1e-6)
+    # A prompt is prepended to the text before tokenizing, as StaticEmbedding.preprocess does.
+    ids = tokenizer.encode("query: " + texts[0], add_special_tokens=False).ids
+    mean = table[ids].mean(0)
+    np.testing.assert_allclose(encode(model, texts[:1], "--prompt", "query: ")[0],
+                               mean / np.linalg.norm(mean), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["tiny-dense", "tiny-static"])
+def test_server_gives_the_cli_vectors(name):
+    texts, _, meta = reference(name)
+    texts = texts[:40]
+    want = offline_embeddings(model_dir(name), texts)
+    server = ServerProcess(model_dir(name), "--threads", "2", "--auto-truncate").wait_ready()
+    try:
+        status, _, body = server.post("/v1/embeddings", {"input": texts})
+        assert status == 200, body
+        got = np.asarray([item["embedding"] for item in body["data"]], dtype=np.float32)
+        assert got.shape == (len(texts), meta["dimension"])
+        np.testing.assert_array_equal(got, want)
+    finally:
+        server.terminate()
 
 
 def copy_model(tmp_path, name):
