@@ -166,7 +166,8 @@ DenseConfig parse_dense_config(const std::string& json_text, const std::string& 
   out.out_features = positive_int(config, file, "out_features");
   out.bias = optional_bool(config, file, "bias", true);
   out.use_residual = optional_bool(config, file, "use_residual", false);
-  if (config.contains("activation_function") && !config["activation_function"].is_null()) {
+  // Absent: the constructor's Tanh. null makes sentence-transformers fail, so it is an error here.
+  if (config.contains("activation_function")) {
     out.activation = parse_activation(config["activation_function"], file);
   }
   require_sentence_embedding(config, file);

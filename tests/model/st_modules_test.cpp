@@ -55,6 +55,8 @@ TEST(DenseConfigTest, ErrorsNameTheFileAndField) {
        "2_Dense/config.json: $.bias: expected a boolean"},
       {R"({"in_features": 4, "out_features": 2, "use_residual": "no"})",
        "2_Dense/config.json: $.use_residual: expected a boolean"},
+      {R"({"in_features": 4, "out_features": 2, "activation_function": null})",
+       "2_Dense/config.json: $.activation_function: expected a string"},
       {R"({"in_features": 4, "out_features": 2, "activation_function": 3})",
        "2_Dense/config.json: $.activation_function: expected a string"},
       {R"({"in_features": 4, "out_features": 2, "activation_function": "mypkg.Swish"})",
