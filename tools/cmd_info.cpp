@@ -44,6 +44,8 @@ void run_info(const InfoArgs& args) {
   std::printf("vocabulary      %zu\n", info.vocab_size);
   std::printf("max length      %zu tokens\n", info.max_length);
   std::printf("pooling         %s\n", info.pooling.c_str());
+  if (!info.output_modules.empty())
+    std::printf("after pooling   %s\n", info.output_modules.c_str());
   std::printf("normalize       %s\n", info.normalize ? "yes" : "no");
   std::printf("parameters      %zu\n", info.parameters);
   std::printf("weights dtype   %s\n", info.weight_dtype.c_str());
@@ -56,8 +58,9 @@ void run_info(const InfoArgs& args) {
   std::printf("cache           %.0f MiB\n", double(info.cache_bytes) / (1024.0 * 1024.0));
   std::printf("deterministic   %s\n", info.deterministic ? "yes" : "no");
   print_system();
-  std::printf("matmul          %s (1 row), %s (256 rows)\n", info.matmul_one_row.c_str(),
-              info.matmul_batch.c_str());
+  if (!info.matmul_one_row.empty())  // empty for a StaticEmbedding model: no matmul
+    std::printf("matmul          %s (1 row), %s (256 rows)\n", info.matmul_one_row.c_str(),
+                info.matmul_batch.c_str());
   for (const std::string& warning : info.warnings)
     std::printf("warning         %s\n", warning.c_str());
 }

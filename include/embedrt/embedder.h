@@ -122,6 +122,9 @@ struct ModelInfo {
   size_t max_length = 0;  // effective maximum tokens per text
   std::string activation;
   std::string pooling;  // e.g. "mean" or "cls+mean"
+  // The modules.json modules after pooling, e.g. "Dense(768->3072) -> Dense(3072->768)"; empty
+  // when there are none. `dimension` is their output's.
+  std::string output_modules;
   bool normalize = false;
   size_t parameters = 0;
   std::string weight_dtype;   // dtype of the tensors in model.safetensors

@@ -8,6 +8,7 @@
 #include <future>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 #include "api/optimize_modes.h"
@@ -16,6 +17,7 @@
 #include "kernels/cpu/threads.h"
 #include "model/pooling.h"
 #include "model/safetensors.h"
+#include "model/st_modules.h"
 #include "model/transformer_encoder.h"
 #include "runtime/adaptive_tuner.h"
 #include "runtime/batch_planner.h"
@@ -108,8 +110,11 @@ std::string cache_key(char kind, TruncationSide side, bool normalize, std::strin
 
 struct Embedder::Impl {
   TextTokenizer tokenizer;
-  model::TransformerEncoder encoder;
+  // The input module: a transformer whose token states are pooled, or a StaticEmbedding table.
+  std::optional<model::TransformerEncoder> encoder;
+  std::optional<model::StaticEmbedding> static_embedding;
   model::PoolingConfig pooling;
+  model::OutputChain output_chain;  // Dense, LayerNorm, ... after pooling
   bool normalize = false;
   EmbedderOptions options;
   ResolvedKnobs knobs;
@@ -122,8 +127,13 @@ struct Embedder::Impl {
   mutable std::vector<std::unique_ptr<model::Workspace>> free_workspaces;
   mutable std::atomic<size_t> buffer_peak_bytes{0};
 
-  Impl(TextTokenizer tokenizer_in, model::TransformerEncoder encoder_in)
-      : tokenizer(std::move(tokenizer_in)), encoder(std::move(encoder_in)) {}
+  explicit Impl(TextTokenizer tokenizer_in) : tokenizer(std::move(tokenizer_in)) {}
+
+  static Embedder load_static_embedding(TextTokenizer tokenizer, const EmbedderOptions& options,
+                                        const ResolvedKnobs& knobs);
+  // What follows the input module (modules.json after pooling, normalization) and the runtime
+  // knobs, for either input module.
+  void finish_load(const model::ModelFolder& folder, int64_t pooled_dimension);
 
   std::unique_ptr<model::Workspace> take_workspace() const {
     std::lock_guard lock(workspaces_mutex);
@@ -233,6 +243,76 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
   return items;
 }
 
+void Embedder::Impl::finish_load(const model::ModelFolder& folder, int64_t pooled_dimension) {
+  output_chain = model::OutputChain::load(folder.output_modules, pooled_dimension);
+  normalize = options.normalize.value_or(folder.normalize);
+  if (knobs.adaptive_batching) {
+    runtime::AdaptiveTuner::Config tuner_config;
+    tuner_config.initial_budget = knobs.max_batch_tokens;
+    tuner_config.min_budget = std::min<size_t>(tuner_config.min_budget, knobs.max_batch_tokens);
+    tuner_config.max_budget = std::max<size_t>(tuner_config.max_budget, knobs.max_batch_tokens);
+    tuner_config.granularity = std::min(tuner_config.granularity, tuner_config.min_budget);
+    if (options.target_latency_ms > 0) tuner_config.target_latency_ms = options.target_latency_ms;
+    tuner = std::make_unique<runtime::AdaptiveTuner>(tuner_config);
+  }
+  if (knobs.cache_bytes > 0) cache = std::make_unique<runtime::EmbeddingCache>(knobs.cache_bytes);
+
+  info.dir = folder.dir;
+  info.dimension = static_cast<size_t>(output_chain.output_dimension());
+  info.output_modules = output_chain.describe();
+  info.normalize = normalize;
+  info.max_length = tokenizer.max_length();
+  info.optimize = options.optimize;
+  info.threads = knobs.threads;
+  info.batch_size = knobs.batch_size;
+  info.max_batch_tokens = knobs.max_batch_tokens;
+  info.cache_bytes = knobs.cache_bytes;
+  info.deterministic = knobs.deterministic;
+  info.adaptive_batching = knobs.adaptive_batching;
+}
+
+Embedder Embedder::Impl::load_static_embedding(TextTokenizer tokenizer,
+                                               const EmbedderOptions& options,
+                                               const ResolvedKnobs& knobs) {
+  const model::ModelFolder& folder = tokenizer.impl().folder;
+  if (!options.pooling.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "pooling '" + options.pooling + "': " + folder.dir.string() +
+                    " is a StaticEmbedding model, which averages its tokens and has no pooling");
+  }
+  auto impl = std::make_unique<Impl>(std::move(tokenizer));
+  impl->options = options;
+  impl->knobs = knobs;
+  const model::StaticEmbedding& table =
+      impl->static_embedding.emplace(model::StaticEmbedding::load(folder.transformer_dir));
+  if (static_cast<int64_t>(impl->tokenizer.vocab_size()) > table.vocab_size()) {
+    throw Error(ErrorCode::kInvalidModel,
+                (folder.transformer_dir / "tokenizer.json").string() + ": vocabulary of " +
+                    std::to_string(impl->tokenizer.vocab_size()) + " tokens exceeds the " +
+                    std::to_string(table.vocab_size()) + " rows of the embedding table in " +
+                    (folder.transformer_dir / "model.safetensors").string());
+  }
+  impl->pooling.embedding_dimension = table.dimension();  // the table's rows are averaged
+  impl->finish_load(folder, table.dimension());
+
+  ModelInfo& info = impl->info;
+  info.architecture = "static-embedding";
+  info.hidden_size = static_cast<size_t>(table.dimension());
+  info.vocab_size = static_cast<size_t>(table.vocab_size());
+  info.pooling = "mean";
+  info.parameters =
+      size_t(table.vocab_size()) * size_t(table.dimension()) + impl->output_chain.parameters();
+  info.weight_dtype = table.weight_dtype();
+  info.precision = Precision::kF32;  // a table lookup: nothing to multiply in lower precision
+  info.compute_dtype = std::string(to_string(info.precision));
+  info.weight_bytes = table.weight_bytes();
+  if (knobs.precision != Precision::kF32) {
+    info.warnings.push_back("precision " + std::string(to_string(knobs.precision)) +
+                            ": a StaticEmbedding model runs in f32");
+  }
+  return Embedder(std::move(impl));
+}
+
 Embedder Embedder::load(const std::string& model, const EmbedderOptions& options) {
   const ResolvedKnobs knobs = resolve_knobs(options);
   // oneDNN primitives created at load (weight packing, the row-blocking check) take the calling
@@ -244,6 +324,9 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   tokenizer_options.threads = knobs.threads;
   TextTokenizer tokenizer = TextTokenizer::load(model, tokenizer_options);
   const model::ModelFolder& folder = tokenizer.impl().folder;
+  if (folder.input == model::InputModule::kStaticEmbedding) {
+    return Impl::load_static_embedding(std::move(tokenizer), options, knobs);
+  }
 
   const fs::path config_path = folder.transformer_dir / "config.json";
   const model::TransformerSpec config = model::load_transformer_spec(config_path);
@@ -274,9 +357,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                     config_path.string() + " vocab_size " + std::to_string(config.vocab_size));
   }
 
-  auto impl = std::make_unique<Impl>(
-      std::move(tokenizer),
-      model::TransformerEncoder(config, std::move(weights), encoder_options(knobs.precision)));
+  auto impl = std::make_unique<Impl>(std::move(tokenizer));
+  impl->encoder.emplace(config, std::move(weights), encoder_options(knobs.precision));
   impl->options = options;
   impl->knobs = knobs;
   if (folder.pooling_dir) {
@@ -291,47 +373,25 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                     " differs from config.json hidden_size " + std::to_string(config.hidden_size));
   }
   if (!options.pooling.empty()) impl->pooling.modes = {parse_pooling_mode(options.pooling)};
-  impl->normalize = options.normalize.value_or(folder.normalize);
-  if (knobs.adaptive_batching) {
-    runtime::AdaptiveTuner::Config tuner_config;
-    tuner_config.initial_budget = knobs.max_batch_tokens;
-    tuner_config.min_budget = std::min<size_t>(tuner_config.min_budget, knobs.max_batch_tokens);
-    tuner_config.max_budget = std::max<size_t>(tuner_config.max_budget, knobs.max_batch_tokens);
-    tuner_config.granularity = std::min(tuner_config.granularity, tuner_config.min_budget);
-    if (options.target_latency_ms > 0) tuner_config.target_latency_ms = options.target_latency_ms;
-    impl->tuner = std::make_unique<runtime::AdaptiveTuner>(tuner_config);
-  }
-  if (knobs.cache_bytes > 0)
-    impl->cache = std::make_unique<runtime::EmbeddingCache>(knobs.cache_bytes);
+  impl->finish_load(folder, impl->pooling.output_dimension());
 
   ModelInfo& info = impl->info;
-  info.dir = folder.dir;
   info.architecture = config.model_type;
-  info.dimension = static_cast<size_t>(impl->pooling.output_dimension());
   info.hidden_size = static_cast<size_t>(config.hidden_size);
   info.layers = static_cast<size_t>(config.num_hidden_layers);
   info.attention_heads = static_cast<size_t>(config.num_attention_heads);
   info.intermediate_size = static_cast<size_t>(config.intermediate_size);
   info.vocab_size = static_cast<size_t>(config.vocab_size);
-  info.max_length = impl->tokenizer.max_length();
   info.activation = std::string(kernels::to_string(config.hidden_act));
   info.pooling = describe_pooling(impl->pooling);
-  info.normalize = impl->normalize;
-  info.parameters = count_parameters(config);
+  info.parameters = count_parameters(config) + impl->output_chain.parameters();
   info.weight_dtype = dtype;
-  info.optimize = options.optimize;
-  info.precision = public_precision(impl->encoder.precision());
+  info.precision = public_precision(impl->encoder->precision());
   info.compute_dtype = std::string(to_string(info.precision));
-  info.threads = knobs.threads;
-  info.batch_size = knobs.batch_size;
-  info.max_batch_tokens = knobs.max_batch_tokens;
-  info.cache_bytes = knobs.cache_bytes;
-  info.deterministic = knobs.deterministic;
-  info.adaptive_batching = knobs.adaptive_batching;
-  info.weight_bytes = impl->encoder.weight_bytes();
-  info.warnings = impl->encoder.warnings();
-  info.matmul_one_row = impl->encoder.matmul_implementation(1);
-  info.matmul_batch = impl->encoder.matmul_implementation(256);
+  info.weight_bytes = impl->encoder->weight_bytes();
+  info.warnings = impl->encoder->warnings();
+  info.matmul_one_row = impl->encoder->matmul_implementation(1);
+  info.matmul_batch = impl->encoder->matmul_implementation(256);
   return Embedder(std::move(impl));
 }
 
@@ -434,26 +494,40 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
     };
   }
   std::span<const float> hidden;
-  try {
-    hidden = impl.encoder.forward({ids, type_ids, offsets}, *workspace, impl.knobs.deterministic,
-                                  times ? &ops : nullptr, timed_checkpoint);
-  } catch (...) {
-    impl.return_workspace(std::move(workspace));
-    throw;
+  if (impl.encoder) {  // a StaticEmbedding model has no token states: it averages table rows
+    try {
+      hidden = impl.encoder->forward({ids, type_ids, offsets}, *workspace, impl.knobs.deterministic,
+                                     times ? &ops : nullptr, timed_checkpoint);
+    } catch (...) {
+      impl.return_workspace(std::move(workspace));
+      throw;
+    }
   }
 
   const auto t2 = Clock::now();
   const auto hidden_size = static_cast<int64_t>(impl.info.hidden_size);
-  const size_t dimension = impl.info.dimension;
-  for (size_t k = 0; k < todo.size(); ++k) {
-    const int32_t begin = offsets[k], length = offsets[k + 1] - offsets[k];
-    const int32_t local_offsets[2] = {0, length};
-    todo[k]->embedding.resize(dimension);
-    model::pool(impl.pooling,
-                hidden.subspan(size_t(begin) * hidden_size, size_t(length) * hidden_size),
-                hidden_size, local_offsets, todo[k]->prompt_length, todo[k]->embedding.data());
+  const auto pooled_size = static_cast<size_t>(impl.output_chain.input_dimension());
+  std::vector<float> pooled(todo.size() * pooled_size);
+  if (impl.static_embedding) {
+    impl.static_embedding->embed(ids, offsets, pooled.data());
+  } else {
+    for (size_t k = 0; k < todo.size(); ++k) {
+      const int32_t begin = offsets[k], length = offsets[k + 1] - offsets[k];
+      const int32_t local_offsets[2] = {0, length};
+      model::pool(
+          impl.pooling, hidden.subspan(size_t(begin) * hidden_size, size_t(length) * hidden_size),
+          hidden_size, local_offsets, todo[k]->prompt_length, pooled.data() + k * pooled_size);
+    }
   }
   impl.return_workspace(std::move(workspace));
+  // The modules after pooling (Dense, LayerNorm, ...), then the final Normalize below.
+  const size_t dimension = impl.info.dimension;
+  std::vector<float> vectors(todo.size() * dimension);
+  impl.output_chain.forward(pooled.data(), static_cast<int64_t>(todo.size()), vectors.data());
+  for (size_t k = 0; k < todo.size(); ++k) {
+    todo[k]->embedding.assign(vectors.begin() + static_cast<std::ptrdiff_t>(k * dimension),
+                              vectors.begin() + static_cast<std::ptrdiff_t>((k + 1) * dimension));
+  }
 
   const auto t3 = Clock::now();
   for (PreparedText* item : todo) {

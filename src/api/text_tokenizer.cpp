@@ -49,14 +49,15 @@ TextTokenizer::Impl::Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tok
     : folder(std::move(folder_in)),
       tokenizer(std::move(tokenizer_in)),
       left_truncating(tokenizer.with_truncation({})),
-      options(options_in) {
+      options(options_in),
+      static_embedding(folder.input == model::InputModule::kStaticEmbedding) {
   configure_truncation();
   left_truncating = tokenizer.with_truncation(
       {tokenizer.truncation().max_length, tokenizer::TruncationSide::kLeft});
 }
 
 void TextTokenizer::Impl::configure_truncation() {
-  if (options.raw) {
+  if (options.raw || static_embedding) {
     // tokenizer.json alone: its own truncation unless the caller sets a limit.
     if (options.max_length > 0) {
       tokenizer.set_truncation({options.max_length, tokenizer.truncation().side});
@@ -98,7 +99,7 @@ size_t prepare_text(const TextTokenizer::Impl& impl, std::string_view text, std:
   uint32_t replaced = 0;
   std::string valid = tokenizer::replace_invalid_utf8(text, &replaced);
   if (!prompt.empty()) valid.insert(0, prompt);
-  if (impl.options.raw) {
+  if (impl.options.raw || impl.static_embedding) {
     out = std::move(valid);
   } else if (impl.folder.do_lower_case) {
     out = runtime::python_lower(runtime::python_strip(valid));
@@ -120,7 +121,7 @@ Encoding TextTokenizer::tokenize(std::string_view text, std::string_view prompt,
                                  TruncationSide side) const {
   std::string prepared;
   const size_t replaced = prepare_text(*impl_, text, prompt, prepared);
-  Encoding encoding = impl_->for_side(side).encode(prepared);
+  Encoding encoding = impl_->for_side(side).encode(prepared, !impl_->static_embedding);
   encoding.replaced_invalid_utf8 = static_cast<uint32_t>(replaced);
   return encoding;
 }
@@ -134,7 +135,8 @@ std::vector<Encoding> TextTokenizer::tokenize_batch(std::span<const std::string>
     replaced[i] = static_cast<uint32_t>(prepare_text(*impl_, texts[i], prompt, prepared[i]));
   }
   std::vector<std::string_view> views(prepared.begin(), prepared.end());
-  auto encodings = impl_->for_side(side).encode_batch(views, true, impl_->options.threads);
+  auto encodings =
+      impl_->for_side(side).encode_batch(views, !impl_->static_embedding, impl_->options.threads);
   for (size_t i = 0; i < encodings.size(); ++i) encodings[i].replaced_invalid_utf8 = replaced[i];
   return encodings;
 }

@@ -13,6 +13,9 @@ struct TextTokenizer::Impl {
   tokenizer::Tokenizer left_truncating;  // the same pipeline, truncating on the left
   TextTokenizerOptions options;
   size_t max_length = 0;
+  // StaticEmbedding models tokenize as their module does: the text as given (no strip, no
+  // lowercasing), no special tokens, tokenizer.json's own truncation.
+  bool static_embedding = false;
 
   Impl(model::ModelFolder folder_in, tokenizer::Tokenizer tokenizer_in,
        TextTokenizerOptions options_in);

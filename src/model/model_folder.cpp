@@ -10,11 +10,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool ends_with_component(std::string_view type, std::string_view name) {
-  // Module types are Python class paths ("sentence_transformers.models.Pooling"); only the class
-  // name matters, whatever package layout the writing version used.
+// Module types are Python class paths. Releases before 6 wrote sentence_transformers.models.<Class>
+// (the name 6 still loads, as an alias), 6 writes the class's own module path
+// (sentence_transformers.sentence_transformer.modules.pooling.Pooling); only the class name
+// matters, inside the sentence_transformers package. A class of any other package is custom code.
+std::string_view st_class_name(std::string_view type) {
+  constexpr std::string_view kPackage = "sentence_transformers.";
+  if (!type.starts_with(kPackage)) return {};
   const auto dot = type.rfind('.');
-  return type.substr(dot == std::string_view::npos ? 0 : dot + 1) == name;
+  return type.substr(dot + 1);
 }
 
 [[noreturn]] void bad_field(const fs::path& file, const std::string& field,
@@ -25,7 +29,7 @@ bool ends_with_component(std::string_view type, std::string_view name) {
 void read_modules(const fs::path& file, ModelFolder& folder) {
   const nlohmann::json modules = load_json_file(file);
   if (!modules.is_array()) bad_field(file, "$", "expected an array of modules");
-  bool has_transformer = false;
+  if (modules.empty()) bad_field(file, "$", "no Transformer or StaticEmbedding module");
   for (size_t i = 0; i < modules.size(); ++i) {
     const auto& module = modules[i];
     const std::string where = "$[" + std::to_string(i) + "]";
@@ -38,20 +42,47 @@ void read_modules(const fs::path& file, ModelFolder& folder) {
       if (!module["path"].is_string()) bad_field(file, where + ".path", "expected a string");
       path = module["path"].get<std::string>();
     }
-    if (ends_with_component(type, "Transformer")) {
-      if (has_transformer) bad_field(file, where, "a second Transformer module is not supported");
-      has_transformer = true;
+    const std::string_view name = st_class_name(type);
+    const auto misplaced = [&](const std::string& why) {
+      throw Error(ErrorCode::kUnsupported,
+                  file.string() + ": " + where + ".type: module type '" + type + "' " + why);
+    };
+    const bool input_module = name == "Transformer" || name == "StaticEmbedding";
+    if (input_module != (i == 0)) {
+      misplaced(i == 0 ? "cannot come first (expected Transformer or StaticEmbedding)"
+                       : "is supported only as the first module");
+    }
+    if (name == "Transformer") {
+      folder.input = InputModule::kTransformer;
       folder.transformer_dir = folder.dir / path;
-    } else if (ends_with_component(type, "Pooling")) {
+    } else if (name == "StaticEmbedding") {
+      folder.input = InputModule::kStaticEmbedding;
+      folder.transformer_dir = folder.dir / path;
+    } else if (name == "Pooling") {
+      if (folder.input == InputModule::kStaticEmbedding) {
+        misplaced("after StaticEmbedding is not supported (StaticEmbedding pools by itself)");
+      }
+      if (folder.pooling_dir || !folder.output_modules.empty()) {
+        misplaced("is supported only once, right after the Transformer");
+      }
       folder.pooling_dir = folder.dir / path;
-    } else if (ends_with_component(type, "Normalize")) {
-      folder.normalize = true;
+    } else if (name == "Dense" || name == "LayerNorm" || name == "Normalize") {
+      const auto kind = name == "Dense"       ? OutputModule::Kind::kDense
+                        : name == "LayerNorm" ? OutputModule::Kind::kLayerNorm
+                                              : OutputModule::Kind::kNormalize;
+      folder.output_modules.push_back({kind, folder.dir / path});
     } else {
-      throw Error(ErrorCode::kUnsupported, file.string() + ": " + where + ".type: module type '" +
-                                               type + "' is not supported");
+      throw Error(ErrorCode::kUnsupported,
+                  file.string() + ": " + where + ".type: module type '" + type +
+                      "' is not supported (embedrt runs Transformer or StaticEmbedding, then "
+                      "Pooling, Dense, LayerNorm, Normalize)");
     }
   }
-  if (!has_transformer) bad_field(file, "$", "no Transformer module");
+  if (!folder.output_modules.empty() &&
+      folder.output_modules.back().kind == OutputModule::Kind::kNormalize) {
+    folder.output_modules.pop_back();
+    folder.normalize = true;
+  }
 }
 
 std::optional<size_t> positive_size(const nlohmann::json& config, const fs::path& file,

@@ -8,13 +8,30 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace embedrt::model {
 
+// The module that turns token ids into embeddings: a transformer (then Pooling), or
+// StaticEmbedding, a table of per-token vectors averaged over the text (no pooling module).
+enum class InputModule { kTransformer, kStaticEmbedding };
+
+// A module after pooling, in modules.json order.
+struct OutputModule {
+  enum class Kind { kDense, kLayerNorm, kNormalize };
+  Kind kind;
+  std::filesystem::path dir;  // its config.json and model.safetensors
+};
+
 struct ModelFolder {
   std::filesystem::path dir;
-  std::filesystem::path transformer_dir;  // where config.json, tokenizer.json and weights live
+  InputModule input = InputModule::kTransformer;
+  // The input module's folder: config.json (transformer), tokenizer.json and weights live here.
+  std::filesystem::path transformer_dir;
   std::optional<std::filesystem::path> pooling_dir;
+  // The modules between pooling and the end, less a final Normalize (that is `normalize`, which a
+  // caller may switch off); a Normalize anywhere else stays in the chain.
+  std::vector<OutputModule> output_modules;
   bool normalize = false;  // the module chain ends with Normalize
 
   // sentence_bert_config.json
@@ -29,8 +46,10 @@ struct ModelFolder {
 };
 
 // Reads the folder. A folder without modules.json is treated as a plain transformers model
-// (Transformer module only). Unsupported modules (Dense, LayerNorm, ...) throw kUnsupported naming
-// modules.json and the module's type.
+// (Transformer module only). Module types are sentence-transformers class paths, under the names
+// releases before 6 wrote (sentence_transformers.models.Dense) and those 6 writes
+// (sentence_transformers.base.modules.dense.Dense); any other module, or one out of place, throws
+// naming modules.json, the entry and the type.
 ModelFolder read_model_folder(const std::filesystem::path& dir);
 
 }  // namespace embedrt::model

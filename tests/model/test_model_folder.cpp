@@ -93,12 +93,92 @@ TEST_F(ModelFolderTest, NumberTooLargeForADoubleIsInvalidJson) {
 TEST_F(ModelFolderTest, UnsupportedModuleNamesItsType) {
   write("modules.json", R"([
     {"path":"","type":"sentence_transformers.models.Transformer"},
-    {"path":"2_Dense","type":"sentence_transformers.models.Dense"}])");
-  const std::string message = error_of();
-  EXPECT_NE(message.find("modules.json: $[1].type: module type "
-                         "'sentence_transformers.models.Dense' is not supported"),
+    {"path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+    {"path":"2_Weighted","type":"sentence_transformers.models.WeightedLayerPooling"}])");
+  std::string message = error_of();
+  EXPECT_NE(message.find("modules.json: $[2].type: module type "
+                         "'sentence_transformers.models.WeightedLayerPooling' is not supported"),
             std::string::npos)
       << message;
+  EXPECT_EQ(message.find('\n'), std::string::npos);
+  // Only classes of the sentence_transformers package: another package's Dense is custom code.
+  write("modules.json", R"([
+    {"path":"","type":"sentence_transformers.models.Transformer"},
+    {"path":"2_Dense","type":"custom.Dense"}])");
+  message = error_of();
+  EXPECT_NE(message.find("modules.json: $[1].type: module type 'custom.Dense' is not supported"),
+            std::string::npos)
+      << message;
+}
+
+TEST_F(ModelFolderTest, ReadsTheChainUnderOldAndNewNames) {
+  for (const bool old_names : {true, false}) {
+    const std::string prefix = old_names ? "sentence_transformers.models." : "";
+    const auto type = [&](const std::string& new_path, const std::string& name) {
+      return old_names ? prefix + name : "sentence_transformers." + new_path + "." + name;
+    };
+    write("modules.json",
+          "[{\"path\":\"\",\"type\":\"" + type("base.modules.transformer", "Transformer") +
+              "\"},{\"path\":\"1_Pooling\",\"type\":\"" +
+              type("sentence_transformer.modules.pooling", "Pooling") +
+              "\"},{\"path\":\"2_Dense\",\"type\":\"" + type("base.modules.dense", "Dense") +
+              "\"},{\"path\":\"3_Normalize\",\"type\":\"" +
+              type("base.modules.normalize", "Normalize") +
+              "\"},{\"path\":\"4_LayerNorm\",\"type\":\"" +
+              type("sentence_transformer.modules.layer_norm", "LayerNorm") +
+              "\"},{\"path\":\"5_Normalize\",\"type\":\"" +
+              type("base.modules.normalize", "Normalize") + "\"}]");
+    const ModelFolder folder = read_model_folder(dir_);
+    EXPECT_EQ(folder.input, InputModule::kTransformer);
+    ASSERT_EQ(folder.output_modules.size(), 3u);  // the last Normalize becomes `normalize`
+    EXPECT_EQ(folder.output_modules[0].kind, OutputModule::Kind::kDense);
+    EXPECT_EQ(folder.output_modules[0].dir, dir_ / "2_Dense");
+    EXPECT_EQ(folder.output_modules[1].kind, OutputModule::Kind::kNormalize);
+    EXPECT_EQ(folder.output_modules[2].kind, OutputModule::Kind::kLayerNorm);
+    EXPECT_TRUE(folder.normalize);
+  }
+}
+
+TEST_F(ModelFolderTest, StaticEmbeddingIsAnInputModule) {
+  write("modules.json", R"([
+    {"path":"","type":"sentence_transformers.sentence_transformer.modules.static_embedding.StaticEmbedding"},
+    {"path":"1_Normalize","type":"sentence_transformers.models.Normalize"}])");
+  const ModelFolder folder = read_model_folder(dir_);
+  EXPECT_EQ(folder.input, InputModule::kStaticEmbedding);
+  EXPECT_EQ(folder.transformer_dir, dir_ / "");
+  EXPECT_TRUE(folder.output_modules.empty());
+  EXPECT_TRUE(folder.normalize);
+}
+
+TEST_F(ModelFolderTest, ModulesOutOfPlaceNameTheEntry) {
+  const std::string transformer =
+      R"({"path":"","type":"sentence_transformers.models.Transformer"})";
+  const std::string pooling =
+      R"({"path":"1_Pooling","type":"sentence_transformers.models.Pooling"})";
+  const std::string dense = R"({"path":"2_Dense","type":"sentence_transformers.models.Dense"})";
+  const std::string static_embedding =
+      R"({"path":"","type":"sentence_transformers.models.StaticEmbedding"})";
+  const std::pair<std::string, std::string> cases[] = {
+      {"[" + pooling + "," + transformer + "]",
+       "$[0].type: module type "
+       "'sentence_transformers.models.Pooling' cannot come first"},
+      {"[" + transformer + "," + transformer + "]",
+       "$[1].type: module type "
+       "'sentence_transformers.models.Transformer' is "
+       "supported only as the first module"},
+      {"[" + transformer + "," + dense + "," + pooling + "]",
+       "$[2].type: module type 'sentence_transformers.models.Pooling' is supported only once, "
+       "right after the Transformer"},
+      {"[" + static_embedding + "," + pooling + "]",
+       "$[1].type: module type 'sentence_transformers.models.Pooling' after StaticEmbedding"},
+      {"[]", "modules.json: $: no Transformer or StaticEmbedding module"},
+  };
+  for (const auto& [modules, expected] : cases) {
+    write("modules.json", modules);
+    const std::string message = error_of();
+    EXPECT_NE(message.find("modules.json: "), std::string::npos) << message;
+    EXPECT_NE(message.find(expected), std::string::npos) << modules << "\n" << message;
+  }
 }
 
 TEST_F(ModelFolderTest, WrongFieldTypesNameTheField) {
