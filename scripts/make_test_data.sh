@@ -6,6 +6,7 @@
 #   tokenizer-parity/          reference ids and byte offsets per tokenizer
 #   tiny-models/<name>/        random-weight sentence-transformers folders
 #   family-models/<name>/      random-weight folders of the other families (XLM-R, DistilBERT)
+#   reranker-models/<name>/    random-weight cross-encoders with CrossEncoder's reference scores
 #   embeddings/<model>/        reference embeddings; sts/minilm.json: STS-B dev reference score
 #   encoder/<variant>/         BertModel hidden states and pooling references for the encoder tests
 # A step is skipped while its stamp is newer than its script and than the steps it reads from;
@@ -69,6 +70,9 @@ run_step embeddings "${script_dir}/make_embedding_fixtures.py ${script_dir}/make
 run_step family-models "${script_dir}/make_family_models.py ${script_dir}/make_embedding_fixtures.py \
   ${script_dir}/make_corpus.py ${io} ${stamps}/corpus ${stamps}/tokenizers" \
   "${python}" "${script_dir}/make_family_models.py" --test-data "${test_data}"
+run_step reranker-models "${script_dir}/make_reranker_models.py ${script_dir}/make_family_models.py \
+  ${script_dir}/make_embedding_fixtures.py ${io} ${stamps}/corpus ${stamps}/tokenizers" \
+  "${python}" "${script_dir}/make_reranker_models.py" --test-data "${test_data}"
 run_step encoder "${script_dir}/make_encoder_fixtures.py" \
   "${python}" "${script_dir}/make_encoder_fixtures.py" --out "${test_data}"
 parity_status=0
@@ -81,4 +85,4 @@ fi
 
 echo "make_test_data: ${test_data} ready in $((SECONDS - started)) s:"
 (cd "${test_data}" && du -sh --apparent-size corpus.jsonl models/all-MiniLM-L6-v2/ tokenizers tokenizer-parity \
-  tiny-models family-models embeddings sts encoder 2>/dev/null | sed 's/^/  /') || true  # sts/ needs ../shared
+  tiny-models family-models reranker-models embeddings sts encoder 2>/dev/null | sed 's/^/  /') || true  # sts/ needs ../shared

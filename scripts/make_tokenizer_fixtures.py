@@ -14,6 +14,12 @@ per text: {"case", "tokenizer", "pre_tokenizer" (a replacement for tokenizer.jso
 "text", "ids", "offsets", "type_ids"}. The tests take inputs and expectations from here instead of
 hard-coding ids that only one corpus gives.
 
+And pair-cases.jsonl: text pairs (cross-encoder inputs) through each test tokenizer's pair
+template, and through BertProcessing / ByteLevel / Sequence replacements of the post-processor,
+with and without special tokens and with longest_first truncation to a few lengths on both sides:
+{"tokenizer", "post_processor" (a replacement or null), "a", "b", "add_special_tokens",
+"max_length" (0: none), "side", "ids", "type_ids"}.
+
 And minilm.sentence-transformers.jsonl: {"text", "ids"} with the ids sentence-transformers
 itself feeds the model. In sentence-transformers 6.2, encode() hands texts unchanged to the
 Transformer module's preprocess() (no strip; lowercasing only through the tokenizer's own
@@ -103,6 +109,53 @@ def alignment_case_records(tokenizers_dir):
                    "ids": e.ids, "offsets": byte_offsets(text, e.offsets), "type_ids": e.type_ids}
 
 
+def _bert_processing(tokenizer_json):
+    config = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+    vocab = config["model"]["vocab"]
+    return {"type": "BertProcessing", "sep": ["[SEP]", vocab["[SEP]"]], "cls": ["[CLS]", vocab["[CLS]"]]}
+
+
+def _byte_level_then_roberta(tokenizer_json):
+    config = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+    return {"type": "Sequence", "processors": [
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
+        config["post_processor"]]}
+
+
+PAIR_COUNT = 60
+# (max_length, side): none, lengths that cut one or both sequences, an odd room, the left side.
+PAIR_TRUNCATIONS = [(0, "right"), (12, "right"), (25, "right"), (40, "right"), (25, "left")]
+
+
+def pair_case_records(tokenizers_dir, texts):
+    variants = [(path.parent.name, None) for path in sorted(tokenizers_dir.glob("*/tokenizer.json"))]
+    variants.append(("minilm", _bert_processing(tokenizers_dir / "minilm" / "tokenizer.json")))
+    variants.append(("bpe", {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
+                             "use_regex": True}))
+    variants.append(("bpe", _byte_level_then_roberta(tokenizers_dir / "bpe" / "tokenizer.json")))
+    # Short and long texts against each other, in both orders, plus an empty side.
+    pairs = [(texts[2 * i], texts[2 * i + 1]) for i in range(PAIR_COUNT)]
+    pairs += [("", texts[0]), (texts[1], "")]
+    for name, post_processor in variants:
+        config = json.loads((tokenizers_dir / name / "tokenizer.json").read_text(encoding="utf-8"))
+        if post_processor is not None:
+            config["post_processor"] = post_processor
+        tokenizer = Tokenizer.from_str(json.dumps(config))
+        tokenizer.no_padding()
+        for max_length, side in PAIR_TRUNCATIONS:
+            if max_length:
+                tokenizer.enable_truncation(max_length=max_length, strategy="longest_first",
+                                            direction=side)
+            else:
+                tokenizer.no_truncation()
+            for add_special_tokens in (True, False):
+                for a, b in pairs:
+                    e = tokenizer.encode(a, b, add_special_tokens=add_special_tokens)
+                    yield {"tokenizer": name, "post_processor": post_processor, "a": a, "b": b,
+                           "add_special_tokens": add_special_tokens, "max_length": max_length,
+                           "side": side, "ids": e.ids, "type_ids": e.type_ids}
+
+
 def sentence_transformers_ids(model_dir, texts):
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -141,6 +194,10 @@ def main():
 
     write_jsonl(out_dir / "alignment-cases.jsonl", alignment_case_records(tokenizers_dir))
     log(f"alignment-cases: {sum(len(texts) for *_, texts in ALIGNMENT_CASES)} texts")
+
+    pair_records = list(pair_case_records(tokenizers_dir, texts))
+    write_jsonl(out_dir / "pair-cases.jsonl", pair_records)
+    log(f"pair-cases: {len(pair_records)} pairs")
 
     model_dir = args.model_dir or args.test_data / "models" / "all-MiniLM-L6-v2"
     ids, max_length = sentence_transformers_ids(model_dir, texts)

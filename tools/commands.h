@@ -14,6 +14,7 @@ void add_encode_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_rerank_command(CLI::App& app);
 
 // The options every text-reading command shares: the model and where texts come from and go.
 struct TextCommandArgs {

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   embedrt::cli::add_info_command(app);
   embedrt::cli::add_tune_command(app);
   embedrt::cli::add_serve_command(app);
+  embedrt::cli::add_rerank_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -104,33 +104,6 @@ std::string cache_key(char kind, TruncationSide side, bool normalize, std::strin
   return key;
 }
 
-model::EncoderOptions encoder_options(Precision precision) {
-  model::EncoderOptions options;
-  switch (precision) {
-    case Precision::kF32:
-      options.precision = kernels::Precision::kF32;
-      break;
-    case Precision::kBF16:
-      options.precision = kernels::Precision::kBF16;
-      break;
-    case Precision::kInt8:
-      options.precision = kernels::Precision::kInt8;
-      break;
-  }
-  return options;
-}
-
-Precision public_precision(kernels::Precision precision) {
-  switch (precision) {
-    case kernels::Precision::kBF16:
-      return Precision::kBF16;
-    case kernels::Precision::kInt8:
-      return Precision::kInt8;
-    default:
-      return Precision::kF32;
-  }
-}
-
 // Matryoshka truncation, after the whole module chain: the first `dimensions` values, scaled
 // back to unit length when the embedding is normalized. The cache holds the full vector.
 void truncate_embedding(PreparedText& item) {

@@ -98,4 +98,31 @@ ResolvedKnobs resolve_knobs(const EmbedderOptions& options) {
   return k;
 }
 
+model::EncoderOptions encoder_options(Precision precision) {
+  model::EncoderOptions options;
+  switch (precision) {
+    case Precision::kF32:
+      options.precision = kernels::Precision::kF32;
+      break;
+    case Precision::kBF16:
+      options.precision = kernels::Precision::kBF16;
+      break;
+    case Precision::kInt8:
+      options.precision = kernels::Precision::kInt8;
+      break;
+  }
+  return options;
+}
+
+Precision public_precision(kernels::Precision precision) {
+  switch (precision) {
+    case kernels::Precision::kBF16:
+      return Precision::kBF16;
+    case kernels::Precision::kInt8:
+      return Precision::kInt8;
+    default:
+      return Precision::kF32;
+  }
+}
+
 }  // namespace embedrt

@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "embedrt/embedder.h"
+#include "model/transformer_encoder.h"
 
 namespace embedrt {
 
@@ -19,5 +20,10 @@ struct ResolvedKnobs {
 
 // Throws kInvalidArgument for out-of-range options.
 ResolvedKnobs resolve_knobs(const EmbedderOptions& options);
+
+// The encoder options for a requested precision, and the public name of the precision an encoder
+// runs in.
+model::EncoderOptions encoder_options(Precision precision);
+Precision public_precision(kernels::Precision precision);
 
 }  // namespace embedrt

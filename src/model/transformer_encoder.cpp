@@ -9,6 +9,7 @@
 #include "embedrt/error.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/quantize.h"
+#include "kernels/cpu/rotary.h"
 #include "model/safetensors.h"
 
 namespace embedrt::model {
@@ -35,14 +36,36 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
   grow(qkv_, tokens * 3 * c.hidden_size);
   grow(context_, tokens * c.hidden_size);
   grow(sum_, tokens * c.hidden_size);
-  grow(intermediate_, std::min(tokens, kFfnChunkTokens) * c.intermediate_size);
+  const bool gated = c.mlp == MlpKind::kGated;
+  const int64_t chunk = std::min(tokens, kFfnChunkTokens);
+  grow(intermediate_, chunk * c.intermediate_size * (gated ? 2 : 1));
+  if (gated) grow(gated_, chunk * c.intermediate_size);
+  if (c.norm_placement == NormPlacement::kPre) grow(normed_, tokens * c.hidden_size);
   grow(attention_scratch_,
        int64_t(kernels::attention_scratch_per_thread(max_len, c.head_dim())) * threads);
+  if (c.position == PositionKind::kRotary) {
+    // Tables depend only on the position, so a table made for a longer batch serves as is.
+    const int64_t half = c.rotary.dim / 2;
+    const auto table = [&](std::vector<float>& cos, std::vector<float>& sin, int64_t& positions,
+                           double base) {
+      if (positions >= max_len) return;
+      cos.resize(max_len * half);
+      sin.resize(max_len * half);
+      kernels::rotary_tables(max_len, c.rotary.dim, base, cos.data(), sin.data());
+      positions = max_len;
+    };
+    table(rotary_cos_, rotary_sin_, rotary_positions_, c.rotary.base);
+    if (c.local_window > 0 && c.rotary.local_base > 0 && c.rotary.local_base != c.rotary.base) {
+      table(local_rotary_cos_, local_rotary_sin_, local_rotary_positions_, c.rotary.local_base);
+    }
+  }
 }
 
 size_t Workspace::bytes() const noexcept {
   size_t floats = 0;
-  for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_}) {
+  for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_,
+                        &normed_, &gated_, &rotary_cos_, &rotary_sin_, &local_rotary_cos_,
+                        &local_rotary_sin_}) {
     floats += v->capacity();
   }
   return floats * sizeof(float);
@@ -82,7 +105,9 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
       position_embeddings_(std::move(w.position_embeddings)),
       token_type_embeddings_(std::move(w.token_type_embeddings)),
       embedding_norm_weight_(std::move(w.embedding_norm_weight)),
-      embedding_norm_bias_(std::move(w.embedding_norm_bias)) {
+      embedding_norm_bias_(std::move(w.embedding_norm_bias)),
+      final_norm_weight_(std::move(w.final_norm_weight)),
+      final_norm_bias_(std::move(w.final_norm_bias)) {
   std::string warning;
   precision_ = kernels::resolve_precision(options.precision, &warning);
   if (!warning.empty()) warnings_.push_back(std::move(warning));
@@ -104,15 +129,19 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
   }
   const int64_t h = config.hidden_size, i = config.intermediate_size;
   const kernels::Precision p = precision_;
+  const bool gated = config.mlp == MlpKind::kGated;
+  // Gated MLPs apply the activation to half of the up projection's output, outside the GEMM.
+  const Activation up_activation = gated ? Activation::kNone : config.hidden_act;
+  const auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
   layers_.reserve(w.layers.size());
   for (LayerWeights& l : w.layers) {
     layers_.push_back(Layer{
-        Linear({h, 3 * h, Activation::kNone, false, p}, l.qkv_weight.data(), l.qkv_bias.data()),
+        Linear({h, 3 * h, Activation::kNone, false, p}, l.qkv_weight.data(), bias(l.qkv_bias)),
         Linear({h, h, Activation::kNone, true, p}, l.attention_output_weight.data(),
-               l.attention_output_bias.data()),
-        Linear({h, i, config.hidden_act, false, p}, l.intermediate_weight.data(),
-               l.intermediate_bias.data()),
-        Linear({i, h, Activation::kNone, true, p}, l.output_weight.data(), l.output_bias.data()),
+               bias(l.attention_output_bias)),
+        Linear({h, gated ? 2 * i : i, up_activation, false, p}, l.intermediate_weight.data(),
+               bias(l.intermediate_bias)),
+        Linear({i, h, Activation::kNone, true, p}, l.output_weight.data(), bias(l.output_bias)),
         std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
         std::move(l.output_norm_weight), std::move(l.output_norm_bias)});
     l = LayerWeights{};  // the packed copies are all that is needed from here on
@@ -140,7 +169,8 @@ size_t TransformerEncoder::weight_bytes() const noexcept {
   const auto bytes = [](const std::vector<float>& v) { return v.size() * sizeof(float); };
   size_t total = bytes(word_embeddings_) + word_embeddings_half_.size() * sizeof(uint16_t) +
                  bytes(position_embeddings_) + bytes(token_type_embeddings_) +
-                 bytes(embedding_norm_weight_) + bytes(embedding_norm_bias_);
+                 bytes(embedding_norm_weight_) + bytes(embedding_norm_bias_) +
+                 bytes(final_norm_weight_) + bytes(final_norm_bias_);
   for (const Layer& l : layers_) {
     total += l.qkv.weight_bytes() + l.attention_output.weight_bytes() +
              l.intermediate.weight_bytes() + l.output.weight_bytes() +
@@ -203,21 +233,32 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
     for (int64_t t = b.offsets[s]; t < b.offsets[s + 1]; ++t) {
       // fairseq's rule (RoBERTa): the pad token sits just before the first position and does not
       // count.
-      const bool pad = b.ids[t] == config_.position_pad_id;
-      const int64_t position_row = pad ? config_.position_offset - 1 : next_position++;
-      const float* position = position_embeddings_.data() + position_row * h;
       float* out = hidden + t * h;
       const float* word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
       if (!word_embeddings_half_.empty()) {
         kernels::half_to_float(word_embeddings_half_.data() + int64_t(b.ids[t]) * h, h, out);
         word = out;
       }
-      if (token_type_embeddings_.empty()) {
+      const float* type_row = nullptr;
+      if (!token_type_embeddings_.empty()) {
+        const int64_t type = b.token_type_ids.empty() ? 0 : b.token_type_ids[t];
+        type_row = token_type_embeddings_.data() + type * h;
+      }
+      if (position_embeddings_.empty()) {  // rotary positions: applied in attention
+        if (type_row) {
+          for (int64_t c = 0; c < h; ++c) out[c] = word[c] + type_row[c];
+        } else if (word != out) {
+          std::copy(word, word + h, out);
+        }
+        continue;
+      }
+      const bool pad = b.ids[t] == config_.position_pad_id;
+      const int64_t position_row = pad ? config_.position_offset - 1 : next_position++;
+      const float* position = position_embeddings_.data() + position_row * h;
+      if (!type_row) {
         for (int64_t c = 0; c < h; ++c) out[c] = word[c] + position[c];
         continue;
       }
-      const int64_t type = b.token_type_ids.empty() ? 0 : b.token_type_ids[t];
-      const float* type_row = token_type_embeddings_.data() + type * h;
       // Same association as PyTorch: (word + type) + position.
       for (int64_t c = 0; c < h; ++c) out[c] = (word[c] + type_row[c]) + position[c];
     }
@@ -246,41 +287,94 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   float* context = ws.context_.data();
   float* sum = ws.sum_.data();
   float* intermediate = ws.intermediate_.data();
+  const bool pre_norm = config_.norm_placement == NormPlacement::kPre;
+  const bool gated = config_.mlp == MlpKind::kGated;
+  const bool rotary = config_.position == PositionKind::kRotary;
+  const int64_t inner = config_.intermediate_size;
+  const auto norm = [&](const float* x, const std::vector<float>& weight,
+                        const std::vector<float>& bias, int64_t rows, float* out) {
+    kernels::add_layer_norm(x, nullptr, weight.data(), bias.data(), eps, rows, h, out);
+  };
 
   embed(b, hidden);
-  kernels::add_layer_norm(hidden, nullptr, embedding_norm_weight_.data(),
-                          embedding_norm_bias_.data(), eps, tokens, h, hidden);
+  norm(hidden, embedding_norm_weight_, embedding_norm_bias_, tokens, hidden);
   clock.mark(&Times::embeddings_ms);
   pause();
-  const kernels::AttentionArgs attention{qkv,
-                                         b.offsets.data(),
-                                         int64_t(b.offsets.size()) - 1,
-                                         config_.num_attention_heads,
-                                         config_.head_dim(),
-                                         context};
-  for (const Layer& layer : layers_) {
-    layer.qkv.forward(hidden, tokens, qkv, nullptr, batch_invariant);
+  kernels::AttentionArgs attention{qkv,
+                                   b.offsets.data(),
+                                   int64_t(b.offsets.size()) - 1,
+                                   config_.num_attention_heads,
+                                   config_.head_dim(),
+                                   context};
+  kernels::RotaryArgs rotary_args;
+  if (rotary) {
+    rotary_args.x = qkv;
+    rotary_args.row_stride = 3 * h;
+    rotary_args.second_offset = h;
+    rotary_args.offsets = b.offsets.data();
+    rotary_args.num_seqs = int64_t(b.offsets.size()) - 1;
+    rotary_args.num_heads = config_.num_attention_heads;
+    rotary_args.head_dim = config_.head_dim();
+    rotary_args.dim = config_.rotary.dim;
+    rotary_args.interleaved = config_.rotary.interleaved;
+  }
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    const bool local = config_.layer_is_local(int64_t(l));
+    const float* attention_input = hidden;
+    if (pre_norm && !layer.attention_norm_weight.empty()) {
+      norm(hidden, layer.attention_norm_weight, layer.attention_norm_bias, tokens, ws.normed_.data());
+      attention_input = ws.normed_.data();
+    }
+    layer.qkv.forward(attention_input, tokens, qkv, nullptr, batch_invariant);
+    if (rotary) {
+      const bool own_table = local && !ws.local_rotary_cos_.empty();
+      rotary_args.cos = own_table ? ws.local_rotary_cos_.data() : ws.rotary_cos_.data();
+      rotary_args.sin = own_table ? ws.local_rotary_sin_.data() : ws.rotary_sin_.data();
+      kernels::apply_rotary(rotary_args);
+    }
     clock.mark(&Times::qkv_ms);
     pause();
+    attention.window = local ? config_.local_window : 0;
     kernels::attention(attention, ws.attention_scratch_.data(), ws.attention_scratch_.size());
     clock.mark(&Times::attention_ms);
     pause();
     layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
-    kernels::add_layer_norm(sum, nullptr, layer.attention_norm_weight.data(),
-                            layer.attention_norm_bias.data(), eps, tokens, h, hidden);
+    if (pre_norm) {
+      std::swap(hidden, sum);  // the residual stream goes on un-normalized
+    } else {
+      norm(sum, layer.attention_norm_weight, layer.attention_norm_bias, tokens, hidden);
+    }
     clock.mark(&Times::attention_output_ms);
     pause();
+    const float* ffn_input = hidden;
+    if (pre_norm) {
+      norm(hidden, layer.output_norm_weight, layer.output_norm_bias, tokens, ws.normed_.data());
+      ffn_input = ws.normed_.data();
+    }
     for (int64_t first = 0; first < tokens; first += kFfnChunkTokens) {
       const int64_t n = std::min(kFfnChunkTokens, tokens - first);
-      layer.intermediate.forward(hidden + first * h, n, intermediate, nullptr, batch_invariant);
+      layer.intermediate.forward(ffn_input + first * h, n, intermediate, nullptr, batch_invariant);
+      const float* down_input = intermediate;
+      if (gated) {
+        kernels::gated_activation(config_.hidden_act, intermediate, n, inner, ws.gated_.data());
+        down_input = ws.gated_.data();
+      }
       clock.mark(&Times::ffn_up_ms);
       pause();
-      layer.output.forward(intermediate, n, sum + first * h, hidden + first * h, batch_invariant);
+      layer.output.forward(down_input, n, sum + first * h, hidden + first * h, batch_invariant);
       clock.mark(&Times::ffn_down_ms);
       pause();
     }
-    kernels::add_layer_norm(sum, nullptr, layer.output_norm_weight.data(),
-                            layer.output_norm_bias.data(), eps, tokens, h, hidden);
+    if (pre_norm) {
+      std::swap(hidden, sum);
+    } else {
+      norm(sum, layer.output_norm_weight, layer.output_norm_bias, tokens, hidden);
+    }
+    clock.mark(&Times::ffn_down_ms);
+  }
+  if (!final_norm_weight_.empty()) {
+    norm(hidden, final_norm_weight_, final_norm_bias_, tokens, hidden);
     clock.mark(&Times::ffn_down_ms);
   }
   return {hidden, static_cast<size_t>(tokens * h)};

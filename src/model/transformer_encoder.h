@@ -1,5 +1,5 @@
-// The transformer encoder of every supported family (BERT, RoBERTa, XLM-RoBERTa, DistilBERT),
-// shaped by a TransformerSpec, running on packed batches: sequences laid end to end without
+// The transformer encoder of every supported family, shaped by a TransformerSpec (positions,
+// norm placement, MLP kind, attention windows), running on packed batches: sequences laid end to end without
 // padding, located by cu_seqlens-style offsets.
 #pragma once
 
@@ -33,6 +33,12 @@ class Workspace {
   void reserve(const TransformerSpec& config, int64_t tokens, int64_t max_len, int threads);
 
   std::vector<float> hidden_, qkv_, context_, sum_, intermediate_, attention_scratch_;
+  std::vector<float> normed_;  // pre-norm families: a block's normalized input
+  std::vector<float> gated_;   // gated MLPs: act(gate) * up, the down projection's input
+  // Rotary cos/sin tables for the batch's longest sequence: full-attention layers, then
+  // sliding-window layers when their base differs.
+  std::vector<float> rotary_cos_, rotary_sin_, local_rotary_cos_, local_rotary_sin_;
+  int64_t rotary_positions_ = 0, local_rotary_positions_ = 0;
 };
 
 // A packed batch: ids and token_type_ids per token (type ids may be empty, meaning all 0; a family
@@ -92,7 +98,9 @@ class TransformerEncoder {
  private:
   struct Layer {
     kernels::Linear qkv, attention_output, intermediate, output;
+    // Post-norm: after the attention sum; pre-norm: on the attention input (empty: none).
     std::vector<float> attention_norm_weight, attention_norm_bias;
+    // Post-norm: after the MLP sum; pre-norm: on the MLP input.
     std::vector<float> output_norm_weight, output_norm_bias;
   };
 
@@ -106,6 +114,7 @@ class TransformerEncoder {
   // int8 mode keeps the word embeddings, the largest table, in half precision instead.
   std::vector<uint16_t> word_embeddings_half_;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
+  std::vector<float> final_norm_weight_, final_norm_bias_;
   std::vector<Layer> layers_;
 };
 

@@ -14,26 +14,45 @@
 
 namespace embedrt::model {
 
-// Learned absolute positions: row (position_offset + k) of the position table for the k-th token
-// of a sequence. Relative buckets and rotary positions come with the families that need them.
-enum class PositionKind { kLearnedAbsolute };
-// LayerNorm after each residual sum (BERT, RoBERTa, DistilBERT).
-enum class NormPlacement { kPost };
-// up -> activation -> down.
-enum class MlpKind { kPlain };
-// Every token attends to every token of its sequence.
-enum class AttentionKind { kFull };
+// Learned absolute: row (position_offset + k) of the position table for the k-th token of a
+// sequence. Rotary: no table; queries and keys of each head are rotated by position (RotarySpec).
+enum class PositionKind { kLearnedAbsolute, kRotary };
+// Post: LayerNorm after each residual sum (BERT, RoBERTa, MPNet, NomicBERT, GTE).
+// Pre: LayerNorm on each block's input, the residual stream left as is, one final norm
+// (ModernBERT).
+enum class NormPlacement { kPost, kPre };
+// Plain: up -> activation -> down. Gated: up gives two halves, act(first) * second -> down
+// (SwiGLU, GeGLU); the loader puts the activated half first whatever the checkpoint's order.
+enum class MlpKind { kPlain, kGated };
+
+// Rotary positions (GPT-NeoX halves or GPT-J interleaved pairs), as transformers computes them:
+// inv_freq[k] = 1 / base^(2k / dim) in fp32, angle = position * inv_freq[k].
+struct RotarySpec {
+  int64_t dim = 0;           // leading dimensions of each head that rotate (even, <= head_dim)
+  double base = 10000.0;     // theta of full-attention layers
+  double local_base = 0.0;   // theta of sliding-window layers; 0 = base
+  bool interleaved = false;  // rotate pairs (2k, 2k+1) instead of (k, k + dim/2)
+};
 
 // Checkpoint tensor names, relative to the prefix the file puts in front of the encoder ("",
 // "bert.", "roberta.", "0.auto_model.", ... found from `word_embeddings`). Names without a
-// ".weight"/".bias" suffix are modules that have both.
+// ".weight"/".bias" suffix are modules that have both (or only a weight where the spec says the
+// family has no biases).
 struct WeightNames {
-  std::string word_embeddings, position_embeddings;
+  std::string word_embeddings;
+  std::string position_embeddings;    // empty: no table (rotary positions)
   std::string token_type_embeddings;  // empty: the family has none
   std::string embedding_norm;
   std::string layer;  // layer N's names are layer + N + "." + one of the below
-  std::string query, key, value, attention_output, attention_norm;
-  std::string ffn_up, ffn_down, ffn_norm;
+  // Either one fused [3 * hidden, hidden] projection (qkv) or three (query, key, value).
+  std::string qkv, query, key, value;
+  std::string attention_output, attention_norm;
+  // Plain MLP: ffn_up [intermediate, hidden]. Gated: either ffn_gate (the activated half) and
+  // ffn_up (the linear half) as two tensors, or ffn_gate empty and ffn_up fused [2 * intermediate,
+  // hidden] (TransformerSpec::gate_activated_first says which half is activated).
+  std::string ffn_up, ffn_gate;
+  std::string ffn_down, ffn_norm;
+  std::string final_norm;  // empty: none (pre-norm families end with one)
   // Tensors the encoder does not use (pooler, buffers); an entry ending in '.' is a name prefix.
   std::vector<std::string> ignored;
 };
@@ -48,7 +67,8 @@ struct TransformerSpec {
   int64_t intermediate_size = 0;
   kernels::Activation hidden_act = kernels::Activation::kGeluErf;
   double layer_norm_eps = 1e-12;
-  int64_t max_position_embeddings = 0;  // rows of the position table
+  // Rows of the position table; for rotary families the longest sequence the model takes.
+  int64_t max_position_embeddings = 0;
   int64_t type_vocab_size = 0;          // 0: no token type embeddings (token type ids are ignored)
 
   PositionKind position = PositionKind::kLearnedAbsolute;
@@ -57,14 +77,28 @@ struct TransformerSpec {
   // RoBERTa's rule: a token with this id takes row position_offset - 1 and does not advance the
   // count (-1: none).
   int64_t position_pad_id = -1;
+  RotarySpec rotary;  // with PositionKind::kRotary
   NormPlacement norm_placement = NormPlacement::kPost;
+  // Pre-norm only: layer 0's attention input is the normalized embeddings as they are
+  // (ModernBERT), so it has no attention norm of its own.
+  bool first_layer_attention_norm = true;
+  bool norm_bias = true;       // LayerNorms have a bias
+  bool attention_bias = true;  // the Q/K/V and output projections have biases
+  bool mlp_bias = true;        // the MLP projections have biases
   MlpKind mlp = MlpKind::kPlain;
-  AttentionKind attention = AttentionKind::kFull;
+  bool gate_activated_first = true;  // fused gated ffn_up: which half goes through hidden_act
+  // Sliding-window attention: layers l with l % global_attention_every != 0 let token i see only
+  // tokens j with |i - j| <= local_window (ModernBERT). local_window 0: every layer is global.
+  int64_t local_window = 0;
+  int64_t global_attention_every = 1;
 
   WeightNames names;
 
   int64_t head_dim() const noexcept { return hidden_size / num_attention_heads; }
-  // The longest sequence the position table covers.
+  bool layer_is_local(int64_t layer) const noexcept {
+    return local_window > 0 && layer % global_attention_every != 0;
+  }
+  // The longest sequence the position table covers (rotary: max_position_embeddings).
   int64_t max_sequence_length() const noexcept { return max_position_embeddings - position_offset; }
 };
 

@@ -1,5 +1,6 @@
 #include "model/transformer_weights.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -23,28 +24,37 @@ std::string layer_name(const TransformerSpec& s, int64_t layer, const std::strin
 std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSpec& s) {
   const int64_t h = s.hidden_size, i = s.intermediate_size;
   const WeightNames& n = s.names;
-  std::map<std::string, std::vector<int64_t>> t{
-      {n.word_embeddings, {s.vocab_size, h}},
-      {n.position_embeddings, {s.max_position_embeddings, h}},
-      {n.embedding_norm + ".weight", {h}},
-      {n.embedding_norm + ".bias", {h}},
-  };
+  std::map<std::string, std::vector<int64_t>> t{{n.word_embeddings, {s.vocab_size, h}}};
+  if (s.position == PositionKind::kLearnedAbsolute) {
+    t[n.position_embeddings] = {s.max_position_embeddings, h};
+  }
   if (s.type_vocab_size > 0) t[n.token_type_embeddings] = {s.type_vocab_size, h};
-  const auto linear = [&](int64_t l, const std::string& module, int64_t out, int64_t in) {
+  const auto norm = [&](const std::string& name) {
+    t[name + ".weight"] = {h};
+    if (s.norm_bias) t[name + ".bias"] = {h};
+  };
+  norm(n.embedding_norm);
+  if (!n.final_norm.empty()) norm(n.final_norm);
+  const auto linear = [&](int64_t l, const std::string& module, int64_t out, int64_t in,
+                          bool bias) {
     t[layer_name(s, l, module) + ".weight"] = {out, in};
-    t[layer_name(s, l, module) + ".bias"] = {out};
+    if (bias) t[layer_name(s, l, module) + ".bias"] = {out};
   };
-  const auto norm = [&](int64_t l, const std::string& module) {
-    t[layer_name(s, l, module) + ".weight"] = {h};
-    t[layer_name(s, l, module) + ".bias"] = {h};
-  };
+  const bool gated = s.mlp == MlpKind::kGated;
   for (int64_t l = 0; l < s.num_hidden_layers; ++l) {
-    for (const std::string* part : {&n.query, &n.key, &n.value}) linear(l, *part, h, h);
-    linear(l, n.attention_output, h, h);
-    norm(l, n.attention_norm);
-    linear(l, n.ffn_up, i, h);
-    linear(l, n.ffn_down, h, i);
-    norm(l, n.ffn_norm);
+    if (!n.qkv.empty()) {
+      linear(l, n.qkv, 3 * h, h, s.attention_bias);
+    } else {
+      for (const std::string* part : {&n.query, &n.key, &n.value}) {
+        linear(l, *part, h, h, s.attention_bias);
+      }
+    }
+    linear(l, n.attention_output, h, h, s.attention_bias);
+    if (l > 0 || s.first_layer_attention_norm) norm(layer_name(s, l, n.attention_norm));
+    if (gated && !n.ffn_gate.empty()) linear(l, n.ffn_gate, i, h, s.mlp_bias);
+    linear(l, n.ffn_up, gated && n.ffn_gate.empty() ? 2 * i : i, h, s.mlp_bias);
+    linear(l, n.ffn_down, h, i, s.mlp_bias);
+    norm(layer_name(s, l, n.ffn_norm));
   }
   return t;
 }
@@ -129,34 +139,67 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   } else {
     w.word_embeddings = get(n.word_embeddings);
   }
-  w.position_embeddings = get(n.position_embeddings);
+  if (spec.position == PositionKind::kLearnedAbsolute) {
+    w.position_embeddings = get(n.position_embeddings);
+  }
   if (spec.type_vocab_size > 0) w.token_type_embeddings = get(n.token_type_embeddings);
-  w.embedding_norm_weight = get(n.embedding_norm + ".weight");
-  w.embedding_norm_bias = get(n.embedding_norm + ".bias");
+  const int64_t h = spec.hidden_size;
+  // A norm without bias gets a zero one, so the kernels have one shape of LayerNorm.
+  const auto norm = [&](const std::string& name, std::vector<float>& weight,
+                        std::vector<float>& bias) {
+    weight = get(name + ".weight");
+    bias = spec.norm_bias ? get(name + ".bias") : std::vector<float>(h, 0.0f);
+  };
+  norm(n.embedding_norm, w.embedding_norm_weight, w.embedding_norm_bias);
+  if (!n.final_norm.empty()) norm(n.final_norm, w.final_norm_weight, w.final_norm_bias);
+  const auto append = [](std::vector<float>& to, const std::vector<float>& from) {
+    to.insert(to.end(), from.begin(), from.end());
+  };
   for (int64_t l = 0; l < spec.num_hidden_layers; ++l) {
     const auto weight = [&](const std::string& module) {
       return get(layer_name(spec, l, module) + ".weight");
     };
-    const auto bias = [&](const std::string& module) {
-      return get(layer_name(spec, l, module) + ".bias");
+    // An absent bias stays empty (the Linear then has none).
+    const auto bias = [&](const std::string& module, bool present) {
+      return present ? get(layer_name(spec, l, module) + ".bias") : std::vector<float>();
     };
     LayerWeights layer;
-    for (const std::string* part : {&n.query, &n.key, &n.value}) {
-      const auto part_weight = weight(*part);
-      const auto part_bias = bias(*part);
-      layer.qkv_weight.insert(layer.qkv_weight.end(), part_weight.begin(), part_weight.end());
-      layer.qkv_bias.insert(layer.qkv_bias.end(), part_bias.begin(), part_bias.end());
+    if (!n.qkv.empty()) {
+      layer.qkv_weight = weight(n.qkv);
+      layer.qkv_bias = bias(n.qkv, spec.attention_bias);
+    } else {
+      for (const std::string* part : {&n.query, &n.key, &n.value}) {
+        append(layer.qkv_weight, weight(*part));
+        append(layer.qkv_bias, bias(*part, spec.attention_bias));
+      }
     }
     layer.attention_output_weight = weight(n.attention_output);
-    layer.attention_output_bias = bias(n.attention_output);
-    layer.attention_norm_weight = weight(n.attention_norm);
-    layer.attention_norm_bias = bias(n.attention_norm);
-    layer.intermediate_weight = weight(n.ffn_up);
-    layer.intermediate_bias = bias(n.ffn_up);
+    layer.attention_output_bias = bias(n.attention_output, spec.attention_bias);
+    if (l > 0 || spec.first_layer_attention_norm) {
+      norm(layer_name(spec, l, n.attention_norm), layer.attention_norm_weight,
+           layer.attention_norm_bias);
+    }
+    if (spec.mlp == MlpKind::kGated && !n.ffn_gate.empty()) {
+      // Activated half first: [gate; up].
+      layer.intermediate_weight = weight(n.ffn_gate);
+      append(layer.intermediate_weight, weight(n.ffn_up));
+      layer.intermediate_bias = bias(n.ffn_gate, spec.mlp_bias);
+      append(layer.intermediate_bias, bias(n.ffn_up, spec.mlp_bias));
+    } else {
+      layer.intermediate_weight = weight(n.ffn_up);
+      layer.intermediate_bias = bias(n.ffn_up, spec.mlp_bias);
+      if (spec.mlp == MlpKind::kGated && !spec.gate_activated_first) {
+        // Fused [up; gate] -> [gate; up].
+        const auto swap_halves = [](std::vector<float>& v) {
+          std::rotate(v.begin(), v.begin() + v.size() / 2, v.end());
+        };
+        swap_halves(layer.intermediate_weight);
+        if (!layer.intermediate_bias.empty()) swap_halves(layer.intermediate_bias);
+      }
+    }
     layer.output_weight = weight(n.ffn_down);
-    layer.output_bias = bias(n.ffn_down);
-    layer.output_norm_weight = weight(n.ffn_norm);
-    layer.output_norm_bias = bias(n.ffn_norm);
+    layer.output_bias = bias(n.ffn_down, spec.mlp_bias);
+    norm(layer_name(spec, l, n.ffn_norm), layer.output_norm_weight, layer.output_norm_bias);
     w.layers.push_back(std::move(layer));
   }
   return w;

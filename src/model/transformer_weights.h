@@ -12,12 +12,16 @@
 
 namespace embedrt::model {
 
+// A bias vector is empty where the family has none. A norm without bias in the checkpoint gets a
+// zero bias here.
 struct LayerWeights {
   std::vector<float> qkv_weight;  // [3 * hidden, hidden]: query, key and value rows stacked
   std::vector<float> qkv_bias;    // [3 * hidden]
   std::vector<float> attention_output_weight, attention_output_bias;
+  // Empty for a pre-norm layer 0 without its own attention norm.
   std::vector<float> attention_norm_weight, attention_norm_bias;
-  std::vector<float> intermediate_weight, intermediate_bias;  // [intermediate, hidden]
+  // [intermediate, hidden]; gated MLPs: [2 * intermediate, hidden], the activated half first.
+  std::vector<float> intermediate_weight, intermediate_bias;
   std::vector<float> output_weight, output_bias;              // [hidden, intermediate]
   std::vector<float> output_norm_weight, output_norm_bias;
 };
@@ -27,9 +31,10 @@ struct TransformerWeights {
   std::vector<float> word_embeddings;  // [vocab, hidden]
   // [vocab, hidden] as half-precision bits instead of word_embeddings, when loaded so.
   std::vector<uint16_t> word_embeddings_half;
-  std::vector<float> position_embeddings;    // [max_positions, hidden]
+  std::vector<float> position_embeddings;    // [max_positions, hidden]; empty for rotary families
   std::vector<float> token_type_embeddings;  // [type_vocab, hidden]; empty when the family has none
   std::vector<float> embedding_norm_weight, embedding_norm_bias;
+  std::vector<float> final_norm_weight, final_norm_bias;  // empty: no final norm
   std::vector<LayerWeights> layers;
 };
 

@@ -63,10 +63,17 @@ class PostProcessor {
   virtual ~PostProcessor() = default;
   // Number of tokens process() adds to a single sequence; truncation leaves room for them.
   virtual size_t added_tokens_single() const = 0;
+  // Number of tokens process_pair() adds to a pair of sequences.
+  virtual size_t added_tokens_pair() const = 0;
   // Fills `out` (cleared by the caller) from the sequence's tokens. `original` is the input text,
   // needed by processors that trim offsets to exclude whitespace.
   virtual void process(const std::vector<Token>& tokens, std::string_view original,
                        bool add_special_tokens, Encoding& out) const = 0;
+  // The same for a pair (HF's pair template: [CLS] A [SEP] B [SEP] and the like). Offsets of the
+  // second sequence's tokens point into `original_b`.
+  virtual void process_pair(const std::vector<Token>& a, std::string_view original_a,
+                            const std::vector<Token>& b, std::string_view original_b,
+                            bool add_special_tokens, Encoding& out) const = 0;
 };
 
 // Resolves a special token's content to its id; used while building post-processors.

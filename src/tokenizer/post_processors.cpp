@@ -1,8 +1,8 @@
-// Post-processors: special tokens around a single sequence, type ids, and the offset trimming of
-// the byte-level family. Pair templates are parsed by HF but never used here: embedrt encodes one
-// sequence at a time.
+// Post-processors: special tokens around a single sequence or a pair (cross-encoders), type ids,
+// and the offset trimming of the byte-level family.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +34,50 @@ class EncodingProcessor : public PostProcessor {
   // processor adds special tokens.
   virtual void apply(Encoding& encoding, std::string_view original,
                      const std::vector<Token>& tokens, bool add_special_tokens) const = 0;
+
+  // A pair as HF keeps it until the end: one encoding per sequence (the second with type id 1, as
+  // HF encodes it), until a processor that adds special tokens merges them into `merged`.
+  struct Pair {
+    Encoding a, b;
+    std::string_view original_a, original_b;
+    const std::vector<Token>* tokens_a;
+    const std::vector<Token>* tokens_b;
+    std::optional<Encoding> merged;
+  };
+  void process_pair(const std::vector<Token>& a, std::string_view original_a,
+                    const std::vector<Token>& b, std::string_view original_b,
+                    bool add_special_tokens, Encoding& out) const final {
+    Pair pair{from_tokens(a, 0), from_tokens(b, 1), original_a, original_b, &a, &b, {}};
+    apply_pair(pair, add_special_tokens);
+    if (pair.merged) {
+      out = std::move(*pair.merged);
+    } else {
+      out = std::move(pair.a);
+      append(out, pair.b);
+    }
+  }
+  virtual void apply_pair(Pair& pair, bool add_special_tokens) const = 0;
+
+  static Encoding from_tokens(const std::vector<Token>& tokens, int32_t type_id) {
+    Encoding e;
+    e.ids.resize(tokens.size());
+    e.offsets.resize(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      e.ids[i] = tokens[i].id;
+      e.offsets[i] = tokens[i].offsets;
+    }
+    e.type_ids.assign(tokens.size(), type_id);
+    e.special_tokens_mask.assign(tokens.size(), 0);
+    return e;
+  }
+  // Appends `from`'s tokens to `to` (type ids and offsets as they are).
+  static void append(Encoding& to, const Encoding& from) {
+    to.ids.insert(to.ids.end(), from.ids.begin(), from.ids.end());
+    to.type_ids.insert(to.type_ids.end(), from.type_ids.begin(), from.type_ids.end());
+    to.special_tokens_mask.insert(to.special_tokens_mask.end(), from.special_tokens_mask.begin(),
+                                  from.special_tokens_mask.end());
+    to.offsets.insert(to.offsets.end(), from.offsets.begin(), from.offsets.end());
+  }
 };
 
 void append_special(Encoding& e, int32_t id, int32_t type_id) {
@@ -121,9 +165,16 @@ class ByteLevelProcessor final : public EncodingProcessor {
   ByteLevelProcessor(bool trim, bool add_prefix_space)
       : trim_(trim), add_prefix_space_(add_prefix_space) {}
   size_t added_tokens_single() const override { return 0; }
+  size_t added_tokens_pair() const override { return 0; }
   void apply(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
              bool) const override {
     if (trim_) trim_offsets(e, original, tokens, add_prefix_space_);
+  }
+  void apply_pair(Pair& p, bool) const override {
+    // After a merge the offsets point into two texts; HF's chains trim before adding specials.
+    if (!trim_ || p.merged) return;
+    trim_offsets(p.a, p.original_a, *p.tokens_a, add_prefix_space_);
+    trim_offsets(p.b, p.original_b, *p.tokens_b, add_prefix_space_);
   }
 
  private:
@@ -131,12 +182,36 @@ class ByteLevelProcessor final : public EncodingProcessor {
   bool add_prefix_space_;
 };
 
-// BertProcessing and RobertaProcessing: cls + sequence + sep, all type id 0.
+// BertProcessing and RobertaProcessing: cls + sequence + sep, all type id 0. Pairs: BERT's
+// cls A sep B sep (B and its sep type id 1); RoBERTa's cls A sep sep B sep (all type id 0).
 class ClsSepProcessor final : public EncodingProcessor {
  public:
-  ClsSepProcessor(int32_t cls, int32_t sep, bool trim, bool add_prefix_space)
-      : cls_(cls), sep_(sep), trim_(trim), add_prefix_space_(add_prefix_space) {}
+  ClsSepProcessor(int32_t cls, int32_t sep, bool trim, bool add_prefix_space, bool roberta)
+      : cls_(cls), sep_(sep), trim_(trim), add_prefix_space_(add_prefix_space), roberta_(roberta) {}
   size_t added_tokens_single() const override { return 2; }
+  size_t added_tokens_pair() const override { return roberta_ ? 4 : 3; }
+  void apply_pair(Pair& p, bool add_special_tokens) const override {
+    if (p.merged) return;
+    if (trim_) {
+      trim_offsets(p.a, p.original_a, *p.tokens_a, add_prefix_space_);
+      trim_offsets(p.b, p.original_b, *p.tokens_b, add_prefix_space_);
+    }
+    const int32_t second_type = roberta_ ? 0 : 1;
+    if (!add_special_tokens) {
+      std::fill(p.b.type_ids.begin(), p.b.type_ids.end(), second_type);
+      return;
+    }
+    Encoding out;
+    append_special(out, cls_, 0);
+    std::fill(p.a.type_ids.begin(), p.a.type_ids.end(), 0);
+    append(out, p.a);
+    append_special(out, sep_, 0);
+    if (roberta_) append_special(out, sep_, second_type);
+    std::fill(p.b.type_ids.begin(), p.b.type_ids.end(), second_type);
+    append(out, p.b);
+    append_special(out, sep_, second_type);
+    p.merged = std::move(out);
+  }
   void apply(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
              bool add_special_tokens) const override {
     if (trim_) trim_offsets(e, original, tokens, add_prefix_space_);
@@ -158,6 +233,7 @@ class ClsSepProcessor final : public EncodingProcessor {
   int32_t cls_, sep_;
   bool trim_;
   bool add_prefix_space_;
+  bool roberta_;
 };
 
 class TemplateProcessor final : public EncodingProcessor {
@@ -167,11 +243,37 @@ class TemplateProcessor final : public EncodingProcessor {
     std::vector<int32_t> ids;  // special token ids (empty for the sequence)
     int32_t type_id;
   };
-  explicit TemplateProcessor(std::vector<Piece> pieces) : pieces_(std::move(pieces)) {}
+  // A pair piece's `sequence` says which one it is: 0 for $A, 1 for $B (-1: special tokens).
+  struct PairPiece {
+    int sequence;
+    std::vector<int32_t> ids;
+    int32_t type_id;
+  };
+  TemplateProcessor(std::vector<Piece> pieces, std::vector<PairPiece> pair)
+      : pieces_(std::move(pieces)), pair_(std::move(pair)) {}
   size_t added_tokens_single() const override {
     size_t n = 0;
     for (const Piece& p : pieces_) n += p.ids.size();
     return n;
+  }
+  size_t added_tokens_pair() const override {
+    size_t n = 0;
+    for (const PairPiece& p : pair_) n += p.ids.size();
+    return n;
+  }
+  void apply_pair(Pair& p, bool add_special_tokens) const override {
+    if (p.merged) return;
+    Encoding out;
+    for (const PairPiece& piece : pair_) {
+      if (piece.sequence >= 0) {
+        Encoding& e = piece.sequence == 0 ? p.a : p.b;
+        std::fill(e.type_ids.begin(), e.type_ids.end(), piece.type_id);
+        append(out, e);
+      } else if (add_special_tokens) {
+        for (const int32_t id : piece.ids) append_special(out, id, piece.type_id);
+      }
+    }
+    p.merged = std::move(out);
   }
   void apply(Encoding& e, std::string_view, const std::vector<Token>&,
              bool add_special_tokens) const override {
@@ -194,6 +296,7 @@ class TemplateProcessor final : public EncodingProcessor {
 
  private:
   std::vector<Piece> pieces_;
+  std::vector<PairPiece> pair_;
 };
 
 class SequenceProcessor final : public EncodingProcessor {
@@ -204,6 +307,14 @@ class SequenceProcessor final : public EncodingProcessor {
     size_t n = 0;
     for (const auto& s : steps_) n += s->added_tokens_single();
     return n;
+  }
+  size_t added_tokens_pair() const override {
+    size_t n = 0;
+    for (const auto& s : steps_) n += s->added_tokens_pair();
+    return n;
+  }
+  void apply_pair(Pair& p, bool add_special_tokens) const override {
+    for (const auto& s : steps_) s->apply_pair(p, add_special_tokens);
   }
   void apply(Encoding& e, std::string_view original, const std::vector<Token>& tokens,
              bool add_special_tokens) const override {
@@ -276,7 +387,27 @@ std::unique_ptr<EncodingProcessor> make_template(const JsonNode& node) {
     }
     pieces.push_back({false, it->second, content.second});
   }
-  return std::make_unique<TemplateProcessor>(std::move(pieces));
+  // The pair template (HF always writes one); without it a pair is A then B with no specials.
+  std::vector<TemplateProcessor::PairPiece> pair;
+  if (auto pair_node = node.find("pair")) {
+    for (size_t k = 0; k < pair_node->array_size(); ++k) {
+      const JsonNode piece_node = pair_node->at(k);
+      auto [is_sequence, content] = parse_piece(piece_node);
+      if (is_sequence) {
+        pair.push_back({content.first == "A" ? 0 : 1, {}, content.second});
+        continue;
+      }
+      auto it = specials.find(content.first);
+      if (it == specials.end()) {
+        piece_node.fail("special token '" + content.first +
+                        "' is not defined in the template's special_tokens");
+      }
+      pair.push_back({-1, it->second, content.second});
+    }
+  } else {
+    pair = {{0, {}, 0}, {1, {}, 1}};
+  }
+  return std::make_unique<TemplateProcessor>(std::move(pieces), std::move(pair));
 }
 
 std::unique_ptr<EncodingProcessor> make_step(const JsonNode& node, const TokenLookup& lookup) {
@@ -285,12 +416,12 @@ std::unique_ptr<EncodingProcessor> make_step(const JsonNode& node, const TokenLo
   if (type == "TemplateProcessing") return make_template(node);
   if (type == "BertProcessing") {
     return std::make_unique<ClsSepProcessor>(token_pair_id(node.at("cls")),
-                                             token_pair_id(node.at("sep")), false, false);
+                                             token_pair_id(node.at("sep")), false, false, false);
   }
   if (type == "RobertaProcessing") {
     return std::make_unique<ClsSepProcessor>(
         token_pair_id(node.at("cls")), token_pair_id(node.at("sep")),
-        node.get_bool("trim_offsets", true), node.get_bool("add_prefix_space", true));
+        node.get_bool("trim_offsets", true), node.get_bool("add_prefix_space", true), true);
   }
   if (type == "ByteLevel") {
     return std::make_unique<ByteLevelProcessor>(node.get_bool("trim_offsets", true),

@@ -203,17 +203,22 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
   return from_json(buffer.str(), path.string());
 }
 
-Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+std::vector<Token> Tokenizer::tokens_of(std::string_view text, uint32_t* replaced) const {
   if (text.size() >= UINT32_MAX / 2) {
     throw Error(ErrorCode::kInvalidArgument, "text of " + std::to_string(text.size()) +
                                                  " bytes is too long to tokenize (limit 2 GiB)");
   }
-  const Impl& impl = *impl_;
-  uint32_t replaced = 0;
-  NormalizedString whole = normalized_from_bytes(text, &replaced);
+  NormalizedString whole = normalized_from_bytes(text, replaced);
   std::vector<Token> tokens;
   tokens.reserve(text.size() / 3 + 4);
-  impl.tokenize(std::move(whole), tokens);
+  impl_->tokenize(std::move(whole), tokens);
+  return tokens;
+}
+
+Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  const Impl& impl = *impl_;
+  uint32_t replaced = 0;
+  std::vector<Token> tokens = tokens_of(text, &replaced);
 
   uint32_t dropped = 0;
   if (truncation_.max_length > 0) {
@@ -244,6 +249,76 @@ Encoding Tokenizer::encode(std::string_view text, bool add_special_tokens) const
   }
   out.truncated_tokens = dropped;
   out.replaced_invalid_utf8 = replaced;
+  return out;
+}
+
+namespace {
+
+// Keeps `keep` tokens, dropping from the end (right) or the start (left); returns how many went.
+uint32_t truncate_tokens(std::vector<Token>& tokens, size_t keep, TruncationSide side) {
+  if (tokens.size() <= keep) return 0;
+  const size_t dropped = tokens.size() - keep;
+  if (side == TruncationSide::kRight) {
+    tokens.resize(keep);
+  } else {
+    tokens.erase(tokens.begin(), tokens.begin() + static_cast<std::ptrdiff_t>(dropped));
+  }
+  return static_cast<uint32_t>(dropped);
+}
+
+}  // namespace
+
+Encoding Tokenizer::encode_pair(std::string_view a, std::string_view b,
+                                bool add_special_tokens) const {
+  const Impl& impl = *impl_;
+  uint32_t replaced_a = 0, replaced_b = 0;
+  std::vector<Token> first = tokens_of(a, &replaced_a);
+  std::vector<Token> second = tokens_of(b, &replaced_b);
+
+  uint32_t dropped = 0;
+  if (truncation_.max_length > 0) {
+    const size_t added = add_special_tokens ? special_tokens_added_pair() : 0;
+    if (truncation_.max_length < added) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "truncation max_length " + std::to_string(truncation_.max_length) +
+                      " leaves no room for the " + std::to_string(added) +
+                      " special tokens of a pair");
+    }
+    const size_t room = truncation_.max_length - added;
+    if (first.size() + second.size() > room) {
+      // HF tokenizers' LongestFirst: with n1 <= n2, the longer keeps max(n1, room - n1) (n1 when
+      // n1 alone overflows), and if the two still overflow each keeps half (the longer one the odd
+      // token).
+      size_t n1 = first.size(), n2 = second.size();
+      const bool swapped = n1 > n2;
+      if (swapped) std::swap(n1, n2);
+      n2 = n1 > room ? n1 : std::max(n1, room - n1);
+      if (n1 + n2 > room) {
+        n1 = room / 2;
+        n2 = n1 + room % 2;
+      }
+      if (swapped) std::swap(n1, n2);
+      dropped = truncate_tokens(first, n1, truncation_.side) +
+                truncate_tokens(second, n2, truncation_.side);
+    }
+  }
+
+  Encoding out;
+  if (impl.post_processor) {
+    impl.post_processor->process_pair(first, a, second, b, add_special_tokens, out);
+  } else {
+    for (const auto* seq : {&first, &second}) {
+      const int32_t type = seq == &first ? 0 : 1;
+      for (const Token& t : *seq) {
+        out.ids.push_back(t.id);
+        out.offsets.push_back(t.offsets);
+        out.type_ids.push_back(type);
+        out.special_tokens_mask.push_back(0);
+      }
+    }
+  }
+  out.truncated_tokens = dropped;
+  out.replaced_invalid_utf8 = replaced_a + replaced_b;
   return out;
 }
 
@@ -299,6 +374,10 @@ std::optional<std::string> Tokenizer::id_to_token(int32_t id) const {
 
 size_t Tokenizer::special_tokens_added() const {
   return impl_->post_processor ? impl_->post_processor->added_tokens_single() : 0;
+}
+
+size_t Tokenizer::special_tokens_added_pair() const {
+  return impl_->post_processor ? impl_->post_processor->added_tokens_pair() : 0;
 }
 
 }  // namespace embedrt::tokenizer

@@ -15,6 +15,8 @@
 
 namespace embedrt::tokenizer {
 
+struct Token;
+
 enum class TruncationSide { kRight, kLeft };
 
 struct Truncation {
@@ -33,6 +35,13 @@ class Tokenizer {
   // offsets always point into `text` as given. Thread-safe.
   Encoding encode(std::string_view text, bool add_special_tokens = true) const;
 
+  // Tokenizes a pair (query and document of a cross-encoder) with the post-processor's pair
+  // template: ids and type ids as HF's tokenizer(a, b) gives them. Truncation (truncation() when
+  // max_length > 0) is HF's longest_first: the longer sequence loses tokens first, each keeping at
+  // least half of the room when both are long. Offsets of the second sequence point into `b`.
+  Encoding encode_pair(std::string_view a, std::string_view b,
+                       bool add_special_tokens = true) const;
+
   // Tokenizes many texts on up to `threads` threads (0 = all cores); out[i] is texts[i].
   std::vector<Encoding> encode_batch(std::span<const std::string_view> texts,
                                      bool add_special_tokens = true, int threads = 0) const;
@@ -48,6 +57,8 @@ class Tokenizer {
   std::optional<std::string> id_to_token(int32_t id) const;
   // Tokens the post-processor adds to one sequence (2 for BERT's [CLS] ... [SEP]).
   size_t special_tokens_added() const;
+  // Tokens it adds to a pair (3 for BERT's [CLS] A [SEP] B [SEP]).
+  size_t special_tokens_added_pair() const;
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
@@ -56,6 +67,8 @@ class Tokenizer {
  private:
   struct Impl;
   explicit Tokenizer(std::shared_ptr<Impl> impl);
+  // Normalizes and tokenizes one text without special tokens or truncation.
+  std::vector<Token> tokens_of(std::string_view text, uint32_t* replaced) const;
   std::shared_ptr<Impl> impl_;
   Truncation truncation_;
 };

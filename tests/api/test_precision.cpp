@@ -17,6 +17,7 @@
 #include "model/npy.h"
 #include "model/pooling.h"
 #include "model/transformer_encoder.h"
+#include "support/statistics.h"
 #include "support/test_paths.h"
 
 namespace embedrt {
@@ -24,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using kernels::Precision;
+using testing::spearman;
 
 fs::path minilm() { return testing::test_data_dir() / "models" / "all-MiniLM-L6-v2"; }
 fs::path reference_dir() { return testing::test_data_dir() / "embeddings" / "all-MiniLM-L6-v2"; }
@@ -91,35 +93,6 @@ std::vector<StsPair> read_sts_dev() {
     if (cols.size() >= 7) pairs.push_back({std::stod(cols[4]), cols[5], cols[6]});
   }
   return pairs;
-}
-
-// Ranks from 1, ties given their average rank (as scipy.stats.rankdata).
-std::vector<double> ranks(const std::vector<double>& v) {
-  std::vector<size_t> order(v.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return v[a] < v[b]; });
-  std::vector<double> r(v.size());
-  for (size_t i = 0; i < order.size();) {
-    size_t j = i;
-    while (j + 1 < order.size() && v[order[j + 1]] == v[order[i]]) ++j;
-    for (size_t k = i; k <= j; ++k) r[order[k]] = (double(i) + double(j)) / 2 + 1;
-    i = j + 1;
-  }
-  return r;
-}
-
-double spearman(const std::vector<double>& x, const std::vector<double>& y) {
-  const auto rx = ranks(x), ry = ranks(y);
-  const double n = double(x.size());
-  const double mx = std::accumulate(rx.begin(), rx.end(), 0.0) / n;
-  const double my = std::accumulate(ry.begin(), ry.end(), 0.0) / n;
-  double sxy = 0, sxx = 0, syy = 0;
-  for (size_t i = 0; i < rx.size(); ++i) {
-    sxy += (rx[i] - mx) * (ry[i] - my);
-    sxx += (rx[i] - mx) * (rx[i] - mx);
-    syy += (ry[i] - my) * (ry[i] - my);
-  }
-  return sxy / std::sqrt(sxx * syy);
 }
 
 double dot(const float* a, const float* b, int64_t n) {

@@ -37,10 +37,14 @@ def generate(out: Path, threads: int, sts_file: Path) -> None:
     run("make_corpus.py", "--out", out / "corpus.jsonl", "--sts", sts_file)
     run("make_tokenizers.py", out / "tokenizers", "--corpus", out / "corpus.jsonl",
         "--minilm-dir", MINILM)
-    import make_tokenizer_fixtures  # the alignment cases alone; the full parity files take minutes
-    from fixture_io import write_jsonl
+    # The alignment and pair cases alone; the full parity files take minutes.
+    import make_tokenizer_fixtures
+    from fixture_io import read_texts, write_jsonl
     write_jsonl(out / "tokenizer-parity" / "alignment-cases.jsonl",
                 make_tokenizer_fixtures.alignment_case_records(out / "tokenizers"))
+    write_jsonl(out / "tokenizer-parity" / "pair-cases.jsonl",
+                make_tokenizer_fixtures.pair_case_records(out / "tokenizers",
+                                                          read_texts(out / "corpus.jsonl")))
     run("make_tiny_models.py", out / "tiny-models", "--minilm-dir", MINILM)
     (out / "models").mkdir()
     (out / "models" / "all-MiniLM-L6-v2").symlink_to(MINILM.resolve())
@@ -63,8 +67,8 @@ def regenerated(tmp_path_factory):
     return runs
 
 
-PARTS = ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl", "tiny-models",
-         "family-models"]
+PARTS = ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl",
+         "tokenizer-parity/pair-cases.jsonl", "tiny-models", "family-models"]
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -75,10 +79,6 @@ def test_one_and_two_threads_give_the_same_bytes(regenerated, part):
     else:
         a, b = digests(one), digests(two)
         assert a and a == b
-
-
-PARTS = ["corpus.jsonl", "tokenizers", "tokenizer-parity/alignment-cases.jsonl", "tiny-models",
-         "family-models"]
 
 
 @pytest.mark.parametrize("part", PARTS)

@@ -20,13 +20,31 @@ using testing::random_vector;
 
 using HeadKernel = void (*)(const float* q, const float* k, const float* v, int64_t stride,
                             int64_t len, int64_t head_dim, float* out, int64_t out_stride,
-                            float* scratch);
+                            float* scratch, const ScoreMods& mods);
+
+// Optional score changes for run_heads: a relative bias table per head and a window.
+struct Mods {
+  std::vector<float> bias;  // [heads][2 * span - 1], empty: none
+  int64_t span = 0;
+  int64_t window = 0;
+
+  ScoreMods for_head(int64_t h) const {
+    ScoreMods m;
+    if (!bias.empty()) {
+      m.relative_bias = bias.data() + h * (2 * span - 1);
+      m.bias_span = span;
+    }
+    m.window = window;
+    return m;
+  }
+};
 
 // Runs `head` over every (sequence, head) of a packed batch, one call at a time, with scratch of
 // attention_scratch_per_thread() floats aligned as attention() aligns it. Guard floats after the
 // scratch catch a kernel that lays out more than the size function provides for.
 std::vector<float> run_heads(HeadKernel head, const std::vector<float>& qkv,
-                             const std::vector<int32_t>& offsets, int64_t heads, int64_t dim) {
+                             const std::vector<int32_t>& offsets, int64_t heads, int64_t dim,
+                             const Mods& mods = {}) {
   const int64_t hidden = heads * dim;
   int64_t max_len = 0;
   for (size_t s = 0; s + 1 < offsets.size(); ++s) {
@@ -44,7 +62,7 @@ std::vector<float> run_heads(HeadKernel head, const std::vector<float>& qkv,
     for (int64_t h = 0; h < heads; ++h) {
       const float* q = qkv.data() + offsets[s] * 3 * hidden + h * dim;
       head(q, q + hidden, q + 2 * hidden, 3 * hidden, len, dim,
-           out.data() + offsets[s] * hidden + h * dim, hidden, aligned);
+           out.data() + offsets[s] * hidden + h * dim, hidden, aligned, mods.for_head(h));
     }
   }
   for (size_t i = per_thread; i < scratch.size(); ++i) {
@@ -55,8 +73,58 @@ std::vector<float> run_heads(HeadKernel head, const std::vector<float>& qkv,
 
 // Naive reference over the whole packed batch, straight from the definition.
 std::vector<float> reference(const std::vector<float>& qkv, const std::vector<int32_t>& offsets,
-                             int64_t heads, int64_t dim) {
-  return run_heads(&scalar::attention_head, qkv, offsets, heads, dim);
+                             int64_t heads, int64_t dim, const Mods& mods = {}) {
+  return run_heads(&scalar::attention_head, qkv, offsets, heads, dim, mods);
+}
+
+// The definition with the score changes spelled out as a full [len, len] additive mask per head
+// (bias, or -inf outside the window), independent of the kernels' key ranges.
+std::vector<float> masked_reference(const std::vector<float>& qkv,
+                                    const std::vector<int32_t>& offsets, int64_t heads,
+                                    int64_t dim, const Mods& mods) {
+  const int64_t hidden = heads * dim, stride = 3 * hidden;
+  std::vector<float> out(offsets.back() * hidden);
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
+    const int64_t begin = offsets[s], len = offsets[s + 1] - begin;
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t i = 0; i < len; ++i) {
+        std::vector<double> p(len);
+        double max = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < len; ++j) {
+          double dot = 0;
+          for (int64_t c = 0; c < dim; ++c) {
+            dot += double(qkv[(begin + i) * stride + h * dim + c]) *
+                   qkv[(begin + j) * stride + hidden + h * dim + c];
+          }
+          double mask = 0;
+          if (!mods.bias.empty()) mask += mods.bias[h * (2 * mods.span - 1) + j - i + mods.span - 1];
+          if (mods.window > 0 && std::abs(i - j) > mods.window) mask = -INFINITY;
+          p[j] = dot / std::sqrt(double(dim)) + mask;
+          max = std::max(max, p[j]);
+        }
+        for (int64_t j = 0; j < len; ++j) sum += (p[j] = std::exp(p[j] - max));
+        for (int64_t c = 0; c < dim; ++c) {
+          double acc = 0;
+          for (int64_t j = 0; j < len; ++j) acc += p[j] * qkv[(begin + j) * stride + 2 * hidden + h * dim + c];
+          out[(begin + i) * hidden + h * dim + c] = float(acc / sum);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+// Relative-bias and window variants for a shape: bias alone, windows narrower and wider than a
+// query block and a key panel, and both together.
+std::vector<Mods> mod_variants(const std::vector<int32_t>& offsets, int64_t heads) {
+  int64_t max_len = 1;
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
+    max_len = std::max<int64_t>(max_len, offsets[s + 1] - offsets[s]);
+  }
+  const int64_t span = max_len + 3;  // a table longer than needed, as the encoder may pass
+  const auto bias = random_vector(heads * (2 * span - 1), 77, -3.0f, 3.0f);
+  return {Mods{bias, span, 0}, Mods{{}, 0, 1}, Mods{{}, 0, 5}, Mods{{}, 0, 20},
+          Mods{bias, span, 9}};
 }
 
 TEST(Attention, ScalarHeadMatchesHandComputedCase) {
@@ -140,12 +208,52 @@ TEST_P(AttentionHead, MatchesScalarReference) {
   EXPECT_LE(max_abs_diff(expected, actual), 2e-6f);
 }
 
+TEST_P(AttentionHead, RelativeBiasAndWindowMatchReference) {
+  const auto& [kernel, c] = GetParam();
+  EMBEDRT_REQUIRE_ISA(kernel.needs);
+  const auto qkv = random_vector(c.offsets.back() * 3 * c.heads * c.dim, 6, -2.0f, 2.0f);
+  int variant = 0;
+  for (const Mods& mods : mod_variants(c.offsets, c.heads)) {
+    const auto expected = reference(qkv, c.offsets, c.heads, c.dim, mods);
+    const auto actual = run_heads(kernel.head, qkv, c.offsets, c.heads, c.dim, mods);
+    EXPECT_LE(max_abs_diff(expected, actual), 2e-6f) << "variant " << variant++;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionHead, ::testing::Combine(kHeadKernels, kShapes),
                          [](const auto& info) {
                            return std::string(std::get<0>(info.param).name) + "_dim" +
                                   std::to_string(std::get<1>(info.param).dim) + "_" +
                                   std::to_string(info.index);
                          });
+
+TEST(Attention, ScalarModsMatchFullMaskDefinition) {
+  for (const AttentionCase& c : {AttentionCase{{0, 1}, 1, 8}, AttentionCase{{0, 5, 12, 45}, 3, 32},
+                                 AttentionCase{{0, 9, 9, 40}, 2, 13}}) {
+    const auto qkv = random_vector(c.offsets.back() * 3 * c.heads * c.dim, 8, -2.0f, 2.0f);
+    for (const Mods& mods : mod_variants(c.offsets, c.heads)) {
+      EXPECT_LE(max_abs_diff(masked_reference(qkv, c.offsets, c.heads, c.dim, mods),
+                             reference(qkv, c.offsets, c.heads, c.dim, mods)),
+                1e-6f);
+    }
+  }
+}
+
+TEST(Attention, PackedBatchAppliesBiasAndWindowPerHead) {
+  const AttentionCase c{{0, 5, 12, 45, 46}, 3, 16};
+  const auto qkv = random_vector(c.offsets.back() * 3 * c.heads * c.dim, 9, -2.0f, 2.0f);
+  for (const Mods& mods : mod_variants(c.offsets, c.heads)) {
+    std::vector<float> scratch(attention_scratch_per_thread(33, c.dim) * 2);
+    std::vector<float> actual(c.offsets.back() * c.heads * c.dim, NAN);
+    AttentionArgs args{qkv.data(), c.offsets.data(), int64_t(c.offsets.size()) - 1, c.heads,
+                       c.dim,      actual.data()};
+    args.relative_bias = mods.bias.empty() ? nullptr : mods.bias.data();
+    args.bias_span = mods.span;
+    args.window = mods.window;
+    attention(args, scratch.data(), scratch.size());
+    EXPECT_LE(max_abs_diff(masked_reference(qkv, c.offsets, c.heads, c.dim, mods), actual), 2e-6f);
+  }
+}
 
 class AttentionHeadGrouping : public ::testing::TestWithParam<HeadKernelCase> {};
 

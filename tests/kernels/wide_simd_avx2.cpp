@@ -38,8 +38,9 @@ void scaled_softmax_row(float* x, int64_t cols, float scale) {
 void apply_activation(Activation act, float* x, int64_t n) { wide::apply_activation(act, x, n); }
 
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch) {
-  wide::attention_head(q, k, v, stride, len, head_dim, out, out_stride, scratch);
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods) {
+  wide::attention_head(q, k, v, stride, len, head_dim, out, out_stride, scratch, mods);
 }
 
 void exp(const float* x, int64_t n, float* y) {

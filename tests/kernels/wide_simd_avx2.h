@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/attention.h"
 
 namespace embedrt::kernels::wide16 {
 
@@ -14,7 +15,8 @@ void add_layer_norm_row(const float* x, const float* residual, const float* gamm
 void scaled_softmax_row(float* x, int64_t cols, float scale);
 void apply_activation(Activation act, float* x, int64_t n);
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch);
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods = {});
 
 // The vector helpers, element-wise over n floats (any n: the tail goes through the partial
 // loads and stores).

@@ -54,8 +54,15 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
       const int64_t len = a.offsets[s + 1] - begin;
       if (len == 0) continue;
       const float* q = a.qkv + begin * stride + h * a.head_dim;
+      ScoreMods mods;
+      if (a.relative_bias) {
+        assert(a.bias_span >= len && "relative bias table shorter than the sequence");
+        mods.relative_bias = a.relative_bias + h * (2 * a.bias_span - 1);
+        mods.bias_span = a.bias_span;
+      }
+      mods.window = a.window;
       head_kernel(q, q + hidden, q + 2 * hidden, stride, len, a.head_dim,
-                  a.out + begin * hidden + h * a.head_dim, hidden, mine);
+                  a.out + begin * hidden + h * a.head_dim, hidden, mine, mods);
     }
   }
 }
@@ -63,22 +70,26 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
 namespace scalar {
 
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch) {
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods) {
   const double scale = 1.0 / std::sqrt(double(head_dim));
   std::vector<double> scores(len);
   for (int64_t i = 0; i < len; ++i) {
+    const int64_t first = mods.first_key(i), last = mods.last_key(i + 1, len);
     double max = -INFINITY;
-    for (int64_t j = 0; j < len; ++j) {
+    for (int64_t j = first; j < last; ++j) {
       double dot = 0;
       for (int64_t c = 0; c < head_dim; ++c) dot += double(q[i * stride + c]) * k[j * stride + c];
       scores[j] = dot * scale;
+      if (mods.relative_bias) scores[j] += mods.relative_bias[j - i + mods.bias_span - 1];
+      if (mods.window > 0 && std::abs(j - i) > mods.window) scores[j] = -INFINITY;
       max = std::max(max, scores[j]);
     }
     double sum = 0;
-    for (int64_t j = 0; j < len; ++j) sum += (scores[j] = std::exp(scores[j] - max));
+    for (int64_t j = first; j < last; ++j) sum += (scores[j] = std::exp(scores[j] - max));
     for (int64_t c = 0; c < head_dim; ++c) {
       double acc = 0;
-      for (int64_t j = 0; j < len; ++j) acc += scores[j] * v[j * stride + c];
+      for (int64_t j = first; j < last; ++j) acc += scores[j] * v[j * stride + c];
       out[i * out_stride + c] = static_cast<float>(acc / sum);
     }
   }

@@ -19,6 +19,41 @@ struct AttentionArgs {
   int64_t head_dim = 0;
   // [total_tokens, hidden] with hidden = num_heads * head_dim.
   float* out = nullptr;
+  // Optional: head h adds relative_bias[h * (2 * bias_span - 1) + (j - i + bias_span - 1)] to the
+  // scaled score of query i and key j (MPNet's relative position buckets); bias_span must be at
+  // least the longest sequence. nullptr: no bias.
+  const float* relative_bias = nullptr;
+  int64_t bias_span = 0;
+  // > 0: query i attends only to keys j with |i - j| <= window (local attention, as ModernBERT's
+  // sliding-window layers); 0: every key of the sequence.
+  int64_t window = 0;
+};
+
+// What one head's kernel changes in its scores beyond softmax(Q K^T / sqrt(head_dim)).
+struct ScoreMods {
+  // relative_bias[j - i + bias_span - 1] is added to the scaled score of query i and key j.
+  const float* relative_bias = nullptr;
+  int64_t bias_span = 0;
+  int64_t window = 0;  // as AttentionArgs::window
+
+  bool active() const noexcept { return relative_bias != nullptr || window > 0; }
+  // Keys [first, last) that queries [row_begin, row_end) of a len-token sequence can see.
+  int64_t first_key(int64_t row_begin) const noexcept {
+    return window > 0 && row_begin > window ? row_begin - window : 0;
+  }
+  int64_t last_key(int64_t row_end, int64_t len) const noexcept {
+    return window > 0 && row_end - 1 + window + 1 < len ? row_end + window : len;
+  }
+  // row[j] for keys [first, last) of query i: scaled, biased and masked in place, ready for a
+  // softmax with scale 1 (masked keys become -inf, so their weights are exactly 0).
+  void apply(float* row, int64_t i, int64_t first, int64_t last, float scale) const noexcept {
+    for (int64_t j = first; j < last; ++j) {
+      float s = row[j] * scale;
+      if (relative_bias) s += relative_bias[j - i + bias_span - 1];
+      if (window > 0 && (j - i > window || i - j > window)) s = -__builtin_inff();
+      row[j] = s;
+    }
+  }
 };
 
 // Rows of scores a head kernel keeps at once (a block of query rows), part of its scratch.
@@ -29,7 +64,8 @@ size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim);
 
 // out = softmax(Q K^T / sqrt(head_dim)) V for every (sequence, head), each over the sequence's
 // true length. `scratch` holds `scratch_floats` floats; the call uses as many threads (up to
-// OpenMP's maximum) as it holds per-thread blocks for. Every (sequence, head) is computed the same
+// OpenMP's maximum) as it holds per-thread blocks for. The relative bias and the window, when set,
+// apply as AttentionArgs says. Every (sequence, head) is computed the same
 // way whatever the batch, so results are bit-identical across batch compositions.
 void attention(const AttentionArgs& args, float* scratch, size_t scratch_floats);
 
@@ -37,15 +73,18 @@ namespace scalar {
 // One (sequence, head): q/k/v point at the head's first column of the sequence's first token,
 // rows `stride` floats apart; out likewise with `out_stride`.
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch);
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods = {});
 }  // namespace scalar
 namespace avx2 {
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch);
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods = {});
 }
 namespace avx512 {
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch);
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods = {});
 }
 
 }  // namespace embedrt::kernels

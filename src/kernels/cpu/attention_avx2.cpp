@@ -106,7 +106,8 @@ void weighted_values_generic(const float* p, int64_t len8, int rows, const float
 }  // namespace
 
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
-                    int64_t head_dim, float* out, int64_t out_stride, float* scratch) {
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods) {
   const int64_t len16 = (len + kKeys - 1) & ~int64_t{kKeys - 1};
   float* kt = scratch;                    // len16 / kKeys panels of [head_dim][kKeys]
   float* scores = kt + len16 * head_dim;  // [kRows][len16]
@@ -130,22 +131,35 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
       q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
       out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
     }
-    for (int64_t j = 0; j < len16; j += kKeys) {
+    // Keys [first, last) are the ones this block's queries see (all of them without a window).
+    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
+    for (int64_t j = first & ~int64_t{kKeys - 1}; j < last; j += kKeys) {
       score_tile(q_rows, kt + j * head_dim, head_dim, scores + j, len16);
     }
-    for (int r = 0; r < rows; ++r) scaled_softmax_row(scores + r * len16, len, scale);
+    for (int r = 0; r < rows; ++r) {
+      float* row = scores + r * len16;
+      if (mods.active()) {
+        mods.apply(row, i + r, first, last, scale);
+        scaled_softmax_row(row + first, last - first, 1.0f);
+      } else {
+        scaled_softmax_row(row, len, scale);
+      }
+    }
+    const float* p = scores + first;
+    const float* vf = v + first * stride;
+    const int64_t n = last - first;
     switch (head_dim) {
       case 16:
-        weighted_values<2, 6>(scores, len16, rows, v, stride, len, out_rows);
+        weighted_values<2, 6>(p, len16, rows, vf, stride, n, out_rows);
         break;
       case 32:
-        weighted_values<4, 3>(scores, len16, rows, v, stride, len, out_rows);
+        weighted_values<4, 3>(p, len16, rows, vf, stride, n, out_rows);
         break;
       case 64:
-        weighted_values<8, 1>(scores, len16, rows, v, stride, len, out_rows);
+        weighted_values<8, 1>(p, len16, rows, vf, stride, n, out_rows);
         break;
       default:
-        weighted_values_generic(scores, len16, rows, v, stride, len, head_dim, acc, out_rows);
+        weighted_values_generic(p, len16, rows, vf, stride, n, head_dim, acc, out_rows);
     }
   }
 }

@@ -326,14 +326,15 @@ inline void score_tile(const float* const* q, const float* kt, int64_t len16, in
   }
 }
 
-// scores[r][j] for r < kRows, j < len16 (zero-padded K columns give 0).
+// scores[r][j] for r < kRows, j in [first, end), both multiples of kLanes, end <= len16
+// (zero-padded K columns give 0).
 inline void block_scores(const float* const* q, const float* kt, int64_t len16, int64_t head_dim,
-                         float* scores) {
-  int64_t j = 0;
-  for (; j + 2 * kLanes <= len16; j += 2 * kLanes) {
+                         float* scores, int64_t first, int64_t end) {
+  int64_t j = first;
+  for (; j + 2 * kLanes <= end; j += 2 * kLanes) {
     score_tile<2>(q, kt, len16, head_dim, j, scores);
   }
-  for (; j < len16; j += kLanes) score_tile<1>(q, kt, len16, head_dim, j, scores);
+  for (; j < end; j += kLanes) score_tile<1>(q, kt, len16, head_dim, j, scores);
 }
 
 // out_r = sum_t p_r[t] v_t for the kRows rows of a block, head_dim = kLanes * kVectors, with the
@@ -376,7 +377,7 @@ inline void weighted_values_generic(const float* p, int64_t len16, int rows, con
 // scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
 inline void attention_head(const float* q, const float* k, const float* v, int64_t stride,
                            int64_t len, int64_t head_dim, float* out, int64_t out_stride,
-                           float* scratch) {
+                           float* scratch, const ScoreMods& mods = {}) {
   const int64_t len16 = (len + kLanes - 1) & ~int64_t{kLanes - 1};
   float* kt = scratch;                    // [head_dim][len16], zero beyond len
   float* scores = kt + head_dim * len16;  // [kRows][len16]
@@ -397,20 +398,34 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
       q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
       out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
     }
-    block_scores(q_rows, kt, len16, head_dim, scores);
-    for (int r = 0; r < rows; ++r) scaled_softmax_row(scores + r * len16, len, scale);
+    // Keys [first, last) are the ones this block's queries see (all of them without a window).
+    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
+    const int64_t last16 = (last + kLanes - 1) & ~int64_t{kLanes - 1};
+    block_scores(q_rows, kt, len16, head_dim, scores, first & ~int64_t{kLanes - 1}, last16);
+    for (int r = 0; r < rows; ++r) {
+      float* row = scores + r * len16;
+      if (mods.active()) {
+        mods.apply(row, i + r, first, last, scale);
+        scaled_softmax_row(row + first, last - first, 1.0f);
+      } else {
+        scaled_softmax_row(row, len, scale);
+      }
+    }
+    const float* p = scores + first;
+    const float* vf = v + first * stride;
+    const int64_t n = last - first;
     switch (head_dim) {
       case 16:
-        weighted_values<1>(scores, len16, rows, v, stride, len, out_rows);
+        weighted_values<1>(p, len16, rows, vf, stride, n, out_rows);
         break;
       case 32:
-        weighted_values<2>(scores, len16, rows, v, stride, len, out_rows);
+        weighted_values<2>(p, len16, rows, vf, stride, n, out_rows);
         break;
       case 64:
-        weighted_values<4>(scores, len16, rows, v, stride, len, out_rows);
+        weighted_values<4>(p, len16, rows, vf, stride, n, out_rows);
         break;
       default:
-        weighted_values_generic(scores, len16, rows, v, stride, len, head_dim, acc, out_rows);
+        weighted_values_generic(p, len16, rows, vf, stride, n, head_dim, acc, out_rows);
     }
   }
 }
