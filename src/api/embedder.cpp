@@ -106,6 +106,27 @@ std::string cache_key(char kind, TruncationSide side, bool normalize, std::strin
   return key;
 }
 
+// Matryoshka truncation, after the whole module chain: the first `dimensions` values, scaled
+// back to unit length when the embedding is normalized. The cache holds the full vector.
+void truncate_embedding(PreparedText& item) {
+  if (item.dimensions == 0 || item.dimensions >= item.embedding.size()) return;
+  item.embedding.resize(item.dimensions);
+  if (item.normalize) {
+    model::l2_normalize(item.embedding.data(), 1, static_cast<int64_t>(item.dimensions));
+  }
+}
+
+// `dimensions` of a model whose embeddings have `full` values; `what` names the option.
+size_t checked_dimensions(size_t dimensions, size_t full, const std::string& what) {
+  if (dimensions == 0 || dimensions > full) {
+    throw Error(ErrorCode::kInvalidArgument, what + " " + std::to_string(dimensions) +
+                                                 " is out of range: the model's " +
+                                                 "embeddings have " + std::to_string(full) +
+                                                 " dimensions (1 to " + std::to_string(full) + ")");
+  }
+  return dimensions;
+}
+
 }  // namespace
 
 struct Embedder::Impl {
@@ -116,6 +137,7 @@ struct Embedder::Impl {
   model::PoolingConfig pooling;
   model::OutputChain output_chain;  // Dense, LayerNorm, ... after pooling
   bool normalize = false;
+  size_t dimensions = 0;  // the default Matryoshka truncation (the full dimension when none)
   EmbedderOptions options;
   ResolvedKnobs knobs;
   ModelInfo info;
@@ -159,6 +181,10 @@ struct Embedder::Impl {
   std::vector<PreparedText> prepare(std::span<const std::string> texts,
                                     const EncodeOptions& options, bool parallel) const;
   void check_overflow(const PreparedText& item, size_t index, const EncodeOptions& options) const;
+  size_t dimensions_for(const EncodeOptions& options) const {
+    if (!options.dimensions) return dimensions;
+    return checked_dimensions(*options.dimensions, info.model_dimension, "dimensions");
+  }
 };
 
 std::string Embedder::Impl::resolve_prompt(const EncodeOptions& encode_options) const {
@@ -208,6 +234,7 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
   const int64_t prompt_tokens = prompt_length(prompt);
   const bool normalize_rows = encode_options.normalize.value_or(normalize);
   const TruncationSide side = encode_options.truncation_side;
+  const size_t dimensions = dimensions_for(encode_options);
 
   std::vector<PreparedText> items(texts.size());
   std::vector<size_t> misses;
@@ -216,6 +243,7 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
     PreparedText& item = items[i];
     item.prompt_length = prompt_tokens;
     item.normalize = normalize_rows;
+    item.dimensions = dimensions;
     if (!cache) {
       misses.push_back(i);
       continue;
@@ -223,6 +251,7 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
     item.cache_key = cache_key('T', side, normalize_rows, prompt, texts[i]);
     if (auto hit = cache->find(item.cache_key)) {
       item.embedding = std::move(hit->values);
+      truncate_embedding(item);
       item.from_cache = true;
       item.tokens = hit->tokens;
       item.encoding.truncated_tokens = hit->truncated_tokens;
@@ -246,6 +275,13 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
 void Embedder::Impl::finish_load(const model::ModelFolder& folder, int64_t pooled_dimension) {
   output_chain = model::OutputChain::load(folder.output_modules, pooled_dimension);
   normalize = options.normalize.value_or(folder.normalize);
+  const auto model_dimension = static_cast<size_t>(output_chain.output_dimension());
+  if (options.dimensions) {
+    dimensions = checked_dimensions(*options.dimensions, model_dimension, "dimensions");
+  } else {
+    // sentence-transformers slices with [:truncate_dim], so a larger value keeps every dimension.
+    dimensions = std::min(folder.truncate_dim.value_or(model_dimension), model_dimension);
+  }
   if (knobs.adaptive_batching) {
     runtime::AdaptiveTuner::Config tuner_config;
     tuner_config.initial_budget = knobs.max_batch_tokens;
@@ -258,7 +294,8 @@ void Embedder::Impl::finish_load(const model::ModelFolder& folder, int64_t poole
   if (knobs.cache_bytes > 0) cache = std::make_unique<runtime::EmbeddingCache>(knobs.cache_bytes);
 
   info.dir = folder.dir;
-  info.dimension = static_cast<size_t>(output_chain.output_dimension());
+  info.dimension = dimensions;
+  info.model_dimension = model_dimension;
   info.output_modules = output_chain.describe();
   info.normalize = normalize;
   info.max_length = tokenizer.max_length();
@@ -404,6 +441,7 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
                                                       const EncodeOptions& options) const {
   const Impl& impl = *impl_;
   const bool normalize_rows = options.normalize.value_or(impl.normalize);
+  const size_t dimensions = impl.dimensions_for(options);
   const auto vocab = static_cast<int64_t>(impl.info.vocab_size);
   const size_t limit = impl.info.max_length;
   std::vector<PreparedText> items(inputs.size());
@@ -423,6 +461,7 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
     }
     PreparedText& item = items[i];
     item.normalize = normalize_rows;
+    item.dimensions = dimensions;
     const size_t kept = limit > 0 ? std::min(limit, ids.size()) : ids.size();
     if (options.truncation_side == TruncationSide::kLeft) {
       item.encoding.ids.assign(ids.end() - static_cast<std::ptrdiff_t>(kept), ids.end());
@@ -438,6 +477,7 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
                                                   ids.size() * sizeof(int32_t)));
       if (auto hit = impl.cache->find(item.cache_key)) {
         item.embedding = std::move(hit->values);
+        truncate_embedding(item);
         item.from_cache = true;
         item.encoding.ids.clear();
       }
@@ -520,8 +560,9 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
     }
   }
   impl.return_workspace(std::move(workspace));
-  // The modules after pooling (Dense, LayerNorm, ...), then the final Normalize below.
-  const size_t dimension = impl.info.dimension;
+  // The modules after pooling (Dense, LayerNorm, ...), then the final Normalize below; the
+  // Matryoshka truncation comes after the cache, which keeps full vectors.
+  const size_t dimension = impl.info.model_dimension;
   std::vector<float> vectors(todo.size() * dimension);
   impl.output_chain.forward(pooled.data(), static_cast<int64_t>(todo.size()), vectors.data());
   for (size_t k = 0; k < todo.size(); ++k) {
@@ -543,6 +584,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
                           item->encoding.truncated_tokens, item->encoding.replaced_invalid_utf8});
     }
   }
+  for (PreparedText* item : todo) truncate_embedding(*item);
   if (times) {
     times->tensor_conversion_ms += elapsed_ms(t0, t1);
     times->model_inference_ms += elapsed_ms(t1, t2) - paused_ms;
@@ -560,7 +602,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
 
   Embeddings result;
   result.rows = texts.size();
-  result.dimension = impl.info.dimension;
+  result.dimension = impl.dimensions_for(encode_options);
   result.values.resize(result.rows * result.dimension);
 
   StageTimes stages;
