@@ -53,7 +53,8 @@ void run_rerank(const RerankArgs& args) {
     for (size_t i = 0; i < documents.size(); ++i) {
       out += "{\"index\":" + std::to_string(i) + ",\"scores\":[";
       for (size_t k = 0; k < labels; ++k) {
-        out += (k ? "," : "") + format_score(scores[i * labels + k]);
+        if (k > 0) out += ',';
+        out += format_score(scores[i * labels + k]);
       }
       out += "]}\n";
     }

@@ -130,7 +130,9 @@ TEST(Reranker, RankSortsBestFirstAndKeepsTopK) {
   ASSERT_EQ(ranked.size(), docs.size());
   for (size_t k = 0; k < ranked.size(); ++k) {
     EXPECT_EQ(ranked[k].score, scores[ranked[k].index]);
-    if (k > 0) EXPECT_GE(ranked[k - 1].score, ranked[k].score);
+    if (k > 0) {
+      EXPECT_GE(ranked[k - 1].score, ranked[k].score);
+    }
   }
   const auto top = reranker.rank("Who eats?", docs, 2);
   ASSERT_EQ(top.size(), 2u);
