@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "encode.json"))
     parser.add_argument("--workloads", default="short,medium,medium8",
                         help="comma-separated: short, medium, medium8, long")
+    parser.add_argument("--max-texts", type=int, default=0,
+                        help="at most this many texts per workload (0: all), for large models")
     args = parser.parse_args()
 
     from tokenizers import Tokenizer
@@ -125,7 +127,8 @@ def main() -> None:
     unknown = set(chosen) - set(available)
     if unknown:
         parser.error(f"--workloads: unknown {', '.join(sorted(unknown))} (expected {', '.join(available)})")
-    workloads = [(available[k][0], available[k][1](), available[k][2]) for k in chosen]
+    workloads = [(available[k][0], available[k][1]()[:args.max_texts or None], available[k][2])
+                 for k in chosen]
     rows = []
     for name, texts, batch_size in workloads:
         ours = run_embedrt(Path(args.build), args.model, texts, args.threads, batch_size,

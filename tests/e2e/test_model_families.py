@@ -12,6 +12,8 @@ import pytest
 from conftest import TEST_DATA, assert_one_line_error, jsonl_input, read_jsonl, require, run_cli
 
 FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert", "tiny-modernbert-bias", "tiny-modernbert"]
+# One ModernBERT is enough here (the windowed, longer-text one): batch invariance costs five runs.
+BATCH_INVARIANCE = [name for name in FAMILIES if name != "tiny-modernbert-bias"]
 
 
 def model_dir(name):
@@ -34,7 +36,7 @@ def cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", BATCH_INVARIANCE)
 def test_batch_invariance_bit_identical(name):
     model = model_dir(name)
     texts, _ = reference(name)
@@ -134,7 +136,7 @@ def test_modernbert_config_contradicting_weights(tmp_path):
         result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
         assert_one_line_error(result, "model.safetensors", *needles)
 
-    fails(edited_copy(tmp_path, "tiny-modernbert", norm_bias=True), "missing (8)",
+    fails(edited_copy(tmp_path, "tiny-modernbert", norm_bias=True), "missing (7)",
           "embeddings.norm.bias")
     fails(edited_copy(tmp_path, "tiny-modernbert", attention_bias=True), "layers.0.attn.Wqkv.bias")
     fails(edited_copy(tmp_path, "tiny-modernbert-bias", mlp_bias=False), "unexpected (6)",
@@ -170,12 +172,12 @@ def test_modernbert_windows_and_local_rotary_base_matter(tmp_path):
     short = [i for i, n in enumerate(lengths) if n <= 9][:5]
     assert len(long) == 20 and short
     picked = [texts[i] for i in long + short]
-    assert np.abs(encode(model_dir("tiny-modernbert"), picked) - want[long + short]).max() <= 1e-4
+    # Each changed text moves by at least ten times the parity tolerance.
     got = encode(edited_copy(tmp_path, "tiny-modernbert", local_attention=2048), picked)
-    assert cosines(got[:20], want[long]).max() < 0.9999
+    assert np.abs(got[:20] - want[long]).max(axis=1).min() > 1e-3
     assert np.abs(got[20:] - want[short]).max() <= 1e-4
     got = encode(edited_copy(tmp_path, "tiny-modernbert", local_rope_theta=5000.0), picked)
-    assert cosines(got, want[long + short]).max() < 0.9999
+    assert np.abs(got - want[long + short]).max(axis=1).min() > 1e-3
 
 
 def hf_cache_from(folder, cache, repo_id, commit):
