@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Encoder throughput, embedrt vs sentence-transformers (torch fp32), same texts, same threads,
-in one run. Workloads: STS-B dev sentences (short) and ~128-token texts (medium, also timed as
-batches of 8). Prints a Markdown table and writes JSON.
+in one run. Workloads: STS-B dev sentences (short), ~128-token texts (medium, also timed as
+batches of 8) and, with --workloads, ~1,024-token texts (long: where ModernBERT's sliding windows
+matter). Prints a Markdown table and writes JSON.
 
     .venv/bin/python bench/bench_encode.py --build build --out bench/results/encode.json
+    .venv/bin/python bench/bench_encode.py --model DIR --workloads medium,long --out OUT.json
 """
 import argparse
 import json
@@ -104,6 +106,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "encode.json"))
+    parser.add_argument("--workloads", default="short,medium,medium8",
+                        help="comma-separated: short, medium, medium8, long")
+    parser.add_argument("--max-texts", type=int, default=0,
+                        help="at most this many texts per workload (0: all), for large models")
     args = parser.parse_args()
 
     from tokenizers import Tokenizer
@@ -111,9 +117,18 @@ def main() -> None:
     tokenizer.no_truncation()
     tokenizer.no_padding()
     short = sts_sentences(Path(args.sts))
-    medium = medium_texts(short, tokenizer)
-    workloads = [("short (STS-B dev sentences)", short, 32), ("medium (~128 tokens)", medium, 32),
-                 ("medium, batches of 8", medium, 8)]
+    chosen = args.workloads.split(",")
+    medium = medium_texts(short, tokenizer) if {"medium", "medium8"} & set(chosen) else []
+    available = {"short": ("short (STS-B dev sentences)", lambda: short, 32),
+                 "medium": ("medium (~128 tokens)", lambda: medium, 32),
+                 "medium8": ("medium, batches of 8", lambda: medium, 8),
+                 "long": ("long (~1,024 tokens)",
+                          lambda: medium_texts(short, tokenizer, target_tokens=1024, count=32), 8)}
+    unknown = set(chosen) - set(available)
+    if unknown:
+        parser.error(f"--workloads: unknown {', '.join(sorted(unknown))} (expected {', '.join(available)})")
+    workloads = [(available[k][0], available[k][1]()[:args.max_texts or None], available[k][2])
+                 for k in chosen]
     rows = []
     for name, texts, batch_size in workloads:
         ours = run_embedrt(Path(args.build), args.model, texts, args.threads, batch_size,

@@ -14,9 +14,20 @@ go to DIR/embeddings/<name> in the format of make_embedding_fixtures.py.
                     pad id 1, so positions start at 2); the position table is exactly
                     max_seq_length + 2 long.
   tiny-distilbert   DistilBertModel over MiniLM's WordPiece tokenizer, relu activation.
+  tiny-modernbert-bias, tiny-modernbert
+                    ModernBertModel over the test byte-level BPE tokenizer (its post-processor
+                    made a TemplateProcessing "<s> $A </s>", as ModernBERT's "[CLS] $A [SEP]"),
+                    3 layers with small sliding windows (local_attention 8 and 16) so most texts
+                    are longer than a window, both layer kinds, different global and local rotary
+                    bases. The first has every bias (norm, attention, MLP), GELU-tanh, mean
+                    pooling; the second none, GELU, CLS pooling, texts up to 512 tokens, and its
+                    config.json rewritten in the older form Hub checkpoints carry
+                    (global_rope_theta, local_rope_theta, global_attn_every_n_layers instead of
+                    rope_parameters and layer_types).
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -29,8 +40,8 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.normalize import Normalize
 from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.sentence_transformer.modules.pooling import Pooling
-from transformers import (DistilBertConfig, DistilBertModel, PreTrainedTokenizerFast, XLMRobertaConfig,
-                          XLMRobertaModel)
+from transformers import (DistilBertConfig, DistilBertModel, ModernBertConfig, ModernBertModel,
+                          PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel)
 from transformers.utils import logging as transformers_logging
 
 from fixture_io import read_texts
@@ -47,6 +58,14 @@ class Family:
     seed: int
     pooling: str = "mean"
     normalize: bool = True
+    max_seq_length: int = MAX_SEQ_LENGTH
+    # Rewrites the saved config.json (a dict) before the reference embeddings are made.
+    edit_config: object = None
+    # Texts stripped before both engines see them. embedrt strips as sentence-transformers 2-5 did
+    # (docs/architecture.md); sentence-transformers 6 does not, and a byte-level BPE keeps leading
+    # and trailing whitespace as tokens, so unstripped edge cases would measure that choice, not
+    # the encoder.
+    strip_texts: bool = False
 
 
 def log(message):
@@ -89,8 +108,68 @@ def distilbert(test_data, hf_dir):
     return tokenizer, DistilBertModel(config)
 
 
+def modernbert_tokenizer(test_data, hf_dir):
+    # ModernBERT's tokenizer.json frames a text as "[CLS] $A [SEP]" with a TemplateProcessing.
+    spec = json.loads((test_data / "tokenizers" / "bpe" / "tokenizer.json").read_text())
+    spec["post_processor"] = {
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                   {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+        "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                 {"SpecialToken": {"id": "</s>", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 0}},
+                 {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+        "special_tokens": {name: {"id": name, "ids": [spec_id], "tokens": [name]}
+                           for name, spec_id in (("<s>", 0), ("</s>", 2))}}
+    path = hf_dir / "bpe-template.json"
+    path.write_text(json.dumps(spec))
+    return PreTrainedTokenizerFast(
+        tokenizer_file=str(path), bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token="<mask>", model_max_length=512)
+
+
+def modernbert_config(tokenizer, **fields):
+    return ModernBertConfig(
+        vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), num_hidden_layers=3, max_position_embeddings=512,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2, cls_token_id=0, sep_token_id=2, initializer_range=0.1,
+        **fields)
+
+
+def modernbert_bias(test_data, hf_dir):
+    tokenizer = modernbert_tokenizer(test_data, hf_dir)
+    config = modernbert_config(
+        tokenizer, hidden_size=32, num_attention_heads=4, intermediate_size=48,
+        hidden_activation="gelu_pytorch_tanh", norm_bias=True, attention_bias=True, mlp_bias=True,
+        norm_eps=1e-6, local_attention=8, global_attn_every_n_layers=2,  # full, sliding, full
+        global_rope_theta=160000.0, local_rope_theta=10000.0)
+    return tokenizer, ModernBertModel(config)
+
+
+def modernbert(test_data, hf_dir):
+    tokenizer = modernbert_tokenizer(test_data, hf_dir)
+    config = modernbert_config(
+        tokenizer, hidden_size=64, num_attention_heads=4, intermediate_size=80, hidden_activation="gelu",
+        local_attention=16, global_attn_every_n_layers=3,  # full, sliding, sliding
+        global_rope_theta=5000.0, local_rope_theta=100.0)
+    return tokenizer, ModernBertModel(config)
+
+
+def modernbert_legacy_config(config):
+    """The form of config.json that ModernBERT checkpoints on the Hub carry (transformers 4.x)."""
+    every = config["global_attn_every_n_layers"]
+    assert config.pop("layer_types") == ["sliding_attention" if i % every else "full_attention"
+                                         for i in range(config["num_hidden_layers"])]
+    rope = config.pop("rope_parameters")
+    config["global_rope_theta"] = rope["full_attention"]["rope_theta"]
+    config["local_rope_theta"] = rope["sliding_attention"]["rope_theta"]
+    config["layer_norm_eps"] = 0.5  # unused by transformers (it reads norm_eps), as on the Hub
+    return config
+
+
 FAMILIES = [(Family("tiny-xlm-roberta", seed=21), xlm_roberta),
-            (Family("tiny-distilbert", seed=22, pooling="cls", normalize=False), distilbert)]
+            (Family("tiny-distilbert", seed=22, pooling="cls", normalize=False), distilbert),
+            (Family("tiny-modernbert-bias", seed=23, strip_texts=True), modernbert_bias),
+            (Family("tiny-modernbert", seed=24, pooling="cls", normalize=False, max_seq_length=512,
+                    edit_config=modernbert_legacy_config, strip_texts=True), modernbert)]
 
 
 def make_family(family, build, test_data):
@@ -104,11 +183,14 @@ def make_family(family, build, test_data):
         randomize_norms_and_biases(model)
         model.save_pretrained(hf_dir, safe_serialization=True)
         tokenizer.save_pretrained(hf_dir)
-        transformer = Transformer(hf_dir, max_seq_length=MAX_SEQ_LENGTH)
+        transformer = Transformer(hf_dir, max_seq_length=family.max_seq_length)
         modules = [transformer, Pooling(transformer.get_word_embedding_dimension(), family.pooling)]
         if family.normalize:
             modules.append(Normalize())
         SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    if family.edit_config:
+        config_path = folder / "config.json"
+        config_path.write_text(json.dumps(family.edit_config(json.loads(config_path.read_text())), indent=2) + "\n")
     log(f"wrote {folder} ({type(model).__name__}, pooling {family.pooling})")
     return folder
 
@@ -128,7 +210,8 @@ def main():
     texts = sample_texts(read_texts(corpus_path), TEXT_COUNT)
     for family, build in FAMILIES:
         folder = make_family(family, build, test_data)
-        write_embeddings(folder, family.name, texts, test_data)
+        write_embeddings(folder, family.name, [t.strip() for t in texts] if family.strip_texts else texts,
+                         test_data)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,147 @@ TransformerSpec build_distilbert(const ConfigReader& r) {
   return s;
 }
 
+// ModernBERT's rotary base for one layer kind: rope_parameters.<kind>.rope_theta (what
+// transformers 5 writes), else the older top-level field (<legacy>), else transformers' default.
+double modernbert_rope_theta(const ConfigReader& r, const char* kind, const std::string& legacy,
+                             double fallback) {
+  const std::string field = std::string("rope_parameters.") + kind;
+  const auto params = r.root().find("rope_parameters");
+  if (params != r.root().end() && !params->is_null()) {
+    const auto entry = params->find(kind);
+    if (entry != params->end() && !entry->is_null()) {
+      if (!entry->is_object()) r.fail(ErrorCode::kInvalidModel, field, "expected an object");
+      const auto type = entry->find("rope_type");
+      if (type != entry->end() && *type != "default") {
+        r.fail(ErrorCode::kUnsupported, field + ".rope_type",
+               type->dump() + " is not supported (expected \"default\")");
+      }
+      const auto theta = entry->find("rope_theta");
+      if (theta != entry->end()) {
+        if (!theta->is_number() || theta->get<double>() <= 0) {
+          r.fail(ErrorCode::kInvalidModel, field + ".rope_theta",
+                 "expected a positive number, found " + theta->dump());
+        }
+        return theta->get<double>();
+      }
+    }
+  }
+  const double theta = r.number_or(legacy, fallback);
+  if (theta <= 0) r.fail(ErrorCode::kInvalidModel, legacy, "expected a positive number, found 0");
+  return theta;
+}
+
+// ModernBERT's layer pattern as global_attention_every: layer_types (transformers 5) when present,
+// else global_attn_every_n_layers (layer l full attention iff l % n == 0).
+int64_t modernbert_global_every(const ConfigReader& r, int64_t layers) {
+  const auto it = r.root().find("layer_types");
+  if (it == r.root().end() || it->is_null()) return r.positive_int_or("global_attn_every_n_layers", 3);
+  if (!it->is_array() || int64_t(it->size()) != layers) {
+    r.fail(ErrorCode::kInvalidModel, "layer_types",
+           "expected an array of num_hidden_layers (" + std::to_string(layers) + ") strings");
+  }
+  std::vector<bool> full;
+  for (const auto& type : *it) {
+    if (type != "full_attention" && type != "sliding_attention") {
+      r.fail(ErrorCode::kUnsupported, "layer_types",
+             type.dump() + " is not supported (expected \"full_attention\" or \"sliding_attention\")");
+    }
+    full.push_back(type == "full_attention");
+  }
+  // The encoder takes "every n-th layer full, from layer 0"; n is the first full layer after 0.
+  int64_t every = layers;
+  for (int64_t l = 1; l < layers; ++l) {
+    if (full[l]) {
+      every = l;
+      break;
+    }
+  }
+  for (int64_t l = 0; l < layers; ++l) {
+    if (full[l] != (l % every == 0)) {
+      r.fail(ErrorCode::kUnsupported, "layer_types",
+             "layer " + std::to_string(l) +
+                 " breaks the supported pattern (full attention on every n-th layer from layer 0)");
+    }
+  }
+  return every;
+}
+
+// ModernBERT: pre-norm blocks (layer 0 attends to the normalized embeddings directly, a final norm
+// at the end), fused Wqkv, rotary positions with one base for global and one for local layers,
+// sliding-window attention on all but every n-th layer, GeGLU with a fused Wi whose first half is
+// activated, and biases (norms, attention, MLP) each optional.
+TransformerSpec build_modernbert(const ConfigReader& r) {
+  TransformerSpec s;
+  s.vocab_size = r.positive_int("vocab_size");
+  s.hidden_size = r.positive_int("hidden_size");
+  s.num_hidden_layers = r.positive_int("num_hidden_layers");
+  s.num_attention_heads = r.positive_int("num_attention_heads");
+  check_heads(r, s, "num_attention_heads", "hidden_size");
+  s.intermediate_size = r.positive_int("intermediate_size");
+  s.hidden_act = parse_activation(r, "hidden_activation");
+  // transformers reads norm_eps only; a layer_norm_eps some configs carry is unused.
+  s.layer_norm_eps = r.number_or("norm_eps", 1e-5);
+  s.max_position_embeddings = r.positive_int_or("max_position_embeddings", 8192);
+  s.type_vocab_size = 0;
+  s.norm_bias = r.bool_or("norm_bias", false);
+  s.attention_bias = r.bool_or("attention_bias", false);
+  s.mlp_bias = r.bool_or("mlp_bias", false);
+  s.norm_placement = NormPlacement::kPre;
+  s.first_layer_attention_norm = false;
+  s.mlp = MlpKind::kGated;
+  s.gate_activated_first = true;  // `input, gate = Wi(x).chunk(2)`; act(input) * gate
+
+  s.global_attention_every = modernbert_global_every(r, s.num_hidden_layers);
+  const bool has_local = s.global_attention_every > 1 && s.num_hidden_layers > 1;
+  if (has_local) {
+    if (!r.root().contains("local_attention")) {
+      r.fail(ErrorCode::kInvalidModel, "local_attention",
+             "missing (expected an even positive integer: the sliding-attention layers' window)");
+    }
+    const int64_t window = r.positive_int("local_attention");
+    if (window % 2 != 0) {
+      r.fail(ErrorCode::kInvalidModel, "local_attention",
+             std::to_string(window) + " is odd (expected an even window, local_attention / 2 "
+                                      "tokens on each side)");
+    }
+    s.local_window = window / 2;
+  } else {
+    s.global_attention_every = 1;
+  }
+
+  if (!r.root().value("rope_scaling", json()).is_null()) {
+    r.fail(ErrorCode::kUnsupported, "rope_scaling", "is not supported (expected null)");
+  }
+  const auto params = r.root().find("rope_parameters");
+  if (params != r.root().end() && !params->is_null()) {
+    if (!params->is_object()) r.fail(ErrorCode::kInvalidModel, "rope_parameters", "expected an object");
+    for (const auto& [key, value] : params->items()) {
+      if (key != "full_attention" && key != "sliding_attention") {
+        r.fail(ErrorCode::kUnsupported, "rope_parameters",
+               "'" + key + "' is not supported (expected full_attention and sliding_attention)");
+      }
+    }
+  }
+  s.position = PositionKind::kRotary;
+  s.rotary.dim = s.head_dim();
+  s.rotary.base = modernbert_rope_theta(r, "full_attention", "global_rope_theta", 160000.0);
+  s.rotary.local_base = modernbert_rope_theta(r, "sliding_attention", "local_rope_theta", 10000.0);
+  s.rotary.interleaved = false;
+
+  WeightNames& n = s.names;
+  n.word_embeddings = "embeddings.tok_embeddings.weight";
+  n.embedding_norm = "embeddings.norm";
+  n.layer = "layers.";
+  n.qkv = "attn.Wqkv";
+  n.attention_output = "attn.Wo";
+  n.attention_norm = "attn_norm";
+  n.ffn_up = "mlp.Wi";
+  n.ffn_down = "mlp.Wo";
+  n.ffn_norm = "mlp_norm";
+  n.final_norm = "final_norm";
+  return s;
+}
+
 struct Family {
   std::string_view model_type;
   // Accepted `architectures`: <prefix>Model and every <prefix>For* head on the same encoder.
@@ -205,6 +346,7 @@ struct Family {
 constexpr Family kFamilies[] = {
     {"bert", "Bert", build_bert},
     {"distilbert", "DistilBert", build_distilbert},
+    {"modernbert", "ModernBert", build_modernbert},
     {"roberta", "Roberta", build_roberta},
     {"xlm-roberta", "XLMRoberta", build_roberta},
 };

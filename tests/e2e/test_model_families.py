@@ -11,7 +11,9 @@ import pytest
 
 from conftest import TEST_DATA, assert_one_line_error, jsonl_input, read_jsonl, require, run_cli
 
-FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert"]
+FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert", "tiny-modernbert-bias", "tiny-modernbert"]
+# One ModernBERT is enough here (the windowed, longer-text one): batch invariance costs five runs.
+BATCH_INVARIANCE = [name for name in FAMILIES if name != "tiny-modernbert-bias"]
 
 
 def model_dir(name):
@@ -34,7 +36,7 @@ def cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("name", BATCH_INVARIANCE)
 def test_batch_invariance_bit_identical(name):
     model = model_dir(name)
     texts, _ = reference(name)
@@ -102,7 +104,7 @@ def test_unsupported_model_type_and_fields(tmp_path):
     (model / "config.json").write_text(json.dumps({**config, "model_type": "mpnet"}))
     result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
     assert_one_line_error(result, "config.json: model_type: 'mpnet' is not supported",
-                          "bert, distilbert, roberta, xlm-roberta")
+                          "bert, distilbert, modernbert, roberta, xlm-roberta")
     model = copy_model(tmp_path, "tiny-distilbert")
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "sinusoidal_pos_embds": True}))
@@ -116,6 +118,66 @@ def test_xlm_roberta_position_limit():
     assert_one_line_error(result, "129", "128")
     long_text = " ".join(["word"] * 400)
     assert encode(model, [long_text], "--max-length", "128").shape == (1, 32)
+
+
+def edited_copy(tmp_path, name, **fields):
+    """A copy of a family model whose config.json has `fields` set (None: removed)."""
+    model = tmp_path / f"{name}-{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(model_dir(name), model)
+    config = json.loads((model / "config.json").read_text())
+    config.update(fields)
+    config = {k: v for k, v in config.items() if v is not None}
+    (model / "config.json").write_text(json.dumps(config))
+    return model
+
+
+def test_modernbert_config_contradicting_weights(tmp_path):
+    def fails(model, *needles):
+        result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+        assert_one_line_error(result, "model.safetensors", *needles)
+
+    fails(edited_copy(tmp_path, "tiny-modernbert", norm_bias=True), "missing (7)",
+          "embeddings.norm.bias")
+    fails(edited_copy(tmp_path, "tiny-modernbert", attention_bias=True), "layers.0.attn.Wqkv.bias")
+    fails(edited_copy(tmp_path, "tiny-modernbert-bias", mlp_bias=False), "unexpected (6)",
+          "layers.0.mlp.Wi.bias")
+    fails(edited_copy(tmp_path, "tiny-modernbert", intermediate_size=40), "mis-shaped",
+          "layers.0.mlp.Wi.weight [160, 64] (expected [80, 64])")
+    fails(edited_copy(tmp_path, "tiny-modernbert", num_hidden_layers=4), "missing",
+          "layers.3.attn.Wqkv.weight")
+
+
+def test_modernbert_bad_config(tmp_path):
+    for fields, needles in [({"local_attention": 15}, ["config.json: local_attention: 15 is odd"]),
+                            ({"local_attention": None}, ["config.json: local_attention: missing"]),
+                            ({"hidden_activation": "mish"}, ["config.json: hidden_activation: 'mish'"]),
+                            ({"local_rope_theta": -1}, ["config.json: local_rope_theta"]),
+                            ({"rope_scaling": {"rope_type": "linear", "factor": 2.0}},
+                             ["config.json: rope_scaling"])]:
+        model = edited_copy(tmp_path, "tiny-modernbert", **fields)
+        result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+        assert_one_line_error(result, *needles)
+
+
+def test_modernbert_windows_and_local_rotary_base_matter(tmp_path):
+    """The fixtures' parity would not catch a wrong window or local rotary base if they changed
+    nothing: the same model with a window covering every text gives other vectors for the texts
+    longer than the window (local_attention 16: 8 tokens each side) and the same for the others;
+    with the global base on its local layers, other vectors for all."""
+    from tokenizers import Tokenizer
+    texts, want = reference("tiny-modernbert")
+    tokenizer = Tokenizer.from_file(str(model_dir("tiny-modernbert") / "tokenizer.json"))
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    long = [i for i, n in enumerate(lengths) if n > 40][:20]
+    short = [i for i, n in enumerate(lengths) if n <= 9][:5]
+    assert len(long) == 20 and short
+    picked = [texts[i] for i in long + short]
+    # Each changed text moves by at least ten times the parity tolerance.
+    got = encode(edited_copy(tmp_path, "tiny-modernbert", local_attention=2048), picked)
+    assert np.abs(got[:20] - want[long]).max(axis=1).min() > 1e-3
+    assert np.abs(got[20:] - want[short]).max() <= 1e-4
+    got = encode(edited_copy(tmp_path, "tiny-modernbert", local_rope_theta=5000.0), picked)
+    assert np.abs(got - want[long + short]).max(axis=1).min() > 1e-3
 
 
 def hf_cache_from(folder, cache, repo_id, commit):
