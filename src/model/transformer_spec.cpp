@@ -197,7 +197,6 @@ TransformerSpec build_distilbert(const ConfigReader& r) {
   return s;
 }
 
-
 // ---- Rotary families: NomicBERT and GTE ------------------------------------------------------
 // Each comes in two config.json forms: transformers 5's own (NomicBertConfig, GteConfig) and the
 // one the Hub checkpoints carry for their remote code (nomic's GPT-2-named NomicBertConfig,
@@ -207,7 +206,8 @@ TransformerSpec build_distilbert(const ConfigReader& r) {
 const json* object_or_null(const ConfigReader& r, const std::string& field) {
   const auto it = r.root().find(field);
   if (it == r.root().end() || it->is_null()) return nullptr;
-  if (!it->is_object()) r.fail(ErrorCode::kInvalidModel, field, "expected an object, found " + it->dump());
+  if (!it->is_object())
+    r.fail(ErrorCode::kInvalidModel, field, "expected an object, found " + it->dump());
   return &*it;
 }
 
@@ -294,8 +294,9 @@ TransformerSpec build_nomic_bert_hub(const ConfigReader& r) {
   if (!gated && act != "gelu" && act != "gelu_new" && act != "gelu_fast" &&
       act != "gelu_pytorch_tanh") {
     r.fail(ErrorCode::kUnsupported, "activation_function",
-           "'" + act + "' is not supported (expected swiglu, geglu, gelu, gelu_new, gelu_fast or "
-                       "gelu_pytorch_tanh)");
+           "'" + act +
+               "' is not supported (expected swiglu, geglu, gelu, gelu_new, gelu_fast or "
+               "gelu_pytorch_tanh)");
   }
   // The remote code passes F.gelu (erf) for every gelu name, and F.silu for swiglu.
   s.hidden_act = act == "swiglu" ? kernels::Activation::kSilu : kernels::Activation::kGeluErf;
@@ -324,8 +325,8 @@ TransformerSpec build_nomic_bert_hub(const ConfigReader& r) {
   const double rotary_dim = fraction * double(s.head_dim());
   if (rotary_dim != std::floor(rotary_dim) || int64_t(rotary_dim) % 2 != 0) {
     r.fail(ErrorCode::kInvalidModel, "rotary_emb_fraction",
-           fraction_it->dump() + " of head dimension " + std::to_string(s.head_dim()) +
-               " gives " + nlohmann::json(rotary_dim).dump() +
+           fraction_it->dump() + " of head dimension " + std::to_string(s.head_dim()) + " gives " +
+               nlohmann::json(rotary_dim).dump() +
                " rotary dimensions (expected an even whole number)");
   }
   s.position = PositionKind::kRotary;
@@ -336,7 +337,8 @@ TransformerSpec build_nomic_bert_hub(const ConfigReader& r) {
   }
   s.rotary.interleaved = r.bool_or("rotary_emb_interleaved", false);
   // Dynamic NTK rescales per batch, by the padded batch length, past max_trained_positions.
-  if (const auto it = r.root().find("rotary_scaling_factor"); it != r.root().end() && !it->is_null()) {
+  if (const auto it = r.root().find("rotary_scaling_factor");
+      it != r.root().end() && !it->is_null()) {
     r.fail(ErrorCode::kUnsupported, "rotary_scaling_factor",
            it->dump() + " is not supported (expected null: no dynamic NTK scaling)");
   }
