@@ -5,7 +5,8 @@
 #   tokenizers/<name>/         test tokenizers (tokenizer.json)
 #   tokenizer-parity/          reference ids and byte offsets per tokenizer
 #   tiny-models/<name>/        random-weight sentence-transformers folders
-#   family-models/<name>/      random-weight folders of the other families (XLM-R, DistilBERT)
+#   family-models/<name>/      random-weight folders of the other families (XLM-R, DistilBERT,
+#                              NomicBERT and GTE, these also in their Hub config form)
 #   embeddings/<model>/        reference embeddings; sts/minilm.json: STS-B dev reference score
 #   encoder/<variant>/         BertModel hidden states and pooling references for the encoder tests
 # A step is skipped while its stamp is newer than its script and than the steps it reads from;
