@@ -5,7 +5,7 @@ batches of 8). Prints a Markdown table and writes JSON.
 
     .venv/bin/python bench/bench_encode.py --build build --out bench/results/encode.json
     .venv/bin/python bench/bench_encode.py --build build --shape nomic-embed-text-v1.5 \
-        --workloads medium --out bench/results/encode-nomic-embed-text-v1.5.json
+        --workloads medium --texts 64 --out bench/results/encode-nomic-embed-text-v1.5.json
 
 --shape NAME benches a model of that family with a published model's config and random weights
 (made once under BUILD/bench-models/, MiniLM's tokenizer): the rotary families whose checkpoints
@@ -154,6 +154,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "encode.json"))
     parser.add_argument("--shape", choices=sorted(SHAPES),
                         help="bench a random-weight model of this published config instead of --model")
+    parser.add_argument("--texts", type=int, default=0,
+                        help="at most this many texts per workload (0 = all)")
     parser.add_argument("--workloads", default="short,medium,medium8",
                         help="comma-separated subset of short, medium, medium8 (batches of 8)")
     args = parser.parse_args()
@@ -170,7 +172,8 @@ def main() -> None:
                  ("medium (~128 tokens)", medium, 32, "medium"),
                  ("medium, batches of 8", medium, 8, "medium8")]
     wanted = args.workloads.split(",")
-    workloads = [w[:3] for w in workloads if w[3] in wanted]
+    workloads = [(label, texts[:args.texts] if args.texts else texts, batch_size)
+                 for label, texts, batch_size, name in workloads if name in wanted]
     rows = []
     for name, texts, batch_size in workloads:
         ours = run_embedrt(Path(args.build), args.model, texts, args.threads, batch_size,
