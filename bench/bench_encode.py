@@ -6,6 +6,11 @@ matter). Prints a Markdown table and writes JSON.
 
     .venv/bin/python bench/bench_encode.py --build build --out bench/results/encode.json
     .venv/bin/python bench/bench_encode.py --model DIR --workloads medium,long --out OUT.json
+    .venv/bin/python bench/bench_encode.py --build build --shape nomic-embed-text-v1.5 \
+        --workloads medium --texts 64 --out bench/results/encode-nomic-embed-text-v1.5.json
+
+--shape NAME benches a model of that family with a published model's config and random weights
+(made once under BUILD/bench-models/, MiniLM's tokenizer). SHAPES holds one config per family.
 """
 import argparse
 import json
@@ -43,6 +48,48 @@ def medium_texts(sentences, tokenizer, target_tokens=128, count=256):
             texts.append(" ".join(current[:-1]) if len(current) > 1 else current[0])
             current = []
     return texts
+
+
+# Published configs (nomic-ai/nomic-embed-text-v1.5, Alibaba-NLP/gte-base-en-v1.5) as transformers
+# 5 reads them, with each model's pooling.
+SHAPES = {
+    "nomic-embed-text-v1.5": ("NomicBertConfig", "NomicBertModel", "mean", dict(
+        vocab_size=30528, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+        intermediate_size=3072, hidden_act="silu", max_position_embeddings=8192,
+        type_vocab_size=2, layer_norm_eps=1e-12,
+        rope_parameters={"rope_type": "default", "rope_theta": 1000.0})),
+    "gte-base-en-v1.5": ("GteConfig", "GteModel", "cls", dict(
+        vocab_size=30528, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+        intermediate_size=3072, hidden_act="gelu", max_position_embeddings=8192,
+        type_vocab_size=0, layer_norm_eps=1e-12, hidden_dropout_prob=0.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0})),
+}
+
+
+def shape_model(name: str, build: Path, tokenizer_dir: Path) -> str:
+    """A sentence-transformers folder of SHAPES[name] with seeded random weights (made once)."""
+    folder = build / "bench-models" / name
+    if (folder / "modules.json").exists():
+        return str(folder)
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules.normalize import Normalize
+    from sentence_transformers.base.modules.transformer import Transformer
+    from sentence_transformers.sentence_transformer.modules.pooling import Pooling
+    config_class, model_class, pooling, fields = SHAPES[name]
+    torch.manual_seed(0)
+    model = getattr(transformers, model_class)(getattr(transformers, config_class)(**fields))
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_file=str(tokenizer_dir / "tokenizer.json"), unk_token="[UNK]", sep_token="[SEP]",
+        pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", model_max_length=8192)
+    with tempfile.TemporaryDirectory() as hf_dir:
+        model.eval().save_pretrained(hf_dir)
+        tokenizer.save_pretrained(hf_dir)
+        transformer = Transformer(hf_dir, max_seq_length=512)
+        modules = [transformer, Pooling(fields["hidden_size"], pooling), Normalize()]
+        SentenceTransformer(modules=modules, device="cpu").save(str(folder))
+    return str(folder)
 
 
 def run_embedrt(build: Path, model: str, texts, threads: int, batch_size: int, repeats: int,
@@ -108,9 +155,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "encode.json"))
     parser.add_argument("--workloads", default="short,medium,medium8",
                         help="comma-separated: short, medium, medium8, long")
-    parser.add_argument("--max-texts", type=int, default=0,
+    parser.add_argument("--shape", choices=sorted(SHAPES),
+                        help="bench a random-weight model of this published config instead of --model")
+    parser.add_argument("--max-texts", "--texts", type=int, default=0,
                         help="at most this many texts per workload (0: all), for large models")
     args = parser.parse_args()
+    if args.shape:  # the tokenizer of --model (MiniLM's: BERT's uncased WordPiece, as both use)
+        args.model = shape_model(args.shape, Path(args.build), Path(args.model))
 
     from tokenizers import Tokenizer
     tokenizer = Tokenizer.from_file(str(Path(args.model) / "tokenizer.json"))
@@ -144,12 +195,15 @@ def main() -> None:
     import sentence_transformers
     import torch
     report = {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": args.threads,
+              "model": args.shape or Path(args.model).name,
               "date": time.strftime("%Y-%m-%d"), "repeats": args.repeats,
               "versions": {"sentence_transformers": sentence_transformers.__version__,
                            "torch": torch.__version__}, "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"CPU: {report['cpu']} ({report['cores']} cores), {args.threads} threads, fp32; "
+    print(f"Model: {report['model']}"
+          f"{' (published config, random weights)' if args.shape else ''}. "
+          f"CPU: {report['cpu']} ({report['cores']} cores), {args.threads} threads, fp32; "
           f"median of {args.repeats} runs; sentence-transformers "
           f"{sentence_transformers.__version__}, torch {torch.__version__}\n")
     print("| workload | texts | batch | embedrt texts/s | sentence-transformers texts/s | ratio | "

@@ -24,6 +24,21 @@ go to DIR/embeddings/<name> in the format of make_embedding_fixtures.py.
                     config.json rewritten in the older form Hub checkpoints carry
                     (global_rope_theta, local_rope_theta, global_attn_every_n_layers instead of
                     rope_parameters and layer_types).
+  tiny-nomic-bert   NomicBertModel (rotary, SwiGLU, no projection biases, 2 token types).
+  tiny-nomic-bert-geglu  NomicBertModel with GeGLU, head size 16, 1 token type, CLS pooling.
+  tiny-gte          GteModel (rotary theta 500,000, GeGLU with the fused [up; gate] projection,
+                    no token types, as gte-base-en-v1.5).
+  tiny-gte-silu     GteModel with SwiGLU, 6 heads, 2 token types, CLS pooling.
+
+The rotary families also come in the config.json form their Hub checkpoints carry for remote
+code (<name>-hub: nomic's GPT-2-named NomicBertConfig; Alibaba-NLP/new-impl's NewConfig,
+model_type "new"). transformers 5 saves these models under the Hub checkpoint names already, so a
+Hub copy is the same folder with config.json rewritten (tiny-gte-silu-hub: pack_qkv false, its
+qkv_proj split into q_proj/k_proj/v_proj as new-impl names them) and the same reference
+embeddings. tiny-gte-hub adds rope_scaling {"type": "ntk", "factor": 2.0} (gte-large-en-v1.5's),
+which transformers 5 cannot express: its reference comes from tiny-gte with the rotary
+frequencies of new-impl's NTKScalingRotaryEmbedding put into the model (base * factor, every
+frequency divided by factor^(2 / dim)).
 """
 
 import argparse
@@ -32,20 +47,23 @@ import os
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.normalize import Normalize
 from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.sentence_transformer.modules.pooling import Pooling
-from transformers import (DistilBertConfig, DistilBertModel, ModernBertConfig, ModernBertModel,
-                          PreTrainedTokenizerFast, XLMRobertaConfig, XLMRobertaModel)
+from safetensors.torch import load_file, save_file
+from transformers import (DistilBertConfig, DistilBertModel, GteConfig, GteModel, ModernBertConfig,
+                          ModernBertModel, NomicBertConfig, NomicBertModel, PreTrainedTokenizerFast,
+                          XLMRobertaConfig, XLMRobertaModel)
 from transformers.utils import logging as transformers_logging
 
 from fixture_io import read_texts
-from make_embedding_fixtures import sample_texts, write_embeddings
+from make_embedding_fixtures import BATCH_SIZE, load, sample_texts, write_embeddings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEXT_COUNT = 512
@@ -66,6 +84,7 @@ class Family:
     # and trailing whitespace as tokens, so unstripped edge cases would measure that choice, not
     # the encoder.
     strip_texts: bool = False
+    hub: list = field(default_factory=list)  # HubCopy: the same model in its Hub config form
 
 
 def log(message):
@@ -96,11 +115,15 @@ def xlm_roberta(test_data, hf_dir):
     return tokenizer, XLMRobertaModel(config, add_pooling_layer=False)
 
 
-def distilbert(test_data, hf_dir):
+def minilm_tokenizer(test_data):
     minilm = test_data / "models" / "all-MiniLM-L6-v2"
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_file=str(minilm / "tokenizer.json"), unk_token="[UNK]", sep_token="[SEP]",
         pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", model_max_length=512)
+
+
+def distilbert(test_data, hf_dir):
+    tokenizer = minilm_tokenizer(test_data)
     config = DistilBertConfig(
         vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), dim=32, n_heads=4, n_layers=2,
         hidden_dim=48, activation="relu", max_position_embeddings=512, sinusoidal_pos_embds=False,
@@ -165,11 +188,143 @@ def modernbert_legacy_config(config):
     return config
 
 
+# The vocabulary padded to a multiple of 64 rows, as nomic-embed-text's 30528; the nomic Hub
+# copies say vocab_size 30522 with pad_vocab_size_multiple 64.
+NOMIC_VOCAB = 30528
+
+
+def nomic_bert(hidden_act, hidden, heads, type_vocab_size, eps, theta):
+    # Intermediate 256: nomic's remote gated MLP rounds n_inner up to a multiple of 256, so the
+    # Hub copy describes the same shapes.
+    def build(test_data, hf_dir):
+        config = NomicBertConfig(
+            vocab_size=NOMIC_VOCAB, hidden_size=hidden, num_attention_heads=heads,
+            num_hidden_layers=2, intermediate_size=256, hidden_act=hidden_act,
+            max_position_embeddings=2048, type_vocab_size=type_vocab_size, layer_norm_eps=eps,
+            rope_parameters={"rope_type": "default", "rope_theta": theta}, pad_token_id=0,
+            initializer_range=0.1)
+        return minilm_tokenizer(test_data), NomicBertModel(config)
+    return build
+
+
+def gte(hidden_act, hidden, heads, intermediate, type_vocab_size, theta):
+    def build(test_data, hf_dir):
+        tokenizer = minilm_tokenizer(test_data)
+        config = GteConfig(
+            vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), hidden_size=hidden,
+            num_attention_heads=heads, num_hidden_layers=2, intermediate_size=intermediate,
+            hidden_act=hidden_act, max_position_embeddings=8192, type_vocab_size=type_vocab_size,
+            layer_norm_eps=1e-12, rope_parameters={"rope_type": "default", "rope_theta": theta},
+            pad_token_id=0, hidden_dropout_prob=0.0, initializer_range=0.1)
+        return tokenizer, GteModel(config)
+    return build
+
+
+def nomic_hub_config(config, folder):
+    """nomic's remote-code config.json (a GPT2Config) for the same model."""
+    activation = {"silu": "swiglu", "gelu": "geglu"}[config["hidden_act"]]
+    remote = "nomic-ai/nomic-bert-2048--"
+    return {
+        "activation_function": activation, "architectures": ["NomicBertModel"],
+        "attn_pdrop": 0.0,
+        "auto_map": {"AutoConfig": remote + "configuration_hf_nomic_bert.NomicBertConfig",
+                     "AutoModel": remote + "modeling_hf_nomic_bert.NomicBertModel",
+                     "AutoModelForMaskedLM": remote + "modeling_hf_nomic_bert.NomicBertForPreTraining"},
+        "bos_token_id": None, "causal": False, "dense_seq_output": True, "embd_pdrop": 0.0,
+        "eos_token_id": None, "fused_bias_fc": True, "fused_dropout_add_ln": True,
+        "initializer_range": 0.02, "layer_norm_epsilon": config["layer_norm_eps"],
+        "max_trained_positions": 2048, "mlp_fc1_bias": False, "mlp_fc2_bias": False,
+        "model_type": "nomic_bert", "n_embd": config["hidden_size"],
+        "n_head": config["num_attention_heads"], "n_inner": config["intermediate_size"],
+        "n_layer": config["num_hidden_layers"], "n_positions": config["max_position_embeddings"],
+        "pad_vocab_size_multiple": 64, "parallel_block": False, "parallel_block_tied_norm": False,
+        "prenorm": False, "qkv_proj_bias": False, "reorder_and_upcast_attn": False,
+        "resid_pdrop": 0.0, "rotary_emb_base": config["rope_parameters"]["rope_theta"],
+        "rotary_emb_fraction": 1.0, "rotary_emb_interleaved": False, "rotary_emb_scale_base": None,
+        "rotary_scaling_factor": None, "scale_attn_by_inverse_layer_idx": False,
+        "scale_attn_weights": True, "summary_activation": None, "summary_first_dropout": 0.0,
+        "summary_proj_to_labels": True, "summary_type": "cls_index", "summary_use_proj": True,
+        "torch_dtype": "float32", "transformers_version": "4.34.0",
+        "type_vocab_size": config["type_vocab_size"], "use_cache": True, "use_flash_attn": True,
+        "use_rms_norm": False, "use_xentropy": True, "vocab_size": 30522,
+    }
+
+
+def gte_hub_config(config, folder, pack_qkv=True, rope_scaling=None):
+    """Alibaba-NLP/new-impl's config.json (NewConfig, model_type "new") for the same model."""
+    remote = "Alibaba-NLP/new-impl--"
+    hub = {
+        "architectures": ["NewModel"],
+        "auto_map": {"AutoConfig": remote + "configuration.NewConfig",
+                     "AutoModel": remote + "modeling.NewModel",
+                     "AutoModelForMaskedLM": remote + "modeling.NewForMaskedLM"},
+        "attention_probs_dropout_prob": 0.0, "classifier_dropout": None,
+        "hidden_act": config["hidden_act"], "hidden_dropout_prob": 0.1,
+        "hidden_size": config["hidden_size"], "initializer_range": 0.02,
+        "intermediate_size": config["intermediate_size"],
+        "layer_norm_eps": config["layer_norm_eps"], "layer_norm_type": "layer_norm",
+        "logn_attention_clip1": False, "logn_attention_scale": False,
+        "max_position_embeddings": config["max_position_embeddings"], "model_type": "new",
+        "num_attention_heads": config["num_attention_heads"],
+        "num_hidden_layers": config["num_hidden_layers"], "pack_qkv": pack_qkv,
+        "pad_token_id": 0, "position_embedding_type": "rope", "rope_scaling": rope_scaling,
+        "rope_theta": config["rope_parameters"]["rope_theta"], "torch_dtype": "float32",
+        "transformers_version": "4.39.1", "type_vocab_size": config["type_vocab_size"],
+        "unpad_inputs": False, "use_memory_efficient_attention": False,
+        "vocab_size": config["vocab_size"],
+    }
+    if not pack_qkv:  # new-impl's q_proj / k_proj / v_proj instead of qkv_proj
+        tensors = load_file(folder / "model.safetensors")
+        for name in [n for n in tensors if ".attention.qkv_proj." in n]:
+            for part, chunk in zip("qkv", tensors.pop(name).chunk(3, dim=0)):
+                tensors[name.replace("qkv_proj", f"{part}_proj")] = chunk.contiguous()
+        save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    return hub
+
+
+NTK = {"type": "ntk", "factor": 2.0}
+
+
+def ntk_rotary(model, scaling):
+    """Puts new-impl's NTKScalingRotaryEmbedding frequencies into every rotary module: its table
+    is built for max_position_embeddings * factor positions at load, which takes the scaled
+    branch (base * factor, then inv_freq / factor ** (2 / dim))."""
+    factor = scaling["factor"]
+    for module in model.modules():
+        if type(module).__name__ == "GteRotaryEmbedding":
+            config = module.config
+            dim = config.hidden_size // config.num_attention_heads
+            base = config.rope_parameters["rope_theta"] * factor
+            inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2).float() / dim))
+            inv_freq = inv_freq / factor ** (2 / dim)
+            module.inv_freq.copy_(inv_freq)
+            module.original_inv_freq.copy_(inv_freq)
+
+
+@dataclass
+class HubCopy:
+    name: str
+    config: object  # (config dict, folder) -> Hub config.json dict; may rewrite the weights
+    rotary: object = None  # the reference model's rotary change, if the Hub form differs
+
+
 FAMILIES = [(Family("tiny-xlm-roberta", seed=21), xlm_roberta),
             (Family("tiny-distilbert", seed=22, pooling="cls", normalize=False), distilbert),
             (Family("tiny-modernbert-bias", seed=23, strip_texts=True), modernbert_bias),
             (Family("tiny-modernbert", seed=24, pooling="cls", normalize=False, max_seq_length=512,
-                    edit_config=modernbert_legacy_config, strip_texts=True), modernbert)]
+                    edit_config=modernbert_legacy_config, strip_texts=True), modernbert),
+            (Family("tiny-nomic-bert", seed=23, hub=[HubCopy("tiny-nomic-bert-hub", nomic_hub_config)]),
+             nomic_bert("silu", 32, 4, 2, 1e-12, 1000.0)),
+            (Family("tiny-nomic-bert-geglu", seed=24, pooling="cls",
+                    hub=[HubCopy("tiny-nomic-bert-geglu-hub", nomic_hub_config)]),
+             nomic_bert("gelu", 48, 3, 1, 1e-5, 10000.0)),
+            (Family("tiny-gte", seed=25, hub=[HubCopy(
+                "tiny-gte-hub", lambda c, f: gte_hub_config(c, f, rope_scaling=NTK),
+                lambda model: ntk_rotary(model, NTK))]),
+             gte("gelu", 32, 4, 64, 0, 500000.0)),
+            (Family("tiny-gte-silu", seed=26, pooling="cls", hub=[HubCopy(
+                "tiny-gte-silu-hub", lambda c, f: gte_hub_config(c, f, pack_qkv=False))]),
+             gte("silu", 48, 6, 96, 2, 160000.0))]
 
 
 def make_family(family, build, test_data):
@@ -195,6 +350,38 @@ def make_family(family, build, test_data):
     return folder
 
 
+def make_hub_copy(folder, hub, texts, test_data):
+    """The Hub config form of `folder`'s model, with the reference embeddings it must give."""
+    target = folder.parent / hub.name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(folder, target)
+    config = json.loads((folder / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps(hub.config(config, target), indent=2) + "\n")
+    reference = test_data / "embeddings" / folder.name
+    out = test_data / "embeddings" / hub.name
+    if out.exists():
+        shutil.rmtree(out)
+    if hub.rotary is None:
+        shutil.copytree(reference, out)
+    else:
+        model = load(folder)
+        hub.rotary(model)
+        embeddings = model.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True,
+                                  show_progress_bar=False).astype(np.float32)
+        plain = np.load(reference / "embeddings.npy")
+        assert np.abs(embeddings - plain).max() > 1e-3, "the rotary change made no difference"
+        out.mkdir(parents=True)
+        shutil.copy(reference / "texts.jsonl", out / "texts.jsonl")
+        np.save(out / "embeddings.npy", np.ascontiguousarray(embeddings))
+    meta = json.loads((reference / "meta.json").read_text())
+    meta["model"] = str(target.relative_to(test_data))
+    meta["reference"] = f"{folder.name} (same weights)" + (
+        ", rotary frequencies as the Hub config's remote code computes them" if hub.rotary else "")
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"wrote {target} (Hub config form of {folder.name})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test-data", type=Path,
@@ -212,6 +399,8 @@ def main():
         folder = make_family(family, build, test_data)
         write_embeddings(folder, family.name, [t.strip() for t in texts] if family.strip_texts else texts,
                          test_data)
+        for hub in family.hub:
+            make_hub_copy(folder, hub, texts, test_data)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
 #   tokenizers/<name>/         test tokenizers (tokenizer.json)
 #   tokenizer-parity/          reference ids and byte offsets per tokenizer
 #   tiny-models/<name>/        random-weight sentence-transformers folders
-#   family-models/<name>/      random-weight folders of the other families (XLM-R, DistilBERT)
+#   family-models/<name>/      random-weight folders of the other families (XLM-R, DistilBERT,
+#                              ModernBERT, NomicBERT and GTE, the last two also in their Hub form)
 #   reranker-models/<name>/    random-weight cross-encoders with CrossEncoder's reference scores
 #   module-models/<name>/      random-weight folders with Dense, LayerNorm, StaticEmbedding modules
 #   module-embeddings/<name>/  their reference embeddings

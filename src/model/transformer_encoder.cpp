@@ -51,7 +51,8 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
       if (positions >= max_len) return;
       cos.resize(max_len * half);
       sin.resize(max_len * half);
-      kernels::rotary_tables(max_len, c.rotary.dim, base, cos.data(), sin.data());
+      kernels::rotary_tables(max_len, c.rotary.dim, base, cos.data(), sin.data(),
+                             c.rotary.inv_freq_divisor);
       positions = max_len;
     };
     table(rotary_cos_, rotary_sin_, rotary_positions_, c.rotary.base);

@@ -1,6 +1,7 @@
 #include "model/transformer_spec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
@@ -74,8 +75,9 @@ class ConfigReader {
   const std::string& file_;
 };
 
-kernels::Activation parse_activation(const ConfigReader& r, const std::string& field) {
-  const std::string act = r.string_or(field, "gelu");
+kernels::Activation parse_activation(const ConfigReader& r, const std::string& field,
+                                     const std::string& fallback = "gelu") {
+  const std::string act = r.string_or(field, fallback);
   if (act == "gelu") return kernels::Activation::kGeluErf;
   if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") {
     return kernels::Activation::kGeluTanh;
@@ -336,6 +338,286 @@ TransformerSpec build_modernbert(const ConfigReader& r) {
   return s;
 }
 
+// ---- Rotary families: NomicBERT and GTE ------------------------------------------------------
+// Each comes in two config.json forms: transformers 5's own (NomicBertConfig, GteConfig) and the
+// one the Hub checkpoints carry for their remote code (nomic's GPT-2-named NomicBertConfig,
+// Alibaba-NLP/new-impl's NewConfig). transformers 5 writes its models back under the Hub
+// checkpoint names, so one name map per family serves both forms.
+
+const json* object_or_null(const ConfigReader& r, const std::string& field) {
+  const auto it = r.root().find(field);
+  if (it == r.root().end() || it->is_null()) return nullptr;
+  if (!it->is_object())
+    r.fail(ErrorCode::kInvalidModel, field, "expected an object, found " + it->dump());
+  return &*it;
+}
+
+double positive_number(const ConfigReader& r, const json& value, const std::string& field) {
+  if (!value.is_number() || !(value.get<double>() > 0)) {
+    r.fail(ErrorCode::kInvalidModel, field, "expected a positive number, found " + value.dump());
+  }
+  return value.get<double>();
+}
+
+// transformers 5's rope_parameters (or the legacy top-level rope_theta): only the default rope
+// type, whose frequencies span the whole head (transformers ignores partial_rotary_factor there).
+double hf_rope_theta(const ConfigReader& r, double default_theta) {
+  if (const json* legacy = object_or_null(r, "rope_scaling")) {
+    r.fail(ErrorCode::kUnsupported, "rope_scaling",
+           legacy->dump() + " is not supported (expected null: plain rotary positions)");
+  }
+  double theta = default_theta;
+  if (const auto it = r.root().find("rope_theta"); it != r.root().end() && !it->is_null()) {
+    theta = positive_number(r, *it, "rope_theta");
+  }
+  if (const json* params = object_or_null(r, "rope_parameters")) {
+    for (const char* key : {"rope_type", "type"}) {
+      const auto type = params->find(key);
+      if (type != params->end() && *type != "default") {
+        r.fail(ErrorCode::kUnsupported, std::string("rope_parameters.") + key,
+               type->dump() + " is not supported (expected \"default\")");
+      }
+    }
+    if (const auto it = params->find("rope_theta"); it != params->end()) {
+      theta = positive_number(r, *it, "rope_parameters.rope_theta");
+    }
+  }
+  return theta;
+}
+
+// transformers 5 lets head_dim differ from hidden_size / num_attention_heads; the encoder does not.
+void check_head_dim(const ConfigReader& r, const TransformerSpec& s) {
+  const auto it = r.root().find("head_dim");
+  if (it == r.root().end() || it->is_null()) return;
+  if (!it->is_number_integer() || it->get<int64_t>() != s.head_dim()) {
+    r.fail(ErrorCode::kUnsupported, "head_dim",
+           it->dump() + " is not supported (expected hidden_size / num_attention_heads = " +
+               std::to_string(s.head_dim()) + ")");
+  }
+}
+
+WeightNames nomic_bert_names(bool gated) {
+  WeightNames n;
+  n.word_embeddings = "embeddings.word_embeddings.weight";
+  n.token_type_embeddings = "embeddings.token_type_embeddings.weight";
+  n.embedding_norm = "emb_ln";
+  n.layer = "encoder.layers.";
+  n.qkv = "attn.Wqkv";
+  n.attention_output = "attn.out_proj";
+  n.attention_norm = "norm1";
+  // fc12 is the activated half: y = fc11(x) * act(fc12(x)).
+  n.ffn_up = gated ? "mlp.fc11" : "mlp.fc1";
+  if (gated) n.ffn_gate = "mlp.fc12";
+  n.ffn_down = "mlp.fc2";
+  n.ffn_norm = "norm2";
+  n.ignored = {"pooler.", "embeddings.position_ids"};
+  return n;
+}
+
+void set_full_rotary(TransformerSpec& s, double base) {
+  s.position = PositionKind::kRotary;
+  s.rotary.dim = s.head_dim();
+  s.rotary.base = base;
+}
+
+// NomicBERT as nomic's remote code (configuration_hf_nomic_bert.py, a GPT2Config) describes it.
+TransformerSpec build_nomic_bert_hub(const ConfigReader& r) {
+  TransformerSpec s;
+  s.hidden_size = r.positive_int("n_embd");
+  s.num_hidden_layers = r.positive_int("n_layer");
+  s.num_attention_heads = r.positive_int("n_head");
+  check_heads(r, s, "n_head", "n_embd");
+  // The model pads the vocabulary up to a multiple (nomic-embed-text: 30528 rows).
+  const int64_t multiple = r.positive_int_or("pad_vocab_size_multiple", 1);
+  s.vocab_size = (r.positive_int("vocab_size") + multiple - 1) / multiple * multiple;
+  const std::string act = r.string_or("activation_function", "gelu_new");
+  const bool gated = act == "swiglu" || act == "geglu";
+  if (!gated && act != "gelu" && act != "gelu_new" && act != "gelu_fast" &&
+      act != "gelu_pytorch_tanh") {
+    r.fail(ErrorCode::kUnsupported, "activation_function",
+           "'" + act +
+               "' is not supported (expected swiglu, geglu, gelu, gelu_new, gelu_fast or "
+               "gelu_pytorch_tanh)");
+  }
+  // The remote code passes F.gelu (erf) for every gelu name, and F.silu for swiglu.
+  s.hidden_act = act == "swiglu" ? kernels::Activation::kSilu : kernels::Activation::kGeluErf;
+  s.mlp = gated ? MlpKind::kGated : MlpKind::kPlain;
+  int64_t inner = r.non_negative_int_or("n_inner", 0);
+  if (inner == 0) inner = gated ? 8 * s.hidden_size / 3 : 4 * s.hidden_size;
+  if (gated) inner = (inner + 255) / 256 * 256;  // the gated MLP rounds up to a multiple of 256
+  s.intermediate_size = inner;
+  s.layer_norm_eps = r.number_or("layer_norm_epsilon", 1e-5);
+  s.type_vocab_size = r.non_negative_int_or("type_vocab_size", 2);
+  s.max_position_embeddings = r.positive_int_or("n_positions", 1024);
+  if (r.bool_or("prenorm", false)) {
+    r.fail(ErrorCode::kUnsupported, "prenorm", "true is not supported (expected false)");
+  }
+  const auto fraction_it = r.root().find("rotary_emb_fraction");
+  const double fraction = fraction_it == r.root().end() || fraction_it->is_null()
+                              ? 0.0
+                              : r.number_or("rotary_emb_fraction", 0.0);
+  if (fraction <= 0.0 || fraction > 1.0) {
+    r.fail(ErrorCode::kUnsupported, "rotary_emb_fraction",
+           fraction_it == r.root().end() || fraction_it->is_null()
+               ? std::string("missing (learned position embeddings are not supported; expected a "
+                             "number in (0, 1])")
+               : fraction_it->dump() + " is not supported (expected a number in (0, 1])");
+  }
+  const double rotary_dim = fraction * double(s.head_dim());
+  if (rotary_dim != std::floor(rotary_dim) || int64_t(rotary_dim) % 2 != 0) {
+    r.fail(ErrorCode::kInvalidModel, "rotary_emb_fraction",
+           fraction_it->dump() + " of head dimension " + std::to_string(s.head_dim()) + " gives " +
+               nlohmann::json(rotary_dim).dump() +
+               " rotary dimensions (expected an even whole number)");
+  }
+  s.position = PositionKind::kRotary;
+  s.rotary.dim = int64_t(rotary_dim);
+  s.rotary.base = 1000.0;
+  if (const auto it = r.root().find("rotary_emb_base"); it != r.root().end() && !it->is_null()) {
+    s.rotary.base = positive_number(r, *it, "rotary_emb_base");
+  }
+  s.rotary.interleaved = r.bool_or("rotary_emb_interleaved", false);
+  // Dynamic NTK rescales per batch, by the padded batch length, past max_trained_positions.
+  if (const auto it = r.root().find("rotary_scaling_factor");
+      it != r.root().end() && !it->is_null()) {
+    r.fail(ErrorCode::kUnsupported, "rotary_scaling_factor",
+           it->dump() + " is not supported (expected null: no dynamic NTK scaling)");
+  }
+  s.attention_bias = r.bool_or("qkv_proj_bias", true);  // Wqkv and out_proj alike
+  s.mlp_bias = r.bool_or("mlp_fc1_bias", true);
+  s.mlp_down_bias = r.bool_or("mlp_fc2_bias", true);
+  s.names = nomic_bert_names(gated);
+  return s;
+}
+
+// NomicBERT: transformers 5's NomicBertConfig, or the Hub form (GPT-2 names, n_embd, ...).
+TransformerSpec build_nomic_bert(const ConfigReader& r) {
+  if (r.root().contains("n_embd")) return build_nomic_bert_hub(r);
+  TransformerSpec s;
+  s.vocab_size = r.positive_int("vocab_size");
+  s.hidden_size = r.positive_int("hidden_size");
+  s.num_hidden_layers = r.positive_int("num_hidden_layers");
+  s.num_attention_heads = r.positive_int("num_attention_heads");
+  check_heads(r, s, "num_attention_heads", "hidden_size");
+  check_head_dim(r, s);
+  s.intermediate_size = r.positive_int("intermediate_size");
+  s.hidden_act = parse_activation(r, "hidden_act", "silu");
+  s.layer_norm_eps = r.number_or("layer_norm_eps", 1e-12);
+  s.max_position_embeddings = r.positive_int_or("max_position_embeddings", 2048);
+  s.type_vocab_size = r.non_negative_int_or("type_vocab_size", 2);
+  set_full_rotary(s, hf_rope_theta(r, 1000.0));
+  s.mlp = MlpKind::kGated;  // act(gate_proj(x)) * up_proj(x) whatever hidden_act is
+  s.attention_bias = false;
+  s.mlp_bias = false;
+  s.names = nomic_bert_names(true);
+  return s;
+}
+
+WeightNames gte_names(bool packed_qkv) {
+  WeightNames n;
+  n.word_embeddings = "embeddings.word_embeddings.weight";
+  n.token_type_embeddings = "embeddings.token_type_embeddings.weight";
+  n.embedding_norm = "embeddings.LayerNorm";
+  n.layer = "encoder.layer.";
+  if (packed_qkv) {
+    n.qkv = "attention.qkv_proj";
+  } else {
+    n.query = "attention.q_proj";
+    n.key = "attention.k_proj";
+    n.value = "attention.v_proj";
+  }
+  n.attention_output = "attention.o_proj";
+  n.attention_norm = "attn_ln";
+  n.ffn_up = "mlp.up_gate_proj";  // fused [up; gate]: gate_activated_first = false
+  n.ffn_down = "mlp.down_proj";
+  n.ffn_norm = "mlp_ln";
+  n.ignored = {"pooler.", "embeddings.position_ids"};
+  return n;
+}
+
+// What both GTE forms share: BERT field names, a gated MLP whose up projection has no bias.
+TransformerSpec gte_common(const ConfigReader& r, int64_t default_positions) {
+  TransformerSpec s;
+  s.vocab_size = r.positive_int("vocab_size");
+  s.hidden_size = r.positive_int("hidden_size");
+  s.num_hidden_layers = r.positive_int("num_hidden_layers");
+  s.num_attention_heads = r.positive_int("num_attention_heads");
+  check_heads(r, s, "num_attention_heads", "hidden_size");
+  s.intermediate_size = r.positive_int("intermediate_size");
+  s.hidden_act = parse_activation(r, "hidden_act");
+  s.layer_norm_eps = r.number_or("layer_norm_eps", 1e-12);
+  s.max_position_embeddings = r.positive_int_or("max_position_embeddings", default_positions);
+  s.type_vocab_size = r.non_negative_int_or("type_vocab_size", 1);
+  s.mlp = MlpKind::kGated;
+  s.gate_activated_first = false;
+  s.mlp_bias = false;
+  s.mlp_down_bias = true;
+  return s;
+}
+
+// GTE as transformers 5's GteConfig describes it.
+TransformerSpec build_gte(const ConfigReader& r) {
+  TransformerSpec s = gte_common(r, 8192);
+  check_head_dim(r, s);
+  set_full_rotary(s, hf_rope_theta(r, 160000.0));
+  s.names = gte_names(true);
+  return s;
+}
+
+// GTE as Alibaba-NLP/new-impl's NewConfig (model_type "new") describes it.
+TransformerSpec build_gte_new(const ConfigReader& r) {
+  TransformerSpec s = gte_common(r, 2048);
+  const std::string position = r.string_or("position_embedding_type", "rope");
+  if (position != "rope") {
+    r.fail(ErrorCode::kUnsupported, "position_embedding_type",
+           "'" + position + "' is not supported (expected \"rope\")");
+  }
+  const std::string norm = r.string_or("layer_norm_type", "layer_norm");
+  if (norm != "layer_norm") {
+    r.fail(ErrorCode::kUnsupported, "layer_norm_type",
+           "'" + norm + "' is not supported (expected \"layer_norm\")");
+  }
+  if (r.bool_or("logn_attention_scale", false)) {
+    r.fail(ErrorCode::kUnsupported, "logn_attention_scale",
+           "true is not supported (expected false)");
+  }
+  double base = 10000.0;
+  if (const auto it = r.root().find("rope_theta"); it != r.root().end() && !it->is_null()) {
+    base = positive_number(r, *it, "rope_theta");
+  }
+  set_full_rotary(s, base);
+  if (const json* scaling = object_or_null(r, "rope_scaling")) {
+    const auto type = scaling->find("type");
+    if (type == scaling->end()) {
+      r.fail(ErrorCode::kInvalidModel, "rope_scaling.type", "missing (expected \"ntk\")");
+    }
+    if (*type != "ntk") {
+      r.fail(ErrorCode::kUnsupported, "rope_scaling.type",
+             type->dump() + " is not supported (expected \"ntk\")");
+    }
+    const auto factor_it = scaling->find("factor");
+    if (factor_it == scaling->end()) {
+      r.fail(ErrorCode::kInvalidModel, "rope_scaling.factor", "missing (expected a number > 1)");
+    }
+    if (!factor_it->is_number() || !(factor_it->get<double>() > 1.0)) {
+      r.fail(ErrorCode::kUnsupported, "rope_scaling.factor",
+             factor_it->dump() + " is not supported (expected a number > 1)");
+    }
+    if (const auto mixed = scaling->find("mixed_b"); mixed != scaling->end() && !mixed->is_null()) {
+      r.fail(ErrorCode::kUnsupported, "rope_scaling.mixed_b",
+             mixed->dump() + " is not supported (expected null)");
+    }
+    // new-impl's NTKScalingRotaryEmbedding builds its table for max_position_embeddings * factor
+    // positions at load, which always takes its scaled branch: base * factor, and every
+    // frequency divided by factor^(2 / dim). Short and long inputs alike.
+    const double factor = factor_it->get<double>();
+    s.rotary.base = base * factor;
+    s.rotary.inv_freq_divisor = std::pow(factor, 2.0 / double(s.rotary.dim));
+  }
+  s.names = gte_names(r.bool_or("pack_qkv", true));
+  return s;
+}
+
 struct Family {
   std::string_view model_type;
   // Accepted `architectures`: <prefix>Model and every <prefix>For* head on the same encoder.
@@ -346,7 +628,10 @@ struct Family {
 constexpr Family kFamilies[] = {
     {"bert", "Bert", build_bert},
     {"distilbert", "DistilBert", build_distilbert},
+    {"gte", "Gte", build_gte},
     {"modernbert", "ModernBert", build_modernbert},
+    {"new", "New", build_gte_new},
+    {"nomic_bert", "NomicBert", build_nomic_bert},
     {"roberta", "Roberta", build_roberta},
     {"xlm-roberta", "XLMRoberta", build_roberta},
 };

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct RotarySpec {
   double base = 10000.0;     // theta of full-attention layers
   double local_base = 0.0;   // theta of sliding-window layers; 0 = base
   bool interleaved = false;  // rotate pairs (2k, 2k+1) instead of (k, k + dim/2)
+  // inv_freq[k] is further divided by this (fixed NTK scaling: factor^(2 / dim)); 1 = none.
+  double inv_freq_divisor = 1.0;
 };
 
 // Checkpoint tensor names, relative to the prefix the file puts in front of the encoder ("",
@@ -85,6 +88,9 @@ struct TransformerSpec {
   bool norm_bias = true;       // LayerNorms have a bias
   bool attention_bias = true;  // the Q/K/V and output projections have biases
   bool mlp_bias = true;        // the MLP projections have biases
+  // The down projection's bias where it differs from the up projection's (GTE: up without,
+  // down with); unset: as mlp_bias.
+  std::optional<bool> mlp_down_bias;
   MlpKind mlp = MlpKind::kPlain;
   bool gate_activated_first = true;  // fused gated ffn_up: which half goes through hidden_act
   // Sliding-window attention: layers l with l % global_attention_every != 0 let token i see only
@@ -95,6 +101,7 @@ struct TransformerSpec {
   WeightNames names;
 
   int64_t head_dim() const noexcept { return hidden_size / num_attention_heads; }
+  bool has_mlp_down_bias() const noexcept { return mlp_down_bias.value_or(mlp_bias); }
   bool layer_is_local(int64_t layer) const noexcept {
     return local_window > 0 && layer % global_attention_every != 0;
   }

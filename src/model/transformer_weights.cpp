@@ -53,7 +53,7 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
     if (l > 0 || s.first_layer_attention_norm) norm(layer_name(s, l, n.attention_norm));
     if (gated && !n.ffn_gate.empty()) linear(l, n.ffn_gate, i, h, s.mlp_bias);
     linear(l, n.ffn_up, gated && n.ffn_gate.empty() ? 2 * i : i, h, s.mlp_bias);
-    linear(l, n.ffn_down, h, i, s.mlp_bias);
+    linear(l, n.ffn_down, h, i, s.has_mlp_down_bias());
     norm(layer_name(s, l, n.ffn_norm));
   }
   return t;
@@ -198,7 +198,7 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
       }
     }
     layer.output_weight = weight(n.ffn_down);
-    layer.output_bias = bias(n.ffn_down, spec.mlp_bias);
+    layer.output_bias = bias(n.ffn_down, spec.has_mlp_down_bias());
     norm(layer_name(spec, l, n.ffn_norm), layer.output_norm_weight, layer.output_norm_bias);
     w.layers.push_back(std::move(layer));
   }

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import TEST_DATA, assert_one_line_error, jsonl_input, read_jsonl, require, run_cli
 
-FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert", "tiny-modernbert-bias", "tiny-modernbert"]
+FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert", "tiny-modernbert-bias", "tiny-modernbert",
+            "tiny-nomic-bert", "tiny-nomic-bert-geglu", "tiny-gte", "tiny-gte-hub", "tiny-gte-silu"]
 # One ModernBERT is enough here (the windowed, longer-text one): batch invariance costs five runs.
 BATCH_INVARIANCE = [name for name in FAMILIES if name != "tiny-modernbert-bias"]
 
@@ -98,13 +99,61 @@ def test_config_contradicting_weights(tmp_path):
                           "embeddings.token_type_embeddings.weight [1, 32] (expected [2, 32])")
 
 
+def test_rotary_configs_contradicting_weights(tmp_path):
+    model = copy_model(tmp_path, "tiny-nomic-bert-hub")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "n_inner": 512}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "model.safetensors", "mis-shaped",
+                          "encoder.layers.0.mlp.fc11.weight [256, 32] (expected [512, 32])")
+    (model / "config.json").write_text(json.dumps({**config, "qkv_proj_bias": True}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "model.safetensors", "missing", "encoder.layers.0.attn.Wqkv.bias")
+
+    model = copy_model(tmp_path, "tiny-gte-silu-hub")  # split q/k/v tensors
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "pack_qkv": True}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "model.safetensors", "encoder.layer.0.attention.qkv_proj.weight",
+                          "unexpected", "encoder.layer.0.attention.q_proj.weight")
+    (model / "config.json").write_text(json.dumps({**config, "type_vocab_size": 0}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "model.safetensors", "unexpected",
+                          "embeddings.token_type_embeddings.weight")
+
+
+def test_rotary_config_errors_name_the_field(tmp_path):
+    model = copy_model(tmp_path, "tiny-nomic-bert-hub")  # head dimension 8
+    config = json.loads((model / "config.json").read_text())
+    cases = [({k: v for k, v in config.items() if k != "rotary_emb_fraction"},
+              "config.json: rotary_emb_fraction: missing"),
+             ({**config, "rotary_emb_fraction": 0.3},
+              "config.json: rotary_emb_fraction: 0.3 of head dimension 8 gives 2.4 rotary dimensions"),
+             ({**config, "rotary_emb_fraction": 0.375}, "config.json: rotary_emb_fraction: 0.375"),
+             ({**config, "activation_function": "relu"}, "config.json: activation_function: 'relu'")]
+    for broken, message in cases:
+        (model / "config.json").write_text(json.dumps(broken))
+        result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+        assert_one_line_error(result, message)
+    # A quarter of each head (2 dimensions) rotates: it loads, and positions then matter less.
+    (model / "config.json").write_text(json.dumps({**config, "rotary_emb_fraction": 0.25}))
+    texts = ["a somewhat longer text so that positions matter"]
+    assert not np.allclose(encode(model, texts), encode(model_dir("tiny-nomic-bert-hub"), texts))
+
+    model = copy_model(tmp_path, "tiny-gte-hub")
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "rope_scaling": {"type": "ntk"}}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "config.json: rope_scaling.factor: missing")
+
+
 def test_unsupported_model_type_and_fields(tmp_path):
     model = copy_model(tmp_path, "tiny-xlm-roberta")
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "model_type": "mpnet"}))
     result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
     assert_one_line_error(result, "config.json: model_type: 'mpnet' is not supported",
-                          "bert, distilbert, modernbert, roberta, xlm-roberta")
+                          "bert, distilbert, gte, modernbert, new, nomic_bert, roberta, xlm-roberta")
     model = copy_model(tmp_path, "tiny-distilbert")
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "sinusoidal_pos_embds": True}))

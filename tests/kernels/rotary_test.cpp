@@ -72,6 +72,21 @@ TEST(Rotary, RotatesQueriesAndKeysPerSequencePosition) {
   }
 }
 
+TEST(Rotary, TablesDivideTheFrequenciesByTheNtkDivisor) {
+  // GTE's fixed NTK scaling: base * factor, every frequency divided by factor^(2 / dim).
+  const int64_t dim = 8, positions = 40, half = dim / 2;
+  const double factor = 2.0, base = 160000.0 * factor, divisor = std::pow(factor, 2.0 / dim);
+  std::vector<float> cos(positions * half), sin(positions * half);
+  rotary_tables(positions, dim, base, cos.data(), sin.data(), divisor);
+  for (int64_t p = 0; p < positions; ++p) {
+    for (int64_t k = 0; k < half; ++k) {
+      const double angle = p / std::pow(base, double(2 * k) / dim) / divisor;
+      EXPECT_NEAR(cos[p * half + k], std::cos(angle), 2e-5) << p << " " << k;
+      EXPECT_NEAR(sin[p * half + k], std::sin(angle), 2e-5) << p << " " << k;
+    }
+  }
+}
+
 TEST(Rotary, GatedActivationMultipliesActivatedHalfByLinearHalf) {
   const int64_t rows = 5, inner = 7;
   const auto x = random_vector(rows * 2 * inner, 4, -3.0f, 3.0f);

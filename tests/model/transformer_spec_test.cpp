@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -89,10 +90,11 @@ TEST(TransformerSpec, UnknownModelTypeListsTheSupportedOnes) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
     EXPECT_EQ(std::string(e.what()),
               "config.json: model_type: 'gpt2' is not supported (supported: bert, distilbert, "
-              "modernbert, roberta, xlm-roberta)");
+              "gte, modernbert, new, nomic_bert, roberta, xlm-roberta)");
   }
-  EXPECT_EQ(supported_model_types(), (std::vector<std::string>{"bert", "distilbert", "modernbert",
-                                                               "roberta", "xlm-roberta"}));
+  EXPECT_EQ(supported_model_types(),
+            (std::vector<std::string>{"bert", "distilbert", "gte", "modernbert", "new",
+                                      "nomic_bert", "roberta", "xlm-roberta"}));
 }
 
 TEST(TransformerSpec, BertIsPlainAbsolutePostNorm) {
@@ -306,6 +308,296 @@ TEST(TransformerSpec, ModernBertRejectsBadFields) {
   j = modernbert();
   j["architectures"] = {"BertModel"};
   expect_error(j, ErrorCode::kUnsupported, "architectures");
+}
+
+// nomic-ai/nomic-embed-text-v1.5's config.json: nomic's remote-code form (a GPT2Config).
+nlohmann::json nomic_embed_text() {
+  return nlohmann::json::parse(R"({
+    "activation_function": "swiglu", "architectures": ["NomicBertModel"], "attn_pdrop": 0.0,
+    "auto_map": {"AutoConfig": "nomic-ai/nomic-bert-2048--configuration_hf_nomic_bert.NomicBertConfig",
+                 "AutoModel": "nomic-ai/nomic-bert-2048--modeling_hf_nomic_bert.NomicBertModel"},
+    "bos_token_id": null, "causal": false, "dense_seq_output": true, "embd_pdrop": 0.0,
+    "eos_token_id": null, "fused_bias_fc": true, "fused_dropout_add_ln": true,
+    "initializer_range": 0.02, "layer_norm_epsilon": 1e-12, "max_trained_positions": 2048,
+    "mlp_fc1_bias": false, "mlp_fc2_bias": false, "model_type": "nomic_bert", "n_embd": 768,
+    "n_head": 12, "n_inner": 3072, "n_layer": 12, "n_positions": 8192,
+    "pad_vocab_size_multiple": 64, "parallel_block": false, "parallel_block_tied_norm": false,
+    "prenorm": false, "qkv_proj_bias": false, "reorder_and_upcast_attn": false,
+    "resid_pdrop": 0.0, "rotary_emb_base": 1000, "rotary_emb_fraction": 1.0,
+    "rotary_emb_interleaved": false, "rotary_emb_scale_base": null,
+    "rotary_scaling_factor": null, "scale_attn_by_inverse_layer_idx": false,
+    "scale_attn_weights": true, "summary_activation": null, "summary_first_dropout": 0.0,
+    "summary_proj_to_labels": true, "summary_type": "cls_index", "summary_use_proj": true,
+    "torch_dtype": "float32", "transformers_version": "4.34.0", "type_vocab_size": 2,
+    "use_cache": true, "use_flash_attn": true, "use_rms_norm": false, "use_xentropy": true,
+    "vocab_size": 30528})");
+}
+
+// The same model as transformers 5's NomicBertConfig writes it.
+nlohmann::json nomic_bert_hf() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["NomicBertModel"], "attention_probs_dropout_prob": 0.0, "head_dim": 64,
+    "hidden_act": "silu", "hidden_dropout_prob": 0.0, "hidden_size": 768,
+    "initializer_range": 0.02, "intermediate_size": 3072, "layer_norm_eps": 1e-12,
+    "max_position_embeddings": 8192, "model_type": "nomic_bert", "num_attention_heads": 12,
+    "num_hidden_layers": 12, "pad_token_id": 0,
+    "rope_parameters": {"rope_theta": 1000.0, "rope_type": "default"},
+    "transformers_version": "5.24.0", "type_vocab_size": 2, "vocab_size": 30528})");
+}
+
+void expect_nomic_embed_text(const TransformerSpec& c) {
+  EXPECT_EQ(c.model_type, "nomic_bert");
+  EXPECT_EQ(c.vocab_size, 30528);
+  EXPECT_EQ(c.hidden_size, 768);
+  EXPECT_EQ(c.num_hidden_layers, 12);
+  EXPECT_EQ(c.num_attention_heads, 12);
+  EXPECT_EQ(c.intermediate_size, 3072);
+  EXPECT_EQ(c.hidden_act, Activation::kSilu);
+  EXPECT_EQ(c.mlp, MlpKind::kGated);
+  EXPECT_DOUBLE_EQ(c.layer_norm_eps, 1e-12);
+  EXPECT_EQ(c.max_position_embeddings, 8192);
+  EXPECT_EQ(c.max_sequence_length(), 8192);
+  EXPECT_EQ(c.type_vocab_size, 2);
+  EXPECT_EQ(c.position, PositionKind::kRotary);
+  EXPECT_EQ(c.rotary.dim, 64);
+  EXPECT_DOUBLE_EQ(c.rotary.base, 1000.0);
+  EXPECT_DOUBLE_EQ(c.rotary.inv_freq_divisor, 1.0);
+  EXPECT_FALSE(c.rotary.interleaved);
+  EXPECT_EQ(c.norm_placement, NormPlacement::kPost);
+  EXPECT_TRUE(c.norm_bias);
+  EXPECT_FALSE(c.attention_bias);
+  EXPECT_FALSE(c.mlp_bias);
+  EXPECT_FALSE(c.has_mlp_down_bias());
+  EXPECT_EQ(c.names.embedding_norm, "emb_ln");
+  EXPECT_EQ(c.names.layer, "encoder.layers.");
+  EXPECT_EQ(c.names.qkv, "attn.Wqkv");
+  EXPECT_EQ(c.names.ffn_gate, "mlp.fc12");  // y = fc11(x) * silu(fc12(x))
+  EXPECT_EQ(c.names.ffn_up, "mlp.fc11");
+  EXPECT_EQ(c.names.ffn_down, "mlp.fc2");
+  EXPECT_TRUE(c.names.position_embeddings.empty());
+}
+
+TEST(TransformerSpec, NomicBertInBothConfigForms) {
+  expect_nomic_embed_text(parse_transformer_spec(nomic_embed_text().dump(), "config.json"));
+  expect_nomic_embed_text(parse_transformer_spec(nomic_bert_hf().dump(), "config.json"));
+  auto j = nomic_bert_hf();
+  j.erase("rope_parameters");  // transformers' default theta for NomicBERT
+  EXPECT_DOUBLE_EQ(parse_transformer_spec(j.dump(), "config.json").rotary.base, 1000.0);
+  j["rope_theta"] = 5000;  // the legacy top-level field
+  EXPECT_DOUBLE_EQ(parse_transformer_spec(j.dump(), "config.json").rotary.base, 5000.0);
+  j = nomic_bert_hf();
+  j["hidden_act"] = "gelu";  // transformers' NomicBERT is gated whatever the activation
+  const TransformerSpec c = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_EQ(c.hidden_act, Activation::kGeluErf);
+  EXPECT_EQ(c.mlp, MlpKind::kGated);
+}
+
+TEST(TransformerSpec, NomicBertHubFormVariants) {
+  auto j = nomic_embed_text();
+  j["vocab_size"] = 30522;  // padded up to pad_vocab_size_multiple
+  EXPECT_EQ(parse_transformer_spec(j.dump(), "config.json").vocab_size, 30528);
+  j = nomic_embed_text();
+  j["rotary_emb_fraction"] = 0.5;
+  j["rotary_emb_interleaved"] = true;
+  j["rotary_emb_base"] = 10000;
+  TransformerSpec c = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_EQ(c.rotary.dim, 32);
+  EXPECT_TRUE(c.rotary.interleaved);
+  EXPECT_DOUBLE_EQ(c.rotary.base, 10000.0);
+  j = nomic_embed_text();
+  j["activation_function"] = "geglu";
+  j["n_inner"] = 3000;  // the gated MLP rounds up to a multiple of 256
+  j["qkv_proj_bias"] = true;
+  j["mlp_fc2_bias"] = true;
+  c = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_EQ(c.hidden_act, Activation::kGeluErf);
+  EXPECT_EQ(c.mlp, MlpKind::kGated);
+  EXPECT_EQ(c.intermediate_size, 3072);
+  EXPECT_TRUE(c.attention_bias);
+  EXPECT_FALSE(c.mlp_bias);
+  EXPECT_TRUE(c.has_mlp_down_bias());
+  j["n_inner"] = nullptr;  // int(8 * 768 / 3) = 2048
+  EXPECT_EQ(parse_transformer_spec(j.dump(), "config.json").intermediate_size, 2048);
+  j = nomic_embed_text();
+  j["activation_function"] = "gelu_new";  // plain fc1 / fc2; the remote code runs erf GELU
+  j.erase("n_inner");
+  c = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_EQ(c.mlp, MlpKind::kPlain);
+  EXPECT_EQ(c.hidden_act, Activation::kGeluErf);
+  EXPECT_EQ(c.intermediate_size, 4 * 768);
+  EXPECT_EQ(c.names.ffn_up, "mlp.fc1");
+  EXPECT_TRUE(c.names.ffn_gate.empty());
+  j = nomic_embed_text();
+  j["type_vocab_size"] = 0;
+  EXPECT_EQ(parse_transformer_spec(j.dump(), "config.json").type_vocab_size, 0);
+}
+
+TEST(TransformerSpec, NomicBertRejectsWhatItCannotRun) {
+  auto j = nomic_embed_text();
+  j.erase("rotary_emb_fraction");  // the remote code's default 0: learned positions
+  expect_error(j, ErrorCode::kUnsupported, "rotary_emb_fraction: missing");
+  j = nomic_embed_text();
+  j["rotary_emb_fraction"] = 0.3;  // 64 * 0.3 = 19.2
+  expect_error(j, ErrorCode::kInvalidModel, "rotary_emb_fraction: 0.3 of head dimension 64");
+  j = nomic_embed_text();
+  j["n_embd"] = 96;
+  j["n_head"] = 4;
+  j["rotary_emb_fraction"] = 0.125;  // 24 * 0.125 = 3: odd
+  expect_error(j, ErrorCode::kInvalidModel, "rotary_emb_fraction");
+  j = nomic_embed_text();
+  j["rotary_emb_fraction"] = 1.5;
+  expect_error(j, ErrorCode::kUnsupported, "rotary_emb_fraction");
+  j = nomic_embed_text();
+  j["rotary_emb_base"] = -1;
+  expect_error(j, ErrorCode::kInvalidModel, "rotary_emb_base");
+  j = nomic_embed_text();
+  j["activation_function"] = "mish";
+  expect_error(j, ErrorCode::kUnsupported, "activation_function: 'mish' is not supported");
+  j["activation_function"] = "glu";
+  expect_error(j, ErrorCode::kUnsupported, "activation_function");
+  j = nomic_embed_text();
+  j["prenorm"] = true;
+  expect_error(j, ErrorCode::kUnsupported, "prenorm");
+  j = nomic_embed_text();
+  j["rotary_scaling_factor"] = 2.0;
+  expect_error(j, ErrorCode::kUnsupported, "rotary_scaling_factor");
+  j = nomic_embed_text();
+  j["n_head"] = 7;
+  expect_error(j, ErrorCode::kInvalidModel, "n_head");
+  j = nomic_embed_text();
+  j.erase("n_layer");
+  expect_error(j, ErrorCode::kInvalidModel, "n_layer");
+  j = nomic_embed_text();
+  j["architectures"] = {"BertModel"};
+  expect_error(j, ErrorCode::kUnsupported, "architectures");
+  j = nomic_bert_hf();
+  j["rope_parameters"] = {{"rope_type", "yarn"}, {"factor", 4.0}, {"rope_theta", 1000.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_parameters.rope_type");
+  j = nomic_bert_hf();
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", "big"}};
+  expect_error(j, ErrorCode::kInvalidModel, "rope_parameters.rope_theta");
+  j = nomic_bert_hf();
+  j["head_dim"] = 32;
+  expect_error(j, ErrorCode::kUnsupported, "head_dim");
+  j = nomic_bert_hf();
+  j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_scaling");
+}
+
+// Alibaba-NLP/gte-base-en-v1.5's config.json: new-impl's remote-code form.
+nlohmann::json gte_base() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["NewModel"], "attention_probs_dropout_prob": 0.0,
+    "auto_map": {"AutoConfig": "Alibaba-NLP/new-impl--configuration.NewConfig",
+                 "AutoModel": "Alibaba-NLP/new-impl--modeling.NewModel"},
+    "classifier_dropout": null, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+    "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+    "layer_norm_eps": 1e-12, "layer_norm_type": "layer_norm", "logn_attention_clip1": false,
+    "logn_attention_scale": false, "max_position_embeddings": 8192, "model_type": "new",
+    "num_attention_heads": 12, "num_hidden_layers": 12, "pack_qkv": true, "pad_token_id": 0,
+    "position_embedding_type": "rope", "rope_scaling": null, "rope_theta": 500000,
+    "torch_dtype": "float32", "transformers_version": "4.39.1", "type_vocab_size": 0,
+    "unpad_inputs": false, "use_memory_efficient_attention": false, "vocab_size": 30528})");
+}
+
+// transformers 5's GteConfig form.
+nlohmann::json gte_hf() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["GteModel"], "hidden_act": "gelu", "hidden_size": 768,
+    "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 8192,
+    "model_type": "gte", "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0,
+    "rope_parameters": {"rope_theta": 500000.0, "rope_type": "default"},
+    "type_vocab_size": 0, "vocab_size": 30528})");
+}
+
+void expect_gte_base(const TransformerSpec& c) {
+  EXPECT_EQ(c.hidden_size, 768);
+  EXPECT_EQ(c.intermediate_size, 3072);
+  EXPECT_EQ(c.hidden_act, Activation::kGeluErf);
+  EXPECT_EQ(c.mlp, MlpKind::kGated);
+  EXPECT_FALSE(c.gate_activated_first);  // up_gate_proj is [up; gate]
+  EXPECT_EQ(c.type_vocab_size, 0);
+  EXPECT_EQ(c.max_sequence_length(), 8192);
+  EXPECT_EQ(c.position, PositionKind::kRotary);
+  EXPECT_EQ(c.rotary.dim, 64);
+  EXPECT_DOUBLE_EQ(c.rotary.base, 500000.0);
+  EXPECT_DOUBLE_EQ(c.rotary.inv_freq_divisor, 1.0);
+  EXPECT_TRUE(c.attention_bias);
+  EXPECT_FALSE(c.mlp_bias);
+  EXPECT_TRUE(c.has_mlp_down_bias());
+  EXPECT_EQ(c.names.layer, "encoder.layer.");
+  EXPECT_EQ(c.names.qkv, "attention.qkv_proj");
+  EXPECT_EQ(c.names.ffn_up, "mlp.up_gate_proj");
+  EXPECT_TRUE(c.names.ffn_gate.empty());
+  EXPECT_EQ(c.names.attention_norm, "attn_ln");
+}
+
+TEST(TransformerSpec, GteInBothConfigForms) {
+  expect_gte_base(parse_transformer_spec(gte_base().dump(), "config.json"));
+  expect_gte_base(parse_transformer_spec(gte_hf().dump(), "config.json"));
+  EXPECT_EQ(parse_transformer_spec(gte_base().dump(), "config.json").model_type, "new");
+  auto j = gte_hf();
+  j.erase("rope_parameters");  // transformers' default theta for GTE
+  EXPECT_DOUBLE_EQ(parse_transformer_spec(j.dump(), "config.json").rotary.base, 160000.0);
+  j = gte_base();
+  j.erase("rope_theta");  // NewConfig's default
+  EXPECT_DOUBLE_EQ(parse_transformer_spec(j.dump(), "config.json").rotary.base, 10000.0);
+  j = gte_base();
+  j["pack_qkv"] = false;
+  const TransformerSpec c = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_TRUE(c.names.qkv.empty());
+  EXPECT_EQ(c.names.query, "attention.q_proj");
+  EXPECT_EQ(c.names.value, "attention.v_proj");
+}
+
+TEST(TransformerSpec, GteNtkScalingRaisesTheBaseAndDividesTheFrequencies) {
+  // gte-large-en-v1.5: theta 160,000 with {"type": "ntk", "factor": 2.0}; head size 64.
+  auto j = gte_base();
+  j["hidden_size"] = 1024;
+  j["num_attention_heads"] = 16;
+  j["rope_theta"] = 160000;
+  j["rope_scaling"] = {{"factor", 2.0}, {"type", "ntk"}};
+  const TransformerSpec c = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_EQ(c.rotary.dim, 64);
+  EXPECT_DOUBLE_EQ(c.rotary.base, 320000.0);
+  EXPECT_DOUBLE_EQ(c.rotary.inv_freq_divisor, std::pow(2.0, 2.0 / 64));
+}
+
+TEST(TransformerSpec, GteRejectsWhatItCannotRun) {
+  auto j = gte_base();
+  j["rope_scaling"] = {{"type", "ntk"}};
+  expect_error(j, ErrorCode::kInvalidModel, "rope_scaling.factor: missing");
+  j["rope_scaling"] = {{"factor", 2.0}};
+  expect_error(j, ErrorCode::kInvalidModel, "rope_scaling.type: missing");
+  j["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_scaling.type");
+  j["rope_scaling"] = {{"type", "ntk"}, {"factor", 1.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_scaling.factor");
+  j["rope_scaling"] = {{"type", "ntk"}, {"factor", 2.0}, {"mixed_b", 0.5}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_scaling.mixed_b");
+  j["rope_scaling"] = "ntk";
+  expect_error(j, ErrorCode::kInvalidModel, "rope_scaling");
+  j = gte_base();
+  j["rope_theta"] = 0;
+  expect_error(j, ErrorCode::kInvalidModel, "rope_theta");
+  j = gte_base();
+  j["position_embedding_type"] = "absolute";
+  expect_error(j, ErrorCode::kUnsupported, "position_embedding_type");
+  j = gte_base();
+  j["layer_norm_type"] = "rms_norm";
+  expect_error(j, ErrorCode::kUnsupported, "layer_norm_type");
+  j = gte_base();
+  j["logn_attention_scale"] = true;
+  expect_error(j, ErrorCode::kUnsupported, "logn_attention_scale");
+  j = gte_base();
+  j["hidden_act"] = "mish";
+  expect_error(j, ErrorCode::kUnsupported, "hidden_act");
+  j = gte_base();
+  j["architectures"] = {"GteModel"};  // transformers 5's class under the Hub model_type
+  expect_error(j, ErrorCode::kUnsupported, "architectures");
+  j = gte_hf();
+  j["rope_parameters"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_parameters.rope_type");
 }
 
 TEST(TransformerSpec, RejectsUnsupportedFeatures) {

@@ -5,13 +5,16 @@
 
 namespace embedrt::kernels {
 
-void rotary_tables(int64_t positions, int64_t dim, double base, float* cos, float* sin) {
+void rotary_tables(int64_t positions, int64_t dim, double base, float* cos, float* sin,
+                   double inv_freq_divisor) {
   const int64_t half = dim / 2;
   std::vector<float> inv_freq(half);
   for (int64_t k = 0; k < half; ++k) {
     // torch: 1.0 / (base ** (arange(0, dim, 2).float() / dim)), all in fp32.
     const float exponent = static_cast<float>(2 * k) / static_cast<float>(dim);
     inv_freq[k] = 1.0f / std::pow(static_cast<float>(base), exponent);
+    // torch: inv_freq / divisor, an fp32 tensor over a Python float.
+    if (inv_freq_divisor != 1.0) inv_freq[k] /= static_cast<float>(inv_freq_divisor);
   }
   for (int64_t p = 0; p < positions; ++p) {
     for (int64_t k = 0; k < half; ++k) {

@@ -8,8 +8,10 @@
 namespace embedrt::kernels {
 
 // cos[p * dim/2 + k], sin[...] for positions p < positions and k < dim/2, computed in fp32 as
-// transformers does: inv_freq[k] = 1 / base^(2k / dim), angle = float(p) * inv_freq[k].
-void rotary_tables(int64_t positions, int64_t dim, double base, float* cos, float* sin);
+// transformers does: inv_freq[k] = 1 / base^(2k / dim) / inv_freq_divisor, angle = float(p) *
+// inv_freq[k]. The divisor is 1 except for fixed NTK scaling (GTE), which also raises the base.
+void rotary_tables(int64_t positions, int64_t dim, double base, float* cos, float* sin,
+                   double inv_freq_divisor = 1.0);
 
 struct RotaryArgs {
   // [total_tokens, row_stride] rows; the rotated heads start at column 0 (queries) and at
