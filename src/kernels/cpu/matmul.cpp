@@ -114,6 +114,18 @@ T* grown(std::vector<T>& v, int64_t n) {
   return v.data();
 }
 
+// The calling thread's scratchpad for a primitive that wants `desc` (primitives run with
+// scratchpad_mode::user, so threads never share one).
+memory scratchpad_for(const memory::desc& desc, const dnnl::engine& eng) {
+  thread_local std::vector<uint8_t> bytes;
+  constexpr size_t kAlign = 64;
+  const size_t size = desc.get_size();
+  if (bytes.size() < size + kAlign) bytes.resize(size + kAlign);
+  auto* base = bytes.data();
+  base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
+  return memory(desc, eng, base);
+}
+
 bool cpu_has(dnnl::cpu_isa level) {
   cap_onednn_isa();
   const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
@@ -306,6 +318,11 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
     if (spec.add_residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
+    // oneDNN's library-managed scratchpad is one buffer shared by every primitive unless the
+    // library was built with DNNL_ENABLE_CONCURRENT_EXEC (distribution builds are not): two
+    // matmuls running at once from different threads then overwrite each other's partial sums.
+    // Each calling thread passes its own scratchpad instead (see scratchpad_for).
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (has_bias) {
       const memory::desc bias_md({1, spec.out_features}, dt::f32, tag::ab);
       return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, wmd, bias_md, dst_md), attr,
@@ -318,6 +335,7 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   struct CachedPrimitive {
     std::shared_ptr<const dnnl::matmul> primitive;
     std::string implementation;
+    memory::desc scratchpad;  // what the primitive needs from the caller's scratchpad
   };
 
   // Primitives depend on the shape, post-ops and row count but not on the weight values, so one
@@ -345,7 +363,8 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
     if (spec.precision == Precision::kInt8) {
       name.insert(0, int8_ranges().weight_max == 127 ? "int8 u8*s8:" : "int8 u8*s7:");
     }
-    CachedPrimitive entry{std::make_shared<const dnnl::matmul>(pd), std::move(name)};
+    CachedPrimitive entry{std::make_shared<const dnnl::matmul>(pd), std::move(name),
+                          pd.scratchpad_desc()};
     std::unique_lock lock(mutex);
     return cache.emplace(key, std::move(entry)).first->second;
   }
@@ -522,8 +541,11 @@ void Linear::Impl::run_int8(const float* x, int64_t rows, float* y, const float*
                                   : grown(t.acc, call_rows * out);
     memory src({{call_rows, in}, dt::u8, tag::ab}, eng, q + first * in);
     memory dst({{call_rows, out}, dt::s32, tag::ab}, eng, acc);
-    primitive(call_rows).primitive->execute(
-        stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}});
+    const CachedPrimitive& p = primitive(call_rows);
+    p.primitive->execute(stream, {{DNNL_ARG_SRC, src},
+                                  {DNNL_ARG_WEIGHTS, weights},
+                                  {DNNL_ARG_DST, dst},
+                                  {DNNL_ARG_SCRATCHPAD, scratchpad_for(p.scratchpad, eng)}});
     stream.wait();
 #pragma omp parallel for schedule(static) if (n * out > 32768)
     for (int64_t r = 0; r < n; ++r) {
@@ -593,7 +615,8 @@ void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* resi
     run_int8(x, rows, y, residual);
     return;
   }
-  const auto& prim = primitive(rows).primitive;
+  const CachedPrimitive& cached = primitive(rows);
+  const auto& prim = cached.primitive;
   const dnnl::engine& eng = cpu_engine();
   void* src_data = const_cast<float*>(x);
   if (spec.precision == Precision::kBF16) {
@@ -612,6 +635,7 @@ void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* resi
         DNNL_ARG_ATTR_MULTIPLE_POST_OP(post_op_index) | DNNL_ARG_SRC_1,
         memory({{rows, spec.out_features}, dt::f32, tag::ab}, eng, const_cast<float*>(residual)));
   }
+  args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad_for(cached.scratchpad, eng));
   thread_local dnnl::stream stream(eng);
   prim->execute(stream, args);
   stream.wait();
