@@ -61,6 +61,12 @@ struct EmbedderOptions {
   std::string pooling;                 // empty = 1_Pooling/config.json; else cls, mean, max,
                                        // mean_sqrt_len_tokens, weightedmean or lasttoken
   std::optional<bool> normalize;       // empty = as the model's module chain says
+  // Matryoshka truncation: keep the first `dimensions` values of every embedding, then
+  // L2-normalize them again when the embedding is normalized (as sentence-transformers'
+  // encode(..., truncate_dim=N, normalize_embeddings=True)). Empty = truncate_dim from
+  // config_sentence_transformers.json, else the model's full dimension. Must be 1 to the model's
+  // dimension (kInvalidArgument otherwise).
+  std::optional<size_t> dimensions;
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
   // true: a text's embedding is bit-identical whatever batch it is in, its position, the batch
   // size, the input order and the thread count. false: about 20% more throughput on ~128-token
@@ -79,6 +85,7 @@ struct EncodeOptions {
   std::string prompt_name;  // a prompt from config_sentence_transformers.json; empty = default
   size_t first_index = 0;   // index of texts[0] in the caller's numbering, for error messages
   std::optional<bool> normalize;              // overrides the Embedder's for this call
+  std::optional<size_t> dimensions;           // overrides the Embedder's for this call
   std::optional<OverflowPolicy> on_overflow;  // overrides the Embedder's for this call
   TruncationSide truncation_side = TruncationSide::kRight;
   // Most texts per model batch in this call (sentence-transformers' encode(batch_size=...));
@@ -110,13 +117,15 @@ struct PreparedText {
   // Set by prepare(); callers pass them through unchanged.
   int64_t prompt_length = 0;
   bool normalize = false;
+  size_t dimensions = 0;  // `embedding` is cut to this many values (Matryoshka truncation)
   std::string cache_key;  // empty when the cache is off
 };
 
 struct ModelInfo {
   std::filesystem::path dir;
   std::string architecture;  // e.g. "bert"
-  size_t dimension = 0;      // length of each embedding
+  size_t dimension = 0;        // length of each embedding (after the default truncation)
+  size_t model_dimension = 0;  // length of the module chain's output, before any truncation
   size_t hidden_size = 0;
   size_t layers = 0;
   size_t attention_heads = 0;
