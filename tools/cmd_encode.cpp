@@ -9,6 +9,7 @@
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
 #include "embedrt/profile.h"
+#include "embedrt/quantization.h"
 #include "engine_options.h"
 #include "output_file.h"
 #include "progress.h"
@@ -35,12 +36,46 @@ struct EncodeArgs {
   OverflowPolicy on_overflow = OverflowPolicy::kTruncate;
   bool profile = false;
   std::string profile_json;
+  std::string output_precision = "float32";
+  std::string calibration;          // .npy of calibration embeddings [N, D]
+  std::string quantization_ranges;  // .npy of ranges [2, D]
+  bool calibrate_on_input = false;  // ranges of this run's own embeddings
+  std::string save_ranges;          // where to write the ranges used
 };
+
+// The int8/uint8 ranges the options name (empty when they name none).
+QuantizationRanges ranges_from_files(const EncodeArgs& args, OutputPrecision precision) {
+  const int sources = int(!args.calibration.empty()) + int(!args.quantization_ranges.empty()) +
+                      int(args.calibrate_on_input);
+  if (sources > 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--calibration, --quantization-ranges and --calibrate-on-input are mutually "
+                "exclusive");
+  }
+  const bool scalar = precision == OutputPrecision::kInt8 || precision == OutputPrecision::kUint8;
+  if (scalar && sources == 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--output-precision " + args.output_precision +
+                    " needs ranges: --calibration FILE.npy, --quantization-ranges FILE.npy or "
+                    "--calibrate-on-input");
+  }
+  if (!scalar && (sources > 0 || !args.save_ranges.empty())) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "calibration options apply to --output-precision int8 and uint8 only");
+  }
+  if (!args.calibration.empty()) return load_quantization_ranges(args.calibration, false);
+  if (!args.quantization_ranges.empty()) {
+    return load_quantization_ranges(args.quantization_ranges, true);
+  }
+  return {};
+}
 
 void run_encode(const EncodeArgs& args) {
   if (!args.prompt.empty() && !args.prompt_name.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "--prompt and --prompt-name are mutually exclusive");
   }
+  const OutputPrecision precision = parse_output_precision(args.output_precision);
+  QuantizationRanges ranges = ranges_from_files(args, precision);
   EmbedderOptions options = to_embedder_options(args.engine);
   options.on_overflow = args.on_overflow;
   if (const auto note = apply_tuning_file(args.io.model, args.engine, options)) {
@@ -49,6 +84,14 @@ void run_encode(const EncodeArgs& args) {
   const Embedder embedder = Embedder::load(args.io.model, options);
   for (const std::string& warning : embedder.info().warnings) {
     std::fprintf(stderr, "warning: %s\n", warning.c_str());
+  }
+  const size_t dimension = embedder.info().dimension;
+  if (!ranges.empty() && ranges.dimension() != dimension) {
+    const std::string& file =
+        args.calibration.empty() ? args.quantization_ranges : args.calibration;
+    throw Error(ErrorCode::kInvalidArgument,
+                file + ": ranges for " + std::to_string(ranges.dimension()) +
+                    " dimensions, but the embeddings have " + std::to_string(dimension));
   }
 
   EncodeOptions encode_options;
@@ -59,7 +102,9 @@ void run_encode(const EncodeArgs& args) {
 
   TextReader reader(args.io.input, args.io.input_format);
   OutputFile output(args.io.output);
-  auto writer = make_embedding_writer(args.format, output);
+  auto writer = make_embedding_writer(args.format, output, precision, &ranges);
+  // --calibrate-on-input: the ranges need every embedding, so rows wait for the end.
+  std::vector<float> held;
   const bool show_progress = args.progress.value_or(
       stderr_is_terminal() && (reader.size_hint() == 0 || reader.size_hint() >= kProgressMinBytes));
   Progress progress(show_progress, reader.size_hint());
@@ -71,17 +116,27 @@ void run_encode(const EncodeArgs& args) {
     if (!reader.read_batch(texts, show_progress ? kTextsPerProgressStep : kTextsPerStep)) break;
     encode_options.first_index = done;
     const Embeddings embeddings = embedder.encode(texts, encode_options);
-    writer->write_rows(embeddings.values, embeddings.rows, embeddings.dimension);
+    if (args.calibrate_on_input) {
+      held.insert(held.end(), embeddings.values.begin(), embeddings.values.end());
+    } else {
+      writer->write_rows(embeddings.values, embeddings.rows, embeddings.dimension);
+    }
     if (embeddings.profile) profile += *embeddings.profile;
     done += texts.size();
     replacements += embeddings.replaced_invalid_utf8;
     truncated += embeddings.truncated_texts;
     progress.update(done, reader.bytes_read());
   }
+  if (args.calibrate_on_input && done > 0) {
+    ranges = calibration_ranges(held, done, dimension);
+    writer->write_rows(held, done, dimension);
+  }
   if (done == 0) {
     // An empty input still yields a well-formed (empty) output of the model's dimension.
-    writer->write_rows({}, 0, embedder.info().dimension);
+    writer->write_rows({}, 0, dimension);
   }
+  if (!args.save_ranges.empty() && !ranges.empty())
+    save_quantization_ranges(ranges, args.save_ranges);
   writer->finish();
   progress.finish();
   if (replacements > 0) {
@@ -117,6 +172,20 @@ void add_encode_command(CLI::App& app) {
                                               {"tsv", OutputFormat::kTsv}},
           CLI::ignore_case));
   add_engine_options(cmd, args->engine);
+  cmd->add_option("--output-precision", args->output_precision,
+                  "float32 (default), int8, uint8, binary or ubinary, as sentence-transformers' "
+                  "quantize_embeddings (binary ones pack 8 dimensions per byte)")
+      ->check(CLI::IsMember({"float32", "int8", "uint8", "binary", "ubinary"}));
+  cmd->add_option("--calibration", args->calibration,
+                  "int8/uint8: a .npy of float embeddings [N, D] whose per-dimension min/max "
+                  "are the quantization ranges");
+  cmd->add_option("--quantization-ranges", args->quantization_ranges,
+                  "int8/uint8: a .npy [2, D] of ranges (row 0 minimum, row 1 maximum)");
+  cmd->add_flag("--calibrate-on-input", args->calibrate_on_input,
+                "int8/uint8: ranges from this run's own embeddings, as quantize_embeddings "
+                "does over the whole list (holds every embedding until the end)");
+  cmd->add_option("--save-ranges", args->save_ranges,
+                  "int8/uint8: write the ranges used as a .npy [2, D] for later runs and serve");
   cmd->add_option("--prompt", args->prompt, "Text prepended to every input");
   cmd->add_option("--prompt-name", args->prompt_name,
                   "A prompt named in config_sentence_transformers.json");

@@ -35,7 +35,12 @@ void run_info(const InfoArgs& args) {
   const ModelInfo& info = embedder.info();
   std::printf("model           %s\n", info.dir.string().c_str());
   std::printf("architecture    %s\n", info.architecture.c_str());
-  std::printf("dimension       %zu\n", info.dimension);
+  if (info.dimension != info.model_dimension) {
+    std::printf("dimension       %zu (Matryoshka truncation of %zu)\n", info.dimension,
+                info.model_dimension);
+  } else {
+    std::printf("dimension       %zu\n", info.dimension);
+  }
   std::printf("hidden size     %zu\n", info.hidden_size);
   std::printf("layers          %zu\n", info.layers);
   std::printf("attention heads %zu\n", info.attention_heads);

@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
+#include "embedrt/quantization.h"
 #include "server/server.h"
 
 namespace embedrt::cli {
@@ -29,6 +30,9 @@ struct ServeArgs {
   std::string precision;
   std::optional<size_t> cache_mb;
   bool nondeterministic = false;
+  std::optional<size_t> dimensions;
+  std::string calibration;
+  std::string quantization_ranges;
   double read_timeout_s = 30;
   double write_timeout_s = 30;
   double keep_alive_timeout_s = 5;
@@ -54,6 +58,16 @@ void run_serve(ServeArgs& args) {
   if (!args.precision.empty()) options.engine.precision = parse_precision(args.precision);
   if (args.cache_mb) options.engine.cache_bytes = *args.cache_mb << 20;
   if (args.nondeterministic) options.engine.deterministic = false;
+  options.engine.dimensions = args.dimensions;
+  if (!args.calibration.empty() && !args.quantization_ranges.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--calibration and --quantization-ranges are mutually exclusive");
+  }
+  if (!args.calibration.empty()) {
+    options.quantization_ranges = load_quantization_ranges(args.calibration, false);
+  } else if (!args.quantization_ranges.empty()) {
+    options.quantization_ranges = load_quantization_ranges(args.quantization_ranges, true);
+  }
   // Over-long inputs are the server's to reject (422 naming the index) or truncate.
   options.engine.on_overflow = OverflowPolicy::kTruncate;
   options.transport.read_timeout = to_ms(args.read_timeout_s);
@@ -203,6 +217,18 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--no-deterministic", args->nondeterministic,
                 "Trade bit-identical results across batch compositions for speed")
       ->envname("EMBEDRT_NO_DETERMINISTIC");
+  cmd->add_option("--dimensions", args->dimensions,
+                  "Default Matryoshka truncation: the first N values, renormalized when the model "
+                  "normalizes (default: the model's truncate_dim, else all)")
+      ->envname("EMBEDRT_DIMENSIONS");
+  cmd->add_option("--calibration", args->calibration,
+                  "A .npy of float embeddings [N, D] whose per-dimension min/max are the ranges "
+                  "of encoding_format int8/uint8")
+      ->envname("EMBEDRT_CALIBRATION");
+  cmd->add_option("--quantization-ranges", args->quantization_ranges,
+                  "A .npy [2, D] of ranges (row 0 minimum, row 1 maximum) for int8/uint8, as "
+                  "written by encode --save-ranges")
+      ->envname("EMBEDRT_QUANTIZATION_RANGES");
   cmd->add_option("--served-model-name", o.served_model_name,
                   "The model name in responses (default: the model folder's name)")
       ->envname("EMBEDRT_SERVED_MODEL_NAME");

@@ -1,11 +1,14 @@
-// Writes embeddings as jsonl (one JSON array per text, floats in shortest round-trip form),
-// npy (float32 [N, D], NumPy format 1.0) or tsv (one tab-separated row per text).
+// Writes embeddings as jsonl (one JSON array per text), npy (NumPy format 1.0, [N, D]) or tsv
+// (one tab-separated row per text). float32 rows are floats in shortest round-trip form (npy
+// '<f4'); quantized rows (embedrt/quantization.h) are integers, signed for int8 and binary
+// (npy '|i1'), unsigned for uint8 and ubinary ('|u1'), binary ones packed 8 values per byte.
 #pragma once
 
 #include <memory>
 #include <span>
 #include <string>
 
+#include "embedrt/quantization.h"
 #include "output_file.h"
 
 namespace embedrt::cli {
@@ -21,7 +24,11 @@ class EmbeddingWriter {
   virtual void finish() = 0;
 };
 
-std::unique_ptr<EmbeddingWriter> make_embedding_writer(OutputFormat format, OutputFile& output);
+// `ranges` must outlive the writer; int8/uint8 need them to match the rows' dimension.
+std::unique_ptr<EmbeddingWriter> make_embedding_writer(
+    OutputFormat format, OutputFile& output,
+    OutputPrecision precision = OutputPrecision::kFloat32,
+    const QuantizationRanges* ranges = nullptr);
 
 // Shortest decimal form that reads back as the same float.
 void append_float(std::string& out, float value);

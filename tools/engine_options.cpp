@@ -52,6 +52,9 @@ void add_engine_options(CLI::App* cmd, EngineArgs& args) {
           {"cls", "mean", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken"}));
   add_tristate_flag(cmd, "--normalize", "--no-normalize", args.normalize,
                     "L2-normalize the embeddings (default: as the model's modules say)");
+  cmd->add_option("--dimensions", args.dimensions,
+                  "Matryoshka truncation: keep the first N values, renormalized when the "
+                  "embeddings are normalized (default: the model's truncate_dim, else all)");
 }
 
 EmbedderOptions to_embedder_options(const EngineArgs& args) {
@@ -68,6 +71,7 @@ EmbedderOptions to_embedder_options(const EngineArgs& args) {
   options.target_latency_ms = args.target_latency_ms;
   options.pooling = args.pooling;
   options.normalize = args.normalize;
+  options.dimensions = args.dimensions;
   return options;
 }
 

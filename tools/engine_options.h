@@ -23,11 +23,12 @@ struct EngineArgs {
   double target_latency_ms = 0;
   std::string pooling;
   std::optional<bool> normalize;
+  std::optional<size_t> dimensions;
 };
 
 // Registers --optimize, --precision, --threads, --max-length, --batch-size, --max-batch-tokens,
 // --cache-mb, --deterministic/--no-deterministic, --adaptive/--no-adaptive, --target-latency-ms,
-// --pooling and --normalize/--no-normalize.
+// --pooling, --normalize/--no-normalize and --dimensions.
 void add_engine_options(CLI::App* cmd, EngineArgs& args);
 
 EmbedderOptions to_embedder_options(const EngineArgs& args);

@@ -123,7 +123,7 @@ struct PreparedText {
 
 struct ModelInfo {
   std::filesystem::path dir;
-  std::string architecture;  // e.g. "bert"
+  std::string architecture;    // e.g. "bert"
   size_t dimension = 0;        // length of each embedding (after the default truncation)
   size_t model_dimension = 0;  // length of the module chain's output, before any truncation
   size_t hidden_size = 0;

@@ -2,7 +2,8 @@
 //
 //   embedrt::Embeddings out = embedder.encode(texts);
 //   auto ranges = embedrt::calibration_ranges(calibration.values, calibration.rows, out.dimension);
-//   embedrt::QuantizedEmbeddings q = embedrt::quantize(out, embedrt::OutputPrecision::kInt8, ranges);
+//   embedrt::QuantizedEmbeddings q = embedrt::quantize(out, embedrt::OutputPrecision::kInt8,
+//   ranges);
 //
 // Every row is quantized on its own, so a text's bytes never depend on the other texts it was
 // encoded with. int8 and uint8 map each dimension's [minimum, maximum] onto 256 buckets; those
@@ -45,8 +46,7 @@ struct QuantizationRanges {
 // The ranges of `rows` calibration embeddings of `dimension` values each (row-major), as
 // sentence-transformers computes them from calibration_embeddings. Throws kInvalidArgument for
 // no rows or a size that is not rows * dimension.
-QuantizationRanges calibration_ranges(std::span<const float> values, size_t rows,
-                                      size_t dimension);
+QuantizationRanges calibration_ranges(std::span<const float> values, size_t rows, size_t dimension);
 
 // A .npy file of float32 or float64, C order: [2, D] is read as ranges (row 0 the minimum, row 1
 // the maximum) when `as_ranges`, else [N, D] as calibration embeddings whose ranges are returned.

@@ -131,6 +131,27 @@ Precision public_precision(kernels::Precision precision) {
   }
 }
 
+// Matryoshka truncation, after the whole module chain: the first `dimensions` values, scaled
+// back to unit length when the embedding is normalized. The cache holds the full vector.
+void truncate_embedding(PreparedText& item) {
+  if (item.dimensions == 0 || item.dimensions >= item.embedding.size()) return;
+  item.embedding.resize(item.dimensions);
+  if (item.normalize) {
+    model::l2_normalize(item.embedding.data(), 1, static_cast<int64_t>(item.dimensions));
+  }
+}
+
+// `dimensions` of a model whose embeddings have `full` values; `what` names the option.
+size_t checked_dimensions(size_t dimensions, size_t full, const std::string& what) {
+  if (dimensions == 0 || dimensions > full) {
+    throw Error(ErrorCode::kInvalidArgument, what + " " + std::to_string(dimensions) +
+                                                 " is out of range: the model's " +
+                                                 "embeddings have " + std::to_string(full) +
+                                                 " dimensions (1 to " + std::to_string(full) + ")");
+  }
+  return dimensions;
+}
+
 }  // namespace
 
 struct Embedder::Impl {
@@ -138,6 +159,7 @@ struct Embedder::Impl {
   model::TransformerEncoder encoder;
   model::PoolingConfig pooling;
   bool normalize = false;
+  size_t dimensions = 0;  // the default Matryoshka truncation (the full dimension when none)
   EmbedderOptions options;
   ResolvedKnobs knobs;
   ModelInfo info;
@@ -176,6 +198,10 @@ struct Embedder::Impl {
   std::vector<PreparedText> prepare(std::span<const std::string> texts,
                                     const EncodeOptions& options, bool parallel) const;
   void check_overflow(const PreparedText& item, size_t index, const EncodeOptions& options) const;
+  size_t dimensions_for(const EncodeOptions& options) const {
+    if (!options.dimensions) return dimensions;
+    return checked_dimensions(*options.dimensions, info.model_dimension, "dimensions");
+  }
 };
 
 std::string Embedder::Impl::resolve_prompt(const EncodeOptions& encode_options) const {
@@ -225,6 +251,7 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
   const int64_t prompt_tokens = prompt_length(prompt);
   const bool normalize_rows = encode_options.normalize.value_or(normalize);
   const TruncationSide side = encode_options.truncation_side;
+  const size_t dimensions = dimensions_for(encode_options);
 
   std::vector<PreparedText> items(texts.size());
   std::vector<size_t> misses;
@@ -233,6 +260,7 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
     PreparedText& item = items[i];
     item.prompt_length = prompt_tokens;
     item.normalize = normalize_rows;
+    item.dimensions = dimensions;
     if (!cache) {
       misses.push_back(i);
       continue;
@@ -240,6 +268,7 @@ std::vector<PreparedText> Embedder::Impl::prepare(std::span<const std::string> t
     item.cache_key = cache_key('T', side, normalize_rows, prompt, texts[i]);
     if (auto hit = cache->find(item.cache_key)) {
       item.embedding = std::move(hit->values);
+      truncate_embedding(item);
       item.from_cache = true;
       item.tokens = hit->tokens;
       item.encoding.truncated_tokens = hit->truncated_tokens;
@@ -319,6 +348,13 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   }
   if (!options.pooling.empty()) impl->pooling.modes = {parse_pooling_mode(options.pooling)};
   impl->normalize = options.normalize.value_or(folder.normalize);
+  const auto model_dimension = static_cast<size_t>(impl->pooling.output_dimension());
+  if (options.dimensions) {
+    impl->dimensions = checked_dimensions(*options.dimensions, model_dimension, "dimensions");
+  } else {
+    // sentence-transformers slices with [:truncate_dim], so a larger value keeps every dimension.
+    impl->dimensions = std::min(folder.truncate_dim.value_or(model_dimension), model_dimension);
+  }
   if (knobs.adaptive_batching) {
     runtime::AdaptiveTuner::Config tuner_config;
     tuner_config.initial_budget = knobs.max_batch_tokens;
@@ -334,7 +370,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   ModelInfo& info = impl->info;
   info.dir = folder.dir;
   info.architecture = config.model_type;
-  info.dimension = static_cast<size_t>(impl->pooling.output_dimension());
+  info.dimension = impl->dimensions;
+  info.model_dimension = model_dimension;
   info.hidden_size = static_cast<size_t>(config.hidden_size);
   info.layers = static_cast<size_t>(config.num_hidden_layers);
   info.attention_heads = static_cast<size_t>(config.num_attention_heads);
@@ -371,6 +408,7 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
                                                       const EncodeOptions& options) const {
   const Impl& impl = *impl_;
   const bool normalize_rows = options.normalize.value_or(impl.normalize);
+  const size_t dimensions = impl.dimensions_for(options);
   const auto vocab = static_cast<int64_t>(impl.info.vocab_size);
   const size_t limit = impl.info.max_length;
   std::vector<PreparedText> items(inputs.size());
@@ -390,6 +428,7 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
     }
     PreparedText& item = items[i];
     item.normalize = normalize_rows;
+    item.dimensions = dimensions;
     const size_t kept = limit > 0 ? std::min(limit, ids.size()) : ids.size();
     if (options.truncation_side == TruncationSide::kLeft) {
       item.encoding.ids.assign(ids.end() - static_cast<std::ptrdiff_t>(kept), ids.end());
@@ -405,6 +444,7 @@ std::vector<PreparedText> Embedder::prepare_token_ids(std::span<const std::vecto
                                                   ids.size() * sizeof(int32_t)));
       if (auto hit = impl.cache->find(item.cache_key)) {
         item.embedding = std::move(hit->values);
+        truncate_embedding(item);
         item.from_cache = true;
         item.encoding.ids.clear();
       }
@@ -471,7 +511,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
 
   const auto t2 = Clock::now();
   const auto hidden_size = static_cast<int64_t>(impl.info.hidden_size);
-  const size_t dimension = impl.info.dimension;
+  const size_t dimension = impl.info.model_dimension;
   for (size_t k = 0; k < todo.size(); ++k) {
     const int32_t begin = offsets[k], length = offsets[k + 1] - offsets[k];
     const int32_t local_offsets[2] = {0, length};
@@ -496,6 +536,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
                           item->encoding.truncated_tokens, item->encoding.replaced_invalid_utf8});
     }
   }
+  for (PreparedText* item : todo) truncate_embedding(*item);
   if (times) {
     times->tensor_conversion_ms += elapsed_ms(t0, t1);
     times->model_inference_ms += elapsed_ms(t1, t2) - paused_ms;
@@ -513,7 +554,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
 
   Embeddings result;
   result.rows = texts.size();
-  result.dimension = impl.info.dimension;
+  result.dimension = impl.dimensions_for(encode_options);
   result.values.resize(result.rows * result.dimension);
 
   StageTimes stages;

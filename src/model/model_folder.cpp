@@ -124,6 +124,13 @@ ModelFolder read_model_folder(const fs::path& dir) {
                   "names prompt '" + folder.default_prompt_name + "', which $.prompts lacks");
       }
     }
+    if (config->contains("truncate_dim") && !(*config)["truncate_dim"].is_null()) {
+      const auto& dim = (*config)["truncate_dim"];
+      if (!dim.is_number_integer() || dim.get<int64_t>() < 1) {
+        bad_field(prompts_file, "$.truncate_dim", "expected a positive integer");
+      }
+      folder.truncate_dim = static_cast<size_t>(dim.get<int64_t>());
+    }
   }
   return folder;
 }

@@ -1,6 +1,6 @@
 // The sentence-transformers side of a model folder: which modules it chains (modules.json), its
 // preprocessing and length limit (sentence_bert_config.json, tokenizer_config.json) and its prompts
-// (config_sentence_transformers.json). Weights and pooling are read by their own modules.
+// (config_sentence_transformers.json, also truncate_dim). Weights and pooling are read by their own modules.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +26,8 @@ struct ModelFolder {
   // config_sentence_transformers.json
   std::map<std::string, std::string> prompts;
   std::string default_prompt_name;
+  // Matryoshka truncation the model was saved with (sentence-transformers' truncate_dim).
+  std::optional<size_t> truncate_dim;
 };
 
 // Reads the folder. A folder without modules.json is treated as a plain transformers model

@@ -54,22 +54,20 @@ std::vector<PreparedText> prepare_inputs(const Embedder& embedder, const Embeddi
   return prepared;
 }
 
-// The first `dimensions` values, scaled back to unit length when the full vector was
-// normalized (Matryoshka-style truncation as OpenAI's `dimensions`).
-std::span<const float> shorten(const PreparedText& text, size_t dimensions,
-                               std::vector<float>& scratch) {
-  std::span<const float> full(text.embedding);
-  if (dimensions >= full.size()) return full;
-  std::span<const float> head = full.first(dimensions);
-  if (!text.normalize) return head;
-  double sum = 0;
-  for (const float v : head) sum += double(v) * double(v);
-  const double norm = std::sqrt(sum);
-  scratch.assign(head.begin(), head.end());
-  if (norm > 0) {
-    for (float& v : scratch) v = static_cast<float>(v / norm);
+// A quantized row as a JSON array of integers (int8 and binary signed, uint8 and ubinary not).
+void append_quantized_array(std::string& out, std::span<const float> values,
+                            OutputPrecision precision, const QuantizationRanges& ranges,
+                            std::vector<uint8_t>& scratch) {
+  scratch.resize(quantized_row_bytes(precision, values.size()));
+  quantize_row(values, precision, ranges, scratch.data());
+  const bool is_signed =
+      precision == OutputPrecision::kInt8 || precision == OutputPrecision::kBinary;
+  out += '[';
+  for (size_t i = 0; i < scratch.size(); ++i) {
+    if (i > 0) out += ',';
+    out += is_signed ? std::to_string(static_cast<int8_t>(scratch[i])) : std::to_string(scratch[i]);
   }
-  return scratch;
+  out += ']';
 }
 
 }  // namespace
@@ -98,17 +96,33 @@ Reply EmbeddingService::embed(ApiStyle style, std::string_view body, int client_
                        std::to_string(options_.max_client_batch_size) + " per request",
                    param);
   }
-  const size_t dimension = embedder_.info().dimension;
-  const size_t dimensions = request.dimensions.value_or(dimension);
+  const size_t dimension = embedder_.info().model_dimension;
+  const size_t dimensions = request.dimensions.value_or(embedder_.info().dimension);
   if (dimensions > dimension) {
     throw ApiError(422,
                    "dimensions: " + std::to_string(dimensions) + " is more than the model's " +
                        std::to_string(dimension),
                    "dimensions");
   }
+  const bool quantized = request.precision != OutputPrecision::kFloat32;
+  if ((request.precision == OutputPrecision::kInt8 ||
+       request.precision == OutputPrecision::kUint8) &&
+      options_.quantization_ranges.dimension() != dimensions) {
+    throw ApiError(
+        422,
+        "encoding_format: " + std::string(to_string(request.precision)) +
+            (options_.quantization_ranges.empty()
+                 ? std::string(" needs calibration ranges: start the server with "
+                               "--calibration FILE.npy or --quantization-ranges FILE.npy")
+                 : " calibration ranges are for " +
+                       std::to_string(options_.quantization_ranges.dimension()) +
+                       " dimensions, the embeddings have " + std::to_string(dimensions)),
+        "encoding_format");
+  }
 
   EncodeOptions encode;
   encode.normalize = request.normalize;
+  encode.dimensions = dimensions;
   encode.prompt_name = request.prompt_name;
   encode.truncation_side = request.truncation_side;
   // Always prepared with truncation, then checked here, so that the error names the input.
@@ -167,7 +181,7 @@ Reply EmbeddingService::embed(ApiStyle style, std::string_view body, int client_
   const auto encode_start = Clock::now();
   std::vector<PreparedText>& texts = job->texts();
   std::string& out = reply.body;
-  std::vector<float> scratch;
+  std::vector<uint8_t> scratch;
   if (style == ApiStyle::kOpenAI) {
     out.reserve(128 + texts.size() * (request.base64 ? dimensions * 4 / 3 + 64 : dimensions * 12));
     out += "{\"object\":\"list\",\"data\":[";
@@ -176,8 +190,11 @@ Reply EmbeddingService::embed(ApiStyle style, std::string_view body, int client_
       out += "{\"object\":\"embedding\",\"index\":";
       out += std::to_string(i);
       out += ",\"embedding\":";
-      const auto values = shorten(texts[i], dimensions, scratch);
-      if (request.base64) {
+      const std::span<const float> values(texts[i].embedding);
+      if (quantized) {
+        append_quantized_array(out, values, request.precision, options_.quantization_ranges,
+                               scratch);
+      } else if (request.base64) {
         out += '"';
         append_base64_floats(out, values);
         out += '"';
@@ -195,7 +212,7 @@ Reply EmbeddingService::embed(ApiStyle style, std::string_view body, int client_
     out += '[';
     for (size_t i = 0; i < texts.size(); ++i) {
       if (i > 0) out += ',';
-      append_float_array(out, shorten(texts[i], dimensions, scratch));
+      append_float_array(out, texts[i].embedding);
     }
     out += ']';
   }
@@ -277,6 +294,8 @@ std::string EmbeddingService::info() const {
       {"model_dtype", info.weight_dtype},
       {"precision", std::string(to_string(info.precision))},
       {"dimensions", info.dimension},
+      {"model_dimensions", info.model_dimension},
+      {"quantization_ranges_dimensions", options_.quantization_ranges.dimension()},
       {"max_input_length", info.max_length},
       {"pooling", info.pooling},
       {"normalize", info.normalize},

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
 #include <limits>
+#include <string_view>
 
 #include "server/api_error.h"
 #include "tokenizer/utf8_repair.h"
@@ -145,11 +147,18 @@ EmbeddingRequest parse_openai_request(const json& body) {
   EmbeddingRequest request;
   request.inputs = parse_inputs(find_field(body, "input"), "input", true);
   if (const json* format = find_field(body, "encoding_format")) {
-    if (!format->is_string() ||
-        (format->get<std::string>() != "float" && format->get<std::string>() != "base64")) {
-      invalid("encoding_format", "expected \"float\" or \"base64\"");
+    // Beyond OpenAI's two, the quantized forms that Azure AI Inference and Mixedbread accept in
+    // the same field, named as sentence-transformers' precisions.
+    static constexpr std::string_view kFormats[] = {"float", "base64", "int8",
+                                                    "uint8", "binary", "ubinary"};
+    const std::string name = format->is_string() ? format->get<std::string>() : "";
+    if (std::find(std::begin(kFormats), std::end(kFormats), name) == std::end(kFormats)) {
+      invalid("encoding_format",
+              "expected \"float\", \"base64\", \"int8\", \"uint8\", \"binary\" or "
+              "\"ubinary\"");
     }
-    request.base64 = format->get<std::string>() == "base64";
+    request.base64 = name == "base64";
+    if (!request.base64 && name != "float") request.precision = parse_output_precision(name);
   }
   request.dimensions = optional_dimensions(body);
   optional_string(body, "model");  // any model name is answered by the one model served

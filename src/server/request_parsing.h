@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "embedrt/quantization.h"
 #include "embedrt/text_tokenizer.h"
 
 namespace embedrt::server {
@@ -27,6 +28,8 @@ struct EmbeddingInputs {
 struct EmbeddingRequest {
   EmbeddingInputs inputs;
   bool base64 = false;               // OpenAI encoding_format
+  // encoding_format int8, uint8, binary or ubinary: arrays of integers (quantize_embeddings)
+  OutputPrecision precision = OutputPrecision::kFloat32;
   std::optional<size_t> dimensions;  // keep the first k values, renormalized
   std::optional<bool> normalize;     // TEI; empty = the model's choice
   std::optional<bool> truncate;      // TEI; empty = the server's --auto-truncate
@@ -47,7 +50,8 @@ inline constexpr size_t kMaxJsonDepth = 128;
 // or that nests deeper than kMaxJsonDepth, is a 400 naming where it broke.
 nlohmann::json parse_json_body(std::string_view body);
 
-// POST /v1/embeddings: input, model, encoding_format, dimensions, user.
+// POST /v1/embeddings: input, model, encoding_format (float, base64, int8, uint8, binary,
+// ubinary), dimensions, user.
 EmbeddingRequest parse_openai_request(const nlohmann::json& body);
 // POST /embed: inputs, normalize, truncate, truncation_direction, prompt_name, dimensions.
 EmbeddingRequest parse_tei_request(const nlohmann::json& body);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "embedrt/embedder.h"
+#include "embedrt/quantization.h"
 #include "server/http_transport.h"
 
 namespace embedrt::server {
@@ -30,6 +31,10 @@ struct ServerOptions {
   size_t max_concurrent_requests = 512;  // requests being handled at once (more: 429)
   bool auto_truncate = false;            // truncate over-long inputs instead of a 422
   size_t payload_limit = 2'000'000;      // request body bytes (more: 413)
+  // Ranges for encoding_format int8/uint8 (--calibration / --quantization-ranges); empty = those
+  // formats are refused, since ranges taken from a request would make a text's bytes depend on
+  // the other texts it came with.
+  QuantizationRanges quantization_ranges;
 
   TransportOptions transport;
   std::chrono::milliseconds shutdown_timeout{30000};  // in-flight work gets this long on SIGTERM

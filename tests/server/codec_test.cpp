@@ -101,6 +101,15 @@ TEST(RequestParsing, OpenAIInputForms) {
   EXPECT_EQ(r.inputs.size(), 2u);
   EXPECT_TRUE(r.base64);
   EXPECT_EQ(r.dimensions, 8u);
+  EXPECT_EQ(r.precision, OutputPrecision::kFloat32);
+  for (const auto& [name, precision] :
+       {std::pair{"int8", OutputPrecision::kInt8}, std::pair{"uint8", OutputPrecision::kUint8},
+        std::pair{"binary", OutputPrecision::kBinary},
+        std::pair{"ubinary", OutputPrecision::kUbinary}}) {
+    r = parse_openai_request(json{{"input", "a"}, {"encoding_format", name}});
+    EXPECT_EQ(r.precision, precision) << name;
+    EXPECT_FALSE(r.base64);
+  }
   r = parse_openai_request(json::parse(R"({"input":[1,2,3]})"));
   ASSERT_TRUE(r.inputs.is_token_ids);
   EXPECT_EQ(r.inputs.token_ids, (std::vector<std::vector<int32_t>>{{1, 2, 3}}));
