@@ -19,6 +19,7 @@
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
 #include "embedrt/profile.h"
+#include "embedrt/quantization.h"
 #include "embedrt/system.h"
 #include "embedrt/text_tokenizer.h"
 
@@ -98,7 +99,8 @@ embedrt::Embedder load(const std::string& model, std::optional<std::string> prec
                        const std::string& optimize, size_t max_seq_length, size_t batch_size,
                        size_t max_batch_tokens, std::optional<size_t> cache_mb,
                        std::optional<bool> deterministic, const std::string& pooling,
-                       std::optional<bool> normalize, const std::string& on_overflow) {
+                       std::optional<bool> normalize, const std::string& on_overflow,
+                       std::optional<size_t> truncate_dim) {
   if (threads < 0) raise_invalid_argument("threads must be 0 (all cores) or more");
   embedrt::EmbedderOptions options;
   options.optimize = embedrt::parse_optimize_mode(optimize);
@@ -112,6 +114,7 @@ embedrt::Embedder load(const std::string& model, std::optional<std::string> prec
   options.pooling = pooling;
   options.normalize = normalize;
   options.on_overflow = parse_overflow(on_overflow);
+  options.dimensions = truncate_dim;
   nb::gil_scoped_release released;
   return embedrt::Embedder::load(model, options);
 }
@@ -120,11 +123,50 @@ embedrt::Embedder load(const std::string& model, std::optional<std::string> prec
 // enough for the bar to move, large enough to batch by length. Results are the same either way.
 constexpr size_t kTextsPerProgressStep = 512;
 
-// encode(): (float32 [N, D] array, profile JSON or None). `progress`, when not None, is called
-// with the number of texts done after each step.
+using FloatMatrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
+// The int8/uint8 ranges: given as [2, D] (minimum, maximum), from calibration embeddings [N, D],
+// else from the embeddings being quantized (as sentence-transformers' encode(precision=...)).
+embedrt::QuantizationRanges quantization_ranges(std::optional<FloatMatrix> ranges,
+                                                std::optional<FloatMatrix> calibration,
+                                                const std::vector<float>& values, size_t rows,
+                                                size_t dimension) {
+  if (ranges && calibration) {
+    raise_invalid_argument("give quantization_ranges or calibration_embeddings, not both");
+  }
+  if (ranges) {
+    if (ranges->shape(0) != 2 || ranges->shape(1) != dimension) {
+      raise_invalid_argument(
+          "quantization_ranges must have shape (2, " + std::to_string(dimension) + "), not (" +
+          std::to_string(ranges->shape(0)) + ", " + std::to_string(ranges->shape(1)) + ")");
+    }
+    const float* data = ranges->data();
+    embedrt::QuantizationRanges out;
+    out.minimum.assign(data, data + dimension);
+    out.maximum.assign(data + dimension, data + 2 * dimension);
+    return out;
+  }
+  if (calibration) {
+    if (calibration->shape(1) != dimension) {
+      raise_invalid_argument("calibration_embeddings have " +
+                             std::to_string(calibration->shape(1)) +
+                             " dimensions, but the embeddings have " + std::to_string(dimension));
+    }
+    const size_t n = calibration->shape(0);
+    return embedrt::calibration_ranges({calibration->data(), n * dimension}, n, dimension);
+  }
+  return embedrt::calibration_ranges(values, rows, dimension);
+}
+
+// encode(): (array, profile JSON or None): float32 [N, D], or int8/uint8 [N, D] or [N, D/8]
+// (packed bits) for the quantized output precisions. `progress`, when not None, is called with
+// the number of texts done after each step.
 nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
                  std::optional<bool> normalize, const std::string& prompt_name,
-                 const std::string& prompt, size_t batch_size, bool profile, nb::object progress) {
+                 const std::string& prompt, size_t batch_size, bool profile, nb::object progress,
+                 std::optional<size_t> dimensions, const std::string& output_precision,
+                 std::optional<FloatMatrix> ranges, std::optional<FloatMatrix> calibration) {
+  const embedrt::OutputPrecision precision = embedrt::parse_output_precision(output_precision);
   const std::vector<std::string> texts = utf8_texts(sentences, "sentences");
   embedrt::EncodeOptions options;
   options.normalize = normalize;
@@ -132,18 +174,20 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
   options.prompt = prompt;
   options.batch_size = batch_size;
   options.profile = profile;
-  const size_t rows = texts.size(), dimension = embedder.info().dimension;
+  options.dimensions = dimensions;
+  const size_t rows = texts.size();
+  size_t dimension = 0;
   std::vector<float> values;
   std::optional<embedrt::EncodeProfile> total_profile;
   if (progress.is_none()) {
     nb::gil_scoped_release released;
     embedrt::Embeddings result = embedder.encode(texts, options);
     values = std::move(result.values);
+    dimension = result.dimension;
     total_profile = std::move(result.profile);
   } else {
-    values.resize(rows * dimension);
     const std::span<const std::string> all(texts);
-    for (size_t begin = 0; begin < rows; begin += kTextsPerProgressStep) {
+    for (size_t begin = 0; begin < rows || begin == 0; begin += kTextsPerProgressStep) {
       const size_t count = std::min(kTextsPerProgressStep, rows - begin);
       options.first_index = begin;
       embedrt::Embeddings result;
@@ -151,7 +195,8 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
         nb::gil_scoped_release released;
         result = embedder.encode(all.subspan(begin, count), options);
       }
-      std::copy(result.values.begin(), result.values.end(), values.begin() + begin * dimension);
+      dimension = result.dimension;
+      values.insert(values.end(), result.values.begin(), result.values.end());
       if (result.profile) {
         if (total_profile) {
           *total_profile += *result.profile;
@@ -161,6 +206,7 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
       }
       progress(begin + count);
       if (PyErr_CheckSignals() != 0) throw nb::python_error();  // Ctrl-C between steps
+      if (rows == 0) break;
     }
   }
   nb::object profile_json = nb::none();
@@ -168,7 +214,32 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
     total_profile->memory_peak_mb = double(embedrt::process_peak_rss_bytes()) / (1024.0 * 1024.0);
     profile_json = nb::str(embedrt::format_profile_json(*total_profile).c_str());
   }
-  return nb::make_tuple(owning_array(std::move(values), {rows, dimension}), profile_json);
+  if (precision == embedrt::OutputPrecision::kFloat32) {
+    return nb::make_tuple(owning_array(std::move(values), {rows, dimension}), profile_json);
+  }
+  const bool scalar =
+      precision == embedrt::OutputPrecision::kInt8 || precision == embedrt::OutputPrecision::kUint8;
+  embedrt::QuantizationRanges quantization;
+  if (scalar && rows > 0) {
+    quantization = quantization_ranges(ranges, calibration, values, rows, dimension);
+  } else if (!scalar && (ranges || calibration)) {
+    raise_invalid_argument(
+        "quantization_ranges and calibration_embeddings apply to "
+        "output_precision int8 and uint8 only");
+  }
+  embedrt::QuantizedEmbeddings q;
+  {
+    nb::gil_scoped_release released;
+    q = embedrt::quantize(values, rows, dimension, precision, quantization);
+  }
+  const size_t row_bytes = embedrt::quantized_row_bytes(precision, dimension);
+  // int8 and binary bytes are two's-complement values: the same bytes viewed as int8.
+  nb::object array = owning_array(std::move(q.bytes), {rows, row_bytes}).cast();
+  if (precision == embedrt::OutputPrecision::kInt8 ||
+      precision == embedrt::OutputPrecision::kBinary) {
+    array = array.attr("view")("int8");
+  }
+  return nb::make_tuple(array, profile_json);
 }
 
 // tokenize(): input_ids, token_type_ids and attention_mask as int64 [N, longest], padded with 0.
@@ -272,10 +343,12 @@ NB_MODULE(_embedrt, m) {
       .def("info", &info)
       .def("encode", &encode, nb::arg("sentences").none(), nb::arg("normalize").none(),
            nb::arg("prompt_name"), nb::arg("prompt"), nb::arg("batch_size"), nb::arg("profile"),
-           nb::arg("progress").none())
+           nb::arg("progress").none(), nb::arg("dimensions").none(), nb::arg("output_precision"),
+           nb::arg("quantization_ranges").none(), nb::arg("calibration_embeddings").none())
       .def("tokenize", &tokenize, nb::arg("texts").none());
   m.def("load", &load, nb::arg("model"), nb::arg("precision").none(), nb::arg("threads"),
         nb::arg("optimize"), nb::arg("max_seq_length"), nb::arg("batch_size"),
         nb::arg("max_batch_tokens"), nb::arg("cache_mb").none(), nb::arg("deterministic").none(),
-        nb::arg("pooling"), nb::arg("normalize").none(), nb::arg("on_overflow"));
+        nb::arg("pooling"), nb::arg("normalize").none(), nb::arg("on_overflow"),
+        nb::arg("truncate_dim").none());
 }

@@ -50,6 +50,16 @@ def _optional_str(value: Optional[str], name: str) -> str:
     return value or ""
 
 
+def _float_matrix(value: Any, name: str) -> Optional[np.ndarray]:
+    """A 2-D float32 C-contiguous copy (or view) of an array-like, or None."""
+    if value is None:
+        return None
+    array = np.ascontiguousarray(value, dtype=np.float32)
+    if array.ndim != 2:
+        raise InvalidArgumentError(f"{name} must be 2-dimensional, not {array.ndim}-dimensional")
+    return array
+
+
 class _ProgressBar:
     """tqdm when it is installed, else a plain counter on standard error."""
 
@@ -94,6 +104,8 @@ class Embedder:
         normalize: L2-normalize by default (None = as the model's modules say).
         on_overflow: ``"truncate"`` texts longer than ``max_seq_length`` (as
             sentence-transformers does) or raise :class:`InputTooLongError` (``"error"``).
+        truncate_dim: keep the first N values of every embedding (Matryoshka), renormalized
+            when the model normalizes; None = the model's truncate_dim, else its dimension.
 
     Raises:
         EmbedrtIOError: the model was not found; InvalidModelError: its files are wrong;
@@ -104,7 +116,8 @@ class Embedder:
                  optimize: str = "balanced", *, max_seq_length: Optional[int] = None,
                  max_batch_tokens: Optional[int] = None, cache_mb: Optional[int] = None,
                  deterministic: Optional[bool] = None, pooling: Optional[str] = None,
-                 normalize: Optional[bool] = None, on_overflow: str = "truncate"):
+                 normalize: Optional[bool] = None, on_overflow: str = "truncate",
+                 truncate_dim: Optional[int] = None):
         if hasattr(model, "__fspath__"):
             model = model.__fspath__()
         if not isinstance(model, str):
@@ -121,7 +134,8 @@ class Embedder:
             _optional_int(max_batch_tokens, "max_batch_tokens", 1),
             None if cache_mb is None else _optional_int(cache_mb, "cache_mb", 0),
             _optional_bool(deterministic, "deterministic"), _optional_str(pooling, "pooling"),
-            _optional_bool(normalize, "normalize"), on_overflow)
+            _optional_bool(normalize, "normalize"), on_overflow,
+            None if truncate_dim is None else _optional_int(truncate_dim, "truncate_dim", 1))
         self._model = model
         self.profile: Optional[Dict[str, Any]] = None
 
@@ -171,6 +185,15 @@ class Embedder:
                 default prompt, if any.
             prompt: text prepended to every sentence (wins over prompt_name).
             show_progress_bar: report progress on standard error.
+            dimensions: keep the first N values (Matryoshka truncation; renormalized when the
+                embeddings are normalized); None = the Embedder's ``truncate_dim``.
+            output_precision: ``"float32"``, or quantized as sentence-transformers'
+                ``quantize_embeddings``: ``"int8"`` / ``"uint8"`` ([N, D] of those types),
+                ``"binary"`` / ``"ubinary"`` (packed bits, [N, ceil(D / 8)] int8 / uint8).
+            quantization_ranges: int8/uint8 only: per-dimension minimum and maximum, [2, D].
+            calibration_embeddings: int8/uint8 only: float embeddings [M, D] whose ranges to
+                use. With neither, the ranges are those of the embeddings being quantized (as
+                sentence-transformers does), so a row's bytes depend on the other texts.
             profile: record where time and memory went in :attr:`profile` (a dict).
 
         Raises:
@@ -187,12 +210,18 @@ class Embedder:
             warnings.warn("both prompt and prompt_name given; prompt_name is ignored",
                           stacklevel=2)
         batch = _optional_int(batch_size, "batch_size", 1)
+        if not isinstance(output_precision, str):
+            raise TypeError("output_precision must be a str, not "
+                            f"{type(output_precision).__name__}")
+        ranges = _float_matrix(quantization_ranges, "quantization_ranges")
+        calibration = _float_matrix(calibration_embeddings, "calibration_embeddings")
+        dims = None if dimensions is None else _optional_int(dimensions, "dimensions", 1)
         bar = _ProgressBar(len(sentences)) if show_progress_bar else None
         try:
             vectors, profile_json = self._native.encode(
                 sentences, _optional_bool(normalize_embeddings, "normalize_embeddings"),
                 _optional_str(prompt_name, "prompt_name"), _optional_str(prompt, "prompt"),
-                batch, bool(profile), bar)
+                batch, bool(profile), bar, dims, output_precision, ranges, calibration)
         finally:
             if bar is not None:
                 bar.close()
