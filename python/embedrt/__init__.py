@@ -170,9 +170,12 @@ class Embedder:
     def encode(self, sentences: Union[str, Sequence[str]], batch_size: int = 32,
                normalize_embeddings: Optional[bool] = None, prompt_name: Optional[str] = None,
                prompt: Optional[str] = None, show_progress_bar: bool = False,
+               dimensions: Optional[int] = None, output_precision: str = "float32",
+               quantization_ranges: Optional[np.ndarray] = None,
+               calibration_embeddings: Optional[np.ndarray] = None,
                profile: bool = False) -> np.ndarray:
         """Embeds texts; returns a C-contiguous float32 array [N, D] in input order ([D] for one
-        str).
+        str), or a quantized one for the other output precisions.
 
         Args:
             sentences: a str or a sequence of str.

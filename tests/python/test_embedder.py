@@ -49,7 +49,7 @@ def cli_encode(model, texts, *args):
 
 
 def test_same_vectors_as_the_cli(minilm):
-    texts = corpus_texts(200)
+    texts = corpus_texts(100)
     assert np.array_equal(minilm.encode(texts), cli_encode(MINILM, texts))
 
 
@@ -192,9 +192,56 @@ def test_properties_info_profile_and_version(minilm):
 
 
 def test_progress_bar_gives_the_same_vectors(minilm, capsys):
-    texts = corpus_texts(600, seed=5)  # more than one progress step of 512 texts
+    texts = corpus_texts(520, seed=5)  # more than one progress step of 512 texts
     quiet = minilm.encode(texts)
     with_bar = minilm.encode(texts, show_progress_bar=True, profile=True)
     assert np.array_equal(with_bar, quiet)
-    assert "600" in capsys.readouterr().err
-    assert minilm.profile["texts"] == 600
+    assert "520" in capsys.readouterr().err
+    assert minilm.profile["texts"] == 520
+
+
+def test_dimensions_as_sentence_transformers_truncate_dim(minilm):
+    fixture = require(TEST_DATA / "embeddings" / "all-MiniLM-L6-v2")
+    texts = [r["text"] for r in read_jsonl(fixture / "texts.jsonl")][:200]
+    reference = np.load(fixture / "embeddings.npy")[:200, :128]
+    # sentence-transformers' encode(truncate_dim=128, normalize_embeddings=True)
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    got = minilm.encode(texts, dimensions=128)
+    assert got.shape == (200, 128) and got.dtype == np.float32
+    assert cosines(got, reference).min() >= 0.99999
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-6)
+    truncated = embedrt.Embedder(str(MINILM), truncate_dim=128)
+    assert truncated.dimension == 128
+    assert np.array_equal(truncated.encode(texts[:20]), got[:20])
+    with pytest.raises(embedrt.InvalidArgumentError, match="385"):
+        minilm.encode(texts[:2], dimensions=385)
+    with pytest.raises(embedrt.InvalidArgumentError, match="dimensions"):
+        minilm.encode(texts[:2], dimensions=0)
+
+
+def test_output_precisions_as_quantize_embeddings(minilm):
+    from sentence_transformers.util.quantization import quantize_embeddings
+    texts = corpus_texts(64, seed=8)
+    floats = minilm.encode(texts)
+    calibration = minilm.encode(corpus_texts(300, seed=9))
+    for precision, dtype, width in (("int8", np.int8, 384), ("uint8", np.uint8, 384),
+                                    ("binary", np.int8, 48), ("ubinary", np.uint8, 48)):
+        kwargs = {"calibration_embeddings": calibration} if precision.endswith("int8") else {}
+        got = minilm.encode(texts, output_precision=precision, **kwargs)
+        expected = quantize_embeddings(floats, precision=precision, **kwargs)
+        assert got.dtype == dtype and got.shape == (64, width) and got.flags["C_CONTIGUOUS"]
+        assert np.array_equal(got, expected), precision
+    # Without calibration: the embeddings' own ranges, as sentence-transformers' encode does.
+    own = minilm.encode(texts, output_precision="int8")
+    assert np.array_equal(own, quantize_embeddings(floats, precision="int8"))
+    ranges = np.stack([calibration.min(0), calibration.max(0)])
+    assert np.array_equal(minilm.encode(texts, output_precision="uint8",
+                                        quantization_ranges=ranges),
+                          quantize_embeddings(floats, precision="uint8", ranges=ranges))
+    assert minilm.encode("one text", output_precision="ubinary").shape == (48,)
+    with pytest.raises(embedrt.InvalidArgumentError, match="'int4'"):
+        minilm.encode(texts[:1], output_precision="int4")
+    with pytest.raises(embedrt.InvalidArgumentError, match=r"\(2, 384\)"):
+        minilm.encode(texts[:1], output_precision="int8", quantization_ranges=ranges[:, :10])
+    with pytest.raises(embedrt.InvalidArgumentError, match="int8 and uint8 only"):
+        minilm.encode(texts[:1], output_precision="binary", quantization_ranges=ranges)
