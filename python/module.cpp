@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +27,11 @@
 namespace nb = nanobind;
 
 namespace {
+
+// Engine calls are serialized process-wide for now: concurrent Embedder::encode() calls (on one
+// Embedder or on several) computed wrong vectors, NaN or crashed in the kernels when the
+// embedding cache did not answer them. The GIL is still released, so other Python threads run.
+std::mutex engine_mutex;
 
 // The exception classes of embedrt.errors, one per embedrt::ErrorCode, looked up at import.
 struct ErrorClasses {
@@ -116,6 +122,7 @@ embedrt::Embedder load(const std::string& model, std::optional<std::string> prec
   options.on_overflow = parse_overflow(on_overflow);
   options.dimensions = truncate_dim;
   nb::gil_scoped_release released;
+  const std::lock_guard<std::mutex> lock(engine_mutex);
   return embedrt::Embedder::load(model, options);
 }
 
@@ -181,6 +188,7 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
   std::optional<embedrt::EncodeProfile> total_profile;
   if (progress.is_none()) {
     nb::gil_scoped_release released;
+    const std::lock_guard<std::mutex> lock(engine_mutex);
     embedrt::Embeddings result = embedder.encode(texts, options);
     values = std::move(result.values);
     dimension = result.dimension;
@@ -193,6 +201,7 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
       embedrt::Embeddings result;
       {
         nb::gil_scoped_release released;
+        const std::lock_guard<std::mutex> lock(engine_mutex);
         result = embedder.encode(all.subspan(begin, count), options);
       }
       dimension = result.dimension;

@@ -10,7 +10,9 @@ import embedrt
 from conftest import MINILM, corpus_texts, require
 
 
-def test_threads_sharing_one_embedder_get_the_same_vectors(minilm):
+def test_threads_sharing_one_embedder_get_the_same_vectors():
+    # No embedding cache: every call runs the model.
+    minilm = embedrt.Embedder(str(require(MINILM)), cache_mb=0)
     texts = corpus_texts(160, seed=21)
     expected = minilm.encode(texts)
     results = [None] * 4
@@ -42,7 +44,7 @@ def count_until(done: threading.Event, counts: list):
 def test_python_runs_while_encode_runs():
     """With the GIL held through encode(), another Python thread could run only until the call
     began (one switch interval, 5 ms); released, it counts all along."""
-    model = embedrt.Embedder(str(require(MINILM)), threads=1)
+    model = embedrt.Embedder(str(require(MINILM)), threads=1, cache_mb=0)
     texts = corpus_texts(96, seed=4)
     model.encode(texts[:4])  # warm up outside the measurement
 
@@ -69,11 +71,30 @@ def test_python_runs_while_encode_runs():
     assert counts[0] > per_second * 0.02, (counts[0], per_second, encode_seconds)
 
 
+def test_threads_with_their_own_embedders_get_the_same_vectors():
+    """Concurrent calls on different Embedders (cache off: every call runs the model)."""
+    models = [embedrt.Embedder(str(require(MINILM)), cache_mb=0, threads=1) for _ in range(4)]
+    texts = corpus_texts(80, seed=22)
+    expected = models[0].encode(texts)
+    results = [None] * 4
+    threads = [threading.Thread(target=lambda k=k: results.__setitem__(k, models[k].encode(
+        texts[k::4]))) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(4):
+        assert np.array_equal(results[k], expected[k::4])
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs at least 2 cores")
+@pytest.mark.xfail(strict=True, reason="the extension serializes engine calls: concurrent "
+                   "Embedder::encode() calls compute wrong vectors in the library (cache off)")
 def test_four_threads_are_faster_than_one():
     """Four Python threads encoding at once, each with a 1-thread engine call, against the same
     work in one thread: with the GIL released the calls overlap on the cores there are."""
-    model = embedrt.Embedder(str(require(MINILM)), threads=1)
+    # No embedding cache, or the second round would only look vectors up.
+    model = embedrt.Embedder(str(require(MINILM)), threads=1, cache_mb=0)
     chunks = [corpus_texts(48, seed=s) for s in range(4)]
     model.encode(chunks[0])  # warm up
 
