@@ -16,7 +16,9 @@ stage() { echo "== $1 ($((SECONDS - started)) s so far)"; }
 bash scripts/setup.sh
 bash scripts/make_test_data.sh
 # The end-to-end tests run under the reference venv's Python (pytest, numpy).
-cmake -S . -B "$build_dir" -DEMBEDRT_TEST_PYTHON="$PWD/.venv/bin/python" >/dev/null
+# The Python package is built too (nanobind comes from the venv) for tests/python.
+cmake -S . -B "$build_dir" -DEMBEDRT_TEST_PYTHON="$PWD/.venv/bin/python" -DEMBEDRT_BUILD_PYTHON=ON \
+      -DPython_EXECUTABLE="$PWD/.venv/bin/python" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
 "$build_dir/embedrt" info
 stage "running the tests"

@@ -88,6 +88,9 @@ struct EncodeOptions {
   std::optional<size_t> dimensions;           // overrides the Embedder's for this call
   std::optional<OverflowPolicy> on_overflow;  // overrides the Embedder's for this call
   TruncationSide truncation_side = TruncationSide::kRight;
+  // Most texts per model batch in this call (sentence-transformers' encode(batch_size=...));
+  // 0 = the Embedder's. Results do not depend on it in deterministic mode.
+  size_t batch_size = 0;
   bool profile = false;  // fill Embeddings::profile (stage timers cost well under 1%)
 };
 

@@ -621,6 +621,8 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
       texts.empty() ? std::vector<PreparedText>{} : prepare_step(0, true);
   stages.tokenization_ms += elapsed_ms(t);
 
+  const size_t batch_size =
+      encode_options.batch_size > 0 ? encode_options.batch_size : impl.knobs.batch_size;
   std::vector<size_t> lengths;
   std::vector<PreparedText*> batch;
   for (size_t step_begin = 0; step_begin < texts.size(); step_begin += kTextsPerStep) {
@@ -651,9 +653,8 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
     for (size_t k = 0; k < order.size(); ++k) sorted_lengths[k] = lengths[order[k]];
     // Batches are cut one at a time so that an adaptive token budget applies from the next batch.
     for (size_t begin = 0; begin < order.size();) {
-      const runtime::BatchLimits limits{impl.knobs.batch_size, impl.tuner
-                                                                   ? impl.tuner->token_budget()
-                                                                   : impl.knobs.max_batch_tokens};
+      const runtime::BatchLimits limits{
+          batch_size, impl.tuner ? impl.tuner->token_budget() : impl.knobs.max_batch_tokens};
       const runtime::BatchRange range = runtime::next_batch(sorted_lengths, begin, limits);
       begin = range.end;
       batch.clear();

@@ -1,0 +1,1 @@
+"""Integrations of embedrt with other frameworks (each needs its framework installed)."""
