@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
