@@ -14,6 +14,9 @@ go to DIR/embeddings/<name> in the format of make_embedding_fixtures.py.
                     pad id 1, so positions start at 2); the position table is exactly
                     max_seq_length + 2 long.
   tiny-distilbert   DistilBertModel over MiniLM's WordPiece tokenizer, relu activation.
+  tiny-mpnet        MPNetModel over MiniLM's WordPiece tokenizer: positions from 2 (a table
+                    exactly max_seq_length + 2 long) and the relative position bias, spread wide
+                    so that a wrong bucket shows; 128 tokens reach every one of its 32 buckets.
 """
 
 import argparse
@@ -29,8 +32,8 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.normalize import Normalize
 from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.sentence_transformer.modules.pooling import Pooling
-from transformers import (DistilBertConfig, DistilBertModel, PreTrainedTokenizerFast, XLMRobertaConfig,
-                          XLMRobertaModel)
+from transformers import (DistilBertConfig, DistilBertModel, MPNetConfig, MPNetModel, PreTrainedTokenizerFast,
+                          XLMRobertaConfig, XLMRobertaModel)
 from transformers.utils import logging as transformers_logging
 
 from fixture_io import read_texts
@@ -89,8 +92,25 @@ def distilbert(test_data, hf_dir):
     return tokenizer, DistilBertModel(config)
 
 
+def mpnet(test_data, hf_dir):
+    minilm = test_data / "models" / "all-MiniLM-L6-v2"
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(minilm / "tokenizer.json"), unk_token="[UNK]", sep_token="[SEP]",
+        pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", model_max_length=512)
+    config = MPNetConfig(
+        vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), hidden_size=32, num_attention_heads=4,
+        num_hidden_layers=2, intermediate_size=64, hidden_act="gelu", max_position_embeddings=MAX_SEQ_LENGTH + 2,
+        layer_norm_eps=1e-5, relative_attention_num_buckets=32, pad_token_id=0, initializer_range=0.1,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = MPNetModel(config)
+    with torch.no_grad():  # scores of this tiny model are O(1); so must the bias be, to count
+        model.encoder.relative_attention_bias.weight.normal_(mean=0.0, std=1.0)
+    return tokenizer, model
+
+
 FAMILIES = [(Family("tiny-xlm-roberta", seed=21), xlm_roberta),
-            (Family("tiny-distilbert", seed=22, pooling="cls", normalize=False), distilbert)]
+            (Family("tiny-distilbert", seed=22, pooling="cls", normalize=False), distilbert),
+            (Family("tiny-mpnet", seed=23), mpnet)]
 
 
 def make_family(family, build, test_data):

@@ -38,11 +38,15 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
   grow(intermediate_, std::min(tokens, kFfnChunkTokens) * c.intermediate_size);
   grow(attention_scratch_,
        int64_t(kernels::attention_scratch_per_thread(max_len, c.head_dim())) * threads);
+  if (c.relative_attention_num_buckets > 0) {
+    grow(relative_bias_, c.num_attention_heads * std::max<int64_t>(2 * max_len - 1, 1));
+  }
 }
 
 size_t Workspace::bytes() const noexcept {
   size_t floats = 0;
-  for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_}) {
+  for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_,
+                        &relative_bias_}) {
     floats += v->capacity();
   }
   return floats * sizeof(float);
@@ -82,7 +86,8 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
       position_embeddings_(std::move(w.position_embeddings)),
       token_type_embeddings_(std::move(w.token_type_embeddings)),
       embedding_norm_weight_(std::move(w.embedding_norm_weight)),
-      embedding_norm_bias_(std::move(w.embedding_norm_bias)) {
+      embedding_norm_bias_(std::move(w.embedding_norm_bias)),
+      relative_attention_bias_(std::move(w.relative_attention_bias)) {
   std::string warning;
   precision_ = kernels::resolve_precision(options.precision, &warning);
   if (!warning.empty()) warnings_.push_back(std::move(warning));
@@ -140,7 +145,8 @@ size_t TransformerEncoder::weight_bytes() const noexcept {
   const auto bytes = [](const std::vector<float>& v) { return v.size() * sizeof(float); };
   size_t total = bytes(word_embeddings_) + word_embeddings_half_.size() * sizeof(uint16_t) +
                  bytes(position_embeddings_) + bytes(token_type_embeddings_) +
-                 bytes(embedding_norm_weight_) + bytes(embedding_norm_bias_);
+                 bytes(embedding_norm_weight_) + bytes(embedding_norm_bias_) +
+                 bytes(relative_attention_bias_);
   for (const Layer& l : layers_) {
     total += l.qkv.weight_bytes() + l.attention_output.weight_bytes() +
              l.intermediate.weight_bytes() + l.output.weight_bytes() +
@@ -224,6 +230,18 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
   }
 }
 
+void TransformerEncoder::expand_relative_bias(int64_t span, float* out) const {
+  const int64_t heads = config_.num_attention_heads, width = 2 * span - 1;
+  for (int64_t d = 0; d < width; ++d) {
+    const int64_t bucket =
+        relative_position_bucket(d - (span - 1), config_.relative_attention_num_buckets,
+                                 config_.relative_attention_max_distance);
+    for (int64_t head = 0; head < heads; ++head) {
+      out[head * width + d] = relative_attention_bias_[bucket * heads + head];
+    }
+  }
+}
+
 std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspace& ws,
                                                    bool batch_invariant,
                                                    embedrt::InferenceOpTimes* op_times,
@@ -252,12 +270,19 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
                           embedding_norm_bias_.data(), eps, tokens, h, hidden);
   clock.mark(&Times::embeddings_ms);
   pause();
-  const kernels::AttentionArgs attention{qkv,
-                                         b.offsets.data(),
-                                         int64_t(b.offsets.size()) - 1,
-                                         config_.num_attention_heads,
-                                         config_.head_dim(),
-                                         context};
+  kernels::AttentionArgs attention{qkv,
+                                   b.offsets.data(),
+                                   int64_t(b.offsets.size()) - 1,
+                                   config_.num_attention_heads,
+                                   config_.head_dim(),
+                                   context};
+  if (!relative_attention_bias_.empty()) {
+    // Its values depend on j - i alone, so sizing it by this batch's longest sequence changes no
+    // sequence's result.
+    expand_relative_bias(max_len, ws.relative_bias_.data());
+    attention.relative_bias = ws.relative_bias_.data();
+    attention.bias_span = max_len;
+  }
   for (const Layer& layer : layers_) {
     layer.qkv.forward(hidden, tokens, qkv, nullptr, batch_invariant);
     clock.mark(&Times::qkv_ms);

@@ -1,4 +1,4 @@
-// The transformer encoder of every supported family (BERT, RoBERTa, XLM-RoBERTa, DistilBERT),
+// The transformer encoder of every supported family (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, MPNet),
 // shaped by a TransformerSpec, running on packed batches: sequences laid end to end without
 // padding, located by cu_seqlens-style offsets.
 #pragma once
@@ -33,6 +33,8 @@ class Workspace {
   void reserve(const TransformerSpec& config, int64_t tokens, int64_t max_len, int threads);
 
   std::vector<float> hidden_, qkv_, context_, sum_, intermediate_, attention_scratch_;
+  // [heads, 2 * max_len - 1]: the relative position bias by key minus query (families with one).
+  std::vector<float> relative_bias_;
 };
 
 // A packed batch: ids and token_type_ids per token (type ids may be empty, meaning all 0; a family
@@ -98,6 +100,8 @@ class TransformerEncoder {
 
   int64_t validate(const PackedBatch& batch) const;
   void embed(const PackedBatch& batch, float* hidden) const;
+  // Fills `out` [heads, 2 * span - 1] from the bucket table, for sequences up to span tokens.
+  void expand_relative_bias(int64_t span, float* out) const;
 
   TransformerSpec config_;
   kernels::Precision precision_ = kernels::Precision::kF32;
@@ -106,6 +110,7 @@ class TransformerEncoder {
   // int8 mode keeps the word embeddings, the largest table, in half precision instead.
   std::vector<uint16_t> word_embeddings_half_;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
+  std::vector<float> relative_attention_bias_;  // [buckets, heads]; empty: none
   std::vector<Layer> layers_;
 };
 

@@ -15,7 +15,8 @@
 namespace embedrt::model {
 
 // Learned absolute positions: row (position_offset + k) of the position table for the k-th token
-// of a sequence. Relative buckets and rotary positions come with the families that need them.
+// of a sequence (MPNet adds a relative position bias on top: relative_attention_num_buckets).
+// Rotary positions come with the families that need them.
 enum class PositionKind { kLearnedAbsolute };
 // LayerNorm after each residual sum (BERT, RoBERTa, DistilBERT).
 enum class NormPlacement { kPost };
@@ -34,6 +35,8 @@ struct WeightNames {
   std::string layer;  // layer N's names are layer + N + "." + one of the below
   std::string query, key, value, attention_output, attention_norm;
   std::string ffn_up, ffn_down, ffn_norm;
+  // [relative_attention_num_buckets, heads], shared by every layer; empty: the family has none.
+  std::string relative_attention_bias;
   // Tensors the encoder does not use (pooler, buffers); an entry ending in '.' is a name prefix.
   std::vector<std::string> ignored;
 };
@@ -57,6 +60,10 @@ struct TransformerSpec {
   // RoBERTa's rule: a token with this id takes row position_offset - 1 and does not advance the
   // count (-1: none).
   int64_t position_pad_id = -1;
+  // Relative position bias added to every layer's attention scores (MPNet, T5-style): the score of
+  // query i and key j gets bias[relative_position_bucket(j - i, ...)][head]. 0: none.
+  int64_t relative_attention_num_buckets = 0;
+  int64_t relative_attention_max_distance = 128;
   NormPlacement norm_placement = NormPlacement::kPost;
   MlpKind mlp = MlpKind::kPlain;
   AttentionKind attention = AttentionKind::kFull;
@@ -67,6 +74,13 @@ struct TransformerSpec {
   // The longest sequence the position table covers.
   int64_t max_sequence_length() const noexcept { return max_position_embeddings - position_offset; }
 };
+
+// The bucket of a relative position (key minus query) as transformers' MPNet and T5 (bidirectional)
+// compute it: half the buckets for keys after the query; within each half, distances below a
+// quarter of num_buckets get one bucket each, longer ones share log-spaced buckets up to
+// max_distance, and everything beyond shares the last. The log is taken in float, as PyTorch does.
+int64_t relative_position_bucket(int64_t relative_position, int64_t num_buckets,
+                                 int64_t max_distance);
 
 // Parses config.json text; `file` names it in errors ("<file>: <field>: <what>"). An unknown
 // model_type (listing the supported ones), architectures, activations or position schemes throw

@@ -30,6 +30,9 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
       {n.embedding_norm + ".bias", {h}},
   };
   if (s.type_vocab_size > 0) t[n.token_type_embeddings] = {s.type_vocab_size, h};
+  if (s.relative_attention_num_buckets > 0) {
+    t[n.relative_attention_bias] = {s.relative_attention_num_buckets, s.num_attention_heads};
+  }
   const auto linear = [&](int64_t l, const std::string& module, int64_t out, int64_t in) {
     t[layer_name(s, l, module) + ".weight"] = {out, in};
     t[layer_name(s, l, module) + ".bias"] = {out};
@@ -133,6 +136,9 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   if (spec.type_vocab_size > 0) w.token_type_embeddings = get(n.token_type_embeddings);
   w.embedding_norm_weight = get(n.embedding_norm + ".weight");
   w.embedding_norm_bias = get(n.embedding_norm + ".bias");
+  if (spec.relative_attention_num_buckets > 0) {
+    w.relative_attention_bias = get(n.relative_attention_bias);
+  }
   for (int64_t l = 0; l < spec.num_hidden_layers; ++l) {
     const auto weight = [&](const std::string& module) {
       return get(layer_name(spec, l, module) + ".weight");

@@ -30,6 +30,8 @@ struct TransformerWeights {
   std::vector<float> position_embeddings;    // [max_positions, hidden]
   std::vector<float> token_type_embeddings;  // [type_vocab, hidden]; empty when the family has none
   std::vector<float> embedding_norm_weight, embedding_norm_bias;
+  // [relative_attention_num_buckets, heads]; empty when the family has none.
+  std::vector<float> relative_attention_bias;
   std::vector<LayerWeights> layers;
 };
 
