@@ -1,5 +1,6 @@
 #include "model/transformer_weights.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -122,6 +123,17 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     list("mis-shaped", misshaped);
     std::string text = msg.str();
     text.pop_back();
+    // The bias table's size comes from one config field; name it.
+    for (const auto* names : {&unexpected, &misshaped}) {
+      const bool bias = std::any_of(names->begin(), names->end(), [](const std::string& name) {
+        return name.find("relative_attention_bias") != std::string::npos;
+      });
+      if (bias) {
+        text += " (config.json: relative_attention_num_buckets is " +
+                std::to_string(spec.relative_attention_num_buckets) + ")";
+        break;
+      }
+    }
     throw Error(ErrorCode::kInvalidModel, text);
   }
 
