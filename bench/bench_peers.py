@@ -534,6 +534,8 @@ def main() -> None:
                         "quick: 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer texts and repeats")
     parser.add_argument("--modes", default="", help="comma-separated subset of mode names")
+    parser.add_argument("--workloads", default="",
+                        help="comma-separated subset of short,medium,long (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench/results/peers.json"))
     parser.add_argument("--doc", default=str(ROOT / "docs/benchmarks.md"),
                         help="Markdown file whose peers section is rewritten ('' = none)")
@@ -598,6 +600,8 @@ def main() -> None:
                                 f"({refusal or 'refused'}), so every peer cuts the long texts at "
                                 f"{limit} tokens")
         log(workloads[2]["note"])
+    if args.workloads:
+        workloads = [w for w in workloads if w["name"] in args.workloads.split(",")]
     for w in workloads:
         lengths = [min(len(e.ids), w["max_length"]) for e in tokenizer.encode_batch(w["texts"])]
         w["tokens"] = sum(lengths)
@@ -925,11 +929,11 @@ def markdown(rep) -> str:
             f"{w['label']}: {w['texts']:,} texts, {w['tokens']:,} tokens "
             f"(mean {w['mean_tokens']:.0f}), truncated at {w['max_length']}"
             for w in rep["workloads"]) + ". Medium and long texts join consecutive STS-B "
-        "sentences" + ("; the long workload raises every peer's maximum length to 512 (the "
-                       "model's position limit; its configured limit is "
-                       f"{rep.get('configured_max_length') or 256})"
-                       if rep["workloads"][2]["max_length"] == 512 else
-                       "; " + rep["workloads"][2].get("note", "")) + ". Batch-1 latency: the first "
+        "sentences" + "".join(
+            "; the long workload raises every peer's maximum length to 512 (the model's position "
+            f"limit; its configured limit is {rep.get('configured_max_length') or 256})"
+            if w["max_length"] == 512 else "; " + w.get("note", "")
+            for w in rep["workloads"] if w["name"] == "long") + ". Batch-1 latency: the first "
         f"{rep['single_latency_texts']} short sentences, one `encode` call each (tokenization "
         "to normalized vector). Peak RSS: the child process's `ru_maxrss`, per workload.",
         "",
