@@ -534,6 +534,10 @@ def main() -> None:
                         "quick: 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer texts and repeats")
     parser.add_argument("--modes", default="", help="comma-separated subset of mode names")
+    parser.add_argument("--texts", type=int, default=None,
+                        help="STS-B sentences in the short workload (default: all; quick: 600)")
+    parser.add_argument("--single-latency", type=int, default=None,
+                        help="texts timed one per call (default 300; quick: 50)")
     parser.add_argument("--workloads", default="",
                         help="comma-separated subset of short,medium,long (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench/results/peers.json"))
@@ -577,6 +581,7 @@ def main() -> None:
     sentences = sts_sentences(Path(args.sts))
     shape = model_shape(model_dir)
     n_short, n_medium, n_long = (600, 64, 16) if quick else (len(sentences), 256, 64)
+    n_short = args.texts or n_short
     workloads = [
         {"name": "short", "label": "short (STS-B dev sentences)", "max_length": 256,
          "texts": sentences[:n_short]},
@@ -610,7 +615,8 @@ def main() -> None:
         w["jsonl"] = work / f"{w['name']}.jsonl"
         w["jsonl"].write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n"
                                       for t in w["texts"]), encoding="utf-8")
-    single_latency = 50 if quick else 300
+    single_latency = args.single_latency if args.single_latency is not None else (
+        50 if quick else 300)
     warmup = 64
 
     # GEMM peak of this machine.
