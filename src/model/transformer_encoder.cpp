@@ -60,13 +60,16 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
       table(local_rotary_cos_, local_rotary_sin_, local_rotary_positions_, c.rotary.local_base);
     }
   }
+  if (c.relative_attention_num_buckets > 0) {
+    grow(relative_bias_, c.num_attention_heads * std::max<int64_t>(2 * max_len - 1, 1));
+  }
 }
 
 size_t Workspace::bytes() const noexcept {
   size_t floats = 0;
   for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_,
                         &normed_, &gated_, &rotary_cos_, &rotary_sin_, &local_rotary_cos_,
-                        &local_rotary_sin_}) {
+                        &local_rotary_sin_, &relative_bias_}) {
     floats += v->capacity();
   }
   return floats * sizeof(float);
@@ -108,7 +111,8 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
       embedding_norm_weight_(std::move(w.embedding_norm_weight)),
       embedding_norm_bias_(std::move(w.embedding_norm_bias)),
       final_norm_weight_(std::move(w.final_norm_weight)),
-      final_norm_bias_(std::move(w.final_norm_bias)) {
+      final_norm_bias_(std::move(w.final_norm_bias)),
+      relative_attention_bias_(std::move(w.relative_attention_bias)) {
   std::string warning;
   precision_ = kernels::resolve_precision(options.precision, &warning);
   if (!warning.empty()) warnings_.push_back(std::move(warning));
@@ -171,7 +175,8 @@ size_t TransformerEncoder::weight_bytes() const noexcept {
   size_t total = bytes(word_embeddings_) + word_embeddings_half_.size() * sizeof(uint16_t) +
                  bytes(position_embeddings_) + bytes(token_type_embeddings_) +
                  bytes(embedding_norm_weight_) + bytes(embedding_norm_bias_) +
-                 bytes(final_norm_weight_) + bytes(final_norm_bias_);
+                 bytes(final_norm_weight_) + bytes(final_norm_bias_) +
+                 bytes(relative_attention_bias_);
   for (const Layer& l : layers_) {
     total += l.qkv.weight_bytes() + l.attention_output.weight_bytes() +
              l.intermediate.weight_bytes() + l.output.weight_bytes() +
@@ -266,6 +271,18 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
   }
 }
 
+void TransformerEncoder::expand_relative_bias(int64_t span, float* out) const {
+  const int64_t heads = config_.num_attention_heads, width = 2 * span - 1;
+  for (int64_t d = 0; d < width; ++d) {
+    const int64_t bucket =
+        relative_position_bucket(d - (span - 1), config_.relative_attention_num_buckets,
+                                 config_.relative_attention_max_distance);
+    for (int64_t head = 0; head < heads; ++head) {
+      out[head * width + d] = relative_attention_bias_[bucket * heads + head];
+    }
+  }
+}
+
 std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspace& ws,
                                                    bool batch_invariant,
                                                    embedrt::InferenceOpTimes* op_times,
@@ -307,6 +324,13 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
                                    config_.num_attention_heads,
                                    config_.head_dim(),
                                    context};
+  if (!relative_attention_bias_.empty()) {
+    // Its values depend on j - i alone, so sizing it by this batch's longest sequence changes no
+    // sequence's result.
+    expand_relative_bias(max_len, ws.relative_bias_.data());
+    attention.relative_bias = ws.relative_bias_.data();
+    attention.bias_span = max_len;
+  }
   kernels::RotaryArgs rotary_args;
   if (rotary) {
     rotary_args.x = qkv;

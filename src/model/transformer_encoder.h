@@ -39,6 +39,8 @@ class Workspace {
   // sliding-window layers when their base differs.
   std::vector<float> rotary_cos_, rotary_sin_, local_rotary_cos_, local_rotary_sin_;
   int64_t rotary_positions_ = 0, local_rotary_positions_ = 0;
+  // [heads, 2 * max_len - 1]: the relative position bias by key minus query (families with one).
+  std::vector<float> relative_bias_;
 };
 
 // A packed batch: ids and token_type_ids per token (type ids may be empty, meaning all 0; a family
@@ -106,6 +108,8 @@ class TransformerEncoder {
 
   int64_t validate(const PackedBatch& batch) const;
   void embed(const PackedBatch& batch, float* hidden) const;
+  // Fills `out` [heads, 2 * span - 1] from the bucket table, for sequences up to span tokens.
+  void expand_relative_bias(int64_t span, float* out) const;
 
   TransformerSpec config_;
   kernels::Precision precision_ = kernels::Precision::kF32;
@@ -115,6 +119,7 @@ class TransformerEncoder {
   std::vector<uint16_t> word_embeddings_half_;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
   std::vector<float> final_norm_weight_, final_norm_bias_;
+  std::vector<float> relative_attention_bias_;  // [buckets, heads]; empty: none
   std::vector<Layer> layers_;
 };
 

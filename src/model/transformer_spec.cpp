@@ -618,6 +618,56 @@ TransformerSpec build_gte_new(const ConfigReader& r) {
   return s;
 }
 
+// MPNet: BERT's post-LN layers under other names, no token type embeddings, RoBERTa's positions
+// and one relative position bias table shared by all layers.
+TransformerSpec build_mpnet(const ConfigReader& r) {
+  TransformerSpec s;
+  s.vocab_size = r.positive_int("vocab_size");
+  s.hidden_size = r.positive_int("hidden_size");
+  s.num_hidden_layers = r.positive_int("num_hidden_layers");
+  s.num_attention_heads = r.positive_int("num_attention_heads");
+  check_heads(r, s, "num_attention_heads", "hidden_size");
+  s.intermediate_size = r.positive_int("intermediate_size");
+  s.hidden_act = parse_activation(r, "hidden_act");
+  s.layer_norm_eps = r.number_or("layer_norm_eps", 1e-12);
+  s.max_position_embeddings = r.positive_int("max_position_embeddings");
+  s.type_vocab_size = 0;
+  // transformers' MPNetEmbeddings fixes padding_idx at 1 whatever pad_token_id says: positions
+  // count from 2 and a token with id 1 takes row 1.
+  s.position_pad_id = 1;
+  s.position_offset = 2;
+  if (s.max_position_embeddings <= s.position_offset) {
+    r.fail(ErrorCode::kInvalidModel, "max_position_embeddings",
+           std::to_string(s.max_position_embeddings) +
+               " leaves no position after the offset 2 (MPNet counts positions from 2)");
+  }
+  s.relative_attention_num_buckets = r.positive_int("relative_attention_num_buckets");
+  // MPNetEncoder.compute_position_bias looks up 32 buckets whatever the config says; another
+  // table size would either index past it or leave rows unused.
+  if (s.relative_attention_num_buckets != 32) {
+    r.fail(ErrorCode::kUnsupported, "relative_attention_num_buckets",
+           std::to_string(s.relative_attention_num_buckets) +
+               " is not supported (expected 32: transformers' MPNet always computes 32 buckets)");
+  }
+  s.relative_attention_max_distance = 128;
+  WeightNames& n = s.names;
+  n.word_embeddings = "embeddings.word_embeddings.weight";
+  n.position_embeddings = "embeddings.position_embeddings.weight";
+  n.embedding_norm = "embeddings.LayerNorm";
+  n.layer = "encoder.layer.";
+  n.query = "attention.attn.q";
+  n.key = "attention.attn.k";
+  n.value = "attention.attn.v";
+  n.attention_output = "attention.attn.o";
+  n.attention_norm = "attention.LayerNorm";
+  n.ffn_up = "intermediate.dense";
+  n.ffn_down = "output.dense";
+  n.ffn_norm = "output.LayerNorm";
+  n.relative_attention_bias = "encoder.relative_attention_bias.weight";
+  n.ignored = {"pooler.", "embeddings.position_ids"};
+  return s;
+}
+
 struct Family {
   std::string_view model_type;
   // Accepted `architectures`: <prefix>Model and every <prefix>For* head on the same encoder.
@@ -630,6 +680,7 @@ constexpr Family kFamilies[] = {
     {"distilbert", "DistilBert", build_distilbert},
     {"gte", "Gte", build_gte},
     {"modernbert", "ModernBert", build_modernbert},
+    {"mpnet", "MPNet", build_mpnet},
     {"new", "New", build_gte_new},
     {"nomic_bert", "NomicBert", build_nomic_bert},
     {"roberta", "Roberta", build_roberta},
@@ -673,6 +724,23 @@ void check_architectures(const ConfigReader& r, const Family& family) {
 }
 
 }  // namespace
+
+int64_t relative_position_bucket(int64_t relative_position, int64_t num_buckets,
+                                 int64_t max_distance) {
+  const int64_t half = num_buckets / 2;
+  int64_t bucket = relative_position > 0 ? half : 0;
+  const int64_t n = relative_position < 0 ? -relative_position : relative_position;
+  const int64_t max_exact = half / 2;
+  if (n < max_exact) return bucket + n;
+  // PyTorch: log(float(n) / max_exact) / math.log(max_distance / max_exact) * (half - max_exact),
+  // each step rounded to float, then truncated.
+  const float ratio = static_cast<float>(n) / static_cast<float>(max_exact);
+  const float log_range = static_cast<float>(
+      std::log(static_cast<double>(max_distance) / static_cast<double>(max_exact)));
+  const float scaled = std::log(ratio) / log_range * static_cast<float>(half - max_exact);
+  return bucket + std::min(max_exact + static_cast<int64_t>(scaled), half - 1);
+}
+
 
 TransformerSpec parse_transformer_spec(const std::string& json_text, const std::string& file) {
   const json root = parse_json_object(json_text, file);

@@ -16,7 +16,8 @@
 namespace embedrt::model {
 
 // Learned absolute: row (position_offset + k) of the position table for the k-th token of a
-// sequence. Rotary: no table; queries and keys of each head are rotated by position (RotarySpec).
+// sequence (MPNet adds a relative position bias on top: relative_attention_num_buckets). Rotary:
+// no table; queries and keys of each head are rotated by position (RotarySpec).
 enum class PositionKind { kLearnedAbsolute, kRotary };
 // Post: LayerNorm after each residual sum (BERT, RoBERTa, MPNet, NomicBERT, GTE).
 // Pre: LayerNorm on each block's input, the residual stream left as is, one final norm
@@ -56,6 +57,8 @@ struct WeightNames {
   std::string ffn_up, ffn_gate;
   std::string ffn_down, ffn_norm;
   std::string final_norm;  // empty: none (pre-norm families end with one)
+  // [relative_attention_num_buckets, heads], shared by every layer; empty: the family has none.
+  std::string relative_attention_bias;
   // Tensors the encoder does not use (pooler, buffers); an entry ending in '.' is a name prefix.
   std::vector<std::string> ignored;
 };
@@ -81,6 +84,10 @@ struct TransformerSpec {
   // count (-1: none).
   int64_t position_pad_id = -1;
   RotarySpec rotary;  // with PositionKind::kRotary
+  // Relative position bias added to every layer's attention scores (MPNet, T5-style): the score of
+  // query i and key j gets bias[relative_position_bucket(j - i, ...)][head]. 0: none.
+  int64_t relative_attention_num_buckets = 0;
+  int64_t relative_attention_max_distance = 128;
   NormPlacement norm_placement = NormPlacement::kPost;
   // Pre-norm only: layer 0's attention input is the normalized embeddings as they are
   // (ModernBERT), so it has no attention norm of its own.
@@ -108,6 +115,13 @@ struct TransformerSpec {
   // The longest sequence the position table covers (rotary: max_position_embeddings).
   int64_t max_sequence_length() const noexcept { return max_position_embeddings - position_offset; }
 };
+
+// The bucket of a relative position (key minus query) as transformers' MPNet and T5 (bidirectional)
+// compute it: half the buckets for keys after the query; within each half, distances below a
+// quarter of num_buckets get one bucket each, longer ones share log-spaced buckets up to
+// max_distance, and everything beyond shares the last. The log is taken in float, as PyTorch does.
+int64_t relative_position_bucket(int64_t relative_position, int64_t num_buckets,
+                                 int64_t max_distance);
 
 // Parses config.json text; `file` names it in errors ("<file>: <field>: <what>"). An unknown
 // model_type (listing the supported ones), architectures, activations or position schemes throw

@@ -35,6 +35,9 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
   };
   norm(n.embedding_norm);
   if (!n.final_norm.empty()) norm(n.final_norm);
+  if (s.relative_attention_num_buckets > 0) {
+    t[n.relative_attention_bias] = {s.relative_attention_num_buckets, s.num_attention_heads};
+  }
   const auto linear = [&](int64_t l, const std::string& module, int64_t out, int64_t in,
                           bool bias) {
     t[layer_name(s, l, module) + ".weight"] = {out, in};
@@ -129,6 +132,17 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     list("mis-shaped", misshaped);
     std::string text = msg.str();
     text.pop_back();
+    // The bias table's size comes from one config field; name it.
+    for (const auto* names : {&unexpected, &misshaped}) {
+      const bool bias = std::any_of(names->begin(), names->end(), [](const std::string& name) {
+        return name.find("relative_attention_bias") != std::string::npos;
+      });
+      if (bias) {
+        text += " (config.json: relative_attention_num_buckets is " +
+                std::to_string(spec.relative_attention_num_buckets) + ")";
+        break;
+      }
+    }
     throw Error(ErrorCode::kInvalidModel, text);
   }
 
@@ -155,6 +169,9 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   const auto append = [](std::vector<float>& to, const std::vector<float>& from) {
     to.insert(to.end(), from.begin(), from.end());
   };
+  if (spec.relative_attention_num_buckets > 0) {
+    w.relative_attention_bias = get(n.relative_attention_bias);
+  }
   for (int64_t l = 0; l < spec.num_hidden_layers; ++l) {
     const auto weight = [&](const std::string& module) {
       return get(layer_name(spec, l, module) + ".weight");

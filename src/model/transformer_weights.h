@@ -35,6 +35,8 @@ struct TransformerWeights {
   std::vector<float> token_type_embeddings;  // [type_vocab, hidden]; empty when the family has none
   std::vector<float> embedding_norm_weight, embedding_norm_bias;
   std::vector<float> final_norm_weight, final_norm_bias;  // empty: no final norm
+  // [relative_attention_num_buckets, heads]; empty when the family has none.
+  std::vector<float> relative_attention_bias;
   std::vector<LayerWeights> layers;
 };
 

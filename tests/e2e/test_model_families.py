@@ -12,7 +12,8 @@ import pytest
 from conftest import TEST_DATA, assert_one_line_error, jsonl_input, read_jsonl, require, run_cli
 
 FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert", "tiny-modernbert-bias", "tiny-modernbert",
-            "tiny-nomic-bert", "tiny-nomic-bert-geglu", "tiny-gte", "tiny-gte-hub", "tiny-gte-silu"]
+            "tiny-nomic-bert", "tiny-nomic-bert-geglu", "tiny-gte", "tiny-gte-hub", "tiny-gte-silu",
+            "tiny-mpnet"]
 # One ModernBERT is enough here (the windowed, longer-text one): batch invariance costs five runs.
 BATCH_INVARIANCE = [name for name in FAMILIES if name != "tiny-modernbert-bias"]
 
@@ -150,15 +151,43 @@ def test_rotary_config_errors_name_the_field(tmp_path):
 def test_unsupported_model_type_and_fields(tmp_path):
     model = copy_model(tmp_path, "tiny-xlm-roberta")
     config = json.loads((model / "config.json").read_text())
-    (model / "config.json").write_text(json.dumps({**config, "model_type": "mpnet"}))
+    (model / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
     result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
-    assert_one_line_error(result, "config.json: model_type: 'mpnet' is not supported",
-                          "bert, distilbert, gte, modernbert, new, nomic_bert, roberta, xlm-roberta")
+    assert_one_line_error(result, "config.json: model_type: 'gpt2' is not supported",
+                          "bert, distilbert, gte, modernbert, mpnet, new, nomic_bert, roberta, xlm-roberta")
     model = copy_model(tmp_path, "tiny-distilbert")
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "sinusoidal_pos_embds": True}))
     result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
     assert_one_line_error(result, "config.json: sinusoidal_pos_embds")
+
+
+def test_mpnet_relative_bias_config(tmp_path):
+    model = copy_model(tmp_path, "tiny-mpnet")
+    config = json.loads((model / "config.json").read_text())
+    without = {k: v for k, v in config.items() if k != "relative_attention_num_buckets"}
+    for broken, needle in ((without, "missing"), ({**config, "relative_attention_num_buckets": 0},
+                                                   "expected a positive integer, found 0")):
+        (model / "config.json").write_text(json.dumps(broken))
+        result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+        assert_one_line_error(result, "config.json: relative_attention_num_buckets", needle)
+    (model / "config.json").write_text(json.dumps({**config, "relative_attention_num_buckets": 16}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "config.json: relative_attention_num_buckets: 16 is not supported")
+    # A BERT config over MPNet weights: the bias table is one of the tensors it does not expect.
+    (model / "config.json").write_text(json.dumps({**config, "model_type": "bert",
+                                                   "architectures": ["BertModel"]}))
+    result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+    assert_one_line_error(result, "model.safetensors", "encoder.relative_attention_bias.weight",
+                          "relative_attention_num_buckets is 0")
+
+
+def test_mpnet_position_limit():
+    model = model_dir("tiny-mpnet")  # 130 position rows from 2: 128 tokens fit
+    result = run_cli("encode", "-m", model, "--max-length", "129", input_bytes=b"x\n", check=False)
+    assert_one_line_error(result, "129", "128")
+    long_text = " ".join(["word"] * 400)
+    assert encode(model, [long_text], "--max-length", "128").shape == (1, 32)
 
 
 def test_xlm_roberta_position_limit():

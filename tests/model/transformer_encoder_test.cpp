@@ -233,6 +233,67 @@ TEST_F(WeightMismatch, ListsEveryMissingUnexpectedAndMisshapedTensor) {
   }
 }
 
+fs::path tiny_mpnet_dir() {
+  return embedrt::testing::test_data_dir() / "family-models" / "tiny-mpnet";
+}
+
+// The relative bias table is sized by the batch's longest sequence; a sequence's bits must not
+// depend on it (nor on its neighbours), so each sequence alone equals the batch.
+TEST(TransformerEncoder, RelativeBiasIsBatchInvariant) {
+  const fs::path dir = tiny_mpnet_dir();
+  EMBEDRT_REQUIRE_FIXTURE(dir / "model.safetensors");
+  const TransformerEncoder encoder = TransformerEncoder::load(dir);
+  ASSERT_EQ(encoder.config().relative_attention_num_buckets, 32);
+  const int64_t h = encoder.config().hidden_size;
+  const std::vector<int64_t> lengths{3, 128, 1, 40, 17};
+  std::vector<int32_t> ids, offsets{0};
+  for (const int64_t len : lengths) {
+    for (int64_t t = 0; t < len; ++t) ids.push_back(int32_t(1000 + (t * 37 + len) % 20000));
+    offsets.push_back(int32_t(ids.size()));
+  }
+  Workspace batch_ws;
+  const auto batch = encoder.forward({ids, {}, offsets}, batch_ws);
+  std::vector<float> together(batch.begin(), batch.end());
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    const std::span<const int32_t> one(ids.data() + offsets[s], size_t(lengths[s]));
+    const std::vector<int32_t> one_offsets{0, int32_t(lengths[s])};
+    Workspace ws;
+    const auto alone = encoder.forward({one, {}, one_offsets}, ws);
+    EXPECT_TRUE(std::equal(alone.begin(), alone.end(), together.begin() + offsets[s] * h))
+        << "sequence " << s;
+  }
+}
+
+TEST(TransformerWeights, RelativeBiasTableMustMatchTheSpec) {
+  const fs::path dir = tiny_mpnet_dir();
+  EMBEDRT_REQUIRE_FIXTURE(dir / "model.safetensors");
+  const SafeTensorsFile file(dir / "model.safetensors");
+  TransformerSpec spec = load_transformer_spec(dir / "config.json");
+  const auto error_of = [&](const TransformerSpec& s) {
+    try {
+      load_transformer_weights(file, s);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidModel);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(load_transformer_weights(file, spec).relative_attention_bias.size(), 32u * 4u);
+  spec.relative_attention_num_buckets = 0;  // a spec without the bias, a file with it
+  std::string msg = error_of(spec);
+  EXPECT_NE(msg.find("model.safetensors"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unexpected (1): encoder.relative_attention_bias.weight"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("relative_attention_num_buckets"), std::string::npos) << msg;
+  spec.relative_attention_num_buckets = 16;
+  msg = error_of(spec);
+  EXPECT_NE(msg.find("encoder.relative_attention_bias.weight [32, 4] (expected [16, 4])"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("relative_attention_num_buckets"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+}
+
 TEST(TransformerWeights, DetectsPrefixes) {
   const std::pair<const char*, const char*> cases[] = {
       {"gelu_plain", ""}, {"gelu_new_masked_lm", "bert."}, {"relu_st_f16", "0.auto_model."}};

@@ -90,10 +90,10 @@ TEST(TransformerSpec, UnknownModelTypeListsTheSupportedOnes) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
     EXPECT_EQ(std::string(e.what()),
               "config.json: model_type: 'gpt2' is not supported (supported: bert, distilbert, "
-              "gte, modernbert, new, nomic_bert, roberta, xlm-roberta)");
+              "gte, modernbert, mpnet, new, nomic_bert, roberta, xlm-roberta)");
   }
   EXPECT_EQ(supported_model_types(),
-            (std::vector<std::string>{"bert", "distilbert", "gte", "modernbert", "new",
+            (std::vector<std::string>{"bert", "distilbert", "gte", "modernbert", "mpnet", "new",
                                       "nomic_bert", "roberta", "xlm-roberta"}));
 }
 
@@ -598,6 +598,93 @@ TEST(TransformerSpec, GteRejectsWhatItCannotRun) {
   j = gte_hf();
   j["rope_parameters"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
   expect_error(j, ErrorCode::kUnsupported, "rope_parameters.rope_type");
+
+// all-mpnet-base-v2's config.json.
+nlohmann::json mpnet() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["MPNetForMaskedLM"], "attention_probs_dropout_prob": 0.1, "bos_token_id": 0,
+    "eos_token_id": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768,
+    "initializer_range": 0.02, "intermediate_size": 3072, "layer_norm_eps": 1e-05,
+    "max_position_embeddings": 514, "model_type": "mpnet", "num_attention_heads": 12,
+    "num_hidden_layers": 12, "pad_token_id": 1, "relative_attention_num_buckets": 32,
+    "vocab_size": 30527})");
+}
+
+TEST(TransformerSpec, MpnetHasRelativeBiasAndPositionsFromTwo) {
+  const TransformerSpec c = parse_transformer_spec(mpnet().dump(), "config.json");
+  EXPECT_EQ(c.model_type, "mpnet");
+  EXPECT_EQ(c.hidden_size, 768);
+  EXPECT_EQ(c.num_hidden_layers, 12);
+  EXPECT_DOUBLE_EQ(c.layer_norm_eps, 1e-5);
+  EXPECT_EQ(c.type_vocab_size, 0);
+  EXPECT_TRUE(c.names.token_type_embeddings.empty());
+  EXPECT_EQ(c.position_pad_id, 1);
+  EXPECT_EQ(c.position_offset, 2);
+  EXPECT_EQ(c.max_sequence_length(), 512);
+  EXPECT_EQ(c.relative_attention_num_buckets, 32);
+  EXPECT_EQ(c.relative_attention_max_distance, 128);
+  EXPECT_EQ(c.names.relative_attention_bias, "encoder.relative_attention_bias.weight");
+  EXPECT_EQ(c.names.query, "attention.attn.q");
+  EXPECT_EQ(c.names.attention_output, "attention.attn.o");
+  EXPECT_EQ(c.names.attention_norm, "attention.LayerNorm");
+  // transformers' MPNet counts positions from padding_idx 1 whatever pad_token_id says.
+  auto j = mpnet();
+  j["pad_token_id"] = 0;
+  EXPECT_EQ(parse_transformer_spec(j.dump(), "config.json").position_offset, 2);
+  j = mpnet();
+  j["architectures"] = {"MPNetModel"};
+  EXPECT_NO_THROW(parse_transformer_spec(j.dump(), "config.json"));
+  // Other families have no relative bias.
+  EXPECT_EQ(parse_transformer_spec(minilm().dump(), "config.json").relative_attention_num_buckets,
+            0);
+}
+
+TEST(TransformerSpec, MpnetRejectsBadFields) {
+  auto j = mpnet();
+  j.erase("relative_attention_num_buckets");
+  expect_error(j, ErrorCode::kInvalidModel, "relative_attention_num_buckets");
+  j = mpnet();
+  j["relative_attention_num_buckets"] = 0;
+  expect_error(j, ErrorCode::kInvalidModel, "relative_attention_num_buckets");
+  j = mpnet();
+  j["relative_attention_num_buckets"] = 64;
+  expect_error(j, ErrorCode::kUnsupported, "relative_attention_num_buckets");
+  j = mpnet();
+  j["max_position_embeddings"] = 2;
+  expect_error(j, ErrorCode::kInvalidModel, "max_position_embeddings");
+  j = mpnet();
+  j["num_attention_heads"] = 7;
+  expect_error(j, ErrorCode::kInvalidModel, "num_attention_heads");
+  j = mpnet();
+  j["architectures"] = {"BertModel"};
+  expect_error(j, ErrorCode::kUnsupported, "architectures");
+}
+
+// The buckets transformers' MPNetEncoder.relative_position_bucket gives (32 buckets, max distance
+// 128), mathematically: below 8 one bucket per distance; from 8 on, 8 + floor(2 log2(n / 8)),
+// i.e. the largest k with 64 * 2^k <= n^2, at most 15; keys after the query 16 buckets up. The
+// float log must land on the same side at the exact powers (n = 16, 32, 64: 10, 12, 14 in
+// PyTorch, checked there).
+TEST(TransformerSpec, RelativePositionBucketsMatchTransformers) {
+  const auto exact = [](int64_t relative_position) {
+    const int64_t n = relative_position < 0 ? -relative_position : relative_position;
+    int64_t bucket = n;
+    if (n >= 8) {
+      int64_t k = 0;
+      while (k < 7 && (int64_t(64) << (k + 1)) <= n * n) ++k;
+      bucket = 8 + k;
+    }
+    return (relative_position > 0 ? 16 : 0) + bucket;
+  };
+  for (int64_t rp = -4096; rp <= 4096; ++rp) {
+    ASSERT_EQ(relative_position_bucket(rp, 32, 128), exact(rp)) << rp;
+  }
+  EXPECT_EQ(relative_position_bucket(-16, 32, 128), 10);
+  EXPECT_EQ(relative_position_bucket(-64, 32, 128), 14);
+  EXPECT_EQ(relative_position_bucket(16, 32, 128), 26);
+  EXPECT_EQ(relative_position_bucket(32, 32, 128), 28);
+  EXPECT_EQ(relative_position_bucket(127, 32, 128), 31);
+  EXPECT_EQ(relative_position_bucket(0, 32, 128), 0);
 }
 
 TEST(TransformerSpec, RejectsUnsupportedFeatures) {
