@@ -598,6 +598,7 @@ TEST(TransformerSpec, GteRejectsWhatItCannotRun) {
   j = gte_hf();
   j["rope_parameters"] = {{"rope_type", "dynamic"}, {"factor", 2.0}};
   expect_error(j, ErrorCode::kUnsupported, "rope_parameters.rope_type");
+}
 
 // all-mpnet-base-v2's config.json.
 nlohmann::json mpnet() {
