@@ -127,15 +127,21 @@ WeightNames bert_names() {
   return n;
 }
 
-// BERT: config.json fields as TransformerSpec writes them.
-TransformerSpec build_bert(const ConfigReader& r) {
-  TransformerSpec s;
+// The sizes every config.json with BERT's field names carries (BERT, RoBERTa, MPNet, GTE,
+// ModernBERT, transformers 5's NomicBERT).
+void read_bert_dimensions(const ConfigReader& r, TransformerSpec& s) {
   s.vocab_size = r.positive_int("vocab_size");
   s.hidden_size = r.positive_int("hidden_size");
   s.num_hidden_layers = r.positive_int("num_hidden_layers");
   s.num_attention_heads = r.positive_int("num_attention_heads");
   check_heads(r, s, "num_attention_heads", "hidden_size");
   s.intermediate_size = r.positive_int("intermediate_size");
+}
+
+// BERT: config.json fields as TransformerSpec writes them.
+TransformerSpec build_bert(const ConfigReader& r) {
+  TransformerSpec s;
+  read_bert_dimensions(r, s);
   s.hidden_act = parse_activation(r, "hidden_act");
   s.layer_norm_eps = r.number_or("layer_norm_eps", 1e-12);
   s.max_position_embeddings = r.positive_int("max_position_embeddings");
@@ -268,12 +274,7 @@ int64_t modernbert_global_every(const ConfigReader& r, int64_t layers) {
 // activated, and biases (norms, attention, MLP) each optional.
 TransformerSpec build_modernbert(const ConfigReader& r) {
   TransformerSpec s;
-  s.vocab_size = r.positive_int("vocab_size");
-  s.hidden_size = r.positive_int("hidden_size");
-  s.num_hidden_layers = r.positive_int("num_hidden_layers");
-  s.num_attention_heads = r.positive_int("num_attention_heads");
-  check_heads(r, s, "num_attention_heads", "hidden_size");
-  s.intermediate_size = r.positive_int("intermediate_size");
+  read_bert_dimensions(r, s);
   s.hidden_act = parse_activation(r, "hidden_activation");
   // transformers reads norm_eps only; a layer_norm_eps some configs carry is unused.
   s.layer_norm_eps = r.number_or("norm_eps", 1e-5);
@@ -538,12 +539,7 @@ WeightNames gte_names(bool packed_qkv) {
 // What both GTE forms share: BERT field names, a gated MLP whose up projection has no bias.
 TransformerSpec gte_common(const ConfigReader& r, int64_t default_positions) {
   TransformerSpec s;
-  s.vocab_size = r.positive_int("vocab_size");
-  s.hidden_size = r.positive_int("hidden_size");
-  s.num_hidden_layers = r.positive_int("num_hidden_layers");
-  s.num_attention_heads = r.positive_int("num_attention_heads");
-  check_heads(r, s, "num_attention_heads", "hidden_size");
-  s.intermediate_size = r.positive_int("intermediate_size");
+  read_bert_dimensions(r, s);
   s.hidden_act = parse_activation(r, "hidden_act");
   s.layer_norm_eps = r.number_or("layer_norm_eps", 1e-12);
   s.max_position_embeddings = r.positive_int_or("max_position_embeddings", default_positions);
@@ -622,12 +618,7 @@ TransformerSpec build_gte_new(const ConfigReader& r) {
 // and one relative position bias table shared by all layers.
 TransformerSpec build_mpnet(const ConfigReader& r) {
   TransformerSpec s;
-  s.vocab_size = r.positive_int("vocab_size");
-  s.hidden_size = r.positive_int("hidden_size");
-  s.num_hidden_layers = r.positive_int("num_hidden_layers");
-  s.num_attention_heads = r.positive_int("num_attention_heads");
-  check_heads(r, s, "num_attention_heads", "hidden_size");
-  s.intermediate_size = r.positive_int("intermediate_size");
+  read_bert_dimensions(r, s);
   s.hidden_act = parse_activation(r, "hidden_act");
   s.layer_norm_eps = r.number_or("layer_norm_eps", 1e-12);
   s.max_position_embeddings = r.positive_int("max_position_embeddings");
