@@ -219,13 +219,8 @@ std::vector<float> Reranker::predict(std::span<const std::pair<std::string, std:
   }
   if (error) std::rethrow_exception(error);
 
-  std::vector<size_t> lengths(pairs.size());
-  for (size_t i = 0; i < pairs.size(); ++i) lengths[i] = encodings[i].size();
-  const std::vector<size_t> order = runtime::order_by_length(lengths);
-  std::vector<size_t> sorted_lengths(order.size());
-  for (size_t k = 0; k < order.size(); ++k) sorted_lengths[k] = lengths[order[k]];
-  const runtime::BatchLimits limits{impl.knobs.batch_size, impl.knobs.max_batch_tokens};
-
+  const runtime::LengthBatches plan = runtime::plan_by_length(
+      encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
   std::unique_ptr<model::Workspace> workspace;
   {
     std::lock_guard lock(impl.workspaces_mutex);
@@ -236,25 +231,15 @@ std::vector<float> Reranker::predict(std::span<const std::pair<std::string, std:
   }
   if (!workspace) workspace = std::make_unique<model::Workspace>();
   std::vector<float> scores(pairs.size() * labels);
-  std::vector<int32_t> ids, type_ids, offsets;
+  runtime::PackedInputs in;
   std::vector<float> logits;
-  for (const runtime::BatchRange& batch : runtime::plan_batches(sorted_lengths, limits)) {
-    ids.clear();
-    type_ids.clear();
-    offsets.assign(1, 0);
-    for (size_t k = batch.begin; k < batch.end; ++k) {
-      const Encoding& e = encodings[order[k]];
-      ids.insert(ids.end(), e.ids.begin(), e.ids.end());
-      if (impl.info.token_type_ids) {
-        type_ids.insert(type_ids.end(), e.type_ids.begin(), e.type_ids.end());
-      }
-      offsets.push_back(int32_t(ids.size()));
-    }
-    const auto hidden = impl.encoder.forward({ids, type_ids, offsets}, *workspace);
+  for (const runtime::BatchRange& batch : plan.batches) {
+    runtime::pack_batch(encodings, plan, batch, impl.info.token_type_ids, in);
+    const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, *workspace);
     logits.resize((batch.end - batch.begin) * labels);
-    impl.head.forward(hidden, offsets, logits.data());
+    impl.head.forward(hidden, in.offsets, logits.data());
     for (size_t k = batch.begin; k < batch.end; ++k) {
-      float* row = scores.data() + order[k] * labels;
+      float* row = scores.data() + plan.order[k] * labels;
       std::copy_n(logits.data() + (k - batch.begin) * labels, labels, row);
       if (!raw) activate(impl.info.activation, row, labels);
     }

@@ -146,33 +146,22 @@ std::vector<SparseVector> SparseEncoder::encode(std::span<const std::string> tex
   for (size_t i = 0; i < texts.size(); ++i) {
     encodings[i] = impl.tokenizer.encode(tokenizer::replace_invalid_utf8(prompt + texts[i]));
   }
-  std::vector<size_t> lengths(texts.size());
-  for (size_t i = 0; i < texts.size(); ++i) lengths[i] = encodings[i].size();
-  const auto order = runtime::order_by_length(lengths);
-  std::vector<size_t> sorted(order.size());
-  for (size_t k = 0; k < order.size(); ++k) sorted[k] = lengths[order[k]];
+  const runtime::LengthBatches plan = runtime::plan_by_length(
+      encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
 
   const int64_t vocab = impl.head.vocab_size();
   std::vector<SparseVector> out(texts.size());
   model::Workspace workspace;
-  std::vector<int32_t> ids, type_ids, offsets;
+  runtime::PackedInputs in;
   std::vector<float> dense;
-  for (const auto& batch : runtime::plan_batches(sorted, {impl.knobs.batch_size, impl.knobs.max_batch_tokens})) {
-    ids.clear();
-    type_ids.clear();
-    offsets.assign(1, 0);
-    for (size_t k = batch.begin; k < batch.end; ++k) {
-      const Encoding& e = encodings[order[k]];
-      ids.insert(ids.end(), e.ids.begin(), e.ids.end());
-      type_ids.insert(type_ids.end(), e.type_ids.begin(), e.type_ids.end());
-      offsets.push_back(int32_t(ids.size()));
-    }
-    const auto hidden = impl.encoder.forward({ids, type_ids, offsets}, workspace);
+  for (const runtime::BatchRange& batch : plan.batches) {
+    runtime::pack_batch(encodings, plan, batch, /*with_type_ids=*/true, in);
+    const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, workspace);
     dense.resize((batch.end - batch.begin) * vocab);
-    impl.head.splade(hidden, offsets, impl.splade, dense.data());
+    impl.head.splade(hidden, in.offsets, impl.splade, dense.data());
     for (size_t k = batch.begin; k < batch.end; ++k) {
       const float* row = dense.data() + (k - batch.begin) * vocab;
-      SparseVector& v = out[order[k]];
+      SparseVector& v = out[plan.order[k]];
       for (int64_t id = 0; id < vocab; ++id) {
         if (row[id] > 0) v.indices.push_back(int32_t(id));
       }

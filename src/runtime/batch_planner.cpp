@@ -35,4 +35,28 @@ std::vector<BatchRange> plan_batches(std::span<const size_t> sorted_lengths,
   return batches;
 }
 
+LengthBatches plan_by_length(std::span<const Encoding> encodings, const BatchLimits& limits) {
+  std::vector<size_t> lengths(encodings.size());
+  for (size_t i = 0; i < encodings.size(); ++i) lengths[i] = encodings[i].size();
+  LengthBatches plan;
+  plan.order = order_by_length(lengths);
+  std::vector<size_t> sorted(plan.order.size());
+  for (size_t k = 0; k < plan.order.size(); ++k) sorted[k] = lengths[plan.order[k]];
+  plan.batches = plan_batches(sorted, limits);
+  return plan;
+}
+
+void pack_batch(std::span<const Encoding> encodings, const LengthBatches& plan,
+                const BatchRange& batch, bool with_type_ids, PackedInputs& out) {
+  out.ids.clear();
+  out.type_ids.clear();
+  out.offsets.assign(1, 0);
+  for (size_t k = batch.begin; k < batch.end; ++k) {
+    const Encoding& e = encodings[plan.order[k]];
+    out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
+    if (with_type_ids) out.type_ids.insert(out.type_ids.end(), e.type_ids.begin(), e.type_ids.end());
+    out.offsets.push_back(static_cast<int32_t>(out.ids.size()));
+  }
+}
+
 }  // namespace embedrt::runtime

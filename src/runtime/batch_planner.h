@@ -5,6 +5,8 @@
 #include <span>
 #include <vector>
 
+#include "embedrt/encoding.h"
+
 namespace embedrt::runtime {
 
 struct BatchLimits {
@@ -32,5 +34,20 @@ BatchRange next_batch(std::span<const size_t> sorted_lengths, size_t begin,
 // token budget gets a batch of its own. Every position is in exactly one batch.
 std::vector<BatchRange> plan_batches(std::span<const size_t> sorted_lengths,
                                      const BatchLimits& limits);
+
+// Encodings cut into length-sorted batches: order[k] is the input index at sorted position k.
+struct LengthBatches {
+  std::vector<size_t> order;
+  std::vector<BatchRange> batches;
+};
+LengthBatches plan_by_length(std::span<const Encoding> encodings, const BatchLimits& limits);
+
+// One batch laid end to end for the encoder: ids, type ids (left empty unless `with_type_ids`)
+// and offsets starting at 0, replacing what the vectors held.
+struct PackedInputs {
+  std::vector<int32_t> ids, type_ids, offsets;
+};
+void pack_batch(std::span<const Encoding> encodings, const LengthBatches& plan,
+                const BatchRange& batch, bool with_type_ids, PackedInputs& out);
 
 }  // namespace embedrt::runtime

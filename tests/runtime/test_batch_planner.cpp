@@ -55,3 +55,33 @@ TEST(BatchPlanner, EmptyInputHasNoBatches) { EXPECT_TRUE(plan_batches({}, {}).em
 
 }  // namespace
 }  // namespace embedrt::runtime
+
+namespace embedrt::runtime {
+namespace {
+
+Encoding encoding_of(std::vector<int32_t> ids, int32_t type) {
+  Encoding e;
+  e.type_ids.assign(ids.size(), type);
+  e.ids = std::move(ids);
+  return e;
+}
+
+TEST(PlanByLength, SortsEncodingsByLengthAndPacksEachBatchEndToEnd) {
+  const std::vector<Encoding> encodings{encoding_of({1, 2, 3}, 0), encoding_of({4}, 1),
+                                        encoding_of({5, 6}, 0)};
+  const LengthBatches plan = plan_by_length(encodings, {2, 100});
+  EXPECT_EQ(plan.order, (std::vector<size_t>{1, 2, 0}));
+  ASSERT_EQ(plan.batches.size(), 2u);
+  PackedInputs in;
+  pack_batch(encodings, plan, plan.batches[0], /*with_type_ids=*/true, in);
+  EXPECT_EQ(in.ids, (std::vector<int32_t>{4, 5, 6}));
+  EXPECT_EQ(in.type_ids, (std::vector<int32_t>{1, 0, 0}));
+  EXPECT_EQ(in.offsets, (std::vector<int32_t>{0, 1, 3}));
+  pack_batch(encodings, plan, plan.batches[1], /*with_type_ids=*/false, in);
+  EXPECT_EQ(in.ids, (std::vector<int32_t>{1, 2, 3}));
+  EXPECT_TRUE(in.type_ids.empty());
+  EXPECT_EQ(in.offsets, (std::vector<int32_t>{0, 3}));
+}
+
+}  // namespace
+}  // namespace embedrt::runtime
