@@ -193,7 +193,7 @@ nb::tuple encode(const embedrt::Embedder& embedder, nb::handle sentences,
       embedrt::Embeddings result;
       {
         nb::gil_scoped_release released;
-            result = embedder.encode(all.subspan(begin, count), options);
+        result = embedder.encode(all.subspan(begin, count), options);
       }
       dimension = result.dimension;
       values.insert(values.end(), result.values.begin(), result.values.end());

@@ -46,6 +46,7 @@ from transformers.utils import logging as transformers_logging
 
 from fixture_io import read_texts, write_jsonl
 from make_embedding_fixtures import BATCH_SIZE, sample_texts, versions
+from make_family_models import randomize_norms_and_biases
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TEXT_COUNT = 512
@@ -65,17 +66,6 @@ def log(message):
     print(f"make_module_models: {message}", file=sys.stderr)
 
 
-def randomize(module):
-    # Default initialization puts LayerNorm at (1, 0) and biases at 0, which would hide a loader
-    # that drops or swaps them; spread them out so every tensor matters.
-    with torch.no_grad():
-        for name, parameter in module.named_parameters():
-            if name.endswith("norm.weight") or name.endswith("LayerNorm.weight"):
-                parameter.normal_(mean=1.0, std=0.2)
-            elif name.endswith(".bias"):
-                parameter.normal_(mean=0.0, std=0.1)
-
-
 def bert_transformer(test_data, hf_dir):
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(test_data / "tokenizers" / "bert-cased" / "tokenizer.json"), unk_token="[UNK]",
@@ -86,7 +76,7 @@ def bert_transformer(test_data, hf_dir):
         max_position_embeddings=512, initializer_range=0.1, hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0)
     model = BertModel(config, add_pooling_layer=False).eval()
-    randomize(model)
+    randomize_norms_and_biases(model)
     model.save_pretrained(hf_dir, safe_serialization=True)
     tokenizer.save_pretrained(hf_dir)
     return Transformer(str(hf_dir), max_seq_length=MAX_SEQ_LENGTH)
@@ -105,14 +95,14 @@ def tiny_dense(test_data, hf_dir):
     first = Dense(32, 48, bias=True, activation_function=torch.nn.Tanh())
     second = Dense(48, 24, bias=False, activation_function=torch.nn.Identity())
     for dense in (first, second):
-        randomize(dense)
+        randomize_norms_and_biases(dense)
     return [transformer, Pooling(32, "mean"), first, second, Normalize()]
 
 
 def tiny_layernorm(test_data, hf_dir):
     transformer = bert_transformer(test_data, hf_dir)
     norm = LayerNorm(32)
-    randomize(norm)
+    randomize_norms_and_biases(norm)
     return [transformer, Pooling(32, "cls"), norm]
 
 
@@ -123,7 +113,7 @@ def tiny_static(test_data, hf_dir):
 def tiny_static_dense(test_data, hf_dir):
     static = static_embedding(test_data / "tokenizers" / "bpe" / "tokenizer.json", 40, STATIC_TRUNCATION)
     dense = Dense(40, 16, bias=True, activation_function=torch.nn.ReLU())
-    randomize(dense)
+    randomize_norms_and_biases(dense)
     return [static, dense]
 
 

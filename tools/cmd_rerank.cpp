@@ -36,15 +36,17 @@ void run_rerank(const RerankArgs& args) {
   OutputFile output(args.io.output);
   std::string out;
   if (reranker.info().labels.size() == 1) {
-    for (const RankedDocument& d : reranker.rank(args.query, documents, args.top_k, args.raw_scores)) {
-      out += "{\"index\":" + std::to_string(d.index) + ",\"score\":" + format_score(d.score) + "}\n";
+    for (const RankedDocument& d :
+         reranker.rank(args.query, documents, args.top_k, args.raw_scores)) {
+      out +=
+          "{\"index\":" + std::to_string(d.index) + ",\"score\":" + format_score(d.score) + "}\n";
     }
   } else {
     // Several labels: one line per document in input order, a score per label.
     if (args.top_k > 0) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "--top-k needs a one-label model; this one has " +
-                      std::to_string(reranker.info().labels.size()) + " labels");
+      throw Error(ErrorCode::kInvalidArgument, "--top-k needs a one-label model; this one has " +
+                                                   std::to_string(reranker.info().labels.size()) +
+                                                   " labels");
     }
     std::vector<std::pair<std::string, std::string>> pairs;
     for (const std::string& d : documents) pairs.emplace_back(args.query, d);

@@ -26,8 +26,7 @@ class EmbeddingWriter {
 
 // `ranges` must outlive the writer; int8/uint8 need them to match the rows' dimension.
 std::unique_ptr<EmbeddingWriter> make_embedding_writer(
-    OutputFormat format, OutputFile& output,
-    OutputPrecision precision = OutputPrecision::kFloat32,
+    OutputFormat format, OutputFile& output, OutputPrecision precision = OutputPrecision::kFloat32,
     const QuantizationRanges* ranges = nullptr);
 
 // Shortest decimal form that reads back as the same float.

@@ -52,7 +52,8 @@ ScoreActivation read_activation(const model::ModelFolder& folder, size_t labels)
   }
   if (!name) {
     if (auto config = model::load_optional_json_file(folder.transformer_dir / "config.json")) {
-      const auto block = config->is_object() ? config->find("sentence_transformers") : config->end();
+      const auto block =
+          config->is_object() ? config->find("sentence_transformers") : config->end();
       if (block != config->end() && block->is_object() && block->contains("activation_fn") &&
           (*block)["activation_fn"].is_string()) {
         file = folder.transformer_dir / "config.json";
@@ -61,7 +62,8 @@ ScoreActivation read_activation(const model::ModelFolder& folder, size_t labels)
     }
   }
   if (!name) return labels == 1 ? ScoreActivation::kSigmoid : ScoreActivation::kIdentity;
-  const std::string cls = name->substr(name->rfind('.') == std::string::npos ? 0 : name->rfind('.') + 1);
+  const std::string cls =
+      name->substr(name->rfind('.') == std::string::npos ? 0 : name->rfind('.') + 1);
   if (cls == "Identity") return ScoreActivation::kIdentity;
   if (cls == "Sigmoid") return ScoreActivation::kSigmoid;
   if (cls == "Tanh") return ScoreActivation::kTanh;
@@ -75,7 +77,8 @@ ScoreActivation read_activation(const model::ModelFolder& folder, size_t labels)
 // tokenizer_config.json when it lists them, else from the tokenizer class (BERT-style tokenizers
 // return them; the generic and RoBERTa-style ones do not).
 bool reads_token_type_ids(const model::ModelFolder& folder) {
-  const auto config = model::load_optional_json_file(folder.transformer_dir / "tokenizer_config.json");
+  const auto config =
+      model::load_optional_json_file(folder.transformer_dir / "tokenizer_config.json");
   if (!config || !config->is_object()) return false;
   if (const auto names = config->find("model_input_names");
       names != config->end() && names->is_array()) {
@@ -84,8 +87,8 @@ bool reads_token_type_ids(const model::ModelFolder& folder) {
   const auto cls = config->find("tokenizer_class");
   if (cls == config->end() || !cls->is_string()) return false;
   static constexpr std::string_view kWithTypes[] = {
-      "BertTokenizer",       "BertTokenizerFast",   "ElectraTokenizer", "ElectraTokenizerFast",
-      "DistilBertTokenizer", "MPNetTokenizer",      "FunnelTokenizer",  "LayoutLMTokenizer",
+      "BertTokenizer",       "BertTokenizerFast",    "ElectraTokenizer", "ElectraTokenizerFast",
+      "DistilBertTokenizer", "MPNetTokenizer",       "FunnelTokenizer",  "LayoutLMTokenizer",
       "ConvBertTokenizer",   "ConvBertTokenizerFast"};
   const std::string name = cls->get<std::string>();
   // DistilBERT and MPNet tokenizers drop them in transformers; listed only to say so explicitly.
@@ -151,7 +154,8 @@ Reranker Reranker::load(const std::string& model, const EmbedderOptions& options
 
   const fs::path config_path = folder.transformer_dir / "config.json";
   const std::string config_text = model::read_text_file(config_path);
-  const model::TransformerSpec spec = model::parse_transformer_spec(config_text, config_path.string());
+  const model::TransformerSpec spec =
+      model::parse_transformer_spec(config_text, config_path.string());
   const model::ClassifierHeadSpec head_spec =
       model::parse_classifier_head(config_text, config_path.string(), spec);
   const fs::path weights_path = folder.transformer_dir / "model.safetensors";
@@ -219,8 +223,8 @@ std::vector<float> Reranker::predict(std::span<const std::pair<std::string, std:
   }
   if (error) std::rethrow_exception(error);
 
-  const runtime::LengthBatches plan = runtime::plan_by_length(
-      encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
+  const runtime::LengthBatches plan =
+      runtime::plan_by_length(encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
   std::unique_ptr<model::Workspace> workspace;
   {
     std::lock_guard lock(impl.workspaces_mutex);
@@ -255,9 +259,9 @@ std::vector<RankedDocument> Reranker::rank(std::string_view query,
                                            std::span<const std::string> documents, size_t top_k,
                                            bool raw) const {
   if (impl_->info.labels.size() != 1) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "rank needs a one-label model; this one has " +
-                    std::to_string(impl_->info.labels.size()) + " labels (use predict)");
+    throw Error(ErrorCode::kInvalidArgument, "rank needs a one-label model; this one has " +
+                                                 std::to_string(impl_->info.labels.size()) +
+                                                 " labels (use predict)");
   }
   std::vector<std::pair<std::string, std::string>> pairs;
   pairs.reserve(documents.size());
@@ -265,8 +269,9 @@ std::vector<RankedDocument> Reranker::rank(std::string_view query,
   const std::vector<float> scores = predict(pairs, raw);
   std::vector<RankedDocument> ranked(documents.size());
   for (size_t i = 0; i < ranked.size(); ++i) ranked[i] = {i, scores[i]};
-  std::stable_sort(ranked.begin(), ranked.end(),
-                   [](const RankedDocument& a, const RankedDocument& b) { return a.score > b.score; });
+  std::stable_sort(
+      ranked.begin(), ranked.end(),
+      [](const RankedDocument& a, const RankedDocument& b) { return a.score > b.score; });
   if (top_k > 0 && ranked.size() > top_k) ranked.resize(top_k);
   return ranked;
 }

@@ -42,13 +42,15 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
   }
   SparseFolder folder;
   bool mlm = false, splade = false;
-  if (!modules->is_array()) throw Error(ErrorCode::kInvalidModel, file.string() + ": expected an array");
+  if (!modules->is_array())
+    throw Error(ErrorCode::kInvalidModel, file.string() + ": expected an array");
   for (const auto& m : *modules) {
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) {
       throw Error(ErrorCode::kInvalidModel, file.string() + ": expected modules with a type");
     }
     const std::string type = m["type"];
-    const std::string path = m.contains("path") && m["path"].is_string() ? m["path"].get<std::string>() : "";
+    const std::string path =
+        m.contains("path") && m["path"].is_string() ? m["path"].get<std::string>() : "";
     if (class_is(type, "MLMTransformer")) {
       folder.transformer_dir = dir / path;
       mlm = true;
@@ -102,9 +104,9 @@ SparseEncoder SparseEncoder::load(const std::string& model, const EmbedderOption
   const SparseFolder folder = read_sparse_folder(dir);
   const fs::path config_path = folder.transformer_dir / "config.json";
   const model::TransformerSpec spec = model::load_transformer_spec(config_path);
-  const model::SpladeConfig splade = model::parse_splade_config(
-      model::read_text_file(folder.pooling_dir / "config.json"),
-      (folder.pooling_dir / "config.json").string());
+  const model::SpladeConfig splade =
+      model::parse_splade_config(model::read_text_file(folder.pooling_dir / "config.json"),
+                                 (folder.pooling_dir / "config.json").string());
   const model::EncoderOptions encoder_opts = encoder_options(knobs.precision);
   std::string ignored;
   const kernels::Precision precision = kernels::resolve_precision(encoder_opts.precision, &ignored);
@@ -146,8 +148,8 @@ std::vector<SparseVector> SparseEncoder::encode(std::span<const std::string> tex
   for (size_t i = 0; i < texts.size(); ++i) {
     encodings[i] = impl.tokenizer.encode(tokenizer::replace_invalid_utf8(prompt + texts[i]));
   }
-  const runtime::LengthBatches plan = runtime::plan_by_length(
-      encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
+  const runtime::LengthBatches plan =
+      runtime::plan_by_length(encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
 
   const int64_t vocab = impl.head.vocab_size();
   std::vector<SparseVector> out(texts.size());

@@ -104,9 +104,9 @@ ClassifierHeadSpec parse_classifier_head(const std::string& json_text, const std
   for (const HeadLayout& layout : kLayouts) {
     known += (known.empty() ? "" : ", ") + std::string(layout.model_type);
   }
-  throw Error(ErrorCode::kUnsupported, file + ": model_type: '" + encoder.model_type +
-                                           "' has no sequence-classification head here (supported: " +
-                                           known + ")");
+  throw Error(ErrorCode::kUnsupported,
+              file + ": model_type: '" + encoder.model_type +
+                  "' has no sequence-classification head here (supported: " + known + ")");
 }
 
 ClassifierHead::ClassifierHead(const ClassifierHeadSpec& spec, const TransformerSpec& encoder,

@@ -96,7 +96,8 @@ kernels::Linear make_decoder(const TransformerSpec& e, const SafeTensorsFile& fi
   const std::string decoder = prefix + n.decoder + ".weight";
   if (file.contains(decoder)) {
     const auto w = tensor(file, decoder, {v, h});
-    return kernels::Linear({h, v, kernels::Activation::kNone, false, precision}, w.data(), b.data());
+    return kernels::Linear({h, v, kernels::Activation::kNone, false, precision}, w.data(),
+                           b.data());
   }
   return kernels::Linear({h, v, kernels::Activation::kNone, false, precision},
                          word_embeddings.data(), b.data());
@@ -136,9 +137,8 @@ void MlmHead::splade(std::span<const float> hidden, std::span<const int32_t> off
                      const SpladeConfig& config, float* out) const {
   const int64_t num_seqs = int64_t(offsets.size()) - 1;
   const int64_t tokens = offsets.empty() ? 0 : offsets.back();
-  const float start = config.strategy == SpladeStrategy::kMax
-                          ? -std::numeric_limits<float>::infinity()
-                          : 0.0f;
+  const float start =
+      config.strategy == SpladeStrategy::kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
   std::fill(out, out + num_seqs * vocab_, start);
   std::vector<float> transformed(std::min(tokens, kChunkTokens) * hidden_);
   std::vector<float> logits(std::min(tokens, kChunkTokens) * vocab_);

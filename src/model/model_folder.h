@@ -1,6 +1,7 @@
 // The sentence-transformers side of a model folder: which modules it chains (modules.json), its
 // preprocessing and length limit (sentence_bert_config.json, tokenizer_config.json) and its prompts
-// (config_sentence_transformers.json, also truncate_dim). Weights and pooling are read by their own modules.
+// (config_sentence_transformers.json, also truncate_dim). Weights and pooling are read by their own
+// modules.
 #pragma once
 
 #include <cstddef>

@@ -67,9 +67,9 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
 
 size_t Workspace::bytes() const noexcept {
   size_t floats = 0;
-  for (const auto* v : {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_,
-                        &normed_, &gated_, &rotary_cos_, &rotary_sin_, &local_rotary_cos_,
-                        &local_rotary_sin_, &relative_bias_}) {
+  for (const auto* v :
+       {&hidden_, &qkv_, &context_, &sum_, &intermediate_, &attention_scratch_, &normed_, &gated_,
+        &rotary_cos_, &rotary_sin_, &local_rotary_cos_, &local_rotary_sin_, &relative_bias_}) {
     floats += v->capacity();
   }
   return floats * sizeof(float);
@@ -348,7 +348,8 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
     const bool local = config_.layer_is_local(int64_t(l));
     const float* attention_input = hidden;
     if (pre_norm && !layer.attention_norm_weight.empty()) {
-      norm(hidden, layer.attention_norm_weight, layer.attention_norm_bias, tokens, ws.normed_.data());
+      norm(hidden, layer.attention_norm_weight, layer.attention_norm_bias, tokens,
+           ws.normed_.data());
       attention_input = ws.normed_.data();
     }
     layer.qkv.forward(attention_input, tokens, qkv, nullptr, batch_invariant);

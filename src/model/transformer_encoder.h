@@ -1,6 +1,6 @@
 // The transformer encoder of every supported family, shaped by a TransformerSpec (positions,
-// norm placement, MLP kind, attention windows), running on packed batches: sequences laid end to end without
-// padding, located by cu_seqlens-style offsets.
+// norm placement, MLP kind, attention windows), running on packed batches: sequences laid end to
+// end without padding, located by cu_seqlens-style offsets.
 #pragma once
 
 #include <cstdint>

@@ -237,7 +237,8 @@ double modernbert_rope_theta(const ConfigReader& r, const char* kind, const std:
 // else global_attn_every_n_layers (layer l full attention iff l % n == 0).
 int64_t modernbert_global_every(const ConfigReader& r, int64_t layers) {
   const auto it = r.root().find("layer_types");
-  if (it == r.root().end() || it->is_null()) return r.positive_int_or("global_attn_every_n_layers", 3);
+  if (it == r.root().end() || it->is_null())
+    return r.positive_int_or("global_attn_every_n_layers", 3);
   if (!it->is_array() || int64_t(it->size()) != layers) {
     r.fail(ErrorCode::kInvalidModel, "layer_types",
            "expected an array of num_hidden_layers (" + std::to_string(layers) + ") strings");
@@ -245,8 +246,9 @@ int64_t modernbert_global_every(const ConfigReader& r, int64_t layers) {
   std::vector<bool> full;
   for (const auto& type : *it) {
     if (type != "full_attention" && type != "sliding_attention") {
-      r.fail(ErrorCode::kUnsupported, "layer_types",
-             type.dump() + " is not supported (expected \"full_attention\" or \"sliding_attention\")");
+      r.fail(
+          ErrorCode::kUnsupported, "layer_types",
+          type.dump() + " is not supported (expected \"full_attention\" or \"sliding_attention\")");
     }
     full.push_back(type == "full_attention");
   }
@@ -298,8 +300,9 @@ TransformerSpec build_modernbert(const ConfigReader& r) {
     const int64_t window = r.positive_int("local_attention");
     if (window % 2 != 0) {
       r.fail(ErrorCode::kInvalidModel, "local_attention",
-             std::to_string(window) + " is odd (expected an even window, local_attention / 2 "
-                                      "tokens on each side)");
+             std::to_string(window) +
+                 " is odd (expected an even window, local_attention / 2 "
+                 "tokens on each side)");
     }
     s.local_window = window / 2;
   } else {
@@ -311,7 +314,8 @@ TransformerSpec build_modernbert(const ConfigReader& r) {
   }
   const auto params = r.root().find("rope_parameters");
   if (params != r.root().end() && !params->is_null()) {
-    if (!params->is_object()) r.fail(ErrorCode::kInvalidModel, "rope_parameters", "expected an object");
+    if (!params->is_object())
+      r.fail(ErrorCode::kInvalidModel, "rope_parameters", "expected an object");
     for (const auto& [key, value] : params->items()) {
       if (key != "full_attention" && key != "sliding_attention") {
         r.fail(ErrorCode::kUnsupported, "rope_parameters",
@@ -731,7 +735,6 @@ int64_t relative_position_bucket(int64_t relative_position, int64_t num_buckets,
   const float scaled = std::log(ratio) / log_range * static_cast<float>(half - max_exact);
   return bucket + std::min(max_exact + static_cast<int64_t>(scaled), half - 1);
 }
-
 
 TransformerSpec parse_transformer_spec(const std::string& json_text, const std::string& file) {
   const json root = parse_json_object(json_text, file);

@@ -75,7 +75,7 @@ struct TransformerSpec {
   double layer_norm_eps = 1e-12;
   // Rows of the position table; for rotary families the longest sequence the model takes.
   int64_t max_position_embeddings = 0;
-  int64_t type_vocab_size = 0;          // 0: no token type embeddings (token type ids are ignored)
+  int64_t type_vocab_size = 0;  // 0: no token type embeddings (token type ids are ignored)
 
   PositionKind position = PositionKind::kLearnedAbsolute;
   // First position row used (RoBERTa: pad_token_id + 1; others 0).

@@ -22,7 +22,7 @@ struct LayerWeights {
   std::vector<float> attention_norm_weight, attention_norm_bias;
   // [intermediate, hidden]; gated MLPs: [2 * intermediate, hidden], the activated half first.
   std::vector<float> intermediate_weight, intermediate_bias;
-  std::vector<float> output_weight, output_bias;              // [hidden, intermediate]
+  std::vector<float> output_weight, output_bias;  // [hidden, intermediate]
   std::vector<float> output_norm_weight, output_norm_bias;
 };
 

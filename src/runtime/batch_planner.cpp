@@ -54,7 +54,8 @@ void pack_batch(std::span<const Encoding> encodings, const LengthBatches& plan,
   for (size_t k = batch.begin; k < batch.end; ++k) {
     const Encoding& e = encodings[plan.order[k]];
     out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
-    if (with_type_ids) out.type_ids.insert(out.type_ids.end(), e.type_ids.begin(), e.type_ids.end());
+    if (with_type_ids)
+      out.type_ids.insert(out.type_ids.end(), e.type_ids.begin(), e.type_ids.end());
     out.offsets.push_back(static_cast<int32_t>(out.ids.size()));
   }
 }

@@ -27,7 +27,7 @@ struct EmbeddingInputs {
 
 struct EmbeddingRequest {
   EmbeddingInputs inputs;
-  bool base64 = false;               // OpenAI encoding_format
+  bool base64 = false;  // OpenAI encoding_format
   // encoding_format int8, uint8, binary or ubinary: arrays of integers (quantize_embeddings)
   OutputPrecision precision = OutputPrecision::kFloat32;
   std::optional<size_t> dimensions;  // keep the first k values, renormalized

@@ -56,7 +56,8 @@ class RerankerModels : public ::testing::TestWithParam<std::string> {
 
 TEST_P(RerankerModels, ScoresAndLogitsMatchCrossEncoderInFp32) {
   const Reference ref = read_reference(GetParam());
-  const Reranker reranker = Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
+  const Reranker reranker =
+      Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
   const auto scores = reranker.predict(ref.pairs);
   const auto logits = reranker.predict(ref.pairs, /*raw=*/true);
   ASSERT_EQ(scores.size(), ref.scores.size());
@@ -75,7 +76,8 @@ TEST_P(RerankerModels, ScoresAndLogitsMatchCrossEncoderInFp32) {
 
 TEST_P(RerankerModels, APairScoresTheSameAloneAndInABatch) {
   const Reference ref = read_reference(GetParam());
-  const Reranker reranker = Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
+  const Reranker reranker =
+      Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
   const auto all = reranker.predict(ref.pairs);
   const size_t labels = reranker.info().labels.size();
   for (const size_t i : {size_t{0}, size_t{7}, ref.pairs.size() - 1}) {
@@ -87,13 +89,17 @@ TEST_P(RerankerModels, APairScoresTheSameAloneAndInABatch) {
 // Issue gates on ranking: Spearman of the scores against fp32 >= 0.999 (bf16) and 0.99 (int8).
 TEST_P(RerankerModels, ReducedPrecisionKeepsTheRanking) {
   const Reference ref = read_reference(GetParam());
-  const Reranker fp32 = Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
+  const Reranker fp32 =
+      Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
   const auto base = fp32.predict(ref.pairs, true);
-  for (const auto& [precision, gate] : {std::pair{Precision::kBF16, 0.999}, std::pair{Precision::kInt8, 0.99}}) {
+  for (const auto& [precision, gate] :
+       {std::pair{Precision::kBF16, 0.999}, std::pair{Precision::kInt8, 0.99}}) {
     std::string why;
-    const auto wanted = precision == Precision::kBF16 ? kernels::Precision::kBF16 : kernels::Precision::kInt8;
+    const auto wanted =
+        precision == Precision::kBF16 ? kernels::Precision::kBF16 : kernels::Precision::kInt8;
     if (kernels::resolve_precision(wanted, &why) != wanted) continue;  // the CPU cannot run it
-    const Reranker reduced = Reranker::load(model_dir(GetParam()).string(), with_precision(precision));
+    const Reranker reduced =
+        Reranker::load(model_dir(GetParam()).string(), with_precision(precision));
     const auto got = reduced.predict(ref.pairs, true);
     const size_t labels = fp32.info().labels.size();
     for (size_t k = 0; k < labels; ++k) {
@@ -122,7 +128,8 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, RerankerModels,
 TEST(Reranker, RankSortsBestFirstAndKeepsTopK) {
   EMBEDRT_REQUIRE_FIXTURE(model_dir("tiny-bert-ce-1") / "reference.jsonl");
   const Reranker reranker = Reranker::load(model_dir("tiny-bert-ce-1").string());
-  const std::vector<std::string> docs{"A man is eating food.", "A cat sleeps.", "", "Someone eats."};
+  const std::vector<std::string> docs{"A man is eating food.", "A cat sleeps.", "",
+                                      "Someone eats."};
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const auto& d : docs) pairs.emplace_back("Who eats?", d);
   const auto scores = reranker.predict(pairs);
@@ -148,7 +155,8 @@ TEST(Reranker, RankOnASeveralLabelModelAndAnEmbeddingModelAreOneLineErrors) {
     three.rank("q", docs);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "rank needs a one-label model; this one has 3 labels (use predict)");
+    EXPECT_EQ(std::string(e.what()),
+              "rank needs a one-label model; this one has 3 labels (use predict)");
   }
   const auto embedding_model = testing::test_data_dir() / "family-models" / "tiny-xlm-roberta";
   if (std::filesystem::exists(embedding_model)) {

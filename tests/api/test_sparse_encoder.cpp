@@ -34,7 +34,8 @@ Reference read_reference(const std::string& name) {
   while (std::getline(in, line)) {
     const auto j = nlohmann::json::parse(line);
     r.texts.push_back(j["text"]);
-    r.vectors.push_back({j["indices"].get<std::vector<int32_t>>(), j["values"].get<std::vector<float>>()});
+    r.vectors.push_back(
+        {j["indices"].get<std::vector<int32_t>>(), j["values"].get<std::vector<float>>()});
   }
   return r;
 }

@@ -80,8 +80,8 @@ std::vector<float> reference(const std::vector<float>& qkv, const std::vector<in
 // The definition with the score changes spelled out as a full [len, len] additive mask per head
 // (bias, or -inf outside the window), independent of the kernels' key ranges.
 std::vector<float> masked_reference(const std::vector<float>& qkv,
-                                    const std::vector<int32_t>& offsets, int64_t heads,
-                                    int64_t dim, const Mods& mods) {
+                                    const std::vector<int32_t>& offsets, int64_t heads, int64_t dim,
+                                    const Mods& mods) {
   const int64_t hidden = heads * dim, stride = 3 * hidden;
   std::vector<float> out(offsets.back() * hidden);
   for (size_t s = 0; s + 1 < offsets.size(); ++s) {
@@ -97,7 +97,8 @@ std::vector<float> masked_reference(const std::vector<float>& qkv,
                    qkv[(begin + j) * stride + hidden + h * dim + c];
           }
           double mask = 0;
-          if (!mods.bias.empty()) mask += mods.bias[h * (2 * mods.span - 1) + j - i + mods.span - 1];
+          if (!mods.bias.empty())
+            mask += mods.bias[h * (2 * mods.span - 1) + j - i + mods.span - 1];
           if (mods.window > 0 && std::abs(i - j) > mods.window) mask = -INFINITY;
           p[j] = dot / std::sqrt(double(dim)) + mask;
           max = std::max(max, p[j]);
@@ -105,7 +106,8 @@ std::vector<float> masked_reference(const std::vector<float>& qkv,
         for (int64_t j = 0; j < len; ++j) sum += (p[j] = std::exp(p[j] - max));
         for (int64_t c = 0; c < dim; ++c) {
           double acc = 0;
-          for (int64_t j = 0; j < len; ++j) acc += p[j] * qkv[(begin + j) * stride + 2 * hidden + h * dim + c];
+          for (int64_t j = 0; j < len; ++j)
+            acc += p[j] * qkv[(begin + j) * stride + 2 * hidden + h * dim + c];
           out[(begin + i) * hidden + h * dim + c] = float(acc / sum);
         }
       }

@@ -55,14 +55,13 @@ TEST(Rotary, RotatesQueriesAndKeysPerSequencePosition) {
               const int64_t at = t * stride + part * hidden + h * head_dim;
               // Values stay as they are; queries and keys rotate.
               const auto expected =
-                  part == 2 ? std::vector<double>(input.begin() + at,
-                                                  input.begin() + at + head_dim)
-                            : rotate(input.data() + at, head_dim, dim, t - offsets[s], base,
-                                     interleaved);
+                  part == 2
+                      ? std::vector<double>(input.begin() + at, input.begin() + at + head_dim)
+                      : rotate(input.data() + at, head_dim, dim, t - offsets[s], base, interleaved);
               for (int64_t c = 0; c < head_dim; ++c) {
                 ASSERT_NEAR(x[at + c], expected[c], 2e-5)
-                    << "interleaved " << interleaved << " dim " << dim << " token " << t
-                    << " part " << part << " head " << h << " column " << c;
+                    << "interleaved " << interleaved << " dim " << dim << " token " << t << " part "
+                    << part << " head " << h << " column " << c;
               }
             }
           }

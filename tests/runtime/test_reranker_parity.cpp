@@ -52,8 +52,8 @@ TEST_P(RerankerParity, TokensLogitsAndScoresMatchCrossEncoder) {
   const model::TransformerSpec spec = model::parse_transformer_spec(config_text, "config.json");
   const model::SafeTensorsFile file(dir / "model.safetensors");
   const std::string prefix = model::detect_encoder_prefix(file, spec);
-  const model::ClassifierHead head(
-      model::parse_classifier_head(config_text, "config.json", spec), spec, file, prefix);
+  const model::ClassifierHead head(model::parse_classifier_head(config_text, "config.json", spec),
+                                   spec, file, prefix);
   const model::TransformerEncoder encoder(spec, model::load_transformer_weights(file, spec));
   const size_t labels = size_t(head.spec().num_labels());
   ASSERT_EQ(reference.front().logits.size(), labels);
@@ -107,8 +107,7 @@ TEST(ClassifierHead, LabelFieldsThatContradictEachOtherAreOneLineErrors) {
                                  "config.json", bert);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "config.json: num_labels: 2 contradicts id2label's 3 labels");
+    EXPECT_EQ(std::string(e.what()), "config.json: num_labels: 2 contradicts id2label's 3 labels");
   }
   model::TransformerSpec gte;
   gte.model_type = "new";

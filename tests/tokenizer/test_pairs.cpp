@@ -44,8 +44,9 @@ TEST(Pairs, MatchHuggingFaceForEveryPostProcessorAndTruncation) {
       if (!c["post_processor"].is_null()) config["post_processor"] = c["post_processor"];
       it = tokenizers.emplace(key, Tokenizer::from_json(config.dump(), key)).first;
     }
-    const Truncation truncation{c["max_length"].get<size_t>(),
-                                c["side"] == "left" ? TruncationSide::kLeft : TruncationSide::kRight};
+    const Truncation truncation{c["max_length"].get<size_t>(), c["side"] == "left"
+                                                                   ? TruncationSide::kLeft
+                                                                   : TruncationSide::kRight};
     const Tokenizer tokenizer = it->second.with_truncation(truncation);
     const Encoding e = tokenizer.encode_pair(c["a"].get<std::string>(), c["b"].get<std::string>(),
                                              c["add_special_tokens"].get<bool>());
@@ -56,11 +57,10 @@ TEST(Pairs, MatchHuggingFaceForEveryPostProcessorAndTruncation) {
       failed_kinds[key + " special " + c["add_special_tokens"].dump() + " max_length " +
                    c["max_length"].dump()]++;
       if (++failures <= 5) {
-        ADD_FAILURE() << key << " max_length " << c["max_length"] << " " << c["side"]
-                      << " special " << c["add_special_tokens"] << "\n  a: " << c["a"]
-                      << "\n  b: " << c["b"] << "\n  expected ids " << c["ids"] << " types "
-                      << c["type_ids"] << "\n  got " << nlohmann::json(e.ids) << " types "
-                      << nlohmann::json(e.type_ids);
+        ADD_FAILURE() << key << " max_length " << c["max_length"] << " " << c["side"] << " special "
+                      << c["add_special_tokens"] << "\n  a: " << c["a"] << "\n  b: " << c["b"]
+                      << "\n  expected ids " << c["ids"] << " types " << c["type_ids"] << "\n  got "
+                      << nlohmann::json(e.ids) << " types " << nlohmann::json(e.type_ids);
       }
     }
     EXPECT_EQ(e.ids.size(), e.offsets.size());

@@ -23,8 +23,8 @@ struct RotaryArgs {
   int64_t num_seqs = 0;
   int64_t num_heads = 0;
   int64_t head_dim = 0;
-  int64_t dim = 0;           // rotated leading dimensions of each head (even)
-  bool interleaved = false;  // pairs (2k, 2k+1) instead of (k, k + dim/2)
+  int64_t dim = 0;             // rotated leading dimensions of each head (even)
+  bool interleaved = false;    // pairs (2k, 2k+1) instead of (k, k + dim/2)
   const float* cos = nullptr;  // rotary_tables() for at least the longest sequence
   const float* sin = nullptr;
 };
