@@ -111,8 +111,10 @@ struct Embeddings {
 struct PreparedText {
   Encoding encoding;
   std::vector<float> embedding;  // the finished vector: set by a cache hit or by embed_batch()
-  bool from_cache = false;       // then `encoding` holds only the counters, no ids
-  size_t tokens = 0;             // tokens the model sees for this input (usage counts)
+  // SparseEncoder::encode_batch: the vocabulary ids of `embedding`'s values (empty otherwise).
+  std::vector<int32_t> sparse_indices;
+  bool from_cache = false;  // then `encoding` holds only the counters, no ids
+  size_t tokens = 0;        // tokens the model sees for this input (usage counts)
 
   // Set by prepare(); callers pass them through unchanged.
   int64_t prompt_length = 0;

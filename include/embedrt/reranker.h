@@ -55,6 +55,20 @@ class Reranker {
   std::vector<RankedDocument> rank(std::string_view query, std::span<const std::string> documents,
                                    size_t top_k = 0, bool raw = false) const;
 
+  // The two halves of predict(), for callers that merge pairs from several requests into one
+  // model batch (a server's continuous batching). prepare() tokenizes as predict() does (truncating
+  // longest_first; encoding.truncated_tokens says how much was cut); score_batch() runs the model
+  // on the items as one batch and sets each item's `embedding` to its logits, one per label,
+  // before any activation (see activate()). A pair's logits do not depend on the batch.
+  std::vector<PreparedText> prepare(
+      std::span<const std::pair<std::string, std::string>> pairs) const;
+  // Single texts (a classifier's plain input): tokenized as one sequence.
+  std::vector<PreparedText> prepare(std::span<const std::string> texts) const;
+  void score_batch(std::span<PreparedText* const> items, StageTimes* times = nullptr,
+                   const Embedder::Checkpoint& checkpoint = {}) const;
+  // Applies the model's activation (info().activation) in place to one input's logits.
+  void activate(std::span<float> logits) const;
+
   const RerankerInfo& info() const noexcept;
 
   Reranker(Reranker&&) noexcept;

@@ -34,6 +34,18 @@ class SparseEncoder {
   std::vector<SparseVector> encode(std::span<const std::string> texts, size_t top_k = 0,
                                    const std::string& prompt = {}) const;
 
+  // The two halves of encode(), for callers that merge texts from several requests into one
+  // model batch (a server's continuous batching). prepare() tokenizes (truncating to
+  // max_length(); encoding.truncated_tokens says how much was cut); encode_batch() runs the model
+  // on the items as one batch and sets each item's `sparse_indices` (ascending) and `embedding`
+  // (their values), as encode() with top_k 0 gives them. Results do not depend on the batch.
+  std::vector<PreparedText> prepare(std::span<const std::string> texts,
+                                    const std::string& prompt = {}) const;
+  void encode_batch(std::span<PreparedText* const> items, StageTimes* times = nullptr,
+                    const Embedder::Checkpoint& checkpoint = {}) const;
+
+  // dimension is vocab_size(); pooling names the SPLADE pooling ("splade-max" / "splade-sum").
+  const ModelInfo& info() const noexcept;
   size_t vocab_size() const noexcept;  // the dense dimension of the vectors
   size_t max_length() const noexcept;
 

@@ -1,7 +1,9 @@
 #include "embedrt/reranker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <functional>
 #include <mutex>
 
 #include "api/optimize_modes.h"
@@ -96,7 +98,7 @@ bool reads_token_type_ids(const model::ModelFolder& folder) {
   return std::find(std::begin(kWithTypes), std::end(kWithTypes), name) != std::end(kWithTypes);
 }
 
-void activate(ScoreActivation activation, float* row, size_t labels) {
+void apply_activation(ScoreActivation activation, float* row, size_t labels) {
   switch (activation) {
     case ScoreActivation::kIdentity:
       return;
@@ -245,7 +247,7 @@ std::vector<float> Reranker::predict(std::span<const std::pair<std::string, std:
     for (size_t k = batch.begin; k < batch.end; ++k) {
       float* row = scores.data() + plan.order[k] * labels;
       std::copy_n(logits.data() + (k - batch.begin) * labels, labels, row);
-      if (!raw) activate(impl.info.activation, row, labels);
+      if (!raw) apply_activation(impl.info.activation, row, labels);
     }
   }
   {
@@ -274,6 +276,101 @@ std::vector<RankedDocument> Reranker::rank(std::string_view query,
       [](const RankedDocument& a, const RankedDocument& b) { return a.score > b.score; });
   if (top_k > 0 && ranked.size() > top_k) ranked.resize(top_k);
   return ranked;
+}
+
+namespace {
+
+// Tokenizes on the calling thread (a server's request thread must not start a thread team next
+// to the model's). Invalid UTF-8 is replaced as predict() replaces it.
+template <typename Encode>
+std::vector<PreparedText> prepare_items(size_t count, Encode encode) {
+  std::vector<PreparedText> items(count);
+  for (size_t i = 0; i < count; ++i) {
+    items[i].encoding = encode(i);
+    items[i].tokens = items[i].encoding.size();
+  }
+  return items;
+}
+
+}  // namespace
+
+std::vector<PreparedText> Reranker::prepare(
+    std::span<const std::pair<std::string, std::string>> pairs) const {
+  const tokenizer::Tokenizer& tok = impl_->tokenizer.impl().tokenizer;
+  return prepare_items(pairs.size(), [&](size_t i) {
+    return tok.encode_pair(tokenizer::replace_invalid_utf8(pairs[i].first, nullptr),
+                           tokenizer::replace_invalid_utf8(pairs[i].second, nullptr));
+  });
+}
+
+std::vector<PreparedText> Reranker::prepare(std::span<const std::string> texts) const {
+  const tokenizer::Tokenizer& tok = impl_->tokenizer.impl().tokenizer;
+  return prepare_items(texts.size(), [&](size_t i) {
+    return tok.encode(tokenizer::replace_invalid_utf8(texts[i], nullptr));
+  });
+}
+
+void Reranker::score_batch(std::span<PreparedText* const> items, StageTimes* times,
+                           const Embedder::Checkpoint& checkpoint) const {
+  if (items.empty()) return;
+  const Impl& impl = *impl_;
+  kernels::use_threads(impl.knobs.threads);
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  std::vector<const Encoding*> encodings;
+  encodings.reserve(items.size());
+  for (const PreparedText* item : items) encodings.push_back(&item->encoding);
+  runtime::PackedInputs in;
+  runtime::pack_encodings(encodings, impl.info.token_type_ids, in);
+  std::unique_ptr<model::Workspace> workspace;
+  {
+    std::lock_guard lock(impl.workspaces_mutex);
+    if (!impl.free_workspaces.empty()) {
+      workspace = std::move(impl.free_workspaces.back());
+      impl.free_workspaces.pop_back();
+    }
+  }
+  if (!workspace) workspace = std::make_unique<model::Workspace>();
+  double paused_ms = 0;  // spent in the checkpoint, on other batches
+  std::function<void()> timed_checkpoint;
+  if (checkpoint) {
+    timed_checkpoint = [&] {
+      const auto start = Clock::now();
+      checkpoint();
+      kernels::use_threads(impl.knobs.threads);  // the checkpoint's batches set their own
+      paused_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    };
+  }
+  const auto t1 = Clock::now();
+  const size_t labels = impl.info.labels.size();
+  std::vector<float> logits(items.size() * labels);
+  try {
+    const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, *workspace, true,
+                                             nullptr, timed_checkpoint);
+    impl.head.forward(hidden, in.offsets, logits.data());
+  } catch (...) {
+    std::lock_guard lock(impl.workspaces_mutex);
+    impl.free_workspaces.push_back(std::move(workspace));
+    throw;
+  }
+  {
+    std::lock_guard lock(impl.workspaces_mutex);
+    impl.free_workspaces.push_back(std::move(workspace));
+  }
+  for (size_t k = 0; k < items.size(); ++k) {
+    items[k]->embedding.assign(logits.begin() + std::ptrdiff_t(k * labels),
+                               logits.begin() + std::ptrdiff_t((k + 1) * labels));
+  }
+  if (times) {
+    const auto t2 = Clock::now();
+    times->tensor_conversion_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
+    times->model_inference_ms +=
+        std::chrono::duration<double, std::milli>(t2 - t1).count() - paused_ms;
+  }
+}
+
+void Reranker::activate(std::span<float> logits) const {
+  apply_activation(impl_->info.activation, logits.data(), logits.size());
 }
 
 const RerankerInfo& Reranker::info() const noexcept { return impl_->info; }

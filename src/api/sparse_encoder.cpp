@@ -1,6 +1,8 @@
 #include "embedrt/sparse_encoder.h"
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <numeric>
 
 #include "api/optimize_modes.h"
@@ -92,6 +94,7 @@ struct SparseEncoder::Impl {
   model::SpladeConfig splade;
   ResolvedKnobs knobs;
   size_t max_length = 0;
+  ModelInfo info;
 
   Impl(tokenizer::Tokenizer t, model::TransformerEncoder e, model::MlmHead h)
       : tokenizer(std::move(t)), encoder(std::move(e)), head(std::move(h)) {}
@@ -137,6 +140,29 @@ SparseEncoder SparseEncoder::load(const std::string& model, const EmbedderOption
   impl->splade = splade;
   impl->knobs = knobs;
   impl->max_length = max_length;
+  ModelInfo& m = impl->info;
+  m.dir = dir;
+  m.architecture = spec.model_type;
+  m.dimension = m.model_dimension = size_t(impl->head.vocab_size());
+  m.hidden_size = size_t(spec.hidden_size);
+  m.layers = size_t(spec.num_hidden_layers);
+  m.attention_heads = size_t(spec.num_attention_heads);
+  m.intermediate_size = size_t(spec.intermediate_size);
+  m.vocab_size = size_t(spec.vocab_size);
+  m.max_length = max_length;
+  m.activation = std::string(kernels::to_string(spec.hidden_act));
+  m.pooling = splade.strategy == model::SpladeStrategy::kSum ? "splade-sum" : "splade-max";
+  m.optimize = options.optimize;
+  m.precision = public_precision(impl->encoder.precision());
+  m.compute_dtype = std::string(to_string(m.precision));
+  m.threads = knobs.threads;
+  m.batch_size = knobs.batch_size;
+  m.max_batch_tokens = knobs.max_batch_tokens;
+  m.deterministic = true;
+  m.weight_bytes = impl->encoder.weight_bytes();
+  m.warnings = impl->encoder.warnings();
+  m.matmul_one_row = impl->encoder.matmul_implementation(1);
+  m.matmul_batch = impl->encoder.matmul_implementation(256);
   return SparseEncoder(std::move(impl));
 }
 
@@ -179,6 +205,67 @@ std::vector<SparseVector> SparseEncoder::encode(std::span<const std::string> tex
   return out;
 }
 
+std::vector<PreparedText> SparseEncoder::prepare(std::span<const std::string> texts,
+                                                 const std::string& prompt) const {
+  std::vector<PreparedText> items(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    items[i].encoding = impl_->tokenizer.encode(tokenizer::replace_invalid_utf8(prompt + texts[i]));
+    items[i].tokens = items[i].encoding.size();
+  }
+  return items;
+}
+
+void SparseEncoder::encode_batch(std::span<PreparedText* const> items, StageTimes* times,
+                                 const Embedder::Checkpoint& checkpoint) const {
+  if (items.empty()) return;
+  const Impl& impl = *impl_;
+  kernels::use_threads(impl.knobs.threads);
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  std::vector<const Encoding*> encodings;
+  encodings.reserve(items.size());
+  for (const PreparedText* item : items) encodings.push_back(&item->encoding);
+  runtime::PackedInputs in;
+  runtime::pack_encodings(encodings, /*with_type_ids=*/true, in);
+  double paused_ms = 0;  // spent in the checkpoint, on other batches
+  std::function<void()> timed_checkpoint;
+  if (checkpoint) {
+    timed_checkpoint = [&] {
+      const auto start = Clock::now();
+      checkpoint();
+      kernels::use_threads(impl.knobs.threads);  // the checkpoint's batches set their own
+      paused_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    };
+  }
+  const auto t1 = Clock::now();
+  model::Workspace workspace;
+  const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, workspace, true,
+                                           nullptr, timed_checkpoint);
+  const int64_t vocab = impl.head.vocab_size();
+  std::vector<float> dense(items.size() * size_t(vocab));
+  impl.head.splade(hidden, in.offsets, impl.splade, dense.data());
+  const auto t2 = Clock::now();
+  for (size_t k = 0; k < items.size(); ++k) {
+    const float* row = dense.data() + k * size_t(vocab);
+    PreparedText& item = *items[k];
+    item.sparse_indices.clear();
+    item.embedding.clear();
+    for (int64_t id = 0; id < vocab; ++id) {
+      if (row[id] > 0) {
+        item.sparse_indices.push_back(int32_t(id));
+        item.embedding.push_back(row[id]);
+      }
+    }
+  }
+  if (times) {
+    times->tensor_conversion_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
+    times->model_inference_ms +=
+        std::chrono::duration<double, std::milli>(t2 - t1).count() - paused_ms;
+    times->pooling_ms += std::chrono::duration<double, std::milli>(Clock::now() - t2).count();
+  }
+}
+
+const ModelInfo& SparseEncoder::info() const noexcept { return impl_->info; }
 size_t SparseEncoder::vocab_size() const noexcept { return size_t(impl_->head.vocab_size()); }
 size_t SparseEncoder::max_length() const noexcept { return impl_->max_length; }
 

@@ -48,14 +48,27 @@ LengthBatches plan_by_length(std::span<const Encoding> encodings, const BatchLim
 
 void pack_batch(std::span<const Encoding> encodings, const LengthBatches& plan,
                 const BatchRange& batch, bool with_type_ids, PackedInputs& out) {
+  std::vector<const Encoding*> members;
+  members.reserve(batch.end - batch.begin);
+  for (size_t k = batch.begin; k < batch.end; ++k) members.push_back(&encodings[plan.order[k]]);
+  pack_encodings(members, with_type_ids, out);
+}
+
+void pack_encodings(std::span<const Encoding* const> encodings, bool with_type_ids,
+                    PackedInputs& out) {
   out.ids.clear();
   out.type_ids.clear();
   out.offsets.assign(1, 0);
-  for (size_t k = batch.begin; k < batch.end; ++k) {
-    const Encoding& e = encodings[plan.order[k]];
-    out.ids.insert(out.ids.end(), e.ids.begin(), e.ids.end());
-    if (with_type_ids)
-      out.type_ids.insert(out.type_ids.end(), e.type_ids.begin(), e.type_ids.end());
+  for (const Encoding* e : encodings) {
+    out.ids.insert(out.ids.end(), e->ids.begin(), e->ids.end());
+    if (with_type_ids) {
+      // A sequence without type ids (a single text) is all segment 0.
+      if (e->type_ids.size() == e->ids.size()) {
+        out.type_ids.insert(out.type_ids.end(), e->type_ids.begin(), e->type_ids.end());
+      } else {
+        out.type_ids.resize(out.ids.size(), 0);
+      }
+    }
     out.offsets.push_back(static_cast<int32_t>(out.ids.size()));
   }
 }

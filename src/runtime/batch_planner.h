@@ -49,5 +49,8 @@ struct PackedInputs {
 };
 void pack_batch(std::span<const Encoding> encodings, const LengthBatches& plan,
                 const BatchRange& batch, bool with_type_ids, PackedInputs& out);
+// The same for encodings in the order given (a batch merged from several callers' inputs).
+void pack_encodings(std::span<const Encoding* const> encodings, bool with_type_ids,
+                    PackedInputs& out);
 
 }  // namespace embedrt::runtime

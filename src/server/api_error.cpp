@@ -39,6 +39,8 @@ std::string_view openai_error_code(int status) {
       return "request_too_large";
     case 422:
       return "invalid_value";
+    case 424:
+      return "wrong_model_kind";
     case 429:
       return "rate_limit_exceeded";
     case 431:
@@ -60,6 +62,8 @@ std::string_view tei_error_type(int status) {
       return "MethodNotAllowed";
     case 408:
       return "Timeout";
+    case 424:
+      return "Backend";  // TEI: the loaded model cannot answer this route
     case 429:
       return "Overloaded";
     case 503:

@@ -28,10 +28,12 @@
 
 #include "embedrt/embedder.h"
 #include "embedrt/profile.h"
+#include "embedrt/reranker.h"
+#include "embedrt/sparse_encoder.h"
 
 namespace embedrt::server {
 
-// Runs one model batch: fills every item's embedding or throws.
+// Runs one model batch: fills every item's embedding (or scores, or sparse vector) or throws.
 class BatchExecutor {
  public:
   virtual ~BatchExecutor() = default;
@@ -52,6 +54,32 @@ class EmbedderExecutor : public BatchExecutor {
 
  private:
   const Embedder& embedder_;
+};
+
+// Reranker::score_batch as an executor: each item's `embedding` gets its logits.
+class RerankerExecutor : public BatchExecutor {
+ public:
+  explicit RerankerExecutor(const Reranker& reranker) : reranker_(reranker) {}
+  void run(std::span<PreparedText* const> items, StageTimes* times,
+           const std::function<void()>& checkpoint) override {
+    reranker_.score_batch(items, times, checkpoint);
+  }
+
+ private:
+  const Reranker& reranker_;
+};
+
+// SparseEncoder::encode_batch as an executor: each item gets its sparse_indices and values.
+class SparseExecutor : public BatchExecutor {
+ public:
+  explicit SparseExecutor(const SparseEncoder& encoder) : encoder_(encoder) {}
+  void run(std::span<PreparedText* const> items, StageTimes* times,
+           const std::function<void()>& checkpoint) override {
+    encoder_.encode_batch(items, times, checkpoint);
+  }
+
+ private:
+  const SparseEncoder& encoder_;
 };
 
 // One request's texts. Shared by the request's thread and the scheduler, so that a request that

@@ -289,7 +289,9 @@ std::string EmbeddingService::info() const {
   nlohmann::json out = {
       {"model_id", model_name_},
       {"model_dir", info.dir.string()},
-      {"model_type", "embedding"},
+      {"kind", "embedding"},
+      // TEI's model_type object.
+      {"model_type", {{"embedding", {{"pooling", info.pooling}}}}},
       {"architecture", info.architecture},
       {"model_dtype", info.weight_dtype},
       {"precision", std::string(to_string(info.precision))},

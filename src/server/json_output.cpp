@@ -40,6 +40,12 @@ void append_float_array(std::string& out, std::span<const float> values) {
   out.resize(static_cast<size_t>(p - out.data()));
 }
 
+void append_float(std::string& out, float value) {
+  char buffer[32];
+  const float v = std::isfinite(value) ? value : 0.0f;
+  out.append(buffer, std::to_chars(buffer, buffer + sizeof(buffer), v).ptr);
+}
+
 void append_base64(std::string& out, std::span<const uint8_t> bytes) {
   const size_t start = out.size();
   out.resize(start + (bytes.size() + 2) / 3 * 4);

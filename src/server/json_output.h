@@ -14,6 +14,9 @@ namespace embedrt::server {
 // that the body stays valid JSON.
 void append_float_array(std::string& out, std::span<const float> values);
 
+// Appends one float as append_float_array writes each value.
+void append_float(std::string& out, float value);
+
 // Appends the standard base64 (with padding) of `bytes`.
 void append_base64(std::string& out, std::span<const uint8_t> bytes);
 // The base64 of the floats as little-endian float32, as OpenAI's encoding_format=base64.

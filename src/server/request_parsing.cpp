@@ -116,6 +116,22 @@ std::string lower(std::string text) {
   return text;
 }
 
+// Pairs and the sparse encoder cut on the right only (as sentence-transformers does).
+void right_truncation_only(const json& body) {
+  if (const json* direction = find_field(body, "truncation_direction")) {
+    if (!direction->is_string() || lower(direction->get<std::string>()) != "right") {
+      invalid("truncation_direction", "expected \"Right\" (this model truncates on the right)");
+    }
+  }
+}
+
+std::string required_string(const json& body, const char* name) {
+  const json* value = find_field(body, name);
+  if (value == nullptr) invalid(name, "required");
+  if (!value->is_string()) invalid(name, "expected a string");
+  return value->get<std::string>();
+}
+
 }  // namespace
 
 json parse_json_body(std::string_view body) {
@@ -191,6 +207,101 @@ TokenizeRequest parse_tokenize_request(const json& body) {
   request.texts = parse_inputs(find_field(body, "inputs"), "inputs", false).texts;
   request.add_special_tokens = optional_bool(body, "add_special_tokens").value_or(true);
   request.prompt_name = optional_string(body, "prompt_name");
+  return request;
+}
+
+}  // namespace embedrt::server
+
+namespace embedrt::server {
+
+RerankRequest parse_rerank_request(const json& body) {
+  require_object(body);
+  RerankRequest request;
+  request.query = required_string(body, "query");
+  const json* texts = find_field(body, "texts");
+  if (texts == nullptr) invalid("texts", "required");
+  if (!texts->is_array()) invalid("texts", "expected an array of strings");
+  request.texts = parse_inputs(texts, "texts", false).texts;
+  request.raw_scores = optional_bool(body, "raw_scores").value_or(false);
+  request.return_text = optional_bool(body, "return_text").value_or(false);
+  request.truncate = optional_bool(body, "truncate");
+  right_truncation_only(body);
+  return request;
+}
+
+RerankRequest parse_cohere_rerank_request(const json& body) {
+  require_object(body);
+  RerankRequest request;
+  request.query = required_string(body, "query");
+  const json* documents = find_field(body, "documents");
+  if (documents == nullptr) invalid("documents", "required");
+  if (!documents->is_array()) invalid("documents", "expected an array");
+  if (documents->empty()) invalid("documents", "must not be empty");
+  request.texts.reserve(documents->size());
+  for (size_t i = 0; i < documents->size(); ++i) {
+    const json& item = (*documents)[i];
+    const std::string param = "documents[" + std::to_string(i) + "]";
+    if (item.is_string()) {
+      request.texts.push_back(item.get<std::string>());
+    } else if (item.is_object() && item.contains("text") && item["text"].is_string()) {
+      request.texts.push_back(item["text"].get<std::string>());
+    } else {
+      invalid(param, "expected a string or an object with a \"text\" string");
+    }
+  }
+  if (const json* top_n = find_field(body, "top_n")) {
+    if (!top_n->is_number_integer() || top_n->get<int64_t>() < 1) {
+      invalid("top_n", "expected a positive integer");
+    }
+    request.top_n = static_cast<size_t>(top_n->get<int64_t>());
+  }
+  request.return_text = optional_bool(body, "return_documents").value_or(false);
+  optional_string(body, "model");
+  return request;
+}
+
+PredictRequest parse_predict_request(const json& body) {
+  require_object(body);
+  PredictRequest request;
+  const json* inputs = find_field(body, "inputs");
+  if (inputs == nullptr) invalid("inputs", "required");
+  const auto is_pair = [](const json& value) {
+    return value.is_array() && value.size() == 2 && value[0].is_string() && value[1].is_string();
+  };
+  if (inputs->is_string()) {
+    request.inputs.push_back({inputs->get<std::string>()});
+  } else if (is_pair(*inputs)) {
+    request.inputs.push_back({(*inputs)[0].get<std::string>(), (*inputs)[1].get<std::string>()});
+  } else {
+    if (!inputs->is_array()) {
+      invalid("inputs", "expected a string, a [text, text] pair or an array of them");
+    }
+    if (inputs->empty()) invalid("inputs", "must not be empty");
+    request.batch = true;
+    request.inputs.reserve(inputs->size());
+    for (size_t i = 0; i < inputs->size(); ++i) {
+      const json& item = (*inputs)[i];
+      if (item.is_string()) {
+        request.inputs.push_back({item.get<std::string>()});
+      } else if (is_pair(item)) {
+        request.inputs.push_back({item[0].get<std::string>(), item[1].get<std::string>()});
+      } else {
+        invalid("inputs[" + std::to_string(i) + "]", "expected a string or a [text, text] pair");
+      }
+    }
+  }
+  request.raw_scores = optional_bool(body, "raw_scores").value_or(false);
+  request.truncate = optional_bool(body, "truncate");
+  right_truncation_only(body);
+  return request;
+}
+
+SparseRequest parse_sparse_request(const json& body) {
+  require_object(body);
+  SparseRequest request;
+  request.texts = parse_inputs(find_field(body, "inputs"), "inputs", false).texts;
+  request.truncate = optional_bool(body, "truncate");
+  right_truncation_only(body);
   return request;
 }
 

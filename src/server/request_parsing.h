@@ -43,6 +43,30 @@ struct TokenizeRequest {
   std::string prompt_name;
 };
 
+// POST /rerank (TEI) and POST /v1/rerank (Cohere, Jina).
+struct RerankRequest {
+  std::string query;
+  std::vector<std::string> texts;
+  bool raw_scores = false;       // TEI; logits instead of the model's activation
+  bool return_text = false;      // TEI return_text, Cohere/Jina return_documents
+  std::optional<bool> truncate;  // TEI; empty = the server's --auto-truncate
+  size_t top_n = 0;              // Cohere/Jina; 0 = all
+};
+
+// POST /predict: each input is one text or a (text, text) pair.
+struct PredictRequest {
+  std::vector<std::vector<std::string>> inputs;  // each of size 1 or 2
+  bool batch = false;  // a list of inputs was given: the answer is a list of lists
+  bool raw_scores = false;
+  std::optional<bool> truncate;
+};
+
+// POST /embed_sparse.
+struct SparseRequest {
+  std::vector<std::string> texts;
+  std::optional<bool> truncate;
+};
+
 // Arrays and objects a request body may nest (as serde_json, which TEI parses with, allows).
 inline constexpr size_t kMaxJsonDepth = 128;
 
@@ -57,5 +81,15 @@ EmbeddingRequest parse_openai_request(const nlohmann::json& body);
 EmbeddingRequest parse_tei_request(const nlohmann::json& body);
 // POST /tokenize: inputs, add_special_tokens, prompt_name.
 TokenizeRequest parse_tokenize_request(const nlohmann::json& body);
+// POST /rerank: query, texts, raw_scores, return_text, truncate, truncation_direction (Right).
+RerankRequest parse_rerank_request(const nlohmann::json& body);
+// POST /v1/rerank: query, documents (strings or {"text": ...} objects), top_n, return_documents,
+// model (any name is answered by the one model served).
+RerankRequest parse_cohere_rerank_request(const nlohmann::json& body);
+// POST /predict: inputs (a text, a [text, text] pair, or a list of texts and pairs; a list of
+// exactly two texts is one pair, as TEI reads it), raw_scores, truncate, truncation_direction.
+PredictRequest parse_predict_request(const nlohmann::json& body);
+// POST /embed_sparse: inputs (a text or a list of texts), truncate, truncation_direction.
+SparseRequest parse_sparse_request(const nlohmann::json& body);
 
 }  // namespace embedrt::server

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <random>
+#include <vector>
 
 #include "embedrt/error.h"
 #include "embedrt/profile.h"
@@ -22,21 +23,53 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+constexpr unsigned kind_bit(ModelKind kind) { return 1u << static_cast<unsigned>(kind); }
+constexpr unsigned kEmbedding = kind_bit(ModelKind::kEmbedding);
+constexpr unsigned kReranker = kind_bit(ModelKind::kReranker);
+constexpr unsigned kClassifier = kind_bit(ModelKind::kClassifier);
+constexpr unsigned kSparse = kind_bit(ModelKind::kSparse);
+constexpr unsigned kAnyKind = kEmbedding | kReranker | kClassifier | kSparse;
+
 struct Route {
   std::string_view path;
   std::string_view method;
-  bool model;  // needs the model: 503 while loading, counts against the concurrency limit
+  bool model;      // needs the model: 503 while loading, counts against the concurrency limit
+  unsigned kinds;  // the model kinds that answer it (kind_bit); others get a 424
 };
 
-constexpr std::array<Route, 7> kRoutes = {{
-    {"/v1/embeddings", "POST", true},
-    {"/embed", "POST", true},
-    {"/tokenize", "POST", true},
-    {"/health", "GET", false},
-    {"/info", "GET", false},
-    {"/metrics", "GET", false},
-    {"/v1/models", "GET", false},
+constexpr std::array<Route, 12> kRoutes = {{
+    {"/v1/embeddings", "POST", true, kEmbedding},
+    {"/embed", "POST", true, kEmbedding},
+    {"/tokenize", "POST", true, kEmbedding},
+    {"/rerank", "POST", true, kReranker},
+    {"/v1/rerank", "POST", true, kReranker},
+    {"/v2/rerank", "POST", true, kReranker},
+    {"/predict", "POST", true, kReranker | kClassifier},
+    {"/embed_sparse", "POST", true, kSparse},
+    {"/health", "GET", false, kAnyKind},
+    {"/info", "GET", false, kAnyKind},
+    {"/metrics", "GET", false, kAnyKind},
+    {"/v1/models", "GET", false, kAnyKind},
 }};
+
+// "/embed: the loaded model is a reranker; use /rerank, /v1/rerank or /predict".
+std::string wrong_kind_message(std::string_view path, ModelKind kind) {
+  std::vector<std::string_view> serving;
+  for (const Route& route : kRoutes) {
+    if (route.model && route.kinds != kAnyKind && (route.kinds & kind_bit(kind)) &&
+        route.path != "/v2/rerank") {
+      serving.push_back(route.path);
+    }
+  }
+  std::string message = std::string(path) + ": the loaded model is " +
+                        (kind == ModelKind::kEmbedding ? "an " : "a ") +
+                        std::string(to_string(kind)) + " model; use ";
+  for (size_t i = 0; i < serving.size(); ++i) {
+    if (i > 0) message += i + 1 == serving.size() ? " or " : ", ";
+    message += serving[i];
+  }
+  return message;
+}
 
 const Route* find_route(std::string_view path) {
   for (const Route& route : kRoutes) {
@@ -196,8 +229,27 @@ void EmbeddingServer::start() {
 }
 
 void EmbeddingServer::load_model() {
-  embedder_.emplace(Embedder::load(options_.model, options_.engine));
-  const ModelInfo& info = embedder_->info();
+  kind_ = detect_model_kind(options_.model);
+  const ModelInfo* loaded = nullptr;
+  switch (kind_) {
+    case ModelKind::kEmbedding:
+      embedder_.emplace(Embedder::load(options_.model, options_.engine));
+      executor_ = std::make_unique<EmbedderExecutor>(*embedder_);
+      loaded = &embedder_->info();
+      break;
+    case ModelKind::kReranker:
+    case ModelKind::kClassifier:
+      reranker_.emplace(Reranker::load(options_.model, options_.engine));
+      executor_ = std::make_unique<RerankerExecutor>(*reranker_);
+      loaded = &reranker_->info().model;
+      break;
+    case ModelKind::kSparse:
+      sparse_.emplace(SparseEncoder::load(options_.model, options_.engine));
+      executor_ = std::make_unique<SparseExecutor>(*sparse_);
+      loaded = &sparse_->info();
+      break;
+  }
+  const ModelInfo& info = *loaded;
   SchedulerLimits limits;
   limits.max_batch_size =
       options_.max_batch_size > 0 ? options_.max_batch_size : std::max<size_t>(info.batch_size, 1);
@@ -219,11 +271,16 @@ void EmbeddingServer::load_model() {
   } else {
     limits.max_batch_tokens = std::max<size_t>(info.max_batch_tokens, 1);
   }
-  executor_ = std::make_unique<EmbedderExecutor>(*embedder_);
   scheduler_ = std::make_unique<BatchScheduler>(
       *executor_, limits, [this](const BatchReport& report) { observe_batch(report); });
-  service_ = std::make_unique<EmbeddingService>(*embedder_, *scheduler_, metrics_, options_,
-                                                options_.served_model_name);
+  if (embedder_) {
+    service_ = std::make_unique<EmbeddingService>(*embedder_, *scheduler_, metrics_, options_,
+                                                  options_.served_model_name);
+  } else {
+    scoring_ = std::make_unique<ScoringService>(reranker_ ? &*reranker_ : nullptr,
+                                                sparse_ ? &*sparse_ : nullptr, *scheduler_,
+                                                metrics_, options_, options_.served_model_name);
+  }
   ready_.store(true, std::memory_order_release);
 }
 
@@ -266,7 +323,9 @@ void EmbeddingServer::register_gauges() {
   metrics_.add_gauge("embedrt_open_connections", "Open client connections.",
                      [this] { return double(transport_.open_connections()); });
   const auto cache = [this](auto field) {
-    return [this, field] { return ready() ? double(field(embedder_->cache_stats())) : 0.0; };
+    return [this, field] {
+      return ready() && embedder_ ? double(field(embedder_->cache_stats())) : 0.0;
+    };
   };
   metrics_.add_gauge("embedrt_cache_hits_total", "Embedding cache hits.",
                      cache([](const CacheStats& s) { return s.hits; }), true);
@@ -422,6 +481,10 @@ void EmbeddingServer::install_routes() {
       ConnectionContext* ctx = HttpTransport::current();
       std::string body;
       if (!read_body(req, content_reader, body, res)) return;
+      // TEI answers a route the loaded model cannot serve with 424 Failed Dependency.
+      if (const Route* route = find_route(req.path); route && !(route->kinds & kind_bit(kind_))) {
+        return send_error(res, req.path, 424, wrong_kind_message(req.path, kind_));
+      }
       try {
         Reply reply = call(body, ctx ? ctx->fd : -1);
         if (reply.client_gone) {
@@ -449,6 +512,24 @@ void EmbeddingServer::install_routes() {
   http.Post("/tokenize", model_handler([this](const std::string& body, int) {
               return service_->tokenize(body);
             }));
+  const auto request_id = [] {
+    const ConnectionContext* ctx = HttpTransport::current();
+    return ctx ? ctx->request_id : std::string();
+  };
+  http.Post("/rerank", model_handler([this, request_id](const std::string& body, int fd) {
+              return scoring_->rerank(ApiStyle::kTei, body, fd, request_id());
+            }));
+  for (const char* path : {"/v1/rerank", "/v2/rerank"}) {
+    http.Post(path, model_handler([this, request_id](const std::string& body, int fd) {
+                return scoring_->rerank(ApiStyle::kOpenAI, body, fd, request_id());
+              }));
+  }
+  http.Post("/predict", model_handler([this](const std::string& body, int fd) {
+              return scoring_->predict(body, fd);
+            }));
+  http.Post("/embed_sparse", model_handler([this](const std::string& body, int fd) {
+              return scoring_->embed_sparse(body, fd);
+            }));
 
   http.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
     if (!ready()) {
@@ -460,7 +541,7 @@ void EmbeddingServer::install_routes() {
   });
   http.Get("/info", [this](const httplib::Request& req, httplib::Response& res) {
     if (!ready()) return send_error(res, req.path, 503, "the model is loading");
-    send_json(res, 200, service_->info());
+    send_json(res, 200, service_ ? service_->info() : scoring_->info());
   });
   http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
     nlohmann::json model = {{"id", options_.served_model_name},

@@ -19,10 +19,14 @@
 #include <thread>
 
 #include "embedrt/embedder.h"
+#include "embedrt/model_kind.h"
+#include "embedrt/reranker.h"
+#include "embedrt/sparse_encoder.h"
 #include "server/batch_scheduler.h"
 #include "server/embedding_service.h"
 #include "server/http_transport.h"
 #include "server/metrics.h"
+#include "server/scoring_service.h"
 #include "server/server_options.h"
 
 namespace embedrt::runtime {
@@ -42,8 +46,11 @@ class EmbeddingServer {
   int bind();
   // Serves on a background thread; model endpoints answer 503 until load_model() returns.
   void start();
-  // Loads the model and starts the scheduler. Throws embedrt::Error on a bad model.
+  // Loads the model (an embedder, cross-encoder or sparse encoder: detect_model_kind decides
+  // which, and so which routes answer) and starts the scheduler. Throws embedrt::Error on a bad
+  // model.
   void load_model();
+  ModelKind model_kind() const { return kind_; }
   bool ready() const { return ready_.load(std::memory_order_acquire); }
 
   // Stops accepting connections, closes idle ones, lets requests in flight finish, then stops
@@ -69,11 +76,15 @@ class EmbeddingServer {
   std::thread listen_thread_;
   std::future<void> listen_done_;
 
+  ModelKind kind_ = ModelKind::kEmbedding;  // set before ready_
   std::optional<Embedder> embedder_;
+  std::optional<Reranker> reranker_;
+  std::optional<SparseEncoder> sparse_;
   std::unique_ptr<BatchExecutor> executor_;
   std::unique_ptr<runtime::AdaptiveTuner> tuner_;
   std::unique_ptr<BatchScheduler> scheduler_;
-  std::unique_ptr<EmbeddingService> service_;
+  std::unique_ptr<EmbeddingService> service_;  // embedders
+  std::unique_ptr<ScoringService> scoring_;    // cross-encoders and sparse encoders
   std::atomic<bool> ready_{false};
   std::atomic<size_t> active_requests_{0};
   std::atomic<uint64_t> next_request_id_{0};
