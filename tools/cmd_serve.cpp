@@ -140,8 +140,10 @@ void run_serve(ServeArgs& args) {
 void add_serve_command(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   server::ServerOptions& o = args->options;
-  CLI::App* cmd =
-      app.add_subcommand("serve", "Serve embeddings over HTTP (OpenAI /v1/embeddings, TEI /embed)");
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve a model over HTTP: embeddings (OpenAI /v1/embeddings, TEI /embed), rerankers "
+      "(/rerank, /v1/rerank, /predict) or SPLADE (/embed_sparse)");
   cmd->add_option("--model,-m", o.model,
                   "Model folder, a model name under $EMBEDRT_HOME/models, or a Hugging Face id "
                   "org/name[@revision] in the local Hugging Face cache")

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "embedrt/error.h"
+#include "embedrt/model_kind.h"
 #include "kernels/cpu/matmul.h"
 #include "support/statistics.h"
 #include "support/test_paths.h"
@@ -84,6 +85,37 @@ TEST_P(RerankerModels, APairScoresTheSameAloneAndInABatch) {
     const auto alone = reranker.predict(std::span(&ref.pairs[i], 1));
     for (size_t k = 0; k < labels; ++k) EXPECT_EQ(alone[k], all[i * labels + k]) << "pair " << i;
   }
+}
+
+// prepare() + score_batch() (the server's path) give predict()'s raw logits bit for bit, whatever
+// the batch, and activate() turns them into predict()'s scores.
+TEST_P(RerankerModels, PrepareAndScoreBatchGivePredictsNumbers) {
+  const Reference ref = read_reference(GetParam());
+  const Reranker reranker =
+      Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
+  const size_t labels = reranker.info().labels.size();
+  const auto logits = reranker.predict(ref.pairs, /*raw=*/true);
+  const auto scores = reranker.predict(ref.pairs);
+  std::vector<PreparedText> items = reranker.prepare(ref.pairs);
+  ASSERT_EQ(items.size(), ref.pairs.size());
+  std::vector<PreparedText*> batch;
+  for (size_t i = items.size(); i-- > 0;) batch.push_back(&items[i]);  // reversed order
+  const size_t half = batch.size() / 2;
+  reranker.score_batch(std::span(batch).first(half));
+  reranker.score_batch(std::span(batch).subspan(half));
+  for (size_t i = 0; i < items.size(); ++i) {
+    ASSERT_EQ(items[i].embedding.size(), labels);
+    EXPECT_EQ(items[i].tokens, items[i].encoding.size());
+    for (size_t k = 0; k < labels; ++k) EXPECT_EQ(items[i].embedding[k], logits[i * labels + k]);
+    reranker.activate(items[i].embedding);
+    for (size_t k = 0; k < labels; ++k) EXPECT_EQ(items[i].embedding[k], scores[i * labels + k]);
+  }
+}
+
+TEST_P(RerankerModels, DetectModelKindTellsRerankerFromClassifier) {
+  const Reranker reranker = Reranker::load(model_dir(GetParam()).string());
+  EXPECT_EQ(detect_model_kind(model_dir(GetParam()).string()),
+            reranker.info().labels.size() == 1 ? ModelKind::kReranker : ModelKind::kClassifier);
 }
 
 // Issue gates on ranking: Spearman of the scores against fp32 >= 0.999 (bf16) and 0.99 (int8).

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "embedrt/error.h"
+#include "embedrt/model_kind.h"
 #include "support/test_paths.h"
 
 namespace embedrt {
@@ -84,6 +85,31 @@ TEST_P(SparseModels, TopKKeepsTheLargestAndOneTextIsItsBatchResult) {
     EXPECT_EQ(alone[0].indices, all[i].indices);
     EXPECT_EQ(alone[0].values, all[i].values);
   }
+}
+
+// prepare() + encode_batch() (the server's path) give encode()'s vectors bit for bit.
+TEST_P(SparseModels, PrepareAndEncodeBatchGiveEncodesVectors) {
+  const Reference ref = read_reference(GetParam());
+  const SparseEncoder encoder = SparseEncoder::load(model_dir(GetParam()).string());
+  EXPECT_EQ(detect_model_kind(model_dir(GetParam()).string()), ModelKind::kSparse);
+  EXPECT_EQ(encoder.info().dimension, encoder.vocab_size());
+  const auto all = encoder.encode(ref.texts);
+  std::vector<PreparedText> items = encoder.prepare(ref.texts);
+  std::vector<PreparedText*> batch;
+  for (size_t i = items.size(); i-- > 0;) batch.push_back(&items[i]);  // reversed order
+  encoder.encode_batch(std::span(batch).first(3));
+  encoder.encode_batch(std::span(batch).subspan(3));
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(items[i].sparse_indices, all[i].indices) << "text " << i;
+    EXPECT_EQ(items[i].embedding, all[i].values) << "text " << i;
+  }
+}
+
+TEST(ModelKind, AnEmbeddingFolderIsAnEmbedder) {
+  const auto dir = testing::test_data_dir() / "family-models" / "tiny-xlm-roberta";
+  EMBEDRT_REQUIRE_FIXTURE(dir);
+  EXPECT_EQ(detect_model_kind(dir.string()), ModelKind::kEmbedding);
+  EXPECT_EQ(to_string(ModelKind::kSparse), "sparse");
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, SparseModels,
