@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <string>
@@ -94,10 +95,12 @@ TEST_P(RerankerModels, PrepareAndScoreBatchGivePredictsNumbers) {
   const Reranker reranker =
       Reranker::load(model_dir(GetParam()).string(), with_precision(Precision::kF32));
   const size_t labels = reranker.info().labels.size();
-  const auto logits = reranker.predict(ref.pairs, /*raw=*/true);
-  const auto scores = reranker.predict(ref.pairs);
-  std::vector<PreparedText> items = reranker.prepare(ref.pairs);
-  ASSERT_EQ(items.size(), ref.pairs.size());
+  const std::vector<std::pair<std::string, std::string>> pairs(
+      ref.pairs.begin(), ref.pairs.begin() + std::min<size_t>(24, ref.pairs.size()));
+  const auto logits = reranker.predict(pairs, /*raw=*/true);
+  const auto scores = reranker.predict(pairs);
+  std::vector<PreparedText> items = reranker.prepare(pairs);
+  ASSERT_EQ(items.size(), pairs.size());
   std::vector<PreparedText*> batch;
   for (size_t i = items.size(); i-- > 0;) batch.push_back(&items[i]);  // reversed order
   const size_t half = batch.size() / 2;
