@@ -151,6 +151,68 @@ TEST(RequestParsing, ErrorsNameTheField) {
   EXPECT_EQ(tei.truncation_side, TruncationSide::kLeft);
 }
 
+TEST(RequestParsing, RerankPredictAndSparseForms) {
+  auto rerank = parse_rerank_request(json::parse(
+      R"({"query":"q","texts":["a","b"],"raw_scores":true,"return_text":true,"truncate":false,
+          "truncation_direction":"right"})"));
+  EXPECT_EQ(rerank.query, "q");
+  EXPECT_EQ(rerank.texts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(rerank.raw_scores && rerank.return_text);
+  EXPECT_EQ(rerank.truncate, false);
+  EXPECT_EQ(rerank.top_n, 0u);
+
+  auto cohere = parse_cohere_rerank_request(json::parse(
+      R"({"model":"m","query":"q","documents":["a",{"text":"b"}],"top_n":1,
+          "return_documents":true})"));
+  EXPECT_EQ(cohere.texts, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(cohere.top_n, 1u);
+  EXPECT_TRUE(cohere.return_text);
+
+  // TEI's reading: a list of exactly two strings is one pair; otherwise a list of inputs.
+  auto one_pair = parse_predict_request(json::parse(R"({"inputs":["a","b"]})"));
+  EXPECT_FALSE(one_pair.batch);
+  EXPECT_EQ(one_pair.inputs, (std::vector<std::vector<std::string>>{{"a", "b"}}));
+  auto single = parse_predict_request(json::parse(R"({"inputs":"a"})"));
+  EXPECT_FALSE(single.batch);
+  EXPECT_EQ(single.inputs, (std::vector<std::vector<std::string>>{{"a"}}));
+  auto mixed = parse_predict_request(json::parse(R"({"inputs":["a",["b","c"],"d"]})"));
+  EXPECT_TRUE(mixed.batch);
+  EXPECT_EQ(mixed.inputs, (std::vector<std::vector<std::string>>{{"a"}, {"b", "c"}, {"d"}}));
+
+  auto sparse = parse_sparse_request(json::parse(R"({"inputs":"a","truncate":true})"));
+  EXPECT_EQ(sparse.texts, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(sparse.truncate, true);
+}
+
+TEST(RequestParsing, RerankErrorsNameTheField) {
+  const auto param_of = [](auto parse, const char* body) -> std::string {
+    try {
+      parse(json::parse(body));
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 422) << body;
+      EXPECT_EQ(std::string(e.what()).rfind(e.param() + ": ", 0), 0u) << e.what();
+      return e.param();
+    }
+    return "(accepted)";
+  };
+  const auto rerank = [](const json& j) { return parse_rerank_request(j); };
+  const auto cohere = [](const json& j) { return parse_cohere_rerank_request(j); };
+  const auto predict = [](const json& j) { return parse_predict_request(j); };
+  EXPECT_EQ(param_of(rerank, R"({"texts":["a"]})"), "query");
+  EXPECT_EQ(param_of(rerank, R"({"query":"q","texts":[]})"), "texts");
+  EXPECT_EQ(param_of(rerank, R"({"query":"q","texts":"a"})"), "texts");
+  EXPECT_EQ(param_of(rerank, R"({"query":"q","texts":["a",1]})"), "texts[1]");
+  EXPECT_EQ(param_of(rerank, R"({"query":"q","texts":["a"],"return_text":1})"), "return_text");
+  EXPECT_EQ(param_of(rerank, R"({"query":"q","texts":["a"],"truncation_direction":"left"})"),
+            "truncation_direction");
+  EXPECT_EQ(param_of(cohere, R"({"query":"q","documents":[{"title":"a"}]})"), "documents[0]");
+  EXPECT_EQ(param_of(cohere, R"({"query":"q","documents":["a"],"top_n":-1})"), "top_n");
+  EXPECT_EQ(param_of(cohere, R"({"query":"q","documents":[]})"), "documents");
+  EXPECT_EQ(param_of(predict, R"({"inputs":[]})"), "inputs");
+  EXPECT_EQ(param_of(predict, R"({"inputs":["a",["b"]]})"), "inputs[1]");
+  EXPECT_EQ(param_of(predict, R"({"inputs":{"a":1}})"), "inputs");
+}
+
 TEST(RequestParsing, MalformedJsonIsA400) {
   try {
     parse_json_body("{\"input\": [");
