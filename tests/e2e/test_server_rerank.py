@@ -242,9 +242,12 @@ def test_concurrent_clients_get_the_scores_of_one_call(reranker, documents):
     requests = [{"query": f"{QUERIES[i % 3]} {i}", "texts": documents[i % 5:i % 5 + 12],
                  "raw_scores": True} for i in range(12)]
     alone = [post_ok(reranker, "/rerank", r) for r in requests]
+    batches = reranker.metric("embedrt_batch_size_count")
     with ThreadPoolExecutor(12) as pool:
         together = list(pool.map(lambda r: post_ok(reranker, "/rerank", r), requests * 2))
     assert together == alone * 2  # bit for bit, whatever batch each pair rode in
+    # The pairs of concurrent clients shared model batches (the same scheduler as embeddings).
+    assert reranker.metric("embedrt_batch_size_count") - batches < len(requests) * 2
 
 
 # --- bad requests -----------------------------------------------------------------------------------
