@@ -43,6 +43,7 @@ ModelKind detect_model_kind(const std::string& model) {
   const fs::path dir = resolve_model_dir(model);
   // The transformer module's folder (config.json), as modules.json places it.
   fs::path transformer_dir = dir;
+  bool embedding_chain = false;  // modules.json lists Pooling, StaticEmbedding, Dense, ...
   if (const auto modules = model::load_optional_json_file(dir / "modules.json");
       modules && modules->is_array()) {
     for (const auto& module : *modules) {
@@ -51,7 +52,11 @@ ModelKind detect_model_kind(const std::string& model) {
       if (class_is(type, "MLMTransformer") || class_is(type, "SpladePooling")) {
         return ModelKind::kSparse;
       }
-      if (class_is(type, "Transformer")) transformer_dir = dir / string_field(module, "path");
+      if (class_is(type, "Transformer")) {
+        transformer_dir = dir / string_field(module, "path");
+      } else {
+        embedding_chain = true;
+      }
     }
   }
   bool cross_encoder = false;
@@ -63,7 +68,8 @@ ModelKind detect_model_kind(const std::string& model) {
   }
   const fs::path config_path = transformer_dir / "config.json";
   const auto config = model::load_optional_json_file(config_path);
-  if (!cross_encoder && config && config->is_object()) {
+  // A SentenceTransformer chain is an embedder whatever head its checkpoint was saved with.
+  if (!cross_encoder && !embedding_chain && config && config->is_object()) {
     if (const auto it = config->find("architectures"); it != config->end() && it->is_array()) {
       for (const auto& name : *it) {
         if (name.is_string() && name.get<std::string>().ends_with("ForSequenceClassification")) {

@@ -56,6 +56,7 @@ constexpr std::array<Route, 12> kRoutes = {{
 std::string wrong_kind_message(std::string_view path, ModelKind kind) {
   std::vector<std::string_view> serving;
   for (const Route& route : kRoutes) {
+    // Cohere's v2 path is an alias of /v1/rerank, not worth a mention.
     if (route.model && route.kinds != kAnyKind && (route.kinds & kind_bit(kind)) &&
         route.path != "/v2/rerank") {
       serving.push_back(route.path);

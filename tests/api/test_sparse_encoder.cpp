@@ -115,6 +115,23 @@ TEST(ModelKind, AnEmbeddingFolderIsAnEmbedder) {
   EXPECT_EQ(to_string(ModelKind::kSparse), "sparse");
 }
 
+// A sequence-classification checkpoint is a classifier on its own, an embedder inside a
+// SentenceTransformer chain (modules.json with a Pooling module).
+TEST(ModelKind, APoolingChainMakesAClassifierCheckpointAnEmbedder) {
+  const auto source = testing::test_data_dir() / "reranker-models" / "tiny-bert-ce-3";
+  EMBEDRT_REQUIRE_FIXTURE(source / "config.json");
+  const auto dir = std::filesystem::temp_directory_path() / "embedrt-model-kind-test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(source / "config.json", dir / "config.json");
+  EXPECT_EQ(detect_model_kind(dir.string()), ModelKind::kClassifier);
+  std::ofstream(dir / "modules.json")
+      << R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+             {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}])";
+  EXPECT_EQ(detect_model_kind(dir.string()), ModelKind::kEmbedding);
+  std::filesystem::remove_all(dir);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, SparseModels,
                          ::testing::Values("tiny-bert-splade", "tiny-bert-splade-sum"),
                          [](const auto& info) {
