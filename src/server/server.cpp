@@ -52,7 +52,7 @@ constexpr std::array<Route, 12> kRoutes = {{
     {"/v1/models", "GET", false, kAnyKind},
 }};
 
-// "/embed: the loaded model is a reranker; use /rerank, /v1/rerank or /predict".
+// "/embed: the loaded model is a reranker model; use /rerank, /v1/rerank or /predict".
 std::string wrong_kind_message(std::string_view path, ModelKind kind) {
   std::vector<std::string_view> serving;
   for (const Route& route : kRoutes) {
