@@ -16,6 +16,12 @@ ids CrossEncoder feeds the model, its raw logits (activation Identity) and its d
   tiny-bert-ce-3      BERT, 3 labels (id2label), plain Hugging Face folder
   tiny-xlmr-ce-1      XLM-RoBERTa over the test unigram tokenizer, 1 label, CrossEncoder folder
   tiny-xlmr-ce-3      XLM-RoBERTa, 3 labels, plain Hugging Face folder
+  tiny-modernbert-ce-1       ModernBERT over the test byte-level BPE tokenizer ("<s> A </s> B </s>"),
+                             sliding-window layers with a window of 16 tokens (pairs reach 96),
+                             classifier_pooling cls, 1 label, CrossEncoder folder
+  tiny-modernbert-mean-ce-1  the same with classifier_pooling mean, classifier_bias, norm biases and
+                             classifier_activation gelu_pytorch_tanh, plain Hugging Face folder
+  tiny-mpnet-ce-1            MPNet over MiniLM's WordPiece tokenizer, 1 label, CrossEncoder folder
 
 And tiny SPLADE models (BertForMaskedLM + SpladePooling, saved by SparseEncoder) with
 DIR/reranker-models/<name>/reference.jsonl: {"text", "indices", "values"} from SparseEncoder.encode
@@ -35,13 +41,14 @@ from pathlib import Path
 import torch
 from sentence_transformers import CrossEncoder
 from transformers import (BertConfig, BertForSequenceClassification, BertTokenizerFast,
-                          PreTrainedTokenizerFast, XLMRobertaConfig,
+                          ModernBertForSequenceClassification, MPNetConfig,
+                          MPNetForSequenceClassification, PreTrainedTokenizerFast, XLMRobertaConfig,
                           XLMRobertaForSequenceClassification)
 from transformers.utils import logging as transformers_logging
 
 from fixture_io import read_texts, write_jsonl
 from make_embedding_fixtures import sample_texts
-from make_family_models import randomize_norms_and_biases
+from make_family_models import modernbert_config, modernbert_tokenizer, randomize_norms_and_biases
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PAIR_COUNT = 240
@@ -86,9 +93,46 @@ def xlm_roberta(test_data, num_labels):
     return tokenizer, XLMRobertaForSequenceClassification(config)
 
 
+def modernbert(test_data, num_labels, **fields):
+    # The tokenizer file is written beside the model; the folder keeps only tokenizer.json.
+    with tempfile.TemporaryDirectory() as tokenizer_dir:
+        tokenizer = modernbert_tokenizer(test_data, Path(tokenizer_dir))
+    tokenizer.model_max_length = MAX_LENGTH
+    config = modernbert_config(
+        tokenizer, hidden_size=32, num_attention_heads=4, intermediate_size=48,
+        local_attention=16, global_attn_every_n_layers=3,  # full, sliding, sliding
+        global_rope_theta=5000.0, local_rope_theta=100.0, **labels(num_labels), **fields)
+    return tokenizer, ModernBertForSequenceClassification(config)
+
+
+def modernbert_mean(test_data, num_labels):
+    return modernbert(test_data, num_labels, classifier_pooling="mean", classifier_bias=True,
+                      classifier_activation="gelu_pytorch_tanh", norm_bias=True, norm_eps=1e-6)
+
+
+def mpnet(test_data, num_labels):
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_file=str(test_data / "models" / "all-MiniLM-L6-v2" / "tokenizer.json"),
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]",
+        mask_token="[MASK]", model_max_length=MAX_LENGTH)
+    config = MPNetConfig(
+        vocab_size=tokenizer.backend_tokenizer.get_vocab_size(), hidden_size=32,
+        num_attention_heads=4, num_hidden_layers=2, intermediate_size=64,
+        max_position_embeddings=MAX_LENGTH + 2, layer_norm_eps=1e-5, pad_token_id=0,
+        initializer_range=0.1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+        **labels(num_labels))
+    model = MPNetForSequenceClassification(config)
+    with torch.no_grad():  # O(1) relative position biases, so that they count in the scores
+        model.mpnet.encoder.relative_attention_bias.weight.normal_(mean=0.0, std=1.0)
+    return tokenizer, model
+
+
 # (name, seed, builder, labels, saved by CrossEncoder)
 MODELS = [("tiny-bert-ce-1", 41, bert, 1, True), ("tiny-bert-ce-3", 42, bert, 3, False),
-          ("tiny-xlmr-ce-1", 43, xlm_roberta, 1, True), ("tiny-xlmr-ce-3", 44, xlm_roberta, 3, False)]
+          ("tiny-xlmr-ce-1", 43, xlm_roberta, 1, True), ("tiny-xlmr-ce-3", 44, xlm_roberta, 3, False),
+          ("tiny-modernbert-ce-1", 45, modernbert, 1, True),
+          ("tiny-modernbert-mean-ce-1", 46, modernbert_mean, 1, False),
+          ("tiny-mpnet-ce-1", 47, mpnet, 1, True)]
 
 
 def make_model(name, seed, build, num_labels, as_cross_encoder, test_data):
@@ -180,15 +224,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test-data", type=Path,
                         default=Path(os.environ.get("EMBEDRT_TEST_DATA") or REPO_ROOT / "test-data"))
+    parser.add_argument("--only", nargs="*", help="make only these models (default: all)")
     args = parser.parse_args()
     transformers_logging.disable_progress_bar()
     test_data = args.test_data.resolve()
     texts = sample_texts(read_texts(test_data / "corpus.jsonl"), 2 * PAIR_COUNT)
     pairs = [(texts[2 * i], texts[2 * i + 1]) for i in range(PAIR_COUNT)]
     for name, seed, build, num_labels, as_cross_encoder in MODELS:
+        if args.only and name not in args.only:
+            continue
         folder = make_model(name, seed, build, num_labels, as_cross_encoder, test_data)
         write_reference(folder, pairs)
     for name, seed, strategy, activation in SPLADE_MODELS:
+        if args.only and name not in args.only:
+            continue
         make_splade(name, seed, strategy, activation, test_data, texts[:SPLADE_TEXTS])
 
 

@@ -10,6 +10,7 @@
 #include "embedrt/error.h"
 #include "embedrt/profile.h"
 #include "embedrt/quantization.h"
+#include "embedrt/sparse_encoder.h"
 #include "engine_options.h"
 #include "output_file.h"
 #include "progress.h"
@@ -41,7 +42,61 @@ struct EncodeArgs {
   std::string quantization_ranges;  // .npy of ranges [2, D]
   bool calibrate_on_input = false;  // ranges of this run's own embeddings
   std::string save_ranges;          // where to write the ranges used
+  size_t top_k = 0;                 // sparse models: keep the K largest values
 };
+
+// A SPLADE model (SparseEncoder folder): one {"indices": [...], "values": [...]} line per text,
+// as SparseEncoder.encode gives the non-zero entries. Options that shape dense output are errors.
+void run_encode_sparse(const EncodeArgs& args) {
+  const auto reject = [](bool given, const std::string& option) {
+    if (given) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  option +
+                      " does not apply to a sparse (SPLADE) model, which writes jsonl of "
+                      "indices and values");
+    }
+  };
+  reject(args.format != OutputFormat::kJsonl,
+         std::string("--format ") + (args.format == OutputFormat::kNpy ? "npy" : "tsv"));
+  reject(args.output_precision != "float32", "--output-precision " + args.output_precision);
+  reject(!args.calibration.empty(), "--calibration");
+  reject(!args.quantization_ranges.empty(), "--quantization-ranges");
+  reject(args.calibrate_on_input, "--calibrate-on-input");
+  reject(!args.save_ranges.empty(), "--save-ranges");
+  reject(!args.prompt_name.empty(), "--prompt-name");
+  reject(args.on_overflow == OverflowPolicy::kError, "--on-overflow error");
+  reject(args.profile || !args.profile_json.empty(), "--profile");
+  reject(!args.engine.pooling.empty(), "--pooling");
+  reject(args.engine.normalize.has_value(), "--normalize");
+  reject(args.engine.dimensions.has_value(), "--dimensions");
+
+  const SparseEncoder encoder =
+      SparseEncoder::load(args.io.model, to_embedder_options(args.engine));
+  TextReader reader(args.io.input, args.io.input_format);
+  OutputFile output(args.io.output);
+  std::vector<std::string> texts;
+  std::string out;
+  while (true) {
+    texts.clear();
+    if (!reader.read_batch(texts, kTextsPerStep)) break;
+    out.clear();
+    for (const SparseVector& v : encoder.encode(texts, args.top_k, args.prompt)) {
+      out += "{\"indices\":[";
+      for (size_t k = 0; k < v.indices.size(); ++k) {
+        if (k > 0) out += ',';
+        out += std::to_string(v.indices[k]);
+      }
+      out += "],\"values\":[";
+      for (size_t k = 0; k < v.values.size(); ++k) {
+        if (k > 0) out += ',';
+        append_float(out, v.values[k]);
+      }
+      out += "]}\n";
+    }
+    output.write(out);
+  }
+  output.commit();
+}
 
 // The int8/uint8 ranges the options name (empty when they name none).
 QuantizationRanges ranges_from_files(const EncodeArgs& args, OutputPrecision precision) {
@@ -71,6 +126,11 @@ QuantizationRanges ranges_from_files(const EncodeArgs& args, OutputPrecision pre
 }
 
 void run_encode(const EncodeArgs& args) {
+  if (SparseEncoder::is_sparse_model(args.io.model)) return run_encode_sparse(args);
+  if (args.top_k > 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "--top-k applies to sparse (SPLADE) models only; this one gives dense embeddings");
+  }
   if (!args.prompt.empty() && !args.prompt_name.empty()) {
     throw Error(ErrorCode::kInvalidArgument, "--prompt and --prompt-name are mutually exclusive");
   }
@@ -163,7 +223,9 @@ void run_encode(const EncodeArgs& args) {
 
 void add_encode_command(CLI::App& app) {
   auto args = std::make_shared<EncodeArgs>();
-  CLI::App* cmd = app.add_subcommand("encode", "Write one embedding per input text");
+  CLI::App* cmd = app.add_subcommand(
+      "encode",
+      "Write one embedding per input text (a SPLADE model: JSON lines of indices and values)");
   add_text_command_options(cmd, args->io);
   cmd->add_option("--format,-f", args->format, "jsonl, npy or tsv")
       ->transform(CLI::CheckedTransformer(
@@ -186,6 +248,8 @@ void add_encode_command(CLI::App& app) {
                 "does over the whole list (holds every embedding until the end)");
   cmd->add_option("--save-ranges", args->save_ranges,
                   "int8/uint8: write the ranges used as a .npy [2, D] for later runs and serve");
+  cmd->add_option("--top-k", args->top_k,
+                  "Sparse (SPLADE) models: keep each vector's K largest values (0 = all)");
   cmd->add_option("--prompt", args->prompt, "Text prepended to every input");
   cmd->add_option("--prompt-name", args->prompt_name,
                   "A prompt named in config_sentence_transformers.json");

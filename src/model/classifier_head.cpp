@@ -16,17 +16,89 @@ struct HeadLayout {
   bool dense_in_encoder;
   HeadActivation activation;
   std::string_view out;
+  // ModernBERT's configurable head: pooling, activation and dense bias from config.json
+  // (classifier_pooling, classifier_activation, classifier_bias), then a LayerNorm shaped as the
+  // encoder's (norm_eps, norm_bias).
+  bool configurable = false;
+  std::string_view norm = {};
 };
 
 // transformers' heads: BertForSequenceClassification (the pooler, then `classifier`),
 // RobertaClassificationHead (`classifier.dense`, tanh, `classifier.out_proj`) for RoBERTa and
-// XLM-RoBERTa, DistilBertForSequenceClassification (`pre_classifier`, ReLU, `classifier`).
+// XLM-RoBERTa, MPNetClassificationHead (the same), DistilBertForSequenceClassification
+// (`pre_classifier`, ReLU, `classifier`), ModernBertForSequenceClassification (`head.dense`,
+// activation, `head.norm` over the first token or the mean, then `classifier`).
 constexpr HeadLayout kLayouts[] = {
     {"bert", "pooler.dense", true, HeadActivation::kTanh, "classifier"},
     {"roberta", "classifier.dense", false, HeadActivation::kTanh, "classifier.out_proj"},
     {"xlm-roberta", "classifier.dense", false, HeadActivation::kTanh, "classifier.out_proj"},
+    {"mpnet", "classifier.dense", false, HeadActivation::kTanh, "classifier.out_proj"},
     {"distilbert", "pre_classifier", false, HeadActivation::kRelu, "classifier"},
+    {"modernbert", "head.dense", false, HeadActivation::kGeluErf, "classifier", true, "head.norm"},
 };
+
+HeadActivation head_activation(kernels::Activation activation) {
+  switch (activation) {
+    case kernels::Activation::kRelu:
+      return HeadActivation::kRelu;
+    case kernels::Activation::kGeluTanh:
+      return HeadActivation::kGeluTanh;
+    case kernels::Activation::kSilu:
+      return HeadActivation::kSilu;
+    default:
+      return HeadActivation::kGeluErf;
+  }
+}
+
+double activate(HeadActivation activation, double x) {
+  constexpr double kSqrt2OverPi = 0.7978845608028654;
+  switch (activation) {
+    case HeadActivation::kTanh:
+      return std::tanh(x);
+    case HeadActivation::kRelu:
+      return std::max(x, 0.0);
+    case HeadActivation::kGeluErf:
+      return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    case HeadActivation::kGeluTanh:
+      return 0.5 * x * (1.0 + std::tanh(kSqrt2OverPi * (x + 0.044715 * x * x * x)));
+    case HeadActivation::kSilu:
+      return x / (1.0 + std::exp(-x));
+  }
+  return x;
+}
+
+// The configurable head's fields, each named in errors.
+void read_configurable(const nlohmann::json& root, const std::string& file,
+                       const TransformerSpec& encoder, ClassifierHeadSpec& spec) {
+  const auto string_field = [&](const char* field, const char* fallback) {
+    const auto it = root.find(field);
+    if (it == root.end() || it->is_null()) return std::string(fallback);
+    if (!it->is_string()) {
+      throw Error(ErrorCode::kInvalidModel,
+                  file + ": " + field + ": expected a string, found " + it->dump());
+    }
+    return it->get<std::string>();
+  };
+  const std::string pooling = string_field("classifier_pooling", "cls");
+  if (pooling == "mean") {
+    spec.pooling = HeadPooling::kMean;
+  } else if (pooling != "cls") {
+    throw Error(ErrorCode::kUnsupported, file + ": classifier_pooling: '" + pooling +
+                                             "' is not supported (expected cls or mean)");
+  }
+  spec.activation = head_activation(parse_activation_name(
+      string_field("classifier_activation", "gelu"), file, "classifier_activation"));
+  spec.dense_bias = false;
+  if (const auto it = root.find("classifier_bias"); it != root.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      throw Error(ErrorCode::kInvalidModel,
+                  file + ": classifier_bias: expected a boolean, found " + it->dump());
+    }
+    spec.dense_bias = it->get<bool>();
+  }
+  spec.norm_bias = encoder.norm_bias;
+  spec.norm_eps = encoder.layer_norm_eps;
+}
 
 std::vector<std::string> parse_labels(const nlohmann::json& root, const std::string& file) {
   const auto fail = [&](const std::string& field, const std::string& what) {
@@ -98,6 +170,8 @@ ClassifierHeadSpec parse_classifier_head(const std::string& json_text, const std
     spec.dense_in_encoder = layout.dense_in_encoder;
     spec.activation = layout.activation;
     spec.out = layout.out;
+    spec.norm = layout.norm;
+    if (layout.configurable) read_configurable(root, file, encoder, spec);
     return spec;
   }
   std::string known;
@@ -115,7 +189,12 @@ ClassifierHead::ClassifierHead(const ClassifierHeadSpec& spec, const Transformer
   const int64_t h = hidden_size_, labels = spec.num_labels();
   const std::string dense = (spec.dense_in_encoder ? encoder_prefix : "") + spec.dense;
   dense_weight_ = tensor(file, dense + ".weight", {h, h});
-  dense_bias_ = tensor(file, dense + ".bias", {h});
+  dense_bias_ = spec.dense_bias ? tensor(file, dense + ".bias", {h}) : std::vector<float>(h, 0.0f);
+  if (!spec.norm.empty()) {
+    norm_weight_ = tensor(file, spec.norm + ".weight", {h});
+    norm_bias_ =
+        spec.norm_bias ? tensor(file, spec.norm + ".bias", {h}) : std::vector<float>(h, 0.0f);
+  }
   out_weight_ = tensor(file, spec.out + ".weight", {labels, h});
   out_bias_ = tensor(file, spec.out + ".bias", {labels});
 }
@@ -131,17 +210,36 @@ void ClassifierHead::forward(std::span<const float> hidden, std::span<const int3
     }
   }
   // A few hundred thousand multiply-adds per sequence, next to the encoder's millions: plain
-  // loops with double sums, so a score does not depend on the batch.
+  // loops in double, so a score does not depend on the batch.
 #pragma omp parallel for schedule(static) if (num_seqs > 8)
   for (int64_t s = 0; s < num_seqs; ++s) {
-    const float* x = hidden.data() + int64_t(offsets[s]) * h;
-    std::vector<float> pooled(h);
+    const int64_t begin = offsets[s], end = offsets[s + 1];
+    std::vector<double> x(h, 0.0);
+    if (spec_.pooling == HeadPooling::kFirst) {
+      std::copy_n(hidden.data() + begin * h, h, x.begin());
+    } else {
+      for (int64_t t = begin; t < end; ++t) {
+        const float* row = hidden.data() + t * h;
+        for (int64_t c = 0; c < h; ++c) x[c] += row[c];
+      }
+      for (int64_t c = 0; c < h; ++c) x[c] /= double(end - begin);
+    }
+    std::vector<double> pooled(h);
     for (int64_t r = 0; r < h; ++r) {
       double sum = dense_bias_[r];
       const float* w = dense_weight_.data() + r * h;
       for (int64_t c = 0; c < h; ++c) sum += double(w[c]) * x[c];
-      pooled[r] = spec_.activation == HeadActivation::kTanh ? float(std::tanh(sum))
-                                                            : float(std::max(sum, 0.0));
+      pooled[r] = activate(spec_.activation, sum);
+    }
+    if (!norm_weight_.empty()) {
+      double mean = 0, variance = 0;
+      for (int64_t c = 0; c < h; ++c) mean += pooled[c];
+      mean /= double(h);
+      for (int64_t c = 0; c < h; ++c) variance += (pooled[c] - mean) * (pooled[c] - mean);
+      const double inv_std = 1.0 / std::sqrt(variance / double(h) + spec_.norm_eps);
+      for (int64_t c = 0; c < h; ++c) {
+        pooled[c] = (pooled[c] - mean) * inv_std * norm_weight_[c] + norm_bias_[c];
+      }
     }
     for (int64_t k = 0; k < labels; ++k) {
       double sum = out_bias_[k];

@@ -69,6 +69,7 @@ class ConfigReader {
   }
 
   const json& root() const { return root_; }
+  const std::string& file() const { return file_; }
 
  private:
   const json& root_;
@@ -77,17 +78,7 @@ class ConfigReader {
 
 kernels::Activation parse_activation(const ConfigReader& r, const std::string& field,
                                      const std::string& fallback = "gelu") {
-  const std::string act = r.string_or(field, fallback);
-  if (act == "gelu") return kernels::Activation::kGeluErf;
-  if (act == "gelu_new" || act == "gelu_pytorch_tanh" || act == "gelu_fast") {
-    return kernels::Activation::kGeluTanh;
-  }
-  if (act == "relu") return kernels::Activation::kRelu;
-  if (act == "silu" || act == "swish") return kernels::Activation::kSilu;
-  r.fail(ErrorCode::kUnsupported, field,
-         "'" + act +
-             "' is not supported (expected gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, "
-             "relu, silu or swish)");
+  return parse_activation_name(r.string_or(field, fallback), r.file(), field);
 }
 
 void check_heads(const ConfigReader& r, const TransformerSpec& s, const std::string& field,
@@ -719,6 +710,20 @@ void check_architectures(const ConfigReader& r, const Family& family) {
 }
 
 }  // namespace
+
+kernels::Activation parse_activation_name(const std::string& name, const std::string& file,
+                                          const std::string& field) {
+  if (name == "gelu") return kernels::Activation::kGeluErf;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh" || name == "gelu_fast") {
+    return kernels::Activation::kGeluTanh;
+  }
+  if (name == "relu") return kernels::Activation::kRelu;
+  if (name == "silu" || name == "swish") return kernels::Activation::kSilu;
+  throw Error(ErrorCode::kUnsupported,
+              file + ": " + field + ": '" + name +
+                  "' is not supported (expected gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, "
+                  "relu, silu or swish)");
+}
 
 int64_t relative_position_bucket(int64_t relative_position, int64_t num_buckets,
                                  int64_t max_distance) {

@@ -131,6 +131,11 @@ TransformerSpec parse_transformer_spec(const std::string& json_text, const std::
 // Reads and parses a config.json file (kIo when it cannot be read).
 TransformerSpec load_transformer_spec(const std::filesystem::path& path);
 
+// transformers' ACT2FN name (gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu, silu, swish) as
+// an activation; kUnsupported "<file>: <field>: ..." for any other.
+kernels::Activation parse_activation_name(const std::string& name, const std::string& file,
+                                          const std::string& field);
+
 // The model_type values the registry knows, sorted.
 std::vector<std::string> supported_model_types();
 

@@ -153,7 +153,8 @@ TEST_P(RerankerModels, ReducedPrecisionKeepsTheRanking) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RerankerModels,
                          ::testing::Values("tiny-bert-ce-1", "tiny-bert-ce-3", "tiny-xlmr-ce-1",
-                                           "tiny-xlmr-ce-3"),
+                                           "tiny-xlmr-ce-3", "tiny-modernbert-ce-1",
+                                           "tiny-modernbert-mean-ce-1", "tiny-mpnet-ce-1"),
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) c = c == '-' ? '_' : c;

@@ -28,10 +28,12 @@ def rerank(model, query, documents, *extra):
 def cross_encoders():
     from sentence_transformers import CrossEncoder
     return {name: CrossEncoder(str(require(MODELS / name)), device="cpu")
-            for name in ("tiny-bert-ce-1", "tiny-xlmr-ce-1", "tiny-xlmr-ce-3")}
+            for name in ("tiny-bert-ce-1", "tiny-xlmr-ce-1", "tiny-xlmr-ce-3",
+                         "tiny-modernbert-ce-1", "tiny-mpnet-ce-1")}
 
 
-@pytest.mark.parametrize("name", ["tiny-bert-ce-1", "tiny-xlmr-ce-1"])
+@pytest.mark.parametrize("name", ["tiny-bert-ce-1", "tiny-xlmr-ce-1", "tiny-modernbert-ce-1",
+                                  "tiny-mpnet-ce-1"])
 def test_rank_matches_cross_encoder(cross_encoders, name):
     documents, queries = documents_and_queries()
     for query in queries:
