@@ -8,6 +8,7 @@
 #include "embedding_writer.h"
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
+#include "embedrt/model_kind.h"
 #include "embedrt/profile.h"
 #include "embedrt/quantization.h"
 #include "embedrt/sparse_encoder.h"
@@ -126,7 +127,7 @@ QuantizationRanges ranges_from_files(const EncodeArgs& args, OutputPrecision pre
 }
 
 void run_encode(const EncodeArgs& args) {
-  if (SparseEncoder::is_sparse_model(args.io.model)) return run_encode_sparse(args);
+  if (detect_model_kind(args.io.model) == ModelKind::kSparse) return run_encode_sparse(args);
   if (args.top_k > 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 "--top-k applies to sparse (SPLADE) models only; this one gives dense embeddings");

@@ -29,10 +29,6 @@ class SparseEncoder {
   // apply.
   static SparseEncoder load(const std::string& model, const EmbedderOptions& options = {});
 
-  // Whether `model` (as load takes it) is a SparseEncoder folder: its modules.json lists a
-  // SpladePooling module. Throws as load does when the model cannot be found.
-  static bool is_sparse_model(const std::string& model);
-
   // One vector per text, in input order. top_k > 0 keeps the k largest values (ties: lower id).
   // `prompt` is prepended to every text.
   std::vector<SparseVector> encode(std::span<const std::string> texts, size_t top_k = 0,

@@ -100,18 +100,6 @@ struct SparseEncoder::Impl {
       : tokenizer(std::move(t)), encoder(std::move(e)), head(std::move(h)) {}
 };
 
-bool SparseEncoder::is_sparse_model(const std::string& model) {
-  const auto modules = model::load_optional_json_file(resolve_model_dir(model) / "modules.json");
-  if (!modules || !modules->is_array()) return false;
-  for (const auto& m : *modules) {
-    if (m.is_object() && m.contains("type") && m["type"].is_string() &&
-        class_is(m["type"].get<std::string>(), "SpladePooling")) {
-      return true;
-    }
-  }
-  return false;
-}
-
 SparseEncoder SparseEncoder::load(const std::string& model, const EmbedderOptions& options) {
   const ResolvedKnobs knobs = resolve_knobs(options);
   kernels::use_threads(knobs.threads);

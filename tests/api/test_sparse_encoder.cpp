@@ -153,16 +153,5 @@ TEST(SparseEncoder, AnEmbeddingFolderIsAOneLineError) {
   }
 }
 
-TEST(SparseEncoder, IsSparseModelTellsSpladeFoldersFromOthers) {
-  EMBEDRT_REQUIRE_FIXTURE(model_dir("tiny-bert-splade") / "modules.json");
-  EXPECT_TRUE(SparseEncoder::is_sparse_model(model_dir("tiny-bert-splade").string()));
-  const auto embedding = testing::test_data_dir() / "family-models" / "tiny-xlm-roberta";
-  const auto cross_encoder = model_dir("tiny-bert-ce-3");  // no modules.json at all
-  for (const auto& dir : {embedding, cross_encoder}) {
-    if (std::filesystem::exists(dir)) EXPECT_FALSE(SparseEncoder::is_sparse_model(dir.string()));
-  }
-  EXPECT_THROW(SparseEncoder::is_sparse_model((model_dir("no-such-model")).string()), Error);
-}
-
 }  // namespace
 }  // namespace embedrt

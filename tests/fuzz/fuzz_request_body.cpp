@@ -1,4 +1,5 @@
-// Arbitrary bytes as the body of POST /v1/embeddings, POST /embed and POST /tokenize, through the
+// Arbitrary bytes as the body of POST /v1/embeddings, /embed, /tokenize, /rerank, /v1/rerank,
+// /predict and /embed_sparse, through the
 // parsing the server does before it touches the model (parse_json_body, then each route's request
 // parser). Each route must either accept the body with consistent values or throw an ApiError with
 // a 4xx status and a one-line message, whose error body (in the route's API style) is valid JSON;
@@ -53,7 +54,21 @@ void check_error(const ApiError& e, std::string_view path) {
   if (!json::accept(body)) fail("the error body is not valid JSON");
 }
 
-constexpr std::string_view kRoutes[] = {"/v1/embeddings", "/embed", "/tokenize"};
+void check(const RerankRequest& request) {
+  if (request.texts.empty()) fail("accepted a rerank request without texts");
+}
+
+void check(const PredictRequest& request) {
+  if (request.inputs.empty()) fail("accepted a predict request without inputs");
+  for (const auto& input : request.inputs) {
+    if (input.size() != 1 && input.size() != 2)
+      fail("a predict input is neither a text nor a pair");
+  }
+  if (!request.batch && request.inputs.size() != 1) fail("several inputs answered as one");
+}
+
+constexpr std::string_view kRoutes[] = {"/v1/embeddings", "/embed",   "/tokenize",    "/rerank",
+                                        "/v1/rerank",     "/predict", "/embed_sparse"};
 
 // A route's request parser on the parsed body.
 template <typename Parse>
@@ -82,6 +97,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   route("/embed", document, [](const json& d) { check(parse_tei_request(d)); });
   route("/tokenize", document, [](const json& d) {
     if (parse_tokenize_request(d).texts.empty()) fail("accepted no inputs");
+  });
+  route("/rerank", document, [](const json& d) { check(parse_rerank_request(d)); });
+  route("/v1/rerank", document, [](const json& d) { check(parse_cohere_rerank_request(d)); });
+  route("/predict", document, [](const json& d) { check(parse_predict_request(d)); });
+  route("/embed_sparse", document, [](const json& d) {
+    if (parse_sparse_request(d).texts.empty()) fail("accepted no inputs");
   });
   return 0;
 }
