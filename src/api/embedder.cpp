@@ -71,10 +71,16 @@ std::string weights_dtype(const model::SafeTensorsFile& file) {
 size_t count_parameters(const model::TransformerSpec& c) {
   const size_t h = static_cast<size_t>(c.hidden_size);
   const size_t i = static_cast<size_t>(c.intermediate_size);
+  const size_t positions = c.position == model::PositionKind::kLearnedAbsolute
+                               ? static_cast<size_t>(c.max_position_embeddings)
+                               : 0;
   const size_t embeddings =
-      static_cast<size_t>(c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h;
-  const size_t layer =
-      (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (i * h + i) + (h * i + h) + 2 * h;
+      (static_cast<size_t>(c.vocab_size + c.type_vocab_size) + positions) * h + 2 * h;
+  // Q/K/V (grouped K/V heads and a head size of its own in decoders), output, up (both gated
+  // halves), down, two norms.
+  const size_t qkv = static_cast<size_t>(c.qkv_dim()), q = static_cast<size_t>(c.query_dim());
+  const size_t up = c.mlp == model::MlpKind::kGated ? 2 * i : i;
+  const size_t layer = (qkv * h + qkv) + (q * h + h) + 2 * h + (up * h + up) + (h * i + h) + 2 * h;
   return embeddings + static_cast<size_t>(c.num_hidden_layers) * layer;
 }
 
