@@ -26,8 +26,9 @@ make_family_models.py) go to DIR/embeddings/<name>.
                       Dense(128 -> 32) without bias or activation, Normalize; EmbeddingGemma-style
                       prompts. tiny-gemma3-query: the texts with prompt_name "query".
 
-The models take max_position_embeddings 8192; <name>-long holds a few texts of about 8,000 tokens
-with the reference made at max_seq_length 8192 (encode them with --max-length 8192).
+The models take max_position_embeddings 8192; embeddings/qwen3-long-8k and gemma3-long-8k hold
+three texts of about 8,000 tokens each for tiny-qwen3 and tiny-gemma3, with the reference made at
+max_seq_length 8192 (encode them with --max-length 8192).
 """
 
 import argparse
@@ -176,6 +177,12 @@ def save_model(model, tokenizer, hf_dir):
     model = model.eval()
     randomize_norms_and_biases(model)
     with torch.no_grad():
+        if isinstance(model, Gemma3TextModel):
+            # Gemma's norms multiply by 1 + weight: centre the effective scale on 1, as trained
+            # Gemma norms are, instead of on 2.
+            for name, parameter in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    parameter.sub_(1.0)
         # nn.Embedding zeroes the padding_idx row, which would make the pad token (Qwen's
         # <|endoftext|>, the last token of every text) an all-zero input; trained models' is not.
         model.get_input_embeddings().weight[tokenizer.pad_token_id].normal_(mean=0.0, std=0.1)
@@ -288,8 +295,10 @@ def main():
     write_prompted(qwen, "tiny-qwen3-query", texts, test_data, "query")
     write_prompted(gemma, "tiny-gemma3-query", texts, test_data, "query")
     long = [t.strip() for t in corpus[len(corpus) // 2:]]
-    for folder in (qwen, gemma):
-        write_embeddings(folder, folder.name + "-long", long_texts(long, folder), test_data, max_length=LONG_TOKENS)
+    # Named without "tiny": the scalar ISA run of the parity tests ("parity and tiny") would take
+    # minutes over 8,000-token texts.
+    for folder, name in ((qwen, "qwen3-long-8k"), (gemma, "gemma3-long-8k")):
+        write_embeddings(folder, name, long_texts(long, folder), test_data, max_length=LONG_TOKENS)
 
 
 if __name__ == "__main__":

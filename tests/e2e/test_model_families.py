@@ -303,7 +303,7 @@ def test_decoder_config_errors(tmp_path):
 def test_gemma3_window_matters(tmp_path):
     """The parity fixtures would not catch a wrong window if it changed nothing: Gemma 3 with a window
     covering every text changes the texts longer than its window (sliding_window 16: 8 tokens each
-    side) and no others. (The ~8,000-token fixtures, <name>-long, run in test_encode_cli's parity.)"""
+    side) and no others. (The ~8,000-token fixtures, qwen3-long-8k and gemma3-long-8k, run in test_encode_cli's parity.)"""
     from tokenizers import Tokenizer
     texts, want = reference("tiny-gemma3")
     tokenizer = Tokenizer.from_file(str(model_dir("tiny-gemma3") / "tokenizer.json"))
