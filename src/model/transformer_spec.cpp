@@ -390,7 +390,8 @@ double hf_rope_theta(const ConfigReader& r, double default_theta) {
   return theta;
 }
 
-// transformers 5 lets head_dim differ from hidden_size / num_attention_heads; the encoder does not.
+// These encoders have hidden_size / num_attention_heads per head; a config.json head_dim that
+// says otherwise is refused (the decoder families read it into attention_head_size instead).
 void check_head_dim(const ConfigReader& r, const TransformerSpec& s) {
   const auto it = r.root().find("head_dim");
   if (it == r.root().end() || it->is_null()) return;
