@@ -316,6 +316,21 @@ def test_gemma3_window_matters(tmp_path):
     assert np.abs(got[20:] - want[short]).max() <= 1e-4
 
 
+@pytest.mark.parametrize("name", ["tiny-qwen3", "tiny-qwen3-untied", "tiny-gemma3", "tiny-mpnet",
+                                  "tiny-modernbert-bias", "tiny-gte"])
+def test_parameter_count(name):
+    """`embedrt info` counts the encoder's tensors (grouped K/V heads, q/k norms, Gemma's four norms,
+    gated MLPs, biases only where the family has them) and the Dense modules exactly; the
+    causal-LM save's lm_head is not part of the embedder."""
+    from safetensors.numpy import load_file
+    folder = model_dir(name)
+    want = sum(tensor.size for path in folder.rglob("model.safetensors")
+               for key, tensor in load_file(path).items()
+               if key != "lm_head.weight" and not key.endswith("position_ids"))
+    info = run_cli("info", "-m", folder).stdout.decode()
+    assert f"parameters      {want}" in info, info
+
+
 def hf_cache_from(folder, cache, repo_id, commit):
     """Lays `folder` out as huggingface_hub does: blobs/ and a snapshot of relative symlinks."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
