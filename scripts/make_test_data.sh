@@ -83,6 +83,9 @@ run_step embeddings "${script_dir}/make_embedding_fixtures.py ${script_dir}/make
 run_step family-models "${script_dir}/make_family_models.py ${script_dir}/make_embedding_fixtures.py \
   ${script_dir}/make_corpus.py ${io} ${stamps}/corpus ${stamps}/tokenizers" \
   "${python}" "${script_dir}/make_family_models.py" --test-data "${test_data}"
+run_step decoder-models "${script_dir}/make_decoder_models.py ${script_dir}/make_family_models.py \
+  ${script_dir}/make_embedding_fixtures.py ${script_dir}/make_corpus.py ${io} ${stamps}/corpus" \
+  "${python}" "${script_dir}/make_decoder_models.py" --test-data "${test_data}"
 run_step reranker-models "${script_dir}/make_reranker_models.py ${script_dir}/make_family_models.py \
   ${script_dir}/make_embedding_fixtures.py ${io} ${stamps}/corpus ${stamps}/tokenizers" \
   "${python}" "${script_dir}/make_reranker_models.py" --test-data "${test_data}"

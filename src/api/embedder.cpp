@@ -71,11 +71,27 @@ std::string weights_dtype(const model::SafeTensorsFile& file) {
 size_t count_parameters(const model::TransformerSpec& c) {
   const size_t h = static_cast<size_t>(c.hidden_size);
   const size_t i = static_cast<size_t>(c.intermediate_size);
-  const size_t embeddings =
-      static_cast<size_t>(c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h + 2 * h;
-  const size_t layer =
-      (3 * h * h + 3 * h) + (h * h + h) + 2 * h + (i * h + i) + (h * i + h) + 2 * h;
-  return embeddings + static_cast<size_t>(c.num_hidden_layers) * layer;
+  const size_t norm = c.norm_bias ? 2 * h : h;
+  const size_t positions = c.position == model::PositionKind::kLearnedAbsolute
+                               ? static_cast<size_t>(c.max_position_embeddings)
+                               : 0;
+  size_t total = (static_cast<size_t>(c.vocab_size + c.type_vocab_size) + positions) * h +
+                 (c.names.embedding_norm.empty() ? 0 : norm) +
+                 (c.names.final_norm.empty() ? 0 : norm) +
+                 static_cast<size_t>(c.relative_attention_num_buckets * c.num_attention_heads);
+  // Q/K/V (grouped K/V heads and a head size of its own in decoders), output, up (both gated
+  // halves), down, and the layer's norms.
+  const size_t qkv = static_cast<size_t>(c.qkv_dim()), q = static_cast<size_t>(c.query_dim());
+  const size_t up = c.mlp == model::MlpKind::kGated ? 2 * i : i;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    total += qkv * h + q * h + (c.attention_bias ? qkv + h : 0);
+    total += up * h + (c.mlp_bias ? up : 0) + h * i + (c.has_mlp_down_bias() ? h : 0);
+    total += (l > 0 || c.first_layer_attention_norm ? norm : 0) + norm;
+    if (!c.names.query_norm.empty()) total += 2 * static_cast<size_t>(c.head_dim());
+    if (!c.names.post_attention_norm.empty()) total += h;
+    if (!c.names.post_ffn_norm.empty()) total += h;
+  }
+  return total;
 }
 
 using Clock = std::chrono::steady_clock;

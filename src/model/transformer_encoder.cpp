@@ -33,8 +33,8 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
     if (v.size() < static_cast<size_t>(n)) v.resize(n);
   };
   grow(hidden_, tokens * c.hidden_size);
-  grow(qkv_, tokens * 3 * c.hidden_size);
-  grow(context_, tokens * c.hidden_size);
+  grow(qkv_, tokens * c.qkv_dim());
+  grow(context_, tokens * c.query_dim());
   grow(sum_, tokens * c.hidden_size);
   const bool gated = c.mlp == MlpKind::kGated;
   const int64_t chunk = std::min(tokens, kFfnChunkTokens);
@@ -133,22 +133,30 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
     word_embeddings_ = std::vector<float>();
   }
   const int64_t h = config.hidden_size, i = config.intermediate_size;
+  const int64_t qd = config.query_dim();
   const kernels::Precision p = precision_;
+  // Families with post-attention / post-feedforward norms add the residual after that norm.
+  const bool attention_residual = config.names.post_attention_norm.empty();
+  const bool ffn_residual = config.names.post_ffn_norm.empty();
   const bool gated = config.mlp == MlpKind::kGated;
   // Gated MLPs apply the activation to half of the up projection's output, outside the GEMM.
   const Activation up_activation = gated ? Activation::kNone : config.hidden_act;
   const auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
   layers_.reserve(w.layers.size());
   for (LayerWeights& l : w.layers) {
-    layers_.push_back(Layer{
-        Linear({h, 3 * h, Activation::kNone, false, p}, l.qkv_weight.data(), bias(l.qkv_bias)),
-        Linear({h, h, Activation::kNone, true, p}, l.attention_output_weight.data(),
-               bias(l.attention_output_bias)),
-        Linear({h, gated ? 2 * i : i, up_activation, false, p}, l.intermediate_weight.data(),
-               bias(l.intermediate_bias)),
-        Linear({i, h, Activation::kNone, true, p}, l.output_weight.data(), bias(l.output_bias)),
-        std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
-        std::move(l.output_norm_weight), std::move(l.output_norm_bias)});
+    layers_.push_back(Layer{Linear({h, config.qkv_dim(), Activation::kNone, false, p},
+                                   l.qkv_weight.data(), bias(l.qkv_bias)),
+                            Linear({qd, h, Activation::kNone, attention_residual, p},
+                                   l.attention_output_weight.data(), bias(l.attention_output_bias)),
+                            Linear({h, gated ? 2 * i : i, up_activation, false, p},
+                                   l.intermediate_weight.data(), bias(l.intermediate_bias)),
+                            Linear({i, h, Activation::kNone, ffn_residual, p},
+                                   l.output_weight.data(), bias(l.output_bias)),
+                            std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
+                            std::move(l.output_norm_weight), std::move(l.output_norm_bias),
+                            std::move(l.query_norm_weight), std::move(l.key_norm_weight),
+                            std::move(l.post_attention_norm_weight),
+                            std::move(l.post_ffn_norm_weight)});
     l = LayerWeights{};  // the packed copies are all that is needed from here on
   }
 }
@@ -181,7 +189,9 @@ size_t TransformerEncoder::weight_bytes() const noexcept {
     total += l.qkv.weight_bytes() + l.attention_output.weight_bytes() +
              l.intermediate.weight_bytes() + l.output.weight_bytes() +
              bytes(l.attention_norm_weight) + bytes(l.attention_norm_bias) +
-             bytes(l.output_norm_weight) + bytes(l.output_norm_bias);
+             bytes(l.output_norm_weight) + bytes(l.output_norm_bias) + bytes(l.query_norm_weight) +
+             bytes(l.key_norm_weight) + bytes(l.post_attention_norm_weight) +
+             bytes(l.post_ffn_norm_weight);
   }
   return total;
 }
@@ -309,21 +319,34 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   const bool gated = config_.mlp == MlpKind::kGated;
   const bool rotary = config_.position == PositionKind::kRotary;
   const int64_t inner = config_.intermediate_size;
+  const bool rms = config_.norm_kind == NormKind::kRms;
   const auto norm = [&](const float* x, const std::vector<float>& weight,
                         const std::vector<float>& bias, int64_t rows, float* out) {
-    kernels::add_layer_norm(x, nullptr, weight.data(), bias.data(), eps, rows, h, out);
+    if (rms) {
+      kernels::rms_norm(x, weight.data(), eps, rows, h, h, out);
+    } else {
+      kernels::add_layer_norm(x, nullptr, weight.data(), bias.data(), eps, rows, h, out);
+    }
   };
+  // hidden += norm(x): a post-attention / post-feedforward norm before its residual add.
+  const auto norm_add = [&](const float* x, const std::vector<float>& weight, float* residual) {
+    kernels::rms_norm(x, weight.data(), eps, tokens, h, h, residual, residual);
+  };
+  const int64_t qkv_dim = config_.qkv_dim(), query_dim = config_.query_dim();
+  const int64_t head_dim = config_.head_dim();
 
   embed(b, hidden);
-  norm(hidden, embedding_norm_weight_, embedding_norm_bias_, tokens, hidden);
+  if (!embedding_norm_weight_.empty()) {
+    norm(hidden, embedding_norm_weight_, embedding_norm_bias_, tokens, hidden);
+  }
   clock.mark(&Times::embeddings_ms);
   pause();
-  kernels::AttentionArgs attention{qkv,
-                                   b.offsets.data(),
-                                   int64_t(b.offsets.size()) - 1,
-                                   config_.num_attention_heads,
-                                   config_.head_dim(),
-                                   context};
+  kernels::AttentionArgs attention{
+      qkv,      b.offsets.data(), int64_t(b.offsets.size()) - 1, config_.num_attention_heads,
+      head_dim, context};
+  attention.num_kv_heads = config_.kv_heads();
+  attention.scale = static_cast<float>(config_.attention_scale);
+  attention.causal = config_.causal;
   if (!relative_attention_bias_.empty()) {
     // Its values depend on j - i alone, so sizing it by this batch's longest sequence changes no
     // sequence's result.
@@ -334,18 +357,20 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   kernels::RotaryArgs rotary_args;
   if (rotary) {
     rotary_args.x = qkv;
-    rotary_args.row_stride = 3 * h;
-    rotary_args.second_offset = h;
+    rotary_args.row_stride = qkv_dim;
+    rotary_args.second_offset = query_dim;
+    rotary_args.second_num_heads = config_.kv_heads();
     rotary_args.offsets = b.offsets.data();
     rotary_args.num_seqs = int64_t(b.offsets.size()) - 1;
     rotary_args.num_heads = config_.num_attention_heads;
-    rotary_args.head_dim = config_.head_dim();
+    rotary_args.head_dim = head_dim;
     rotary_args.dim = config_.rotary.dim;
     rotary_args.interleaved = config_.rotary.interleaved;
   }
   for (size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
     const bool local = config_.layer_is_local(int64_t(l));
+    const bool post_ffn_norm = !layer.post_ffn_norm_weight.empty();
     const float* attention_input = hidden;
     if (pre_norm && !layer.attention_norm_weight.empty()) {
       norm(hidden, layer.attention_norm_weight, layer.attention_norm_bias, tokens,
@@ -353,6 +378,12 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
       attention_input = ws.normed_.data();
     }
     layer.qkv.forward(attention_input, tokens, qkv, nullptr, batch_invariant);
+    if (!layer.query_norm_weight.empty()) {
+      kernels::rms_norm_heads(qkv, tokens, qkv_dim, config_.num_attention_heads, head_dim,
+                              layer.query_norm_weight.data(), eps);
+      kernels::rms_norm_heads(qkv + query_dim, tokens, qkv_dim, config_.kv_heads(), head_dim,
+                              layer.key_norm_weight.data(), eps);
+    }
     if (rotary) {
       const bool own_table = local && !ws.local_rotary_cos_.empty();
       rotary_args.cos = own_table ? ws.local_rotary_cos_.data() : ws.rotary_cos_.data();
@@ -365,11 +396,16 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
     kernels::attention(attention, ws.attention_scratch_.data(), ws.attention_scratch_.size());
     clock.mark(&Times::attention_ms);
     pause();
-    layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
-    if (pre_norm) {
-      std::swap(hidden, sum);  // the residual stream goes on un-normalized
+    if (!layer.post_attention_norm_weight.empty()) {
+      layer.attention_output.forward(context, tokens, sum, nullptr, batch_invariant);
+      norm_add(sum, layer.post_attention_norm_weight, hidden);
     } else {
-      norm(sum, layer.attention_norm_weight, layer.attention_norm_bias, tokens, hidden);
+      layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
+      if (pre_norm) {
+        std::swap(hidden, sum);  // the residual stream goes on un-normalized
+      } else {
+        norm(sum, layer.attention_norm_weight, layer.attention_norm_bias, tokens, hidden);
+      }
     }
     clock.mark(&Times::attention_output_ms);
     pause();
@@ -388,11 +424,14 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
       }
       clock.mark(&Times::ffn_up_ms);
       pause();
-      layer.output.forward(down_input, n, sum + first * h, hidden + first * h, batch_invariant);
+      layer.output.forward(down_input, n, sum + first * h,
+                           post_ffn_norm ? nullptr : hidden + first * h, batch_invariant);
       clock.mark(&Times::ffn_down_ms);
       pause();
     }
-    if (pre_norm) {
+    if (post_ffn_norm) {
+      norm_add(sum, layer.post_ffn_norm_weight, hidden);
+    } else if (pre_norm) {
       std::swap(hidden, sum);
     } else {
       norm(sum, layer.output_norm_weight, layer.output_norm_bias, tokens, hidden);

@@ -104,6 +104,9 @@ class TransformerEncoder {
     std::vector<float> attention_norm_weight, attention_norm_bias;
     // Post-norm: after the MLP sum; pre-norm: on the MLP input.
     std::vector<float> output_norm_weight, output_norm_bias;
+    // RMSNorm weights (see TransformerWeights); empty where the family has none.
+    std::vector<float> query_norm_weight, key_norm_weight;
+    std::vector<float> post_attention_norm_weight, post_ffn_norm_weight;
   };
 
   int64_t validate(const PackedBatch& batch) const;

@@ -381,7 +381,8 @@ double hf_rope_theta(const ConfigReader& r, double default_theta) {
   return theta;
 }
 
-// transformers 5 lets head_dim differ from hidden_size / num_attention_heads; the encoder does not.
+// These encoders have hidden_size / num_attention_heads per head; a config.json head_dim that
+// says otherwise is refused (the decoder families read it into attention_head_size instead).
 void check_head_dim(const ConfigReader& r, const TransformerSpec& s) {
   const auto it = r.root().find("head_dim");
   if (it == r.root().end() || it->is_null()) return;
@@ -654,21 +655,207 @@ TransformerSpec build_mpnet(const ConfigReader& r) {
   return s;
 }
 
+// ---- Decoder families: Qwen3 and Gemma 3 ----------------------------------------------------
+// Decoder-only language models used as embedders: RMSNorm pre-norm blocks with a final norm,
+// rotary positions, grouped-query attention with its own head size, per-head q/k norms and a gated
+// MLP without biases. The encoder needs their input embeddings only (no LM head).
+
+// num_key_value_heads and head_dim, which decoder configs carry beside num_attention_heads.
+void read_decoder_attention(const ConfigReader& r, TransformerSpec& s) {
+  s.num_key_value_heads = r.positive_int_or("num_key_value_heads", s.num_attention_heads);
+  if (s.num_attention_heads % s.num_key_value_heads != 0) {
+    r.fail(ErrorCode::kInvalidModel, "num_key_value_heads",
+           std::to_string(s.num_key_value_heads) + " does not divide num_attention_heads " +
+               std::to_string(s.num_attention_heads));
+  }
+  s.attention_head_size = r.positive_int("head_dim");
+  if (s.attention_head_size % 2 != 0) {
+    r.fail(ErrorCode::kInvalidModel, "head_dim",
+           std::to_string(s.attention_head_size) + " is odd (expected an even size for rotary)");
+  }
+}
+
+// The fields of config.json every decoder family here shares (LLaMA's names).
+void read_decoder_dimensions(const ConfigReader& r, TransformerSpec& s) {
+  s.vocab_size = r.positive_int("vocab_size");
+  s.hidden_size = r.positive_int("hidden_size");
+  s.num_hidden_layers = r.positive_int("num_hidden_layers");
+  s.num_attention_heads = r.positive_int("num_attention_heads");
+  s.intermediate_size = r.positive_int("intermediate_size");
+  read_decoder_attention(r, s);
+  s.max_position_embeddings = r.positive_int("max_position_embeddings");
+  s.layer_norm_eps = r.number_or("rms_norm_eps", 1e-6);
+  s.type_vocab_size = 0;
+  s.norm_placement = NormPlacement::kPre;
+  s.norm_kind = NormKind::kRms;
+  s.norm_bias = false;
+  s.mlp = MlpKind::kGated;
+  s.mlp_bias = false;
+  s.attention_bias = r.bool_or("attention_bias", false);
+  s.position = PositionKind::kRotary;
+  s.rotary.dim = s.head_dim();
+}
+
+// LLaMA-style names (Qwen3, Gemma 3): embed_tokens, layers.N.self_attn.q_proj, mlp.gate_proj ...
+WeightNames decoder_names() {
+  WeightNames n;
+  n.word_embeddings = "embed_tokens.weight";
+  n.layer = "layers.";
+  n.query = "self_attn.q_proj";
+  n.key = "self_attn.k_proj";
+  n.value = "self_attn.v_proj";
+  n.attention_output = "self_attn.o_proj";
+  n.query_norm = "self_attn.q_norm";
+  n.key_norm = "self_attn.k_norm";
+  n.attention_norm = "input_layernorm";
+  n.ffn_gate = "mlp.gate_proj";
+  n.ffn_up = "mlp.up_proj";
+  n.ffn_down = "mlp.down_proj";
+  n.final_norm = "norm";
+  return n;
+}
+
+// layer_types, each "full_attention" or "sliding_attention" (true), num_hidden_layers of them.
+std::vector<bool> read_layer_types(const ConfigReader& r, int64_t layers) {
+  const auto it = r.root().find("layer_types");
+  if (!it->is_array() || int64_t(it->size()) != layers) {
+    r.fail(ErrorCode::kInvalidModel, "layer_types",
+           "expected an array of num_hidden_layers (" + std::to_string(layers) +
+               ") strings, found " + it->dump());
+  }
+  std::vector<bool> local;
+  for (const auto& type : *it) {
+    if (type == "full_attention") {
+      local.push_back(false);
+    } else if (type == "sliding_attention") {
+      local.push_back(true);
+    } else {
+      r.fail(ErrorCode::kUnsupported, "layer_types",
+             "layer " + std::to_string(local.size()) + ": " + type.dump() +
+                 " is not supported (expected \"full_attention\" or \"sliding_attention\")");
+    }
+  }
+  return local;
+}
+
+// Qwen3 (Qwen3-Embedding): causal attention, SwiGLU, q/k norms, one rotary base.
+TransformerSpec build_qwen3(const ConfigReader& r) {
+  TransformerSpec s;
+  read_decoder_dimensions(r, s);
+  s.hidden_act = parse_activation(r, "hidden_act", "silu");
+  s.causal = true;
+  if (r.bool_or("use_sliding_window", false)) {
+    r.fail(ErrorCode::kUnsupported, "use_sliding_window", "true is not supported (expected false)");
+  }
+  if (const auto it = r.root().find("layer_types"); it != r.root().end() && !it->is_null()) {
+    const std::vector<bool> local = read_layer_types(r, s.num_hidden_layers);
+    if (const auto sliding = std::find(local.begin(), local.end(), true); sliding != local.end()) {
+      r.fail(ErrorCode::kUnsupported, "layer_types",
+             "layer " + std::to_string(sliding - local.begin()) +
+                 ": \"sliding_attention\" is not supported (expected \"full_attention\")");
+    }
+  }
+  s.rotary.base = hf_rope_theta(r, 10000.0);
+  s.names = decoder_names();
+  s.names.ffn_norm = "post_attention_layernorm";
+  return s;
+}
+
+// One layer kind's rotary base from Gemma 3's rope_parameters[kind] (transformers 5) or the
+// legacy top-level field.
+double gemma3_rope_theta(const ConfigReader& r, const char* kind, const char* legacy,
+                         double fallback) {
+  double theta = fallback;
+  if (const auto it = r.root().find(legacy); it != r.root().end() && !it->is_null()) {
+    theta = positive_number(r, *it, legacy);
+  }
+  const json* params = object_or_null(r, "rope_parameters");
+  if (!params) return theta;
+  const auto entry = params->find(kind);
+  if (entry == params->end() || entry->is_null()) return theta;
+  const std::string field = std::string("rope_parameters.") + kind;
+  if (!entry->is_object()) r.fail(ErrorCode::kInvalidModel, field, "expected an object");
+  if (const auto type = entry->find("rope_type"); type != entry->end() && *type != "default") {
+    r.fail(ErrorCode::kUnsupported, field + ".rope_type",
+           type->dump() + " is not supported (expected \"default\")");
+  }
+  if (const auto it = entry->find("rope_theta"); it != entry->end()) {
+    theta = positive_number(r, *it, field + ".rope_theta");
+  }
+  return theta;
+}
+
+// Gemma 3 text (EmbeddingGemma): RMSNorm x * (1 + w), embeddings scaled by sqrt(hidden), GeGLU,
+// q/k norms, norms on the attention and MLP outputs too, sliding-window or full attention per
+// layer with a rotary base each, scores scaled by query_pre_attn_scalar^-0.5.
+TransformerSpec build_gemma3_text(const ConfigReader& r) {
+  TransformerSpec s;
+  read_decoder_dimensions(r, s);
+  s.hidden_act = parse_activation(r, "hidden_activation", "gelu_pytorch_tanh");
+  s.norm_weight_offset = 1.0;
+  s.embedding_scale = std::sqrt(double(s.hidden_size));
+  double scalar = 256.0;
+  if (const auto it = r.root().find("query_pre_attn_scalar"); it != r.root().end()) {
+    scalar = positive_number(r, *it, "query_pre_attn_scalar");
+  }
+  s.attention_scale = std::pow(scalar, -0.5);
+  for (const char* field : {"attn_logit_softcapping"}) {
+    if (const auto it = r.root().find(field); it != r.root().end() && !it->is_null()) {
+      r.fail(ErrorCode::kUnsupported, field, it->dump() + " is not supported (expected null)");
+    }
+  }
+  // Causal Gemma 3 (a chat model) is not an embedder; EmbeddingGemma sets this.
+  if (!r.bool_or("use_bidirectional_attention", false)) {
+    r.fail(ErrorCode::kUnsupported, "use_bidirectional_attention",
+           "missing or false is not supported (expected true, as EmbeddingGemma)");
+  }
+  if (const auto it = r.root().find("layer_types"); it != r.root().end() && !it->is_null()) {
+    s.local_layers = read_layer_types(r, s.num_hidden_layers);
+  } else {  // transformers' fallback: every sliding_window_pattern-th layer is full
+    const int64_t pattern = r.positive_int_or("sliding_window_pattern", 6);
+    for (int64_t l = 0; l < s.num_hidden_layers; ++l)
+      s.local_layers.push_back((l + 1) % pattern != 0);
+  }
+  if (std::find(s.local_layers.begin(), s.local_layers.end(), true) != s.local_layers.end()) {
+    // transformers keeps sliding_window / 2 + 1 as an exclusive bound on |i - j| for bidirectional
+    // attention: token i sees tokens j with |i - j| <= sliding_window / 2.
+    s.local_window = r.positive_int("sliding_window") / 2;
+    if (s.local_window == 0) {
+      r.fail(ErrorCode::kInvalidModel, "sliding_window", "1 leaves no window (expected >= 2)");
+    }
+  }
+  if (const json* scaling = object_or_null(r, "rope_scaling")) {
+    r.fail(ErrorCode::kUnsupported, "rope_scaling",
+           scaling->dump() + " is not supported (expected null: plain rotary positions)");
+  }
+  s.rotary.base = gemma3_rope_theta(r, "full_attention", "rope_theta", 1000000.0);
+  s.rotary.local_base = gemma3_rope_theta(r, "sliding_attention", "rope_local_base_freq", 10000.0);
+  s.names = decoder_names();
+  s.names.post_attention_norm = "post_attention_layernorm";
+  s.names.ffn_norm = "pre_feedforward_layernorm";
+  s.names.post_ffn_norm = "post_feedforward_layernorm";
+  return s;
+}
+
 struct Family {
   std::string_view model_type;
   // Accepted `architectures`: <prefix>Model and every <prefix>For* head on the same encoder.
   std::string_view architecture_prefix;
   TransformerSpec (*build)(const ConfigReader&);
+  // The base model's class where it is not <prefix>Model (Gemma3TextModel).
+  std::string_view model_class = {};
 };
 
 constexpr Family kFamilies[] = {
     {"bert", "Bert", build_bert},
     {"distilbert", "DistilBert", build_distilbert},
+    {"gemma3_text", "Gemma3", build_gemma3_text, "Gemma3TextModel"},
     {"gte", "Gte", build_gte},
     {"modernbert", "ModernBert", build_modernbert},
     {"mpnet", "MPNet", build_mpnet},
     {"new", "New", build_gte_new},
     {"nomic_bert", "NomicBert", build_nomic_bert},
+    {"qwen3", "Qwen3", build_qwen3},
     {"roberta", "Roberta", build_roberta},
     {"xlm-roberta", "XLMRoberta", build_roberta},
 };
@@ -693,7 +880,9 @@ void check_architectures(const ConfigReader& r, const Family& family) {
   const auto it = r.root().find("architectures");
   if (it == r.root().end() || it->is_null()) return;
   if (!it->is_array()) r.fail(ErrorCode::kInvalidModel, "architectures", "expected an array");
-  const std::string model = std::string(family.architecture_prefix) + "Model";
+  const std::string model = family.model_class.empty()
+                                ? std::string(family.architecture_prefix) + "Model"
+                                : std::string(family.model_class);
   const std::string heads = std::string(family.architecture_prefix) + "For";
   for (const auto& arch : *it) {
     if (!arch.is_string()) {

@@ -26,6 +26,8 @@ enum class NormPlacement { kPost, kPre };
 // Plain: up -> activation -> down. Gated: up gives two halves, act(first) * second -> down
 // (SwiGLU, GeGLU); the loader puts the activated half first whatever the checkpoint's order.
 enum class MlpKind { kPlain, kGated };
+// LayerNorm (mean and variance, weight and bias) or RMSNorm (root mean square, weight only).
+enum class NormKind { kLayerNorm, kRms };
 
 // Rotary positions (GPT-NeoX halves or GPT-J interleaved pairs), as transformers computes them:
 // inv_freq[k] = 1 / base^(2k / dim) in fp32, angle = position * inv_freq[k].
@@ -46,8 +48,8 @@ struct WeightNames {
   std::string word_embeddings;
   std::string position_embeddings;    // empty: no table (rotary positions)
   std::string token_type_embeddings;  // empty: the family has none
-  std::string embedding_norm;
-  std::string layer;  // layer N's names are layer + N + "." + one of the below
+  std::string embedding_norm;         // empty: none (decoder families)
+  std::string layer;                  // layer N's names are layer + N + "." + one of the below
   // Either one fused [3 * hidden, hidden] projection (qkv) or three (query, key, value).
   std::string qkv, query, key, value;
   std::string attention_output, attention_norm;
@@ -56,6 +58,11 @@ struct WeightNames {
   // hidden] (TransformerSpec::gate_activated_first says which half is activated).
   std::string ffn_up, ffn_gate;
   std::string ffn_down, ffn_norm;
+  // RMSNorms over each query and key head before rotary (Qwen3, Gemma 3); empty: none.
+  std::string query_norm, key_norm;
+  // Norms on the attention and MLP outputs before their residual add (Gemma 3's
+  // post_attention_layernorm and post_feedforward_layernorm); empty: none.
+  std::string post_attention_norm, post_ffn_norm;
   std::string final_norm;  // empty: none (pre-norm families end with one)
   // [relative_attention_num_buckets, heads], shared by every layer; empty: the family has none.
   std::string relative_attention_bias;
@@ -70,6 +77,12 @@ struct TransformerSpec {
   int64_t hidden_size = 0;
   int64_t num_hidden_layers = 0;
   int64_t num_attention_heads = 0;
+  // Grouped-query attention: K and V have this many heads, each shared by num_attention_heads /
+  // num_key_value_heads query heads. 0: as num_attention_heads.
+  int64_t num_key_value_heads = 0;
+  // Size of each attention head where it is not hidden_size / num_attention_heads (Qwen3, Gemma 3:
+  // config.json's head_dim). 0: hidden_size / num_attention_heads.
+  int64_t attention_head_size = 0;
   int64_t intermediate_size = 0;
   kernels::Activation hidden_act = kernels::Activation::kGeluErf;
   double layer_norm_eps = 1e-12;
@@ -89,6 +102,17 @@ struct TransformerSpec {
   int64_t relative_attention_num_buckets = 0;
   int64_t relative_attention_max_distance = 128;
   NormPlacement norm_placement = NormPlacement::kPost;
+  NormKind norm_kind = NormKind::kLayerNorm;
+  // Added to every norm weight at load (Gemma's RMSNorm computes x * (1 + weight)).
+  double norm_weight_offset = 0.0;
+  // Word embeddings are multiplied by this (Gemma: sqrt(hidden_size)), in fp32 as transformers
+  // computes it with fp32 weights; folded into the table at load. 1: none.
+  double embedding_scale = 1.0;
+  // Decoder models: query i attends to keys j <= i only.
+  bool causal = false;
+  // Attention scores are q.k * attention_scale; 0: 1 / sqrt(head_dim()) (Gemma 3:
+  // query_pre_attn_scalar^-0.5).
+  double attention_scale = 0.0;
   // Pre-norm only: layer 0's attention input is the normalized embeddings as they are
   // (ModernBERT), so it has no attention norm of its own.
   bool first_layer_attention_norm = true;
@@ -104,13 +128,27 @@ struct TransformerSpec {
   // tokens j with |i - j| <= local_window (ModernBERT). local_window 0: every layer is global.
   int64_t local_window = 0;
   int64_t global_attention_every = 1;
+  // Per-layer kinds where they follow no every-n-th pattern (config.json's layer_types): true for
+  // a sliding-window layer. Empty: global_attention_every decides.
+  std::vector<bool> local_layers;
 
   WeightNames names;
 
-  int64_t head_dim() const noexcept { return hidden_size / num_attention_heads; }
+  int64_t head_dim() const noexcept {
+    return attention_head_size > 0 ? attention_head_size : hidden_size / num_attention_heads;
+  }
+  int64_t kv_heads() const noexcept {
+    return num_key_value_heads > 0 ? num_key_value_heads : num_attention_heads;
+  }
+  int64_t query_dim() const noexcept { return num_attention_heads * head_dim(); }
+  int64_t kv_dim() const noexcept { return kv_heads() * head_dim(); }
+  // Rows of the fused QKV projection: queries, then keys, then values.
+  int64_t qkv_dim() const noexcept { return query_dim() + 2 * kv_dim(); }
   bool has_mlp_down_bias() const noexcept { return mlp_down_bias.value_or(mlp_bias); }
   bool layer_is_local(int64_t layer) const noexcept {
-    return local_window > 0 && layer % global_attention_every != 0;
+    if (local_window <= 0) return false;
+    if (!local_layers.empty()) return local_layers[size_t(layer)];
+    return layer % global_attention_every != 0;
   }
   // The longest sequence the position table covers (rotary: max_position_embeddings).
   int64_t max_sequence_length() const noexcept { return max_position_embeddings - position_offset; }

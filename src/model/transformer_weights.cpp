@@ -33,7 +33,7 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
     t[name + ".weight"] = {h};
     if (s.norm_bias) t[name + ".bias"] = {h};
   };
-  norm(n.embedding_norm);
+  if (!n.embedding_norm.empty()) norm(n.embedding_norm);
   if (!n.final_norm.empty()) norm(n.final_norm);
   if (s.relative_attention_num_buckets > 0) {
     t[n.relative_attention_bias] = {s.relative_attention_num_buckets, s.num_attention_heads};
@@ -46,13 +46,19 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
   const bool gated = s.mlp == MlpKind::kGated;
   for (int64_t l = 0; l < s.num_hidden_layers; ++l) {
     if (!n.qkv.empty()) {
-      linear(l, n.qkv, 3 * h, h, s.attention_bias);
+      linear(l, n.qkv, s.qkv_dim(), h, s.attention_bias);
     } else {
-      for (const std::string* part : {&n.query, &n.key, &n.value}) {
-        linear(l, *part, h, h, s.attention_bias);
-      }
+      linear(l, n.query, s.query_dim(), h, s.attention_bias);
+      linear(l, n.key, s.kv_dim(), h, s.attention_bias);
+      linear(l, n.value, s.kv_dim(), h, s.attention_bias);
     }
-    linear(l, n.attention_output, h, h, s.attention_bias);
+    linear(l, n.attention_output, h, s.query_dim(), s.attention_bias);
+    for (const std::string* head_norm : {&n.query_norm, &n.key_norm}) {
+      if (!head_norm->empty()) t[layer_name(s, l, *head_norm) + ".weight"] = {s.head_dim()};
+    }
+    for (const std::string* post_norm : {&n.post_attention_norm, &n.post_ffn_norm}) {
+      if (!post_norm->empty()) t[layer_name(s, l, *post_norm) + ".weight"] = {h};
+    }
     if (l > 0 || s.first_layer_attention_norm) norm(layer_name(s, l, n.attention_norm));
     if (gated && !n.ffn_gate.empty()) linear(l, n.ffn_gate, i, h, s.mlp_bias);
     linear(l, n.ffn_up, gated && n.ffn_gate.empty() ? 2 * i : i, h, s.mlp_bias);
@@ -148,23 +154,39 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
 
   const WeightNames& n = spec.names;
   const auto get = [&](const std::string& name) { return file.to_float(w.prefix + name); };
-  if (half_word_embeddings) {
+  if (half_word_embeddings && spec.embedding_scale == 1.0) {
     w.word_embeddings_half = file.to_half(w.prefix + n.word_embeddings);
   } else {
     w.word_embeddings = get(n.word_embeddings);
+  }
+  if (spec.embedding_scale != 1.0) {
+    // Gemma: the table times sqrt(hidden) as transformers computes it in fp32 (the scale a float
+    // tensor), folded in here once instead of per token.
+    const float scale = static_cast<float>(spec.embedding_scale);
+    for (float& x : w.word_embeddings) x *= scale;
   }
   if (spec.position == PositionKind::kLearnedAbsolute) {
     w.position_embeddings = get(n.position_embeddings);
   }
   if (spec.type_vocab_size > 0) w.token_type_embeddings = get(n.token_type_embeddings);
   const int64_t h = spec.hidden_size;
+  // Gemma's x * (1 + weight), folded in fp32 as transformers computes it.
+  const auto norm_weight = [&](const std::string& name) {
+    std::vector<float> weight = get(name + ".weight");
+    if (spec.norm_weight_offset != 0.0) {
+      for (float& x : weight) x += static_cast<float>(spec.norm_weight_offset);
+    }
+    return weight;
+  };
   // A norm without bias gets a zero one, so the kernels have one shape of LayerNorm.
   const auto norm = [&](const std::string& name, std::vector<float>& weight,
                         std::vector<float>& bias) {
-    weight = get(name + ".weight");
+    weight = norm_weight(name);
     bias = spec.norm_bias ? get(name + ".bias") : std::vector<float>(h, 0.0f);
   };
-  norm(n.embedding_norm, w.embedding_norm_weight, w.embedding_norm_bias);
+  if (!n.embedding_norm.empty()) {
+    norm(n.embedding_norm, w.embedding_norm_weight, w.embedding_norm_bias);
+  }
   if (!n.final_norm.empty()) norm(n.final_norm, w.final_norm_weight, w.final_norm_bias);
   const auto append = [](std::vector<float>& to, const std::vector<float>& from) {
     to.insert(to.end(), from.begin(), from.end());
@@ -189,6 +211,16 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
         append(layer.qkv_weight, weight(*part));
         append(layer.qkv_bias, bias(*part, spec.attention_bias));
       }
+    }
+    if (!n.query_norm.empty()) {
+      layer.query_norm_weight = norm_weight(layer_name(spec, l, n.query_norm));
+      layer.key_norm_weight = norm_weight(layer_name(spec, l, n.key_norm));
+    }
+    if (!n.post_attention_norm.empty()) {
+      layer.post_attention_norm_weight = norm_weight(layer_name(spec, l, n.post_attention_norm));
+    }
+    if (!n.post_ffn_norm.empty()) {
+      layer.post_ffn_norm_weight = norm_weight(layer_name(spec, l, n.post_ffn_norm));
     }
     layer.attention_output_weight = weight(n.attention_output);
     layer.attention_output_bias = bias(n.attention_output, spec.attention_bias);

@@ -15,8 +15,9 @@ namespace embedrt::model {
 // A bias vector is empty where the family has none. A norm without bias in the checkpoint gets a
 // zero bias here.
 struct LayerWeights {
-  std::vector<float> qkv_weight;  // [3 * hidden, hidden]: query, key and value rows stacked
-  std::vector<float> qkv_bias;    // [3 * hidden]
+  // [qkv_dim, hidden]: query, key and value rows stacked (3 * hidden without grouped K/V heads).
+  std::vector<float> qkv_weight;
+  std::vector<float> qkv_bias;  // [qkv_dim]
   std::vector<float> attention_output_weight, attention_output_bias;
   // Empty for a pre-norm layer 0 without its own attention norm.
   std::vector<float> attention_norm_weight, attention_norm_bias;
@@ -24,6 +25,10 @@ struct LayerWeights {
   std::vector<float> intermediate_weight, intermediate_bias;
   std::vector<float> output_weight, output_bias;  // [hidden, intermediate]
   std::vector<float> output_norm_weight, output_norm_bias;
+  // [head_dim] RMSNorm weights over each query / key head; empty where the family has none.
+  std::vector<float> query_norm_weight, key_norm_weight;
+  // [hidden] RMSNorm weights on the attention / MLP output before the residual add; empty: none.
+  std::vector<float> post_attention_norm_weight, post_ffn_norm_weight;
 };
 
 struct TransformerWeights {

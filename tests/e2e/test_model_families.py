@@ -13,9 +13,9 @@ from conftest import TEST_DATA, assert_one_line_error, jsonl_input, read_jsonl, 
 
 FAMILIES = ["tiny-xlm-roberta", "tiny-distilbert", "tiny-modernbert-bias", "tiny-modernbert",
             "tiny-nomic-bert", "tiny-nomic-bert-geglu", "tiny-gte", "tiny-gte-hub", "tiny-gte-silu",
-            "tiny-mpnet"]
-# One ModernBERT is enough here (the windowed, longer-text one): batch invariance costs five runs.
-BATCH_INVARIANCE = [name for name in FAMILIES if name != "tiny-modernbert-bias"]
+            "tiny-mpnet", "tiny-qwen3", "tiny-qwen3-untied", "tiny-gemma3"]
+# One ModernBERT and one Qwen3 are enough here: batch invariance costs five runs.
+BATCH_INVARIANCE = [name for name in FAMILIES if name not in ("tiny-modernbert-bias", "tiny-qwen3-untied")]
 
 
 def model_dir(name):
@@ -154,7 +154,8 @@ def test_unsupported_model_type_and_fields(tmp_path):
     (model / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
     result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
     assert_one_line_error(result, "config.json: model_type: 'gpt2' is not supported",
-                          "bert, distilbert, gte, modernbert, mpnet, new, nomic_bert, roberta, xlm-roberta")
+                          "bert, distilbert, gemma3_text, gte, modernbert, mpnet, new, nomic_bert, qwen3, "
+                          "roberta, xlm-roberta")
     model = copy_model(tmp_path, "tiny-distilbert")
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "sinusoidal_pos_embds": True}))
@@ -256,6 +257,78 @@ def test_modernbert_windows_and_local_rotary_base_matter(tmp_path):
     assert np.abs(got[20:] - want[short]).max() <= 1e-4
     got = encode(edited_copy(tmp_path, "tiny-modernbert", local_rope_theta=5000.0), picked)
     assert np.abs(got - want[long + short]).max(axis=1).min() > 1e-3
+
+
+@pytest.mark.parametrize("name,prompt_name", [("tiny-qwen3", "query"), ("tiny-gemma3", "query")])
+def test_decoder_tokenizer_ids_match_hf_tokenizers(name, prompt_name):
+    """Byte-level BPE with the <|endoftext|> post-processor (Qwen) and BPE with byte fallback framed
+    <bos> ... <eos> (Gemma): `embedrt tokenize` gives HF tokenizers' ids, with the query prompt in
+    front too. (encode's --prompt-name itself is checked by the *-query parity fixtures.)"""
+    from tokenizers import Tokenizer
+    folder = model_dir(name)
+    prompt = json.loads((folder / "config_sentence_transformers.json").read_text())["prompts"][prompt_name]
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    texts, _ = reference(name)
+    for prefix in ("", prompt):
+        out = run_cli("tokenize", "-m", folder, "--input-format", "jsonl",
+                      input_bytes=jsonl_input([prefix + t for t in texts])).stdout.decode().splitlines()
+        want = [e.ids for e in tokenizer.encode_batch([(prefix + t).strip() for t in texts])]
+        got = [json.loads(line) for line in out]
+        # max_seq_length 256 truncates the longest texts, keeping the final special token.
+        for g, w in zip(got, want):
+            assert g == (w if len(w) <= 256 else w[:255] + w[-1:])
+    if name == "tiny-qwen3":
+        assert all(ids[-1] == tokenizer.token_to_id("<|endoftext|>") for ids in got)
+
+
+def test_decoder_config_errors(tmp_path):
+    def fails(model, *needles):
+        result = run_cli("encode", "-m", model, input_bytes=b"hello\n", check=False)
+        assert_one_line_error(result, *needles)
+
+    fails(edited_copy(tmp_path, "tiny-qwen3", head_dim=None), "config.json: head_dim: missing")
+    fails(edited_copy(tmp_path, "tiny-qwen3", num_key_value_heads=3),
+          "config.json: num_key_value_heads: 3 does not divide num_attention_heads 4")
+    fails(edited_copy(tmp_path, "tiny-gemma3", layer_types=["sliding_attention", "chunked_attention",
+                                                            "full_attention"]),
+          "config.json: layer_types: layer 1: \"chunked_attention\" is not supported")
+    fails(edited_copy(tmp_path, "tiny-gemma3", sliding_window=None), "config.json: sliding_window: missing")
+    # Config and weights that disagree: K/V projections for 4 heads where the file has 2.
+    fails(edited_copy(tmp_path, "tiny-qwen3", num_key_value_heads=4), "model.safetensors", "mis-shaped",
+          "layers.0.self_attn.k_proj.weight [32, 32] (expected [64, 32])")
+    fails(edited_copy(tmp_path, "tiny-qwen3-untied", attention_bias=False), "model.safetensors", "unexpected",
+          "model.layers.0.self_attn.q_proj.bias")
+
+
+def test_gemma3_window_matters(tmp_path):
+    """The parity fixtures would not catch a wrong window if it changed nothing: Gemma 3 with a window
+    covering every text changes the texts longer than its window (sliding_window 16: 8 tokens each
+    side) and no others. (The ~8,000-token fixtures, qwen3-long-8k and gemma3-long-8k, run in test_encode_cli's parity.)"""
+    from tokenizers import Tokenizer
+    texts, want = reference("tiny-gemma3")
+    tokenizer = Tokenizer.from_file(str(model_dir("tiny-gemma3") / "tokenizer.json"))
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    long = [i for i, n in enumerate(lengths) if n > 40][:20]
+    short = [i for i, n in enumerate(lengths) if n <= 9][:5]
+    assert len(long) == 20 and short
+    got = encode(edited_copy(tmp_path, "tiny-gemma3", sliding_window=4096), [texts[i] for i in long + short])
+    assert np.abs(got[:20] - want[long]).max(axis=1).min() > 1e-3
+    assert np.abs(got[20:] - want[short]).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", ["tiny-qwen3", "tiny-qwen3-untied", "tiny-gemma3", "tiny-mpnet",
+                                  "tiny-modernbert-bias", "tiny-gte"])
+def test_parameter_count(name):
+    """`embedrt info` counts the encoder's tensors (grouped K/V heads, q/k norms, Gemma's four norms,
+    gated MLPs, biases only where the family has them) and the Dense modules exactly; the
+    causal-LM save's lm_head and the ignored pooler and buffers are not part of the embedder."""
+    from safetensors.numpy import load_file
+    folder = model_dir(name)
+    want = sum(tensor.size for path in folder.rglob("model.safetensors")
+               for key, tensor in load_file(path).items()
+               if key != "lm_head.weight" and not key.endswith("position_ids") and "pooler." not in key)
+    info = run_cli("info", "-m", folder).stdout.decode()
+    assert f"parameters      {want}" in info, info
 
 
 def hf_cache_from(folder, cache, repo_id, commit):

@@ -22,11 +22,14 @@ using HeadKernel = void (*)(const float* q, const float* k, const float* v, int6
                             int64_t len, int64_t head_dim, float* out, int64_t out_stride,
                             float* scratch, const ScoreMods& mods);
 
-// Optional score changes for run_heads: a relative bias table per head and a window.
+// Optional score changes for run_heads: a relative bias table per head, a window, the causal
+// mask and a score scale other than 1 / sqrt(head_dim).
 struct Mods {
   std::vector<float> bias;  // [heads][2 * span - 1], empty: none
   int64_t span = 0;
   int64_t window = 0;
+  bool causal = false;
+  float scale = 0.0f;
 
   ScoreMods for_head(int64_t h) const {
     ScoreMods m;
@@ -35,6 +38,8 @@ struct Mods {
       m.bias_span = span;
     }
     m.window = window;
+    m.causal = causal;
+    m.scale = scale;
     return m;
   }
 };
@@ -100,7 +105,8 @@ std::vector<float> masked_reference(const std::vector<float>& qkv,
           if (!mods.bias.empty())
             mask += mods.bias[h * (2 * mods.span - 1) + j - i + mods.span - 1];
           if (mods.window > 0 && std::abs(i - j) > mods.window) mask = -INFINITY;
-          p[j] = dot / std::sqrt(double(dim)) + mask;
+          if (mods.causal && j > i) mask = -INFINITY;
+          p[j] = (mods.scale > 0 ? dot * mods.scale : dot / std::sqrt(double(dim))) + mask;
           max = std::max(max, p[j]);
         }
         for (int64_t j = 0; j < len; ++j) sum += (p[j] = std::exp(p[j] - max));
@@ -125,8 +131,15 @@ std::vector<Mods> mod_variants(const std::vector<int32_t>& offsets, int64_t head
   }
   const int64_t span = max_len + 3;  // a table longer than needed, as the encoder may pass
   const auto bias = random_vector(heads * (2 * span - 1), 77, -3.0f, 3.0f);
-  return {Mods{bias, span, 0}, Mods{{}, 0, 1}, Mods{{}, 0, 5}, Mods{{}, 0, 20},
-          Mods{bias, span, 9}};
+  return {Mods{bias, span, 0},
+          Mods{{}, 0, 1},
+          Mods{{}, 0, 5},
+          Mods{{}, 0, 20},
+          Mods{bias, span, 9},
+          Mods{{}, 0, 0, true},
+          Mods{{}, 0, 5, true},
+          Mods{bias, span, 0, true, 0.1f},
+          Mods{{}, 0, 0, false, 0.07f}};
 }
 
 TEST(Attention, ScalarHeadMatchesHandComputedCase) {
@@ -252,8 +265,46 @@ TEST(Attention, PackedBatchAppliesBiasAndWindowPerHead) {
     args.relative_bias = mods.bias.empty() ? nullptr : mods.bias.data();
     args.bias_span = mods.span;
     args.window = mods.window;
+    args.causal = mods.causal;
+    args.scale = mods.scale;
     attention(args, scratch.data(), scratch.size());
     EXPECT_LE(max_abs_diff(masked_reference(qkv, c.offsets, c.heads, c.dim, mods), actual), 2e-6f);
+  }
+}
+
+// Grouped-query attention: K/V head h / (heads / kv_heads) serves query head h. The same result as
+// full multi-head attention over K/V heads repeated (transformers' repeat_kv).
+TEST(Attention, GroupedKeyValueHeadsMatchRepeatedHeads) {
+  const std::vector<int32_t> offsets{0, 7, 30, 31};
+  const int64_t heads = 4, kv_heads = 2, dim = 16, tokens = offsets.back();
+  const int64_t q_dim = heads * dim, kv_dim = kv_heads * dim, stride = q_dim + 2 * kv_dim;
+  const auto qkv = random_vector(tokens * stride, 12, -2.0f, 2.0f);
+  std::vector<float> repeated(tokens * 3 * q_dim);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const float* row = qkv.data() + t * stride;
+    float* out = repeated.data() + t * 3 * q_dim;
+    std::copy(row, row + q_dim, out);
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t g = h / (heads / kv_heads);
+      std::copy(row + q_dim + g * dim, row + q_dim + (g + 1) * dim, out + q_dim + h * dim);
+      std::copy(row + q_dim + kv_dim + g * dim, row + q_dim + kv_dim + (g + 1) * dim,
+                out + 2 * q_dim + h * dim);
+    }
+  }
+  for (const bool causal : {false, true}) {
+    Mods mods;
+    mods.causal = causal;
+    mods.scale = 0.2f;
+    std::vector<float> scratch(attention_scratch_per_thread(23, dim) * 2);
+    std::vector<float> actual(tokens * q_dim, NAN);
+    AttentionArgs args{qkv.data(), offsets.data(), int64_t(offsets.size()) - 1, heads,
+                       dim,        actual.data()};
+    args.num_kv_heads = kv_heads;
+    args.causal = causal;
+    args.scale = mods.scale;
+    attention(args, scratch.data(), scratch.size());
+    EXPECT_LE(max_abs_diff(masked_reference(repeated, offsets, heads, dim, mods), actual), 2e-6f)
+        << "causal " << causal;
   }
 }
 

@@ -26,6 +26,37 @@ TEST(LayerNorm, ScalarNormalizesEachRow) {
   EXPECT_NEAR(out[3], 1.5f * s + 0.5f, 1e-6);
 }
 
+TEST(RmsNorm, NormalizesEachRowAndAddsAfter) {
+  // Rows (3, 4) and (1, 1) with stride 3 (the third float of a row is left alone).
+  const std::vector<float> x{3, 4, 9, 1, 1, 9}, gamma{1, 2}, add{10, 20, 0, 30, 40, 0};
+  std::vector<float> out(6, -1.0f);
+  rms_norm(x.data(), gamma.data(), 0.0f, 2, 2, 3, out.data());
+  const float a = 1.0f / std::sqrt(12.5f);
+  EXPECT_NEAR(out[0], 3 * a, 1e-6);
+  EXPECT_NEAR(out[1], 8 * a, 1e-6);
+  EXPECT_EQ(out[2], -1.0f);
+  EXPECT_NEAR(out[3], 1.0f, 1e-6);
+  EXPECT_NEAR(out[4], 2.0f, 1e-6);
+  std::vector<float> summed = add;
+  rms_norm(x.data(), gamma.data(), 0.0f, 2, 2, 3, summed.data(), summed.data());
+  EXPECT_NEAR(summed[0], 10 + 3 * a, 1e-5);
+  EXPECT_NEAR(summed[4], 42.0f, 1e-5);
+  EXPECT_EQ(summed[2], 0.0f);
+}
+
+TEST(RmsNorm, HeadsNormalizeEachHeadInPlace) {
+  const int64_t tokens = 3, stride = 11, heads = 2, dim = 4;
+  auto x = random_vector(tokens * stride, 3, -2.0f, 2.0f);
+  const auto gamma = random_vector(dim, 4, 0.5f, 1.5f);
+  auto expected = x;
+  for (int64_t t = 0; t < tokens; ++t) {
+    rms_norm(x.data() + t * stride, gamma.data(), 1e-6f, heads, dim, dim,
+             expected.data() + t * stride);
+  }
+  rms_norm_heads(x.data(), tokens, stride, heads, dim, gamma.data(), 1e-6f);
+  EXPECT_EQ(x, expected);
+}
+
 using RowKernel = void (*)(const float* x, const float* residual, const float* gamma,
                            const float* beta, float eps, int64_t cols, float* out);
 

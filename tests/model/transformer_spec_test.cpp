@@ -90,11 +90,13 @@ TEST(TransformerSpec, UnknownModelTypeListsTheSupportedOnes) {
     EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
     EXPECT_EQ(std::string(e.what()),
               "config.json: model_type: 'gpt2' is not supported (supported: bert, distilbert, "
-              "gte, modernbert, mpnet, new, nomic_bert, roberta, xlm-roberta)");
+              "gemma3_text, gte, modernbert, mpnet, new, nomic_bert, qwen3, roberta, "
+              "xlm-roberta)");
   }
-  EXPECT_EQ(supported_model_types(),
-            (std::vector<std::string>{"bert", "distilbert", "gte", "modernbert", "mpnet", "new",
-                                      "nomic_bert", "roberta", "xlm-roberta"}));
+  EXPECT_EQ(
+      supported_model_types(),
+      (std::vector<std::string>{"bert", "distilbert", "gemma3_text", "gte", "modernbert", "mpnet",
+                                "new", "nomic_bert", "qwen3", "roberta", "xlm-roberta"}));
 }
 
 TEST(TransformerSpec, BertIsPlainAbsolutePostNorm) {
@@ -666,6 +668,135 @@ TEST(TransformerSpec, MpnetRejectsBadFields) {
 // i.e. the largest k with 64 * 2^k <= n^2, at most 15; keys after the query 16 buckets up. The
 // float log must land on the same side at the exact powers (n = 16, 32, 64: 10, 12, 14 in
 // PyTorch, checked there).
+// Qwen3-Embedding-0.6B's config.json (transformers 4 form: rope_theta at the top).
+nlohmann::json qwen3_embedding() {
+  return nlohmann::json::parse(R"({
+    "architectures": ["Qwen3ForCausalLM"], "attention_bias": false, "head_dim": 128,
+    "hidden_act": "silu", "hidden_size": 1024, "intermediate_size": 3072,
+    "max_position_embeddings": 32768, "max_window_layers": 28, "model_type": "qwen3",
+    "num_attention_heads": 16, "num_hidden_layers": 28, "num_key_value_heads": 8,
+    "rms_norm_eps": 1e-06, "rope_scaling": null, "rope_theta": 1000000, "sliding_window": null,
+    "tie_word_embeddings": true, "use_sliding_window": false, "vocab_size": 151669})");
+}
+
+// EmbeddingGemma-300m's config.json (transformers 4 form).
+nlohmann::json embedding_gemma() {
+  auto j = nlohmann::json::parse(R"({
+    "architectures": ["Gemma3TextModel"], "attention_bias": false, "head_dim": 256,
+    "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 768, "intermediate_size": 1152,
+    "max_position_embeddings": 2048, "model_type": "gemma3_text", "num_attention_heads": 3,
+    "num_hidden_layers": 24, "num_key_value_heads": 1, "query_pre_attn_scalar": 256,
+    "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000.0, "rope_scaling": null,
+    "rope_theta": 1000000.0, "sliding_window": 512, "use_bidirectional_attention": true,
+    "attn_logit_softcapping": null, "final_logit_softcapping": null, "vocab_size": 262144})");
+  for (int l = 0; l < 24; ++l) {
+    j["layer_types"].push_back(l % 6 == 5 ? "full_attention" : "sliding_attention");
+  }
+  return j;
+}
+
+TEST(TransformerSpec, Qwen3IsACausalGroupedQueryDecoder) {
+  const TransformerSpec s = parse_transformer_spec(qwen3_embedding().dump(), "config.json");
+  EXPECT_EQ(s.model_type, "qwen3");
+  EXPECT_EQ(s.head_dim(), 128);  // not 1024 / 16
+  EXPECT_EQ(s.kv_heads(), 8);
+  EXPECT_EQ(s.qkv_dim(), 16 * 128 + 2 * 8 * 128);
+  EXPECT_TRUE(s.causal);
+  EXPECT_EQ(s.norm_kind, NormKind::kRms);
+  EXPECT_EQ(s.norm_placement, NormPlacement::kPre);
+  EXPECT_EQ(s.mlp, MlpKind::kGated);
+  EXPECT_EQ(s.hidden_act, Activation::kSilu);
+  EXPECT_DOUBLE_EQ(s.rotary.base, 1e6);
+  EXPECT_EQ(s.rotary.dim, 128);
+  EXPECT_EQ(s.type_vocab_size, 0);
+  EXPECT_TRUE(s.names.embedding_norm.empty());
+  EXPECT_EQ(s.names.query_norm, "self_attn.q_norm");
+  EXPECT_EQ(s.local_window, 0);
+  auto j = qwen3_embedding();
+  j.erase("rope_theta");
+  j["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 5000.0}};
+  EXPECT_DOUBLE_EQ(parse_transformer_spec(j.dump(), "config.json").rotary.base, 5000.0);
+}
+
+TEST(TransformerSpec, Qwen3RejectsBadFields) {
+  auto j = qwen3_embedding();
+  j.erase("head_dim");
+  expect_error(j, ErrorCode::kInvalidModel, "head_dim: missing");
+  j = qwen3_embedding();
+  j["num_key_value_heads"] = 6;
+  expect_error(j, ErrorCode::kInvalidModel, "num_key_value_heads: 6 does not divide");
+  j = qwen3_embedding();
+  j["use_sliding_window"] = true;
+  expect_error(j, ErrorCode::kUnsupported, "use_sliding_window");
+  j = qwen3_embedding();
+  j["layer_types"] = std::vector<std::string>(28, "full_attention");
+  j["layer_types"][3] = "sliding_attention";
+  expect_error(j, ErrorCode::kUnsupported, "layer_types: layer 3");
+  j["layer_types"] = std::vector<std::string>(27, "full_attention");
+  expect_error(j, ErrorCode::kInvalidModel, "layer_types: expected an array of num_hidden_layers");
+  j = qwen3_embedding();
+  j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_scaling");
+}
+
+TEST(TransformerSpec, EmbeddingGemmaIsABidirectionalDecoderWithWindows) {
+  const TransformerSpec s = parse_transformer_spec(embedding_gemma().dump(), "config.json");
+  EXPECT_EQ(s.model_type, "gemma3_text");
+  EXPECT_FALSE(s.causal);
+  EXPECT_EQ(s.head_dim(), 256);
+  EXPECT_EQ(s.kv_heads(), 1);
+  EXPECT_EQ(s.hidden_act, Activation::kGeluTanh);
+  EXPECT_DOUBLE_EQ(s.norm_weight_offset, 1.0);
+  EXPECT_DOUBLE_EQ(s.embedding_scale, std::sqrt(768.0));
+  EXPECT_DOUBLE_EQ(s.attention_scale, 1.0 / 16.0);
+  // transformers: |i - j| < sliding_window / 2 + 1.
+  EXPECT_EQ(s.local_window, 256);
+  EXPECT_TRUE(s.layer_is_local(0));
+  EXPECT_FALSE(s.layer_is_local(5));
+  EXPECT_TRUE(s.layer_is_local(6));
+  EXPECT_DOUBLE_EQ(s.rotary.base, 1e6);
+  EXPECT_DOUBLE_EQ(s.rotary.local_base, 1e4);
+  EXPECT_EQ(s.names.post_attention_norm, "post_attention_layernorm");
+  EXPECT_EQ(s.names.ffn_norm, "pre_feedforward_layernorm");
+  EXPECT_EQ(s.names.post_ffn_norm, "post_feedforward_layernorm");
+  auto j = embedding_gemma();  // transformers 5: rope_parameters per layer kind
+  j.erase("rope_theta");
+  j.erase("rope_local_base_freq");
+  j["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}, {"rope_theta", 2e5}}},
+                          {"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 50.0}}}};
+  const TransformerSpec t = parse_transformer_spec(j.dump(), "config.json");
+  EXPECT_DOUBLE_EQ(t.rotary.base, 2e5);
+  EXPECT_DOUBLE_EQ(t.rotary.local_base, 50.0);
+  j = embedding_gemma();
+  j.erase("layer_types");  // transformers' fallback: sliding_window_pattern 6
+  EXPECT_FALSE(parse_transformer_spec(j.dump(), "config.json").layer_is_local(11));
+  EXPECT_TRUE(parse_transformer_spec(j.dump(), "config.json").layer_is_local(10));
+}
+
+TEST(TransformerSpec, EmbeddingGemmaRejectsBadFields) {
+  auto j = embedding_gemma();
+  j["layer_types"][2] = "chunked_attention";
+  expect_error(j, ErrorCode::kUnsupported, "layer_types: layer 2: \"chunked_attention\"");
+  j = embedding_gemma();
+  j.erase("sliding_window");
+  expect_error(j, ErrorCode::kInvalidModel, "sliding_window: missing");
+  j = embedding_gemma();
+  j["use_bidirectional_attention"] = false;
+  expect_error(j, ErrorCode::kUnsupported, "use_bidirectional_attention");
+  j = embedding_gemma();
+  j["attn_logit_softcapping"] = 50.0;
+  expect_error(j, ErrorCode::kUnsupported, "attn_logit_softcapping");
+  j = embedding_gemma();
+  j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", 8.0}};
+  expect_error(j, ErrorCode::kUnsupported, "rope_scaling");
+  j = embedding_gemma();
+  j["num_key_value_heads"] = 2;
+  expect_error(j, ErrorCode::kInvalidModel, "num_key_value_heads: 2 does not divide");
+  j = embedding_gemma();
+  j["architectures"] = {"Gemma3Model"};
+  expect_error(j, ErrorCode::kUnsupported, "architectures");
+}
+
 TEST(TransformerSpec, RelativePositionBucketsMatchTransformers) {
   const auto exact = [](int64_t relative_position) {
     const int64_t n = relative_position < 0 ? -relative_position : relative_position;

@@ -31,8 +31,12 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
   }
   if (max_len == 0) return;
   const size_t per_thread = attention_scratch_per_thread(max_len, a.head_dim);
+  const int64_t kv_heads = a.num_kv_heads > 0 ? a.num_kv_heads : a.num_heads;
+  assert(a.num_heads % kv_heads == 0 && "kv heads must divide the query heads");
+  const int64_t group = a.num_heads / kv_heads;
   const int64_t hidden = a.num_heads * a.head_dim;
-  const int64_t stride = 3 * hidden;
+  const int64_t kv_dim = kv_heads * a.head_dim;
+  const int64_t stride = hidden + 2 * kv_dim;
   const int64_t items = a.num_seqs * a.num_heads;
   const int threads = static_cast<int>(
       std::min<int64_t>({omp_get_max_threads(), int64_t(scratch_floats / per_thread), items}));
@@ -53,7 +57,9 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
       const int64_t begin = a.offsets[s];
       const int64_t len = a.offsets[s + 1] - begin;
       if (len == 0) continue;
-      const float* q = a.qkv + begin * stride + h * a.head_dim;
+      const float* row = a.qkv + begin * stride;
+      const float* q = row + h * a.head_dim;
+      const float* k = row + hidden + (h / group) * a.head_dim;
       ScoreMods mods;
       if (a.relative_bias) {
         assert(a.bias_span >= len && "relative bias table shorter than the sequence");
@@ -61,7 +67,9 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
         mods.bias_span = a.bias_span;
       }
       mods.window = a.window;
-      head_kernel(q, q + hidden, q + 2 * hidden, stride, len, a.head_dim,
+      mods.causal = a.causal;
+      mods.scale = a.scale;
+      head_kernel(q, k, k + kv_dim, stride, len, a.head_dim,
                   a.out + begin * hidden + h * a.head_dim, hidden, mine, mods);
     }
   }
@@ -72,7 +80,7 @@ namespace scalar {
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
                     int64_t head_dim, float* out, int64_t out_stride, float* scratch,
                     const ScoreMods& mods) {
-  const double scale = 1.0 / std::sqrt(double(head_dim));
+  const double scale = mods.scale > 0.0f ? double(mods.scale) : 1.0 / std::sqrt(double(head_dim));
   std::vector<double> scores(len);
   for (int64_t i = 0; i < len; ++i) {
     const int64_t first = mods.first_key(i), last = mods.last_key(i + 1, len);
@@ -83,6 +91,7 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
       scores[j] = dot * scale;
       if (mods.relative_bias) scores[j] += mods.relative_bias[j - i + mods.bias_span - 1];
       if (mods.window > 0 && std::abs(j - i) > mods.window) scores[j] = -INFINITY;
+      if (mods.causal && j > i) scores[j] = -INFINITY;
       max = std::max(max, scores[j]);
     }
     double sum = 0;

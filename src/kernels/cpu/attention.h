@@ -8,8 +8,9 @@
 namespace embedrt::kernels {
 
 struct AttentionArgs {
-  // [total_tokens, 3 * hidden]: per token Q, then K, then V; head h of each occupies columns
-  // [h * head_dim, (h + 1) * head_dim) of its part.
+  // [total_tokens, (num_heads + 2 * kv_heads) * head_dim]: per token Q (num_heads heads), then K,
+  // then V (kv_heads heads each); head h of each occupies columns [h * head_dim, (h + 1) *
+  // head_dim) of its part.
   const float* qkv = nullptr;
   // num_seqs + 1 ascending token offsets (cu_seqlens); sequence s is tokens [offsets[s],
   // offsets[s+1]).
@@ -17,8 +18,15 @@ struct AttentionArgs {
   int64_t num_seqs = 0;
   int64_t num_heads = 0;
   int64_t head_dim = 0;
-  // [total_tokens, hidden] with hidden = num_heads * head_dim.
+  // [total_tokens, num_heads * head_dim].
   float* out = nullptr;
+  // Grouped-query attention: query head h reads K/V head h / (num_heads / num_kv_heads), which
+  // must divide num_heads. 0: as num_heads.
+  int64_t num_kv_heads = 0;
+  // Scores are q.k * scale; 0: 1 / sqrt(head_dim).
+  float scale = 0.0f;
+  // Query i sees keys j <= i only (decoder models).
+  bool causal = false;
   // Optional: head h adds relative_bias[h * (2 * bias_span - 1) + (j - i + bias_span - 1)] to the
   // scaled score of query i and key j (MPNet's relative position buckets); bias_span must be at
   // least the longest sequence. nullptr: no bias.
@@ -34,15 +42,22 @@ struct ScoreMods {
   // relative_bias[j - i + bias_span - 1] is added to the scaled score of query i and key j.
   const float* relative_bias = nullptr;
   int64_t bias_span = 0;
-  int64_t window = 0;  // as AttentionArgs::window
+  int64_t window = 0;   // as AttentionArgs::window
+  bool causal = false;  // as AttentionArgs::causal
+  float scale = 0.0f;   // as AttentionArgs::scale
 
-  bool active() const noexcept { return relative_bias != nullptr || window > 0; }
+  bool active() const noexcept { return relative_bias != nullptr || window > 0 || causal; }
+  float scale_for(int64_t head_dim) const noexcept {
+    return scale > 0.0f ? scale : 1.0f / __builtin_sqrtf(static_cast<float>(head_dim));
+  }
   // Keys [first, last) that queries [row_begin, row_end) of a len-token sequence can see.
   int64_t first_key(int64_t row_begin) const noexcept {
     return window > 0 && row_begin > window ? row_begin - window : 0;
   }
   int64_t last_key(int64_t row_end, int64_t len) const noexcept {
-    return window > 0 && row_end - 1 + window + 1 < len ? row_end + window : len;
+    int64_t last = window > 0 && row_end - 1 + window + 1 < len ? row_end + window : len;
+    if (causal && row_end < last) last = row_end;  // the block's last query sees up to itself
+    return last;
   }
   // row[j] for keys [first, last) of query i: scaled, biased and masked in place, ready for a
   // softmax with scale 1 (masked keys become -inf, so their weights are exactly 0).
@@ -50,7 +65,9 @@ struct ScoreMods {
     for (int64_t j = first; j < last; ++j) {
       float s = row[j] * scale;
       if (relative_bias) s += relative_bias[j - i + bias_span - 1];
-      if (window > 0 && (j - i > window || i - j > window)) s = -__builtin_inff();
+      if ((window > 0 && (j - i > window || i - j > window)) || (causal && j > i)) {
+        s = -__builtin_inff();
+      }
       row[j] = s;
     }
   }
@@ -62,11 +79,11 @@ inline constexpr int64_t kAttentionScoreRows = 6;
 // Floats of scratch one thread needs for sequences up to max_len tokens.
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim);
 
-// out = softmax(Q K^T / sqrt(head_dim)) V for every (sequence, head), each over the sequence's
+// out = softmax(Q K^T * scale) V for every (sequence, head), each over the sequence's
 // true length. `scratch` holds `scratch_floats` floats; the call uses as many threads (up to
-// OpenMP's maximum) as it holds per-thread blocks for. The relative bias and the window, when set,
-// apply as AttentionArgs says. Every (sequence, head) is computed the same
-// way whatever the batch, so results are bit-identical across batch compositions.
+// OpenMP's maximum) as it holds per-thread blocks for. The relative bias, the window, the causal
+// mask and grouped K/V heads, when set, apply as AttentionArgs says. Every (sequence, head) is
+// computed the same way whatever the batch, so results are bit-identical across batch compositions.
 void attention(const AttentionArgs& args, float* scratch, size_t scratch_floats);
 
 namespace scalar {

@@ -120,7 +120,7 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
       for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = 0.0f;
     }
   }
-  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const float scale = mods.scale_for(head_dim);
 
   for (int64_t i = 0; i < len; i += kRows) {
     const int rows = static_cast<int>(std::min<int64_t>(kRows, len - i));

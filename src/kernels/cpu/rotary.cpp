@@ -35,7 +35,9 @@ void apply_rotary(const RotaryArgs& a) {
       const float* c = a.cos + p * half;
       const float* sn = a.sin + p * half;
       for (const int64_t part : {int64_t{0}, a.second_offset}) {
-        for (int64_t h = 0; h < a.num_heads; ++h) {
+        const int64_t heads =
+            part == 0 || a.second_num_heads == 0 ? a.num_heads : a.second_num_heads;
+        for (int64_t h = 0; h < heads; ++h) {
           float* x = a.x + t * a.row_stride + part + h * a.head_dim;
           if (a.interleaved) {
             for (int64_t k = 0; k < half; ++k) {

@@ -22,6 +22,7 @@ struct RotaryArgs {
   const int32_t* offsets = nullptr;  // num_seqs + 1 token offsets; positions restart at 0 in each
   int64_t num_seqs = 0;
   int64_t num_heads = 0;
+  int64_t second_num_heads = 0;  // heads at second_offset (grouped-query keys); 0: num_heads
   int64_t head_dim = 0;
   int64_t dim = 0;             // rotated leading dimensions of each head (even)
   bool interleaved = false;    // pairs (2k, 2k+1) instead of (k, k + dim/2)

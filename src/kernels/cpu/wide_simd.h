@@ -387,7 +387,7 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
     for (int64_t j = 0; j < len; ++j) row[j] = k[j * stride + c];
     for (int64_t j = len; j < len16; ++j) row[j] = 0.0f;
   }
-  const float scale = 1.0f / __builtin_sqrtf(static_cast<float>(head_dim));
+  const float scale = mods.scale_for(head_dim);
 
   for (int64_t i = 0; i < len; i += kRows) {
     const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
