@@ -27,8 +27,10 @@ And tiny SPLADE models (BertForMaskedLM + SpladePooling, saved by SparseEncoder)
 DIR/reranker-models/<name>/reference.jsonl: {"text", "indices", "values"} from SparseEncoder.encode
 for 200 corpus texts:
 
-  tiny-bert-splade          max pooling, relu (log1p once)
-  tiny-bert-splade-sum      sum pooling, log1p_relu (log1p twice)
+  tiny-bert-splade          max pooling, relu (log1p once), MLMTransformer module (as saved by
+                            sentence-transformers 5)
+  tiny-bert-splade-sum      sum pooling, log1p_relu (log1p twice), Transformer module with
+                            transformer_task "fill-mask" (as sentence-transformers 6 saves it)
 """
 
 import argparse
@@ -175,13 +177,15 @@ def write_reference(folder, pairs):
 
 
 SPLADE_TEXTS = 200
-# (name, seed, pooling_strategy, activation_function)
-SPLADE_MODELS = [("tiny-bert-splade", 51, "max", "relu"),
-                 ("tiny-bert-splade-sum", 52, "sum", "log1p_relu")]
+# (name, seed, pooling_strategy, activation_function, MLM module): sentence-transformers 5 saved
+# the MLM as MLMTransformer; 6 saves a Transformer with transformer_task "fill-mask".
+SPLADE_MODELS = [("tiny-bert-splade", 51, "max", "relu", "MLMTransformer"),
+                 ("tiny-bert-splade-sum", 52, "sum", "log1p_relu", "Transformer")]
 
 
-def make_splade(name, seed, strategy, activation, test_data, texts):
+def make_splade(name, seed, strategy, activation, module, test_data, texts):
     from sentence_transformers import SparseEncoder
+    from sentence_transformers.base.modules import Transformer
     from sentence_transformers.sparse_encoder.modules.mlm_transformer import MLMTransformer
     from sentence_transformers.sparse_encoder.modules.splade_pooling import SpladePooling
     from transformers import BertForMaskedLM
@@ -204,9 +208,12 @@ def make_splade(name, seed, strategy, activation, test_data, texts):
     with tempfile.TemporaryDirectory() as hf_dir:
         model.save_pretrained(hf_dir, safe_serialization=True)
         tokenizer.save_pretrained(hf_dir)
-        mlm = MLMTransformer(hf_dir, max_seq_length=MAX_LENGTH)
+        if module == "MLMTransformer":
+            mlm = MLMTransformer(hf_dir, max_seq_length=MAX_LENGTH)
+        else:
+            mlm = Transformer(hf_dir, transformer_task="fill-mask", max_seq_length=MAX_LENGTH)
         pooling = SpladePooling(pooling_strategy=strategy, activation_function=activation,
-                                word_embedding_dimension=mlm.get_embedding_dimension())
+                                embedding_dimension=mlm.get_embedding_dimension())
         SparseEncoder(modules=[mlm, pooling], device="cpu").save(str(folder))
     encoder = SparseEncoder(str(folder), device="cpu")
     dense = encoder.encode(texts, batch_size=32, convert_to_tensor=True).to_dense().numpy()
@@ -235,10 +242,10 @@ def main():
             continue
         folder = make_model(name, seed, build, num_labels, as_cross_encoder, test_data)
         write_reference(folder, pairs)
-    for name, seed, strategy, activation in SPLADE_MODELS:
+    for name, seed, strategy, activation, module in SPLADE_MODELS:
         if args.only and name not in args.only:
             continue
-        make_splade(name, seed, strategy, activation, test_data, texts[:SPLADE_TEXTS])
+        make_splade(name, seed, strategy, activation, module, test_data, texts[:SPLADE_TEXTS])
 
 
 if __name__ == "__main__":

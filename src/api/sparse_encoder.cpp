@@ -33,7 +33,8 @@ bool class_is(const std::string& type, std::string_view name) {
   return type.substr(dot == std::string::npos ? 0 : dot + 1) == name;
 }
 
-// modules.json of a SparseEncoder: MLMTransformer then SpladePooling.
+// modules.json of a SparseEncoder: MLMTransformer (sentence-transformers 5) or a fill-mask
+// Transformer (6), then SpladePooling.
 SparseFolder read_sparse_folder(const fs::path& dir) {
   const fs::path file = dir / "modules.json";
   const auto modules = model::load_optional_json_file(file);
@@ -54,6 +55,20 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
     const std::string path =
         m.contains("path") && m["path"].is_string() ? m["path"].get<std::string>() : "";
     if (class_is(type, "MLMTransformer")) {
+      folder.transformer_dir = dir / path;
+      mlm = true;
+    } else if (class_is(type, "Transformer")) {
+      // sentence-transformers 6 saves the MLM as a plain Transformer whose
+      // sentence_bert_config.json says transformer_task "fill-mask".
+      const fs::path config_file = dir / path / "sentence_bert_config.json";
+      const auto config = model::load_optional_json_file(config_file);
+      const bool fill_mask = config && config->is_object() && config->contains("transformer_task") &&
+                             (*config)["transformer_task"] == "fill-mask";
+      if (!fill_mask) {
+        throw Error(ErrorCode::kUnsupported,
+                    config_file.string() +
+                        ": transformer_task: a sparse encoder's Transformer must be \"fill-mask\"");
+      }
       folder.transformer_dir = dir / path;
       mlm = true;
     } else if (class_is(type, "SpladePooling")) {
