@@ -89,9 +89,9 @@ std::vector<std::string> utf8_texts(nb::handle sentences, const char* what) {
 std::vector<std::pair<std::string, std::string>> utf8_pairs(nb::handle pairs, const char* what) {
   PyObject* object = pairs.ptr();
   if (PyUnicode_Check(object) || PyBytes_Check(object) || !PySequence_Check(object)) {
-    throw nb::type_error((std::string(what) + " must be a list of (str, str) pairs, not " +
-                          python_type_name(pairs))
-                             .c_str());
+    throw nb::type_error(
+        (std::string(what) + " must be a list of (str, str) pairs, not " + python_type_name(pairs))
+            .c_str());
   }
   nb::object fast = nb::steal(PySequence_Fast(object, what));
   if (!fast.is_valid()) throw nb::python_error();
@@ -412,9 +412,8 @@ nb::dict reranker_info(const embedrt::Reranker& reranker) {
 }
 
 embedrt::SparseEncoder load_sparse(const std::string& model, std::optional<std::string> precision,
-                                   int threads, const std::string& optimize,
-                                   size_t max_seq_length, size_t batch_size,
-                                   size_t max_batch_tokens) {
+                                   int threads, const std::string& optimize, size_t max_seq_length,
+                                   size_t batch_size, size_t max_batch_tokens) {
   const embedrt::EmbedderOptions options =
       model_options(precision, threads, optimize, max_seq_length, batch_size, max_batch_tokens);
   nb::gil_scoped_release released;
@@ -494,8 +493,7 @@ NB_MODULE(_embedrt, m) {
         nb::arg("truncate_dim").none());
 
   nb::class_<embedrt::Reranker>(m, "NativeReranker")
-      .def_prop_ro("num_labels",
-                   [](const embedrt::Reranker& r) { return r.info().labels.size(); })
+      .def_prop_ro("num_labels", [](const embedrt::Reranker& r) { return r.info().labels.size(); })
       .def_prop_ro("max_seq_length",
                    [](const embedrt::Reranker& r) { return r.info().model.max_length; })
       .def("info", &reranker_info)
