@@ -163,3 +163,43 @@ def test_bad_input(tmp_path):
         encoder.encode(["a"], output="dense")
     with pytest.raises(embedrt.InvalidArgumentError, match="top_k"):
         encoder.encode(["a"], top_k=0)
+
+
+@pytest.mark.parametrize("kind", ["reranker", "sparse"])
+def test_python_runs_while_the_model_runs(kind):
+    """Model calls release the GIL (as Embedder.encode): another Python thread keeps counting
+    through the call, where a held GIL would let it run for one switch interval (5 ms) at most."""
+    import threading
+    import time
+    if kind == "reranker":
+        model = embedrt.Reranker(str(require(MODELS / "tiny-bert-ce-1")), threads=1)
+        rows = reference("tiny-bert-ce-1")
+        work = [(r["query"] + " " + r["document"], r["document"] * 3) for r in rows]
+        call = lambda: model.predict(work)  # noqa: E731
+    else:
+        model = embedrt.SparseEncoder(str(require(MODELS / "tiny-bert-splade")), threads=1)
+        work = [r["text"] for r in reference("tiny-bert-splade")[:40]]
+        call = lambda: model.encode(work)  # noqa: E731
+
+    def count_until(done, counts):
+        n = 0
+        while not done.is_set():
+            n += 1
+        counts.append(n)
+
+    def counted(seconds=None):
+        done, counts = threading.Event(), []
+        counter = threading.Thread(target=count_until, args=(done, counts))
+        counter.start()
+        started = time.perf_counter()
+        time.sleep(seconds) if seconds else call()
+        elapsed = time.perf_counter() - started
+        done.set()
+        counter.join()
+        return counts[0], elapsed
+
+    alone, alone_seconds = counted(0.2)
+    during, call_seconds = counted()
+    print(f"{kind}: counted {during} in a {call_seconds:.2f} s call; alone {alone} in 0.2 s")
+    assert call_seconds > 0.1
+    assert during > alone / alone_seconds * 0.02, (during, alone, call_seconds)
