@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Cross-encoder reranking throughput: `embedrt rerank` (fp32, bf16, int8) against
-sentence-transformers' CrossEncoder.predict on a MiniLM-L6 cross-encoder shape.
+"""Cross-encoder reranking throughput: embedrt.Reranker.predict (fp32, bf16, int8) against
+sentence-transformers' CrossEncoder.predict on a MiniLM-L6 cross-encoder shape, both in-process.
 
     .venv/bin/python bench/bench_rerank.py --build build --repeats 5 --out bench/results/rerank.json
 
@@ -11,16 +11,17 @@ folder with all-MiniLM-L6-v2's BERT WordPiece tokenizer (test-data/models/all-Mi
 scripts/make_test_data.sh). Workload: each query (an STS-B dev sentence) with its own candidate
 passages (60-120 words of consecutive STS-B sentences), as a reranker sees a retriever's results.
 
-embedrt runs as the CLI, one `rerank` call per query; its time is the calls' wall time less, per
-call, that of the same command on one passage (process start, model load). CrossEncoder.predict
-(torch fp32, `torch.set_num_threads`) runs at its default batch size (32) and at 64. Every repeat
-runs every configuration once, in an order rotated per repeat; figures are medians.
+embedrt runs in this process through its Python package (<build>/python, built with
+-DEMBEDRT_BUILD_PYTHON=ON): one Reranker per precision, loaded before timing, one predict() call per
+query with the engine's default batching, `threads` engine threads. CrossEncoder.predict (torch
+fp32, `torch.set_num_threads`) runs at its default batch size (32) and at 64. Model loads are not
+timed for either. Every repeat runs every configuration once, in an order rotated per repeat;
+figures are medians.
 """
 import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -74,15 +75,6 @@ def workload(sts: Path, queries: int, passages: int, seed: int):
     return out
 
 
-def cli_seconds(cli, model, query, docs_file, precision, threads) -> float:
-    started = time.perf_counter()
-    subprocess.run([cli, "rerank", "--model", str(model), "--query", query, "--input",
-                    str(docs_file), "--input-format", "jsonl", "--output", "/dev/null",
-                    "--precision", precision, "--threads", str(threads)], check=True,
-                   capture_output=True)
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build", type=Path, default=ROOT / "build")
@@ -101,7 +93,12 @@ def main() -> None:
         if not path.exists():
             raise SystemExit(f"bench_rerank: missing {path} (scripts/make_test_data.sh makes the "
                              "tokenizer; --sts names the STS-B dev file)")
-    cli = args.build / "embedrt"
+    sys.path.insert(0, str(args.build / "python"))
+    try:
+        import embedrt
+    except ImportError as e:
+        raise SystemExit(f"bench_rerank: cannot import embedrt from {args.build / 'python'} ({e}); "
+                         "configure with -DEMBEDRT_BUILD_PYTHON=ON and build target _embedrt")
 
     import torch
     from sentence_transformers import CrossEncoder
@@ -111,27 +108,18 @@ def main() -> None:
     make_model(model_dir, args.tokenizer)
     work = workload(args.sts, args.queries, args.passages, seed=1)
     pairs_total = sum(len(docs) for _, docs in work)
-    doc_files = []
-    for i, (_, docs) in enumerate(work):
-        path = Path(tmp.name) / f"docs{i}.jsonl"
-        path.write_text("".join(json.dumps(d) + "\n" for d in docs))
-        doc_files.append(path)
-    one_doc = Path(tmp.name) / "one.jsonl"
-    one_doc.write_text(json.dumps(work[0][1][0]) + "\n")
+    rerankers = {p: embedrt.Reranker(str(model_dir), precision=p, threads=args.threads)
+                 for p in args.precisions}
 
     cross_encoder = CrossEncoder(str(model_dir), device="cpu")
     tokens = [len(cross_encoder.tokenizer(q, d)["input_ids"]) for q, docs in work for d in docs]
 
     def run_embedrt(precision):
-        total = sum(cli_seconds(cli, model_dir, q, f, precision, args.threads)
-                    for (q, _), f in zip(work, doc_files))
-        overhead = statistics.median(
-            cli_seconds(cli, model_dir, work[0][0], one_doc, precision, args.threads)
-            for _ in range(3))
-        if total <= len(work) * overhead:
-            raise SystemExit("bench_rerank: a rerank call took less than its start and load; the "
-                             "machine is too noisy for this measurement (use more --passages)")
-        return total - len(work) * overhead
+        reranker = rerankers[precision]
+        started = time.perf_counter()
+        for q, docs in work:
+            reranker.predict([(q, d) for d in docs])
+        return time.perf_counter() - started
 
     def run_cross_encoder(batch_size):
         started = time.perf_counter()
@@ -144,9 +132,10 @@ def main() -> None:
     configs = [(f"embedrt {p}", lambda p=p: run_embedrt(p)) for p in args.precisions]
     configs += [("CrossEncoder batch 32 (default)", lambda: run_cross_encoder(32)),
                 ("CrossEncoder batch 64", lambda: run_cross_encoder(64))]
-    # Warm-up: page the model in, let torch pick its kernels.
+    # Warm-up: page the models in, let torch and oneDNN pick their kernels.
     run_cross_encoder(32)
-    cli_seconds(cli, model_dir, work[0][0], doc_files[0], "fp32", args.threads)
+    for p in args.precisions:
+        run_embedrt(p)
     seconds = {name: [] for name, _ in configs}
     for r in range(args.repeats):
         for name, run in configs[r % len(configs):] + configs[:r % len(configs)]:
@@ -155,12 +144,10 @@ def main() -> None:
 
     # The same scores: embedrt fp32 against CrossEncoder on the first query.
     q, docs = work[0]
-    got = subprocess.run([str(cli), "rerank", "--model", str(model_dir), "--query", q, "--input",
-                          str(doc_files[0]), "--input-format", "jsonl", "--precision", "fp32",
-                          "--threads", str(args.threads)], check=True, capture_output=True)
-    by_index = {r["index"]: r["score"] for r in map(json.loads, got.stdout.decode().splitlines())}
+    got = embedrt.Reranker(str(model_dir), precision="fp32", threads=args.threads).predict(
+        [(q, d) for d in docs])
     expected = cross_encoder.predict([(q, d) for d in docs], show_progress_bar=False)
-    max_diff = max(abs(by_index[i] - float(e)) for i, e in enumerate(expected))
+    max_diff = float(np.abs(got - expected).max())
 
     rates = {name: pairs_total / statistics.median(s) for name, s in seconds.items()}
     base32, base64 = rates["CrossEncoder batch 32 (default)"], rates["CrossEncoder batch 64"]

@@ -18,8 +18,11 @@
 
 #include "embedrt/embedder.h"
 #include "embedrt/error.h"
+#include "embedrt/model_kind.h"
 #include "embedrt/profile.h"
 #include "embedrt/quantization.h"
+#include "embedrt/reranker.h"
+#include "embedrt/sparse_encoder.h"
 #include "embedrt/system.h"
 #include "embedrt/text_tokenizer.h"
 
@@ -43,6 +46,24 @@ int code_index(embedrt::ErrorCode code) { return static_cast<int>(code); }
 
 std::string python_type_name(nb::handle object) { return Py_TYPE(object.ptr())->tp_name; }
 
+// One str as UTF-8; `where` names it in errors. A lone surrogate (which no UTF-8 can carry) is an
+// InvalidArgumentError; a non-str a TypeError.
+std::string utf8_text(PyObject* item, const std::string& where) {
+  if (!PyUnicode_Check(item)) {
+    throw nb::type_error((where + " is " + Py_TYPE(item)->tp_name + ", not str").c_str());
+  }
+  Py_ssize_t size = 0;
+  const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);
+  if (utf8 == nullptr) {
+    // Python's own message names the character and its position.
+    nb::python_error cause;
+    raise_invalid_argument(where + " cannot be encoded as UTF-8: " + cause.what() +
+                           " (lone surrogates are not text; decode the source with "
+                           "errors='replace' or 'ignore')");
+  }
+  return std::string(utf8, static_cast<size_t>(size));
+}
+
 // A Python sequence of str as UTF-8 strings, in one pass with the GIL held. A lone surrogate
 // (which no UTF-8 can carry) is an InvalidArgumentError naming the index; a non-str a TypeError.
 std::vector<std::string> utf8_texts(nb::handle sentences, const char* what) {
@@ -59,25 +80,41 @@ std::vector<std::string> utf8_texts(nb::handle sentences, const char* what) {
   std::vector<std::string> texts;
   texts.reserve(static_cast<size_t>(count));
   for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* item = items[i];
-    if (!PyUnicode_Check(item)) {
-      throw nb::type_error((std::string(what) + "[" + std::to_string(i) + "] is " +
-                            Py_TYPE(item)->tp_name + ", not str")
-                               .c_str());
-    }
-    Py_ssize_t size = 0;
-    const char* utf8 = PyUnicode_AsUTF8AndSize(item, &size);
-    if (utf8 == nullptr) {
-      // Python's own message names the character and its position.
-      nb::python_error cause;
-      raise_invalid_argument(std::string(what) + "[" + std::to_string(i) +
-                             "] cannot be encoded as UTF-8: " + cause.what() +
-                             " (lone surrogates are not text; decode the source with "
-                             "errors='replace' or 'ignore')");
-    }
-    texts.emplace_back(utf8, static_cast<size_t>(size));
+    texts.push_back(utf8_text(items[i], std::string(what) + "[" + std::to_string(i) + "]"));
   }
   return texts;
+}
+
+// A Python sequence of (str, str) pairs (tuples, lists or any two-item sequence), as UTF-8.
+std::vector<std::pair<std::string, std::string>> utf8_pairs(nb::handle pairs, const char* what) {
+  PyObject* object = pairs.ptr();
+  if (PyUnicode_Check(object) || PyBytes_Check(object) || !PySequence_Check(object)) {
+    throw nb::type_error(
+        (std::string(what) + " must be a list of (str, str) pairs, not " + python_type_name(pairs))
+            .c_str());
+  }
+  nb::object fast = nb::steal(PySequence_Fast(object, what));
+  if (!fast.is_valid()) throw nb::python_error();
+  const Py_ssize_t count = PySequence_Fast_GET_SIZE(fast.ptr());
+  PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
+  std::vector<std::pair<std::string, std::string>> out;
+  out.reserve(static_cast<size_t>(count));
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    const std::string where = std::string(what) + "[" + std::to_string(i) + "]";
+    PyObject* item = items[i];
+    if (PyUnicode_Check(item) || !PySequence_Check(item) || PySequence_Size(item) != 2) {
+      PyErr_Clear();
+      throw nb::type_error(
+          (where + " must be a (str, str) pair, not " + Py_TYPE(item)->tp_name).c_str());
+    }
+    nb::object first = nb::steal(PySequence_GetItem(item, 0));
+    nb::object second = nb::steal(PySequence_GetItem(item, 1));
+    if (!first.is_valid() || !second.is_valid()) throw nb::python_error();
+    std::string a = utf8_text(first.ptr(), where + "[0]");
+    std::string b = utf8_text(second.ptr(), where + "[1]");
+    out.emplace_back(std::move(a), std::move(b));
+  }
+  return out;
 }
 
 // A numpy array that owns `values` (moved to the heap, freed with the array).
@@ -269,8 +306,7 @@ nb::dict tokenize(const embedrt::Embedder& embedder, nb::handle sentences) {
   return out;
 }
 
-nb::dict info(const embedrt::Embedder& embedder) {
-  const embedrt::ModelInfo& m = embedder.info();
+nb::dict model_info(const embedrt::ModelInfo& m) {
   nb::dict d;
   d["model_dir"] = m.dir.string();
   d["architecture"] = m.architecture;
@@ -307,6 +343,110 @@ nb::dict info(const embedrt::Embedder& embedder) {
   d["isa"] = s.isa;
   d["onednn_isa"] = s.onednn_isa;
   return d;
+}
+
+nb::dict info(const embedrt::Embedder& embedder) { return model_info(embedder.info()); }
+
+// The options Reranker and SparseEncoder take (those of Embedder's that apply to them).
+embedrt::EmbedderOptions model_options(std::optional<std::string> precision, int threads,
+                                       const std::string& optimize, size_t max_seq_length,
+                                       size_t batch_size, size_t max_batch_tokens) {
+  if (threads < 0) raise_invalid_argument("threads must be 0 (all cores) or more");
+  embedrt::EmbedderOptions options;
+  options.optimize = embedrt::parse_optimize_mode(optimize);
+  if (precision) options.precision = embedrt::parse_precision(*precision);
+  options.threads = threads;
+  options.max_length = max_seq_length;
+  options.batch_size = batch_size;
+  options.max_batch_tokens = max_batch_tokens;
+  return options;
+}
+
+embedrt::Reranker load_reranker(const std::string& model, std::optional<std::string> precision,
+                                int threads, const std::string& optimize, size_t max_seq_length,
+                                size_t batch_size, size_t max_batch_tokens) {
+  const embedrt::EmbedderOptions options =
+      model_options(precision, threads, optimize, max_seq_length, batch_size, max_batch_tokens);
+  nb::gil_scoped_release released;
+  return embedrt::Reranker::load(model, options);
+}
+
+// predict(): float32 [N, labels] in input order (the Python layer drops the label axis for one
+// label, as CrossEncoder.predict does).
+nb::ndarray<nb::numpy, float> rerank_predict(const embedrt::Reranker& reranker, nb::handle pairs,
+                                             bool raw) {
+  const auto texts = utf8_pairs(pairs, "pairs");
+  const size_t labels = reranker.info().labels.size();
+  std::vector<float> scores;
+  {
+    nb::gil_scoped_release released;
+    scores = reranker.predict(texts, raw);
+  }
+  return owning_array(std::move(scores), {texts.size(), labels});
+}
+
+// rank(): [(index, score)], best first.
+nb::list rerank_rank(const embedrt::Reranker& reranker, nb::handle query, nb::handle documents,
+                     size_t top_k, bool raw) {
+  const std::string query_text = utf8_text(query.ptr(), "query");
+  const std::vector<std::string> texts = utf8_texts(documents, "documents");
+  std::vector<embedrt::RankedDocument> ranked;
+  {
+    nb::gil_scoped_release released;
+    ranked = reranker.rank(query_text, texts, top_k, raw);
+  }
+  nb::list out;
+  for (const embedrt::RankedDocument& r : ranked) out.append(nb::make_tuple(r.index, r.score));
+  return out;
+}
+
+nb::dict reranker_info(const embedrt::Reranker& reranker) {
+  const embedrt::RerankerInfo& r = reranker.info();
+  nb::dict d = model_info(r.model);
+  nb::list labels;
+  for (const std::string& label : r.labels) labels.append(label);
+  d["labels"] = labels;
+  d["activation"] = std::string(embedrt::to_string(r.activation));
+  d["token_type_ids"] = r.token_type_ids;
+  return d;
+}
+
+embedrt::SparseEncoder load_sparse(const std::string& model, std::optional<std::string> precision,
+                                   int threads, const std::string& optimize, size_t max_seq_length,
+                                   size_t batch_size, size_t max_batch_tokens) {
+  const embedrt::EmbedderOptions options =
+      model_options(precision, threads, optimize, max_seq_length, batch_size, max_batch_tokens);
+  nb::gil_scoped_release released;
+  return embedrt::SparseEncoder::load(model, options);
+}
+
+// encode(): the vectors as CSR arrays (indptr int64 [N + 1], indices int32, values float32); the
+// Python layer makes a scipy matrix or per-text arrays of them.
+nb::tuple sparse_encode(const embedrt::SparseEncoder& encoder, nb::handle sentences, size_t top_k,
+                        const std::string& prompt) {
+  const std::vector<std::string> texts = utf8_texts(sentences, "sentences");
+  std::vector<embedrt::SparseVector> vectors;
+  {
+    nb::gil_scoped_release released;
+    vectors = encoder.encode(texts, top_k, prompt);
+  }
+  std::vector<int64_t> indptr{0};
+  std::vector<int32_t> indices;
+  std::vector<float> values;
+  for (const embedrt::SparseVector& v : vectors) {
+    indices.insert(indices.end(), v.indices.begin(), v.indices.end());
+    values.insert(values.end(), v.values.begin(), v.values.end());
+    indptr.push_back(static_cast<int64_t>(indices.size()));
+  }
+  const size_t rows = indptr.size(), nonzeros = indices.size();
+  return nb::make_tuple(owning_array(std::move(indptr), {rows}),
+                        owning_array(std::move(indices), {nonzeros}),
+                        owning_array(std::move(values), {nonzeros}));
+}
+
+std::string detect_kind(const std::string& model) {
+  nb::gil_scoped_release released;
+  return std::string(embedrt::to_string(embedrt::detect_model_kind(model)));
 }
 
 }  // namespace
@@ -351,4 +491,28 @@ NB_MODULE(_embedrt, m) {
         nb::arg("max_batch_tokens"), nb::arg("cache_mb").none(), nb::arg("deterministic").none(),
         nb::arg("pooling"), nb::arg("normalize").none(), nb::arg("on_overflow"),
         nb::arg("truncate_dim").none());
+
+  nb::class_<embedrt::Reranker>(m, "NativeReranker")
+      .def_prop_ro("num_labels", [](const embedrt::Reranker& r) { return r.info().labels.size(); })
+      .def_prop_ro("max_seq_length",
+                   [](const embedrt::Reranker& r) { return r.info().model.max_length; })
+      .def("info", &reranker_info)
+      .def("predict", &rerank_predict, nb::arg("pairs").none(), nb::arg("raw"))
+      .def("rank", &rerank_rank, nb::arg("query").none(), nb::arg("documents").none(),
+           nb::arg("top_k"), nb::arg("raw"));
+  m.def("load_reranker", &load_reranker, nb::arg("model"), nb::arg("precision").none(),
+        nb::arg("threads"), nb::arg("optimize"), nb::arg("max_seq_length"), nb::arg("batch_size"),
+        nb::arg("max_batch_tokens"));
+
+  nb::class_<embedrt::SparseEncoder>(m, "NativeSparseEncoder")
+      .def_prop_ro("vocab_size", &embedrt::SparseEncoder::vocab_size)
+      .def_prop_ro("max_seq_length", &embedrt::SparseEncoder::max_length)
+      .def("info", [](const embedrt::SparseEncoder& e) { return model_info(e.info()); })
+      .def("encode", &sparse_encode, nb::arg("sentences").none(), nb::arg("top_k"),
+           nb::arg("prompt"));
+  m.def("load_sparse_encoder", &load_sparse, nb::arg("model"), nb::arg("precision").none(),
+        nb::arg("threads"), nb::arg("optimize"), nb::arg("max_seq_length"), nb::arg("batch_size"),
+        nb::arg("max_batch_tokens"));
+
+  m.def("detect_model_kind", &detect_kind, nb::arg("model"));
 }

@@ -4,16 +4,22 @@
     model = embedrt.Embedder("all-MiniLM-L6-v2")
     vectors = model.encode(["A man is eating.", "A cat sleeps."])   # float32 [2, 384]
 
+:class:`Reranker` scores (query, document) pairs as sentence-transformers' ``CrossEncoder`` does,
+:class:`SparseEncoder` gives SPLADE vectors as its ``SparseEncoder`` does, and
+:func:`detect_model_kind` tells which of the three classes a model folder is for.
+
 ``model`` takes what ``embedrt --model`` takes: a model folder, the name of one under
 ``$EMBEDRT_HOME/models`` or a Hugging Face id in the local Hugging Face cache. An Embedder may be
-shared between threads; ``encode()`` releases the GIL while the engine runs.
+shared between threads; ``encode()`` releases the GIL while the engine runs (as do the other
+classes' model calls).
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -23,7 +29,7 @@ from . import _embedrt
 
 __version__: str = _embedrt.__version__
 
-__all__ = ["Embedder", "Error", "InvalidArgumentError", "InputTooLongError", "InvalidModelError",
+__all__ = ["Embedder", "Reranker", "SparseEncoder", "detect_model_kind", "Error", "InvalidArgumentError", "InputTooLongError", "InvalidModelError",
            "UnsupportedError", "EmbedrtIOError", "InternalError", "__version__"]
 
 
@@ -234,3 +240,220 @@ class Embedder:
 
     def __repr__(self) -> str:
         return f"embedrt.Embedder({self._model!r}, dimension={self.dimension})"
+
+
+def _model_path(model: Any) -> str:
+    if hasattr(model, "__fspath__"):
+        model = model.__fspath__()
+    if not isinstance(model, str):
+        raise TypeError(f"model must be a str or a path, not {type(model).__name__}")
+    return model
+
+
+def _load_args(model: Any, precision: Optional[str], threads: int, optimize: str,
+               max_seq_length: Optional[int], batch_size: Optional[int],
+               max_batch_tokens: Optional[int]) -> tuple:
+    """The checked arguments of the native loaders of Reranker and SparseEncoder."""
+    if precision is not None and not isinstance(precision, str):
+        raise TypeError(f"precision must be a str or None, not {type(precision).__name__}")
+    if not isinstance(optimize, str):
+        raise TypeError(f"optimize must be a str, not {type(optimize).__name__}")
+    return (_model_path(model), precision, _optional_int(threads, "threads", 0), optimize,
+            _optional_int(max_seq_length, "max_seq_length", 1),
+            _optional_int(batch_size, "batch_size", 1),
+            _optional_int(max_batch_tokens, "max_batch_tokens", 1))
+
+
+def detect_model_kind(model: Union[str, "os.PathLike[str]"]) -> str:
+    """What a model folder holds, read from its files without loading weights.
+
+    Returns ``"embedding"`` (load it with :class:`Embedder`), ``"reranker"`` (a one-label
+    cross-encoder: :class:`Reranker`), ``"classifier"`` (a cross-encoder with several labels:
+    :meth:`Reranker.predict`) or ``"sparse"`` (SPLADE: :class:`SparseEncoder`). ``model`` as
+    :class:`Embedder` takes it.
+
+    Raises:
+        EmbedrtIOError: the model was not found; InvalidModelError: a config file or label field
+        cannot be read.
+    """
+    return _embedrt.detect_model_kind(_model_path(model))
+
+
+def _is_pair(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, str) for v in value))
+
+
+class Reranker:
+    """A loaded cross-encoder: scores (query, document) pairs exactly as sentence-transformers'
+    ``CrossEncoder.predict`` does (sigmoid for one label, the logits for several, or the model's
+    ``activation_fn`` from config_sentence_transformers.json).
+
+    Loads a sentence-transformers CrossEncoder folder or a plain Hugging Face
+    ``*ForSequenceClassification`` folder (BERT, XLM-RoBERTa, ModernBERT, MPNet, ...).
+
+    Args:
+        model: as :class:`Embedder` takes it.
+        precision: ``"fp32"``, ``"bf16"`` or ``"int8"``; None = the optimize mode's.
+        threads: engine threads; 0 = all cores this process may use.
+        optimize: ``"balanced"``, ``"throughput"``, ``"latency"`` or ``"memory"``.
+        max_seq_length: tokens per pair, special tokens included; longer pairs are truncated
+            longest-first, as CrossEncoder truncates them. None = the model's.
+        batch_size: most pairs per model batch; None = the optimize mode's. Scores do not depend
+            on it.
+        max_batch_tokens: token budget per model batch; None = the optimize mode's.
+
+    Raises:
+        EmbedrtIOError: the model was not found; InvalidModelError: its files are wrong (or it is
+        not a cross-encoder); InvalidArgumentError: an option is out of range.
+    """
+
+    def __init__(self, model: str, precision: Optional[str] = None, threads: int = 0,
+                 optimize: str = "balanced", *, max_seq_length: Optional[int] = None,
+                 batch_size: Optional[int] = None, max_batch_tokens: Optional[int] = None):
+        args = _load_args(model, precision, threads, optimize, max_seq_length, batch_size,
+                          max_batch_tokens)
+        self._native = _embedrt.load_reranker(*args)
+        self._model = args[0]
+
+    @property
+    def num_labels(self) -> int:
+        """Scores per pair (1 for a reranker)."""
+        return self._native.num_labels
+
+    @property
+    def max_seq_length(self) -> int:
+        """Most tokens per pair (special tokens included); longer pairs are truncated."""
+        return self._native.max_seq_length
+
+    def info(self) -> Dict[str, Any]:
+        """The model and the resolved engine settings, with ``labels`` and ``activation``."""
+        return self._native.info()
+
+    def predict(self, pairs: Union[Sequence[Sequence[str]], Sequence[str]],
+                raw: bool = False) -> np.ndarray:
+        """Scores pairs; a float32 array [N] for a one-label model, else [N, labels], in input
+        order (as ``CrossEncoder.predict``). One pair (a 2-tuple of str) gives one score (a
+        float32 scalar) or one row [labels].
+
+        Args:
+            pairs: a sequence of (query, document) pairs (tuples or lists of two str).
+            raw: the logits, without the model's activation (CrossEncoder's
+                ``activation_fn=torch.nn.Identity()``).
+
+        Raises:
+            TypeError: an item is not a pair of str.
+            InvalidArgumentError: a text cannot be encoded as UTF-8 (a lone surrogate).
+        """
+        single = _is_pair(pairs)
+        if single:
+            pairs = [pairs]
+        scores = self._native.predict(pairs, bool(raw))
+        if scores.shape[1] == 1:
+            scores = scores.reshape(-1)
+        return scores[0] if single else scores
+
+    def rank(self, query: str, documents: Sequence[str], top_k: Optional[int] = None,
+             return_documents: bool = False, raw: bool = False) -> List[Dict[str, Any]]:
+        """The documents sorted by their score for ``query``, best first (ties keep input order),
+        as ``CrossEncoder.rank``: a list of ``{"corpus_id": index in documents, "score": float}``
+        with ``"text"`` (the document) when ``return_documents``; at most ``top_k`` of them
+        (None = all).
+
+        Raises:
+            TypeError: query is not a str or documents not a sequence of str.
+            InvalidArgumentError: the model has more than one label (use :meth:`predict`), or
+                top_k is below 1.
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, not {type(query).__name__}")
+        k = 0 if top_k is None else _optional_int(top_k, "top_k", 1)
+        ranked = self._native.rank(query, documents, k, bool(raw))
+        if return_documents:
+            return [{"corpus_id": i, "score": s, "text": documents[i]} for i, s in ranked]
+        return [{"corpus_id": i, "score": s} for i, s in ranked]
+
+    def __repr__(self) -> str:
+        return f"embedrt.Reranker({self._model!r}, num_labels={self.num_labels})"
+
+
+class SparseEncoder:
+    """A loaded SPLADE model: sparse vocabulary-sized vectors exactly as sentence-transformers'
+    ``SparseEncoder.encode`` gives them (a sentence-transformers folder whose modules.json lists
+    MLMTransformer and SpladePooling).
+
+    Args: as :class:`Reranker` (``max_seq_length`` truncates texts, as sentence-transformers
+    does).
+    """
+
+    def __init__(self, model: str, precision: Optional[str] = None, threads: int = 0,
+                 optimize: str = "balanced", *, max_seq_length: Optional[int] = None,
+                 batch_size: Optional[int] = None, max_batch_tokens: Optional[int] = None):
+        args = _load_args(model, precision, threads, optimize, max_seq_length, batch_size,
+                          max_batch_tokens)
+        self._native = _embedrt.load_sparse_encoder(*args)
+        self._model = args[0]
+
+    @property
+    def vocab_size(self) -> int:
+        """The vectors' dimension (the model's vocabulary size)."""
+        return self._native.vocab_size
+
+    @property
+    def max_seq_length(self) -> int:
+        """Most tokens per text (special tokens included); longer texts are truncated."""
+        return self._native.max_seq_length
+
+    def info(self) -> Dict[str, Any]:
+        """The model and the resolved engine settings; ``pooling`` names the SPLADE pooling."""
+        return self._native.info()
+
+    def encode(self, sentences: Union[str, Sequence[str]], top_k: Optional[int] = None,
+               prompt: Optional[str] = None, output: str = "auto") -> Any:
+        """Encodes texts as sparse vectors over the vocabulary, in input order.
+
+        The result, by ``output``:
+
+        - ``"csr"``: a ``scipy.sparse.csr_matrix`` of float32, shape [N, vocab_size] (one row
+          for a single str), the non-zeros of each row in ascending column (token id) order.
+          ``.toarray()`` equals sentence-transformers' ``encode(...).to_dense()``.
+        - ``"lists"``: per text, a tuple ``(indices, values)`` of an int32 and a float32 array,
+          indices ascending (one tuple for a single str).
+        - ``"auto"`` (default): ``"csr"`` when scipy is installed, else ``"lists"``.
+
+        Args:
+            sentences: a str or a sequence of str.
+            top_k: keep each vector's k largest values (ties: the lower token id), as
+                sentence-transformers' ``max_active_dims``; None = all non-zeros.
+            prompt: text prepended to every sentence.
+            output: ``"auto"``, ``"csr"`` or ``"lists"``.
+
+        Raises:
+            TypeError: sentences is not a str or a sequence of str.
+            InvalidArgumentError: a text cannot be encoded as UTF-8, top_k is below 1, or
+                output is not one of the above.
+            ImportError: ``output="csr"`` without scipy.
+        """
+        if output not in ("auto", "csr", "lists"):
+            raise InvalidArgumentError(f"output '{output}' is not one of auto, csr, lists")
+        single = isinstance(sentences, str)
+        if single:
+            sentences = [sentences]
+        k = 0 if top_k is None else _optional_int(top_k, "top_k", 1)
+        indptr, indices, values = self._native.encode(sentences, k,
+                                                      _optional_str(prompt, "prompt"))
+        if output == "auto":
+            try:
+                import scipy.sparse  # noqa: F401
+                output = "csr"
+            except ImportError:
+                output = "lists"
+        if output == "csr":
+            import scipy.sparse
+            return scipy.sparse.csr_matrix((values, indices, indptr),
+                                           shape=(len(indptr) - 1, self.vocab_size))
+        rows = [(indices[b:e], values[b:e]) for b, e in zip(indptr[:-1], indptr[1:])]
+        return rows[0] if single else rows
+
+    def __repr__(self) -> str:
+        return f"embedrt.SparseEncoder({self._model!r}, vocab_size={self.vocab_size})"

@@ -55,3 +55,29 @@ def test_bad_arguments():
         EmbedrtEmbeddings("no-such-model")
     with pytest.raises(TypeError):
         EmbedrtEmbeddings(str(require(MINILM))).embed_query(["not", "a", "str"])
+
+
+def test_rerank_compressor_orders_by_reranker_score():
+    from langchain_core.documents import BaseDocumentCompressor, Document
+    from embedrt.integrations.langchain import EmbedrtRerank
+    path = require(TEST_DATA / "reranker-models" / "tiny-bert-ce-1")
+    texts = [r["document"] for r in read_jsonl(path / "reference.jsonl")[:12]]
+    documents = [Document(page_content=t, metadata={"source": i}) for i, t in enumerate(texts)]
+    reranker = embedrt.Reranker(str(path))
+    compressor = EmbedrtRerank(reranker=reranker, top_n=4)
+    assert isinstance(compressor, BaseDocumentCompressor)
+    query = "Who plays the guitar?"
+    got = compressor.compress_documents(documents, query)
+    expected = reranker.rank(query, texts, top_k=4)
+    assert [d.metadata["source"] for d in got] == [r["corpus_id"] for r in expected]
+    assert [d.metadata["relevance_score"] for d in got] == [r["score"] for r in expected]
+    assert [d.page_content for d in got] == [texts[r["corpus_id"]] for r in expected]
+    assert "relevance_score" not in documents[0].metadata  # the input is left as it was
+    everything = EmbedrtRerank(str(path), top_n=None).compress_documents(documents, query)
+    assert len(everything) == len(documents)
+    assert compressor.compress_documents([], query) == []
+    with pytest.raises(TypeError):
+        EmbedrtRerank()
+    with pytest.raises(embedrt.InvalidArgumentError):  # a classifier cannot rank
+        EmbedrtRerank(str(TEST_DATA / "reranker-models" / "tiny-bert-ce-3")).compress_documents(
+            documents, query)

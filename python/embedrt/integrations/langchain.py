@@ -1,20 +1,26 @@
-"""LangChain embeddings backed by embedrt (``pip install embedrt[langchain]``).
+"""LangChain embeddings and reranking backed by embedrt (``pip install embedrt[langchain]``).
 
-    from embedrt.integrations.langchain import EmbedrtEmbeddings
+    from embedrt.integrations.langchain import EmbedrtEmbeddings, EmbedrtRerank
     embeddings = EmbedrtEmbeddings(model="intfloat/multilingual-e5-base",
                                    query_prompt="query: ", document_prompt="passage: ")
     vectors = embeddings.embed_documents(["A man is eating.", "A cat sleeps."])
     query = embeddings.embed_query("Who is eating?")
+
+    rerank = EmbedrtRerank(model="cross-encoder/ms-marco-MiniLM-L-6-v2", top_n=3)
+    best = rerank.compress_documents(documents, "Who is eating?")  # with metadata relevance_score
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.embeddings import Embeddings
+from pydantic import ConfigDict
 
-from .. import Embedder
+from .. import Embedder, Reranker
 
-__all__ = ["EmbedrtEmbeddings"]
+__all__ = ["EmbedrtEmbeddings", "EmbedrtRerank"]
 
 
 class EmbedrtEmbeddings(Embeddings):
@@ -61,3 +67,45 @@ class EmbedrtEmbeddings(Embeddings):
                                       prompt=self.query_prompt,
                                       prompt_name=self.query_prompt_name)
         return vector[0].tolist()
+
+
+class EmbedrtRerank(BaseDocumentCompressor):
+    """A ``langchain_core`` document compressor that reorders documents by an
+    :class:`embedrt.Reranker`'s score for the query (:meth:`embedrt.Reranker.rank`), best first,
+    keeping ``top_n``; each returned document is a copy with the score in
+    ``metadata["relevance_score"]`` (as LangChain's CohereRerank). Use it in a
+    ``ContextualCompressionRetriever``.
+
+    Args:
+        model: as :class:`embedrt.Reranker` takes it (a one-label cross-encoder); or pass a
+            loaded ``reranker``.
+        reranker: an already loaded :class:`embedrt.Reranker` to share.
+        top_n: most documents returned (None = all), as CrossEncoderReranker's ``top_n``.
+        reranker_options: further :class:`embedrt.Reranker` options (``precision``,
+            ``threads``, ...).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    reranker: Reranker
+    top_n: Optional[int] = 3
+
+    def __init__(self, model: Optional[str] = None, *, reranker: Optional[Reranker] = None,
+                 top_n: Optional[int] = 3, **reranker_options: Any):
+        if (model is None) == (reranker is None):
+            raise TypeError("give either model or reranker")
+        if reranker is None:
+            reranker = Reranker(model, **reranker_options)
+        super().__init__(reranker=reranker, top_n=top_n)
+
+    def compress_documents(self, documents: Sequence[Document], query: str,
+                           callbacks: Callbacks = None) -> Sequence[Document]:
+        if not documents:
+            return []
+        ranked = self.reranker.rank(query, [d.page_content for d in documents], top_k=self.top_n)
+        out = []
+        for r in ranked:
+            doc = documents[r["corpus_id"]]
+            out.append(Document(page_content=doc.page_content, id=doc.id,
+                                metadata={**doc.metadata, "relevance_score": r["score"]}))
+        return out
