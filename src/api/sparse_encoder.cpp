@@ -51,6 +51,13 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) {
       throw Error(ErrorCode::kInvalidModel, file.string() + ": expected modules with a type");
     }
+    splade = splade || class_is(m["type"].get<std::string>(), "SpladePooling");
+  }
+  if (!splade) {
+    throw Error(ErrorCode::kUnsupported,
+                file.string() + ": no SpladePooling module: this folder is not a sparse encoder");
+  }
+  for (const auto& m : *modules) {
     const std::string type = m["type"];
     const std::string path =
         m.contains("path") && m["path"].is_string() ? m["path"].get<std::string>() : "";
@@ -62,7 +69,8 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
       // sentence_bert_config.json says transformer_task "fill-mask".
       const fs::path config_file = dir / path / "sentence_bert_config.json";
       const auto config = model::load_optional_json_file(config_file);
-      const bool fill_mask = config && config->is_object() && config->contains("transformer_task") &&
+      const bool fill_mask = config && config->is_object() &&
+                             config->contains("transformer_task") &&
                              (*config)["transformer_task"] == "fill-mask";
       if (!fill_mask) {
         throw Error(ErrorCode::kUnsupported,
@@ -73,7 +81,6 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
       mlm = true;
     } else if (class_is(type, "SpladePooling")) {
       folder.pooling_dir = dir / path;
-      splade = true;
     } else {
       throw Error(ErrorCode::kUnsupported, file.string() + ": module type '" + type +
                                                "' is not supported in a sparse encoder "
