@@ -67,7 +67,7 @@ def main() -> None:
         row = {"precision": precision, "effective": r["precision_effective"], "weight_dtype": r.get("weight_dtype"),
                "weight_mib": r["weight_bytes"] / 2**20, "load_peak_mib": r["load_peak_rss_mb"],
                "rss_after_load_mib": r["rss_after_load_mb"], "peak_mib": r["peak_rss_mb"],
-               "load_seconds": r["load_seconds"], "texts_per_second": r["texts_per_second"]}
+               "load_seconds": r["load_seconds"], "texts_per_second": r["texts_per_second_median"]}
         limit = limits.get(precision)
         row["limit_mib"] = limit
         row["within_limit"] = None if limit is None else row["peak_mib"] < limit
