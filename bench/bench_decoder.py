@@ -56,6 +56,19 @@ def child_main(spec_path: str) -> None:
         import llama_cpp
 
         gguf = Path(spec["model"]) / "gguf" / f"model-{spec['peer'].split('-', 1)[1]}.gguf"
+        if spec["peer"] == "llama-q8_0":
+            # llama.cpp's extra CPU buffer types (AMX and repacked Q8_0 weights) crash in decode
+            # on the AMX Xeon this was set up on (llama-cpp-python 0.3.36, SIGSEGV); Q8_0 runs
+            # on the plain CPU buffers instead.
+            default_params = llama_cpp.llama_model_default_params
+
+            def model_params():
+                params = default_params()
+                params.use_extra_bufts = False
+                return params
+
+            llama_cpp.llama_cpp.llama_model_default_params = model_params
+            llama_cpp.llama.llama_cpp.llama_model_default_params = model_params
         model = llama_cpp.Llama(
             model_path=str(gguf), embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST,
             n_ctx=spec["n_ctx"], n_batch=spec["n_ctx"], n_ubatch=spec["n_ctx"], n_threads=threads,
