@@ -14,9 +14,10 @@ tied embeddings), seeded, saved in bfloat16 (as the published checkpoint is). Mo
 Tokenizer: a byte-level BPE trained here (HF tokenizers) on the repository's test corpus and the
 STS-B sentences, built the way Qwen2/Qwen3's tokenizer.json is: NFC normalizer, the Qwen2 split
 regex, byte-level alphabet without a prefix space, no BOS, and the Qwen3-Embedding post-processor
-that appends <|endoftext|> (which last-token pooling reads). Its learned vocabulary is smaller
-than Qwen's 151,643 (the corpus is small); the vocabulary is padded to the config's 151,669 ids
-by placing the 26 special tokens at Qwen's ids (151643 = <|endoftext|> ... 151668), so ids,
+that appends <|endoftext|> (which last-token pooling reads). Its learned vocabulary (32,768) is
+smaller than Qwen's 151,643 (the corpus is small); it is padded with entries no merge produces up
+to 151,643, and the 26 special tokens follow at Qwen's ids (151643 = <|endoftext|> ... 151668,
+151,669 in all, the config's size), so ids,
 special tokens and the embedding table's size all match the real model's. Texts tokenize into
 somewhat more (shorter) pieces than with Qwen's vocabulary; the benchmark sizes texts by this
 tokenizer's counts, so every peer sees the same token counts.
@@ -94,6 +95,12 @@ def make_tokenizer(out: Path):
     tok.train_from_iterator(texts, trainer=trainer)
     learned = tok.get_vocab_size()
     spec = json.loads(tok.to_str())
+    # Pad the BPE vocabulary to Qwen's 151,643 regular ids with entries no merge produces, so the
+    # special tokens get Qwen's ids in every reader: tokenizers (and llama.cpp's converter, through
+    # transformers) renumber added tokens whose ids leave a gap after the vocabulary.
+    vocab = spec["model"]["vocab"]
+    for i in range(learned, FIRST_SPECIAL_ID):
+        vocab[f"<|fill_{i}|>"] = i
     spec["added_tokens"] = [
         {"id": FIRST_SPECIAL_ID + i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
          "normalized": False, "special": True} for i, s in enumerate(SPECIALS)]
@@ -108,6 +115,7 @@ def make_tokenizer(out: Path):
     check = Tokenizer.from_file(str(out / "tokenizer.json"))
     ids = check.encode("Hello world").ids
     assert ids[-1] == FIRST_SPECIAL_ID and max(ids[:-1]) < learned, ids
+    assert check.token_to_id("<|endoftext|>") == FIRST_SPECIAL_ID, check.token_to_id("<|endoftext|>")
     (out / "tokenizer_config.json").write_text(json.dumps({
         "tokenizer_class": "Qwen2Tokenizer", "model_max_length": 32768, "padding_side": "left",
         "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "add_bos_token": False,
