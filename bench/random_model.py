@@ -5,7 +5,8 @@ families whose weights are not on this machine (the shape, not the weights, sets
     .venv/bin/python bench/random_model.py --config bench/configs/modernbert-base.json \
         --out /tmp/modernbert-base-random --max-seq-length 1024
 
-The config is a Hub config.json; the tokenizer is the test byte-level BPE tokenizer
+The config is a Hub config.json (bench/configs/); --dtype bfloat16 saves the checkpoint as most
+decoder embedders are published; the tokenizer is the test byte-level BPE tokenizer
 (test-data/tokenizers/bpe, made by scripts/make_test_data.sh), whose ids all fall inside the
 model's vocabulary. Mean pooling and Normalize, as most embedding models.
 """
@@ -29,12 +30,15 @@ def main() -> None:
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-seq-length", type=int, default=512)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
+                        help="dtype the checkpoint is saved in")
     parser.add_argument("--tokenizer", type=Path, default=ROOT / "test-data/tokenizers/bpe/tokenizer.json")
     args = parser.parse_args()
-    fields = json.loads(args.config.read_text())
+    fields = {k: v for k, v in json.loads(args.config.read_text()).items() if not k.startswith("_")}
     model_type = fields.pop("model_type")
     torch.manual_seed(0)
     model = AutoModel.from_config(AutoConfig.for_model(model_type, **fields)).eval()
+    model = model.to(getattr(torch, args.dtype))
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_file=str(args.tokenizer), bos_token="<s>", eos_token="</s>", sep_token="</s>",
         cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>",
@@ -44,10 +48,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as hf_dir:
         model.save_pretrained(hf_dir, safe_serialization=True)
         tokenizer.save_pretrained(hf_dir)
-        transformer = Transformer(hf_dir, max_seq_length=args.max_seq_length)
+        transformer = Transformer(hf_dir, max_seq_length=args.max_seq_length,
+                                  model_kwargs={"dtype": getattr(torch, args.dtype)})
         modules = [transformer, Pooling(transformer.get_word_embedding_dimension(), "mean"), Normalize()]
         SentenceTransformer(modules=modules, device="cpu").save(str(args.out))
-    print(f"random_model: wrote {args.out} ({type(model).__name__})")
+    print(f"random_model: wrote {args.out} ({type(model).__name__}, {args.dtype})")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "embedrt/embedder.h"
+#include "embedrt/profile.h"
 #include "embedrt/system.h"
 #include "engine_options.h"
 
@@ -55,7 +56,13 @@ void run_info(const InfoArgs& args) {
   std::printf("parameters      %zu\n", info.parameters);
   std::printf("weights dtype   %s\n", info.weight_dtype.c_str());
   std::printf("compute dtype   %s\n", info.compute_dtype.c_str());
-  std::printf("weight memory   %.1f MiB\n", double(info.weight_bytes) / (1024.0 * 1024.0));
+  const auto mib = [](size_t bytes) { return double(bytes) / (1024.0 * 1024.0); };
+  std::printf("weight memory   %.1f MiB (%s, loaded)\n", mib(info.weight_bytes),
+              info.compute_dtype.c_str());
+  std::printf("weights by mode fp32 %.1f / bf16 %.1f / int8 %.1f MiB (estimated)\n",
+              mib(info.weight_bytes_fp32), mib(info.weight_bytes_bf16),
+              mib(info.weight_bytes_int8));
+  std::printf("peak memory     %.1f MiB (process, after load)\n", mib(process_peak_rss_bytes()));
   std::printf("optimize        %s\n", std::string(to_string(info.optimize)).c_str());
   std::printf("threads         %d\n", info.threads);
   std::printf("batch           %zu texts, %zu tokens%s\n", info.batch_size, info.max_batch_tokens,

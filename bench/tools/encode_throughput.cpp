@@ -133,19 +133,26 @@ int main(int argc, char** argv) {
     const auto embedder = embedrt::Embedder::load(argv[1], options);
     const double load_seconds = seconds_since(start);
     const embedrt::ModelInfo& info = embedder.info();
-    nlohmann::json out = {{"texts", texts.size()},
-                          {"threads", options.threads},
-                          {"batch_size", options.batch_size},
-                          {"deterministic", info.deterministic},
-                          {"load_seconds", load_seconds},
-                          {"precision_requested", requested},
-                          {"precision_effective", precision_name(info.precision)},
-                          {"compute_dtype", info.compute_dtype},
-                          {"weight_bytes", info.weight_bytes},
-                          {"resolved_batch_size", info.batch_size},
-                          {"resolved_max_batch_tokens", info.max_batch_tokens},
-                          {"max_length", info.max_length},
-                          {"warnings", info.warnings}};
+    nlohmann::json out = {
+        {"texts", texts.size()},
+        {"threads", options.threads},
+        {"batch_size", options.batch_size},
+        {"deterministic", info.deterministic},
+        {"load_seconds", load_seconds},
+        {"precision_requested", requested},
+        {"precision_effective", precision_name(info.precision)},
+        {"compute_dtype", info.compute_dtype},
+        {"weight_bytes", info.weight_bytes},
+        {"weight_dtype", info.weight_dtype},
+        // The load's high-water mark and what stays resident after it.
+        {"load_peak_rss_mb",
+         static_cast<double>(embedrt::process_peak_rss_bytes()) / (1024.0 * 1024.0)},
+        {"rss_after_load_mb",
+         static_cast<double>(embedrt::process_rss_bytes()) / (1024.0 * 1024.0)},
+        {"resolved_batch_size", info.batch_size},
+        {"resolved_max_batch_tokens", info.max_batch_tokens},
+        {"max_length", info.max_length},
+        {"warnings", info.warnings}};
     if (info_only) {
       std::cout << out.dump() << "\n";
       return 0;

@@ -153,6 +153,9 @@ struct ModelInfo {
   bool deterministic = true;
   bool adaptive_batching = false;
   size_t weight_bytes = 0;  // resident bytes of the packed weights
+  // Estimated resident weight bytes had the model been loaded in fp32, bf16 or int8 (from its
+  // shapes and weight_dtype); weight_bytes is the measured figure of the loaded precision.
+  size_t weight_bytes_fp32 = 0, weight_bytes_bf16 = 0, weight_bytes_int8 = 0;
   // The feed-forward matmul kernel for one row and for a 256-row batch, for bug reports:
   // "embedrt:..." for embedrt's packed GEMM, else oneDNN's implementation name (the ISA levels
   // are in system_info()).

@@ -22,6 +22,7 @@
 #include "runtime/adaptive_tuner.h"
 #include "runtime/batch_planner.h"
 #include "runtime/embedding_cache.h"
+#include "runtime/memory_model.h"
 
 namespace embedrt {
 namespace {
@@ -391,27 +392,25 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
                                     "pytorch_model.bin with scripts/fetch_model.py)");
   }
   std::string dtype;
-  model::TransformerWeights weights;
+  auto impl = std::make_unique<Impl>(std::move(tokenizer));
   {
+    // Layers are read one at a time while they are packed, and int8 and bf16 keep the word
+    // embeddings in 16 bits, so the model is never resident in fp32 as a whole (a 0.6B model's
+    // fp32 copy alone is 2.4 GB); the file stays mapped until the encoder is built.
     const model::SafeTensorsFile file(weights_path);
     dtype = weights_dtype(file);
-    // int8 keeps the word embeddings in half precision; reading them so directly keeps a 47 MB
-    // fp32 table (MiniLM) out of the load's peak memory.
-    std::string ignored_warning;
-    const bool half_word_embeddings =
-        kernels::resolve_precision(encoder_options(knobs.precision).precision, &ignored_warning) ==
-        kernels::Precision::kInt8;
-    weights = model::load_transformer_weights(file, config, half_word_embeddings);
+    const model::EncoderOptions encoder_opts = encoder_options(knobs.precision);
+    impl->encoder.emplace(config,
+                          model::load_transformer_weights(
+                              file, config, model::weight_load_options(encoder_opts.precision)),
+                          encoder_opts);
   }
-  if (static_cast<int64_t>(tokenizer.vocab_size()) > config.vocab_size) {
+  if (static_cast<int64_t>(impl->tokenizer.vocab_size()) > config.vocab_size) {
     throw Error(ErrorCode::kInvalidModel,
                 (folder.transformer_dir / "tokenizer.json").string() + ": vocabulary of " +
-                    std::to_string(tokenizer.vocab_size()) + " tokens exceeds " +
+                    std::to_string(impl->tokenizer.vocab_size()) + " tokens exceeds " +
                     config_path.string() + " vocab_size " + std::to_string(config.vocab_size));
   }
-
-  auto impl = std::make_unique<Impl>(std::move(tokenizer));
-  impl->encoder.emplace(config, std::move(weights), encoder_options(knobs.precision));
   impl->options = options;
   impl->knobs = knobs;
   if (folder.pooling_dir) {
@@ -442,6 +441,16 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   info.precision = public_precision(impl->encoder->precision());
   info.compute_dtype = std::string(to_string(info.precision));
   info.weight_bytes = impl->encoder->weight_bytes();
+  runtime::ModelShape shape;
+  shape.hidden_size = info.hidden_size;
+  shape.intermediate_size = info.intermediate_size;
+  shape.layers = info.layers;
+  shape.parameters = info.parameters;
+  shape.vocab_size = info.vocab_size;
+  shape.word_embeddings_16bit = dtype == "F16" || dtype == "BF16";
+  info.weight_bytes_fp32 = runtime::estimate_weight_bytes(shape, Precision::kF32);
+  info.weight_bytes_bf16 = runtime::estimate_weight_bytes(shape, Precision::kBF16);
+  info.weight_bytes_int8 = runtime::estimate_weight_bytes(shape, Precision::kInt8);
   info.warnings = impl->encoder->warnings();
   info.matmul_one_row = impl->encoder->matmul_implementation(1);
   info.matmul_batch = impl->encoder->matmul_implementation(256);

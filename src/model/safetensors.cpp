@@ -310,6 +310,21 @@ std::vector<uint16_t> SafeTensorsFile::to_half(const std::string& name) const {
   return out;
 }
 
+std::vector<uint16_t> SafeTensorsFile::to_16bit(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  if (t.dtype != DType::kF16 && t.dtype != DType::kBF16) {
+    fail(ErrorCode::kUnsupported, path_,
+         "tensor '" + name + "': dtype " + std::string(to_string(t.dtype)) +
+             " is not a 16-bit float (expected F16 or BF16)");
+  }
+  if (t.data_size == 0) return {};
+  const auto raw = bytes(t);
+  std::vector<uint16_t> out(static_cast<size_t>(t.num_elements()));
+  std::memcpy(out.data(), raw.data(), raw.size());
+  release_pages(raw);
+  return out;
+}
+
 // The converted copy is all the caller keeps, so the file pages behind it need not stay resident:
 // without this, loading holds the whole mapping plus the whole float copy at once. The mapping is
 // private and never written, so a later read of these bytes simply faults them in from the file.

@@ -57,6 +57,9 @@ class SafeTensorsFile {
   // The same as IEEE half-precision bits, converted a block at a time so that no full fp32 copy
   // ever exists.
   std::vector<uint16_t> to_half(const std::string& name) const;
+  // An F16 or BF16 tensor's 16-bit values as stored (no rounding); kUnsupported naming the tensor
+  // and its dtype otherwise. Its file pages are dropped from memory afterwards.
+  std::vector<uint16_t> to_16bit(const std::string& name) const;
 
  private:
   const TensorInfo& float_tensor(const std::string& name) const;

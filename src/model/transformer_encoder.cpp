@@ -117,12 +117,14 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
   precision_ = kernels::resolve_precision(options.precision, &warning);
   if (!warning.empty()) warnings_.push_back(std::move(warning));
   if (!w.word_embeddings_half.empty()) {
-    if (precision_ == kernels::Precision::kInt8) {
-      word_embeddings_half_ = std::move(w.word_embeddings_half);
-    } else {
+    if (precision_ == kernels::Precision::kF32) {
       word_embeddings_.resize(w.word_embeddings_half.size());
-      kernels::half_to_float(w.word_embeddings_half.data(), int64_t(word_embeddings_.size()),
-                             word_embeddings_.data());
+      (w.word_embeddings_bf16 ? kernels::bf16_to_float : kernels::half_to_float)(
+          w.word_embeddings_half.data(), int64_t(word_embeddings_.size()), word_embeddings_.data());
+    } else {
+      // bf16 and int8 keep a 16-bit table as the checkpoint stored it (exact).
+      word_embeddings_half_ = std::move(w.word_embeddings_half);
+      word_embeddings_bf16_ = w.word_embeddings_bf16;
     }
   } else if (precision_ == kernels::Precision::kInt8) {
     // Half keeps 11 significant bits, far finer than the int8 activations downstream, and halves
@@ -142,8 +144,11 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
   // Gated MLPs apply the activation to half of the up projection's output, outside the GEMM.
   const Activation up_activation = gated ? Activation::kNone : config.hidden_act;
   const auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
-  layers_.reserve(w.layers.size());
-  for (LayerWeights& l : w.layers) {
+  const int64_t num_layers = w.layer_count();
+  layers_.reserve(size_t(num_layers));
+  for (int64_t n = 0; n < num_layers; ++n) {
+    // A streaming load reads the layer here, so only one layer's fp32 copy is ever resident.
+    LayerWeights l = w.take_layer(n);
     layers_.push_back(Layer{Linear({h, config.qkv_dim(), Activation::kNone, false, p},
                                    l.qkv_weight.data(), bias(l.qkv_bias)),
                             Linear({qd, h, Activation::kNone, attention_residual, p},
@@ -157,21 +162,28 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
                             std::move(l.query_norm_weight), std::move(l.key_norm_weight),
                             std::move(l.post_attention_norm_weight),
                             std::move(l.post_ffn_norm_weight)});
-    l = LayerWeights{};  // the packed copies are all that is needed from here on
   }
 }
 
 TransformerEncoder TransformerEncoder::load(const std::filesystem::path& dir,
                                             const EncoderOptions& options) {
   const TransformerSpec config = load_transformer_spec(dir / "config.json");
-  TransformerWeights weights;
-  {
-    // Unmapped before packing, so the file's pages and the packed copies are never resident
-    // together.
-    const SafeTensorsFile file(dir / "model.safetensors");
-    weights = load_transformer_weights(file, config);
-  }
-  return TransformerEncoder(config, std::move(weights), options);
+  // The file stays mapped while the layers are packed one at a time; each tensor's pages are
+  // dropped once converted, so the file and the packed copies are never resident together.
+  const SafeTensorsFile file(dir / "model.safetensors");
+  return TransformerEncoder(
+      config, load_transformer_weights(file, config, weight_load_options(options.precision)),
+      options);
+}
+
+WeightLoadOptions weight_load_options(kernels::Precision requested) {
+  const kernels::Precision p = kernels::resolve_precision(requested, nullptr);
+  WeightLoadOptions o;
+  o.stream_layers = true;
+  o.word_embeddings = p == kernels::Precision::kInt8   ? WordEmbeddings::kHalf
+                      : p == kernels::Precision::kBF16 ? WordEmbeddings::kAsStored
+                                                       : WordEmbeddings::kFloat;
+  return o;
 }
 
 std::string TransformerEncoder::matmul_implementation(int64_t rows) const {
@@ -252,7 +264,8 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
       float* out = hidden + t * h;
       const float* word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
       if (!word_embeddings_half_.empty()) {
-        kernels::half_to_float(word_embeddings_half_.data() + int64_t(b.ids[t]) * h, h, out);
+        (word_embeddings_bf16_ ? kernels::bf16_to_float : kernels::half_to_float)(
+            word_embeddings_half_.data() + int64_t(b.ids[t]) * h, h, out);
         word = out;
       }
       const float* type_row = nullptr;

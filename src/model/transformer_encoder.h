@@ -58,9 +58,15 @@ struct EncoderOptions {
   kernels::Precision precision = kernels::Precision::kF32;
 };
 
+// How to load a checkpoint for an encoder that will run in `requested` precision: layers streamed
+// into the packing, the word embeddings kept in 16 bits where that mode keeps them (see
+// TransformerEncoder's constructor). The file must stay open until the encoder is built.
+WeightLoadOptions weight_load_options(kernels::Precision requested);
+
 class TransformerEncoder {
  public:
-  // Packs the weights for the CPU kernels; `weights` is consumed.
+  // Packs the weights for the CPU kernels; `weights` is consumed (a streaming load reads each layer
+  // from its file here).
   TransformerEncoder(const TransformerSpec& config, TransformerWeights weights,
                      const EncoderOptions& options = {});
 
@@ -118,8 +124,10 @@ class TransformerEncoder {
   kernels::Precision precision_ = kernels::Precision::kF32;
   std::vector<std::string> warnings_;
   std::vector<float> word_embeddings_, position_embeddings_, token_type_embeddings_;
-  // int8 mode keeps the word embeddings, the largest table, in half precision instead.
+  // int8 mode keeps the word embeddings, the largest table, in half precision instead; bf16 and
+  // int8 keep a checkpoint's 16-bit table as stored (bfloat16 with word_embeddings_bf16_).
   std::vector<uint16_t> word_embeddings_half_;
+  bool word_embeddings_bf16_ = false;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
   std::vector<float> final_norm_weight_, final_norm_bias_;
   std::vector<float> relative_attention_bias_;  // [buckets, heads]; empty: none

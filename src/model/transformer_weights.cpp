@@ -104,7 +104,7 @@ std::string detect_encoder_prefix(const SafeTensorsFile& file, const Transformer
 
 TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
                                             const TransformerSpec& spec,
-                                            bool half_word_embeddings) {
+                                            const WeightLoadOptions& options) {
   TransformerWeights w;
   w.prefix = detect_encoder_prefix(file, spec);
   const auto expected = expected_tensors(spec);
@@ -153,9 +153,20 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   }
 
   const WeightNames& n = spec.names;
-  const auto get = [&](const std::string& name) { return file.to_float(w.prefix + name); };
-  if (half_word_embeddings && spec.embedding_scale == 1.0) {
-    w.word_embeddings_half = file.to_half(w.prefix + n.word_embeddings);
+  const std::string prefix = w.prefix;
+  const auto get = [&file, prefix](const std::string& name) {
+    return file.to_float(prefix + name);
+  };
+  const std::string& words = w.prefix + n.word_embeddings;
+  const DType words_dtype = file.info(words).dtype;
+  const bool words_16bit = words_dtype == DType::kF16 || words_dtype == DType::kBF16;
+  // A scaled table (Gemma) is kept in fp32 with the scale folded in.
+  const bool scaled = spec.embedding_scale != 1.0;
+  if (!scaled && options.word_embeddings != WordEmbeddings::kFloat && words_16bit) {
+    w.word_embeddings_half = file.to_16bit(words);
+    w.word_embeddings_bf16 = words_dtype == DType::kBF16;
+  } else if (!scaled && options.word_embeddings == WordEmbeddings::kHalf) {
+    w.word_embeddings_half = file.to_half(words);
   } else {
     w.word_embeddings = get(n.word_embeddings);
   }
@@ -171,30 +182,35 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   if (spec.type_vocab_size > 0) w.token_type_embeddings = get(n.token_type_embeddings);
   const int64_t h = spec.hidden_size;
   // Gemma's x * (1 + weight), folded in fp32 as transformers computes it.
-  const auto norm_weight = [&](const std::string& name) {
+  const auto norm_weight = [get, offset = static_cast<float>(spec.norm_weight_offset)](
+                               const std::string& name) {
     std::vector<float> weight = get(name + ".weight");
-    if (spec.norm_weight_offset != 0.0) {
-      for (float& x : weight) x += static_cast<float>(spec.norm_weight_offset);
+    if (offset != 0.0f) {
+      for (float& x : weight) x += offset;
     }
     return weight;
   };
   // A norm without bias gets a zero one, so the kernels have one shape of LayerNorm.
-  const auto norm = [&](const std::string& name, std::vector<float>& weight,
+  const auto norm = [get, h, norm_bias = spec.norm_bias, norm_weight](
+                        const std::string& name, std::vector<float>& weight,
                         std::vector<float>& bias) {
     weight = norm_weight(name);
-    bias = spec.norm_bias ? get(name + ".bias") : std::vector<float>(h, 0.0f);
+    bias = norm_bias ? get(name + ".bias") : std::vector<float>(h, 0.0f);
   };
   if (!n.embedding_norm.empty()) {
     norm(n.embedding_norm, w.embedding_norm_weight, w.embedding_norm_bias);
   }
   if (!n.final_norm.empty()) norm(n.final_norm, w.final_norm_weight, w.final_norm_bias);
-  const auto append = [](std::vector<float>& to, const std::vector<float>& from) {
-    to.insert(to.end(), from.begin(), from.end());
-  };
   if (spec.relative_attention_num_buckets > 0) {
     w.relative_attention_bias = get(n.relative_attention_bias);
   }
-  for (int64_t l = 0; l < spec.num_hidden_layers; ++l) {
+  // Copies what it needs of `spec`: a streaming load calls it after this function returns.
+  w.num_layers = spec.num_hidden_layers;
+  w.load_layer = [get, norm, norm_weight, spec](int64_t l) {
+    const WeightNames& n = spec.names;
+    const auto append = [](std::vector<float>& to, const std::vector<float>& from) {
+      to.insert(to.end(), from.begin(), from.end());
+    };
     const auto weight = [&](const std::string& module) {
       return get(layer_name(spec, l, module) + ".weight");
     };
@@ -249,9 +265,22 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     layer.output_weight = weight(n.ffn_down);
     layer.output_bias = bias(n.ffn_down, spec.has_mlp_down_bias());
     norm(layer_name(spec, l, n.ffn_norm), layer.output_norm_weight, layer.output_norm_bias);
-    w.layers.push_back(std::move(layer));
+    return layer;
+  };
+  if (!options.stream_layers) {
+    for (int64_t l = 0; l < w.num_layers; ++l) w.layers.push_back(w.load_layer(l));
+    w.load_layer = nullptr;
   }
   return w;
+}
+
+int64_t TransformerWeights::layer_count() const {
+  return load_layer ? num_layers : int64_t(layers.size());
+}
+
+LayerWeights TransformerWeights::take_layer(int64_t l) {
+  if (load_layer) return load_layer(l);
+  return std::move(layers.at(size_t(l)));
 }
 
 }  // namespace embedrt::model

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -34,15 +35,39 @@ struct LayerWeights {
 struct TransformerWeights {
   std::string prefix;  // what the file puts before the names, e.g. "bert." or "0.auto_model."
   std::vector<float> word_embeddings;  // [vocab, hidden]
-  // [vocab, hidden] as half-precision bits instead of word_embeddings, when loaded so.
+  // [vocab, hidden] as 16-bit values instead of word_embeddings, when loaded so: IEEE half, or
+  // bfloat16 with word_embeddings_bf16.
   std::vector<uint16_t> word_embeddings_half;
+  bool word_embeddings_bf16 = false;
   std::vector<float> position_embeddings;    // [max_positions, hidden]; empty for rotary families
   std::vector<float> token_type_embeddings;  // [type_vocab, hidden]; empty when the family has none
   std::vector<float> embedding_norm_weight, embedding_norm_bias;
   std::vector<float> final_norm_weight, final_norm_bias;  // empty: no final norm
   // [relative_attention_num_buckets, heads]; empty when the family has none.
   std::vector<float> relative_attention_bias;
+  // Every layer, unless the load streams them (load_layer set): then empty.
   std::vector<LayerWeights> layers;
+  int64_t num_layers = 0;
+  // Streaming load: reads layer l from the file, which must stay open until the encoder is built.
+  std::function<LayerWeights(int64_t)> load_layer;
+
+  int64_t layer_count() const;
+  // Layer l's weights, moved out (or read from the file when streaming); each once.
+  LayerWeights take_layer(int64_t l);
+};
+
+// How the load keeps the word embeddings, the largest table (a quarter of a 0.6B decoder).
+enum class WordEmbeddings {
+  kFloat,     // fp32
+  kAsStored,  // an F16 or BF16 table keeps its 16-bit values (exact); F32 stays fp32
+  kHalf,      // as kAsStored, but an F32 table becomes IEEE half
+};
+
+struct WeightLoadOptions {
+  WordEmbeddings word_embeddings = WordEmbeddings::kFloat;
+  // Read each layer only when the encoder packs it (TransformerWeights::load_layer), so at most one
+  // layer's fp32 copy is resident beside the packed weights, never the whole model in fp32.
+  bool stream_layers = false;
 };
 
 // The prefix in front of the encoder's tensor names in `file`, found from the word embeddings'
@@ -53,10 +78,10 @@ std::string detect_encoder_prefix(const SafeTensorsFile& file, const Transformer
 // Loads every encoder tensor as fp32. Throws kInvalidModel listing every missing, unexpected and
 // mis-shaped tensor in one message. The family's ignored tensors (pooler, buffers) and tensors
 // outside the prefix (task heads) are skipped.
-// With `half_word_embeddings` the largest table is read straight into word_embeddings_half (for
-// int8 mode, which keeps it so), which keeps load's peak memory a table's fp32 copy lower.
+// `options` can keep the largest table in 16 bits and defer the layers (see WeightLoadOptions),
+// which keeps the load's peak memory near the packed model's size.
 TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
                                             const TransformerSpec& spec,
-                                            bool half_word_embeddings = false);
+                                            const WeightLoadOptions& options = {});
 
 }  // namespace embedrt::model

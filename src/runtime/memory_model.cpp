@@ -40,12 +40,13 @@ size_t estimate_weight_bytes(const ModelShape& m, Precision precision) {
   const size_t matmul = matmul_weight_count(m);
   // Everything that is not a matmul weight (embedding tables, biases, LayerNorm) stays fp32.
   const size_t other = m.parameters > matmul ? m.parameters - matmul : 0;
+  const size_t words = std::min(other, m.vocab_size * m.hidden_size);
   switch (precision) {
     case Precision::kBF16:
+      if (m.word_embeddings_16bit) return 2 * matmul + 2 * words + kF32 * (other - words);
       return 2 * matmul + kF32 * other;
     case Precision::kInt8: {
-      // Word embeddings in fp16; a scale and a column sum per output channel.
-      const size_t words = std::min(other, m.vocab_size * m.hidden_size);
+      // Word embeddings in 16 bits; a scale and a column sum per output channel.
       return matmul + 2 * words + kF32 * (other - words + 2 * matmul_outputs(m));
     }
     case Precision::kF32:

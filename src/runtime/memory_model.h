@@ -22,7 +22,8 @@
 //                                                      not batch-invariant)
 //   weights            the packed weights, resident whatever the batch (given, or estimated as
 //                      4/2/1 bytes per matmul weight in fp32/bf16/int8, fp32 embedding tables
-//                      (the word embeddings in fp16 with int8), fp32 biases and LayerNorm
+//                      (the word embeddings in 16 bits with int8, and with bf16 when the
+//                      checkpoint stores them so), fp32 biases and LayerNorm
 //                      parameters and, for int8, a scale and a column sum per output channel)
 //
 // activations and attention_scratch are the encoder's Workspace; quantized_inputs and gemm_tail
@@ -47,6 +48,8 @@ struct ModelShape {
   size_t parameters = 0;    // all parameters, embedding tables included
   size_t vocab_size = 0;    // rows of the word embedding table
   size_t weight_bytes = 0;  // resident bytes of the packed weights when known; 0 = estimate
+  // The checkpoint stores the word embeddings in F16 or BF16, which bf16 mode keeps as they are.
+  bool word_embeddings_16bit = false;
 };
 
 struct BatchShape {

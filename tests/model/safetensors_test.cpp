@@ -95,6 +95,24 @@ TEST_F(SafeTensorsTest, ConvertsF16AndBF16) {
   EXPECT_EQ(b[0], 1.0f);
   EXPECT_EQ(b[1], -3.140625f);
   EXPECT_EQ(b[2], 0x1.2cp+126f);
+  // The 16-bit values as stored, for bf16 and int8 modes that keep a 16-bit table.
+  EXPECT_EQ(file.to_16bit("h"), std::vector<uint16_t>(std::begin(f16), std::end(f16)));
+  EXPECT_EQ(file.to_16bit("b"), std::vector<uint16_t>(std::begin(bf16), std::end(bf16)));
+}
+
+TEST_F(SafeTensorsTest, SixteenBitReadRejectsOtherDtypes) {
+  const auto path = write(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({1}));
+  SafeTensorsFile file(path);
+  try {
+    file.to_16bit("w");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnsupported);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'w'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("F32"), std::string::npos) << msg;
+  }
 }
 
 TEST_F(SafeTensorsTest, HalfConversionMatchesEveryFiniteValue) {

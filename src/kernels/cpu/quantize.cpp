@@ -64,6 +64,11 @@ void half_to_float(const uint16_t* x, int64_t n, float* y) {
   (active_isa() >= Isa::kAvx2 ? &avx2::half_to_float : &scalar::half_to_float)(x, n, y);
 }
 
+void bf16_to_float(const uint16_t* x, int64_t n, float* y) {
+  // A shift the compiler vectorizes at any ISA level.
+  for (int64_t i = 0; i < n; ++i) y[i] = std::bit_cast<float>(uint32_t(x[i]) << 16);
+}
+
 namespace scalar {
 
 void quantize_row_u8(const float* x, int64_t cols, int32_t qmax, uint8_t* q, float* scale,

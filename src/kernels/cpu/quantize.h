@@ -29,6 +29,9 @@ void dequantize_rows(const int32_t* acc, int64_t rows, int64_t cols, const float
 // fp32 to bfloat16 bits, rounding to nearest even (NaN stays NaN).
 void float_to_bf16(const float* x, int64_t n, uint16_t* y);
 
+// bfloat16 bits to fp32 (exact).
+void bf16_to_float(const uint16_t* x, int64_t n, float* y);
+
 // fp32 to IEEE half bits, rounding to nearest even (overflow gives infinity), and back (exact).
 void float_to_half(const float* x, int64_t n, uint16_t* y);
 void half_to_float(const uint16_t* x, int64_t n, float* y);
