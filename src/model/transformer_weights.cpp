@@ -182,18 +182,18 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   if (spec.type_vocab_size > 0) w.token_type_embeddings = get(n.token_type_embeddings);
   const int64_t h = spec.hidden_size;
   // Gemma's x * (1 + weight), folded in fp32 as transformers computes it.
-  const auto norm_weight = [get, offset = static_cast<float>(spec.norm_weight_offset)](
-                               const std::string& name) {
-    std::vector<float> weight = get(name + ".weight");
-    if (offset != 0.0f) {
-      for (float& x : weight) x += offset;
-    }
-    return weight;
-  };
+  const auto norm_weight =
+      [get, offset = static_cast<float>(spec.norm_weight_offset)](const std::string& name) {
+        std::vector<float> weight = get(name + ".weight");
+        if (offset != 0.0f) {
+          for (float& x : weight) x += offset;
+        }
+        return weight;
+      };
   // A norm without bias gets a zero one, so the kernels have one shape of LayerNorm.
-  const auto norm = [get, h, norm_bias = spec.norm_bias, norm_weight](
-                        const std::string& name, std::vector<float>& weight,
-                        std::vector<float>& bias) {
+  const auto norm = [get, h, norm_bias = spec.norm_bias, norm_weight](const std::string& name,
+                                                                      std::vector<float>& weight,
+                                                                      std::vector<float>& bias) {
     weight = norm_weight(name);
     bias = norm_bias ? get(name + ".bias") : std::vector<float>(h, 0.0f);
   };
