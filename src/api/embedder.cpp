@@ -11,6 +11,7 @@
 #include <optional>
 #include <utility>
 
+#include "api/encoder_runs.h"
 #include "api/optimize_modes.h"
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
@@ -162,9 +163,7 @@ struct Embedder::Impl {
   std::unique_ptr<runtime::AdaptiveTuner> tuner;   // null unless adaptive batching is on
 
   // Activation buffers, one per concurrent model batch, reused across calls.
-  mutable std::mutex workspaces_mutex;
-  mutable std::vector<std::unique_ptr<model::Workspace>> free_workspaces;
-  mutable std::atomic<size_t> buffer_peak_bytes{0};
+  WorkspacePool workspaces;
 
   explicit Impl(TextTokenizer tokenizer_in) : tokenizer(std::move(tokenizer_in)) {}
 
@@ -173,23 +172,6 @@ struct Embedder::Impl {
   // What follows the input module (modules.json after pooling, normalization) and the runtime
   // knobs, for either input module.
   void finish_load(const model::ModelFolder& folder, int64_t pooled_dimension);
-
-  std::unique_ptr<model::Workspace> take_workspace() const {
-    std::lock_guard lock(workspaces_mutex);
-    if (free_workspaces.empty()) return std::make_unique<model::Workspace>();
-    auto workspace = std::move(free_workspaces.back());
-    free_workspaces.pop_back();
-    return workspace;
-  }
-
-  void return_workspace(std::unique_ptr<model::Workspace> workspace) const {
-    size_t seen = buffer_peak_bytes.load();
-    const size_t bytes = workspace->bytes();
-    while (bytes > seen && !buffer_peak_bytes.compare_exchange_weak(seen, bytes)) {
-    }
-    std::lock_guard lock(workspaces_mutex);
-    free_workspaces.push_back(std::move(workspace));
-  }
 
   std::string resolve_prompt(const EncodeOptions& options) const;
   int64_t prompt_length(const std::string& prompt) const;
@@ -428,19 +410,10 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   impl->finish_load(folder, impl->pooling.output_dimension());
 
   ModelInfo& info = impl->info;
-  info.architecture = config.model_type;
-  info.hidden_size = static_cast<size_t>(config.hidden_size);
-  info.layers = static_cast<size_t>(config.num_hidden_layers);
-  info.attention_heads = static_cast<size_t>(config.num_attention_heads);
-  info.intermediate_size = static_cast<size_t>(config.intermediate_size);
-  info.vocab_size = static_cast<size_t>(config.vocab_size);
-  info.activation = std::string(kernels::to_string(config.hidden_act));
+  describe_encoder(config, *impl->encoder, info);
   info.pooling = describe_pooling(impl->pooling);
   info.parameters = count_parameters(config) + impl->output_chain.parameters();
   info.weight_dtype = dtype;
-  info.precision = public_precision(impl->encoder->precision());
-  info.compute_dtype = std::string(to_string(info.precision));
-  info.weight_bytes = impl->encoder->weight_bytes();
   runtime::ModelShape shape;
   shape.hidden_size = info.hidden_size;
   shape.intermediate_size = info.intermediate_size;
@@ -451,9 +424,6 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   info.weight_bytes_fp32 = runtime::estimate_weight_bytes(shape, Precision::kF32);
   info.weight_bytes_bf16 = runtime::estimate_weight_bytes(shape, Precision::kBF16);
   info.weight_bytes_int8 = runtime::estimate_weight_bytes(shape, Precision::kInt8);
-  info.warnings = impl->encoder->warnings();
-  info.matmul_one_row = impl->encoder->matmul_implementation(1);
-  info.matmul_batch = impl->encoder->matmul_implementation(256);
   return Embedder(std::move(impl));
 }
 
@@ -545,28 +515,13 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
   }
 
   const auto t1 = Clock::now();
-  auto workspace = impl.take_workspace();
+  const WorkspacePool::Lease workspace = impl.workspaces.acquire();
   InferenceOpTimes ops;
-  double paused_ms = 0;  // spent in the checkpoint, on other batches
-  std::function<void()> timed_checkpoint;
-  if (checkpoint) {
-    timed_checkpoint = [&] {
-      const auto start = Clock::now();
-      checkpoint();
-      // The checkpoint's batches set their own thread count; this one goes on with its own.
-      kernels::use_threads(impl.knobs.threads);
-      paused_ms += elapsed_ms(start, Clock::now());
-    };
-  }
+  const TimedCheckpoint timed_checkpoint(checkpoint, impl.knobs.threads);
   std::span<const float> hidden;
   if (impl.encoder) {  // a StaticEmbedding model has no token states: it averages table rows
-    try {
-      hidden = impl.encoder->forward({ids, type_ids, offsets}, *workspace, impl.knobs.deterministic,
-                                     times ? &ops : nullptr, timed_checkpoint);
-    } catch (...) {
-      impl.return_workspace(std::move(workspace));
-      throw;
-    }
+    hidden = impl.encoder->forward({ids, type_ids, offsets}, *workspace, impl.knobs.deterministic,
+                                   times ? &ops : nullptr, timed_checkpoint.callback());
   }
 
   const auto t2 = Clock::now();
@@ -584,7 +539,6 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
           hidden_size, local_offsets, todo[k]->prompt_length, pooled.data() + k * pooled_size);
     }
   }
-  impl.return_workspace(std::move(workspace));
   // The modules after pooling (Dense, LayerNorm, ...), then the final Normalize below; the
   // Matryoshka truncation comes after the cache, which keeps full vectors.
   const size_t dimension = impl.info.model_dimension;
@@ -612,7 +566,7 @@ void Embedder::embed_batch(std::span<PreparedText* const> items, StageTimes* tim
   for (PreparedText* item : todo) truncate_embedding(*item);
   if (times) {
     times->tensor_conversion_ms += elapsed_ms(t0, t1);
-    times->model_inference_ms += elapsed_ms(t1, t2) - paused_ms;
+    times->model_inference_ms += elapsed_ms(t1, t2) - timed_checkpoint.paused_ms();
     times->pooling_ms += elapsed_ms(t2, t3);
     times->normalization_ms += elapsed_ms(t3, t4);
     times->ops += ops;
@@ -724,7 +678,7 @@ Embeddings Embedder::encode(std::span<const std::string> texts,
     profile.tokens_per_second = seconds > 0 ? double(result.total_tokens) / seconds : 0;
     profile.embeddings_per_second = seconds > 0 ? double(texts.size()) / seconds : 0;
     profile.memory_peak_mb = double(process_peak_rss_bytes()) / kBytesPerMb;
-    profile.buffer_peak_mb = double(impl.buffer_peak_bytes.load()) / kBytesPerMb;
+    profile.buffer_peak_mb = double(impl.workspaces.peak_bytes()) / kBytesPerMb;
     profile.overlapped_tokenization_ms = overlapped_tokenization_ms;
     profile.precision = impl.info.compute_dtype;
     profile.tuner_decisions = std::move(tuner_decisions);
@@ -739,7 +693,7 @@ CacheStats Embedder::cache_stats() const {
   return {s.hits, s.misses, s.entries, s.bytes, s.capacity_bytes};
 }
 
-size_t Embedder::buffer_peak_bytes() const { return impl_->buffer_peak_bytes.load(); }
+size_t Embedder::buffer_peak_bytes() const { return impl_->workspaces.peak_bytes(); }
 
 const ModelInfo& Embedder::info() const noexcept { return impl_->info; }
 const TextTokenizer& Embedder::tokenizer() const noexcept { return impl_->tokenizer; }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <mutex>
 
+#include "api/encoder_runs.h"
 #include "api/optimize_modes.h"
 #include "api/text_tokenizer_impl.h"
 #include "embedrt/error.h"
@@ -127,8 +128,7 @@ struct Reranker::Impl {
   ResolvedKnobs knobs;
   RerankerInfo info;
 
-  mutable std::mutex workspaces_mutex;
-  mutable std::vector<std::unique_ptr<model::Workspace>> free_workspaces;
+  WorkspacePool workspaces;
 
   Impl(TextTokenizer t, model::TransformerEncoder e, model::ClassifierHead h)
       : tokenizer(std::move(t)), encoder(std::move(e)), head(std::move(h)) {}
@@ -180,27 +180,15 @@ Reranker Reranker::load(const std::string& model, const EmbedderOptions& options
   info.token_type_ids = reads_token_type_ids(folder) && spec.type_vocab_size > 1;
   ModelInfo& m = info.model;
   m.dir = folder.dir;
-  m.architecture = spec.model_type;
+  describe_encoder(spec, impl->encoder, m);
   m.dimension = head_spec.labels.size();
-  m.hidden_size = size_t(spec.hidden_size);
-  m.layers = size_t(spec.num_hidden_layers);
-  m.attention_heads = size_t(spec.num_attention_heads);
-  m.intermediate_size = size_t(spec.intermediate_size);
-  m.vocab_size = size_t(spec.vocab_size);
   m.max_length = impl->tokenizer.max_length();
-  m.activation = std::string(kernels::to_string(spec.hidden_act));
   m.pooling = "classifier";
   m.optimize = options.optimize;
-  m.precision = public_precision(impl->encoder.precision());
-  m.compute_dtype = std::string(to_string(m.precision));
   m.threads = knobs.threads;
   m.batch_size = knobs.batch_size;
   m.max_batch_tokens = knobs.max_batch_tokens;
   m.deterministic = true;
-  m.weight_bytes = impl->encoder.weight_bytes();
-  m.warnings = impl->encoder.warnings();
-  m.matmul_one_row = impl->encoder.matmul_implementation(1);
-  m.matmul_batch = impl->encoder.matmul_implementation(256);
   return Reranker(std::move(impl));
 }
 
@@ -227,15 +215,7 @@ std::vector<float> Reranker::predict(std::span<const std::pair<std::string, std:
 
   const runtime::LengthBatches plan =
       runtime::plan_by_length(encodings, {impl.knobs.batch_size, impl.knobs.max_batch_tokens});
-  std::unique_ptr<model::Workspace> workspace;
-  {
-    std::lock_guard lock(impl.workspaces_mutex);
-    if (!impl.free_workspaces.empty()) {
-      workspace = std::move(impl.free_workspaces.back());
-      impl.free_workspaces.pop_back();
-    }
-  }
-  if (!workspace) workspace = std::make_unique<model::Workspace>();
+  const WorkspacePool::Lease workspace = impl.workspaces.acquire();
   std::vector<float> scores(pairs.size() * labels);
   runtime::PackedInputs in;
   std::vector<float> logits;
@@ -249,10 +229,6 @@ std::vector<float> Reranker::predict(std::span<const std::pair<std::string, std:
       std::copy_n(logits.data() + (k - batch.begin) * labels, labels, row);
       if (!raw) apply_activation(impl.info.activation, row, labels);
     }
-  }
-  {
-    std::lock_guard lock(impl.workspaces_mutex);
-    impl.free_workspaces.push_back(std::move(workspace));
   }
   return scores;
 }
@@ -322,41 +298,14 @@ void Reranker::score_batch(std::span<PreparedText* const> items, StageTimes* tim
   for (const PreparedText* item : items) encodings.push_back(&item->encoding);
   runtime::PackedInputs in;
   runtime::pack_encodings(encodings, impl.info.token_type_ids, in);
-  std::unique_ptr<model::Workspace> workspace;
-  {
-    std::lock_guard lock(impl.workspaces_mutex);
-    if (!impl.free_workspaces.empty()) {
-      workspace = std::move(impl.free_workspaces.back());
-      impl.free_workspaces.pop_back();
-    }
-  }
-  if (!workspace) workspace = std::make_unique<model::Workspace>();
-  double paused_ms = 0;  // spent in the checkpoint, on other batches
-  std::function<void()> timed_checkpoint;
-  if (checkpoint) {
-    timed_checkpoint = [&] {
-      const auto start = Clock::now();
-      checkpoint();
-      kernels::use_threads(impl.knobs.threads);  // the checkpoint's batches set their own
-      paused_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    };
-  }
+  const WorkspacePool::Lease workspace = impl.workspaces.acquire();
+  const TimedCheckpoint timed_checkpoint(checkpoint, impl.knobs.threads);
   const auto t1 = Clock::now();
   const size_t labels = impl.info.labels.size();
   std::vector<float> logits(items.size() * labels);
-  try {
-    const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, *workspace, true,
-                                             nullptr, timed_checkpoint);
-    impl.head.forward(hidden, in.offsets, logits.data());
-  } catch (...) {
-    std::lock_guard lock(impl.workspaces_mutex);
-    impl.free_workspaces.push_back(std::move(workspace));
-    throw;
-  }
-  {
-    std::lock_guard lock(impl.workspaces_mutex);
-    impl.free_workspaces.push_back(std::move(workspace));
-  }
+  const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, *workspace, true,
+                                           nullptr, timed_checkpoint.callback());
+  impl.head.forward(hidden, in.offsets, logits.data());
   for (size_t k = 0; k < items.size(); ++k) {
     items[k]->embedding.assign(logits.begin() + std::ptrdiff_t(k * labels),
                                logits.begin() + std::ptrdiff_t((k + 1) * labels));
@@ -365,7 +314,7 @@ void Reranker::score_batch(std::span<PreparedText* const> items, StageTimes* tim
     const auto t2 = Clock::now();
     times->tensor_conversion_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
     times->model_inference_ms +=
-        std::chrono::duration<double, std::milli>(t2 - t1).count() - paused_ms;
+        std::chrono::duration<double, std::milli>(t2 - t1).count() - timed_checkpoint.paused_ms();
   }
 }
 

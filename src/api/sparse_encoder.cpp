@@ -5,6 +5,7 @@
 #include <functional>
 #include <numeric>
 
+#include "api/encoder_runs.h"
 #include "api/optimize_modes.h"
 #include "embedrt/error.h"
 #include "embedrt/text_tokenizer.h"
@@ -117,6 +118,7 @@ struct SparseEncoder::Impl {
   ResolvedKnobs knobs;
   size_t max_length = 0;
   ModelInfo info;
+  WorkspacePool workspaces;
 
   Impl(tokenizer::Tokenizer t, model::TransformerEncoder e, model::MlmHead h)
       : tokenizer(std::move(t)), encoder(std::move(e)), head(std::move(h)) {}
@@ -164,27 +166,15 @@ SparseEncoder SparseEncoder::load(const std::string& model, const EmbedderOption
   impl->max_length = max_length;
   ModelInfo& m = impl->info;
   m.dir = dir;
-  m.architecture = spec.model_type;
+  describe_encoder(spec, impl->encoder, m);
   m.dimension = m.model_dimension = size_t(impl->head.vocab_size());
-  m.hidden_size = size_t(spec.hidden_size);
-  m.layers = size_t(spec.num_hidden_layers);
-  m.attention_heads = size_t(spec.num_attention_heads);
-  m.intermediate_size = size_t(spec.intermediate_size);
-  m.vocab_size = size_t(spec.vocab_size);
   m.max_length = max_length;
-  m.activation = std::string(kernels::to_string(spec.hidden_act));
   m.pooling = splade.strategy == model::SpladeStrategy::kSum ? "splade-sum" : "splade-max";
   m.optimize = options.optimize;
-  m.precision = public_precision(impl->encoder.precision());
-  m.compute_dtype = std::string(to_string(m.precision));
   m.threads = knobs.threads;
   m.batch_size = knobs.batch_size;
   m.max_batch_tokens = knobs.max_batch_tokens;
   m.deterministic = true;
-  m.weight_bytes = impl->encoder.weight_bytes();
-  m.warnings = impl->encoder.warnings();
-  m.matmul_one_row = impl->encoder.matmul_implementation(1);
-  m.matmul_batch = impl->encoder.matmul_implementation(256);
   return SparseEncoder(std::move(impl));
 }
 
@@ -201,12 +191,12 @@ std::vector<SparseVector> SparseEncoder::encode(std::span<const std::string> tex
 
   const int64_t vocab = impl.head.vocab_size();
   std::vector<SparseVector> out(texts.size());
-  model::Workspace workspace;
+  const WorkspacePool::Lease workspace = impl.workspaces.acquire();
   runtime::PackedInputs in;
   std::vector<float> dense;
   for (const runtime::BatchRange& batch : plan.batches) {
     runtime::pack_batch(encodings, plan, batch, /*with_type_ids=*/true, in);
-    const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, workspace);
+    const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, *workspace);
     dense.resize((batch.end - batch.begin) * vocab);
     impl.head.splade(hidden, in.offsets, impl.splade, dense.data());
     for (size_t k = batch.begin; k < batch.end; ++k) {
@@ -249,20 +239,11 @@ void SparseEncoder::encode_batch(std::span<PreparedText* const> items, StageTime
   for (const PreparedText* item : items) encodings.push_back(&item->encoding);
   runtime::PackedInputs in;
   runtime::pack_encodings(encodings, /*with_type_ids=*/true, in);
-  double paused_ms = 0;  // spent in the checkpoint, on other batches
-  std::function<void()> timed_checkpoint;
-  if (checkpoint) {
-    timed_checkpoint = [&] {
-      const auto start = Clock::now();
-      checkpoint();
-      kernels::use_threads(impl.knobs.threads);  // the checkpoint's batches set their own
-      paused_ms += std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    };
-  }
+  const TimedCheckpoint timed_checkpoint(checkpoint, impl.knobs.threads);
   const auto t1 = Clock::now();
-  model::Workspace workspace;
-  const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, workspace, true,
-                                           nullptr, timed_checkpoint);
+  const WorkspacePool::Lease workspace = impl.workspaces.acquire();
+  const auto hidden = impl.encoder.forward({in.ids, in.type_ids, in.offsets}, *workspace, true,
+                                           nullptr, timed_checkpoint.callback());
   const int64_t vocab = impl.head.vocab_size();
   std::vector<float> dense(items.size() * size_t(vocab));
   impl.head.splade(hidden, in.offsets, impl.splade, dense.data());
@@ -282,7 +263,7 @@ void SparseEncoder::encode_batch(std::span<PreparedText* const> items, StageTime
   if (times) {
     times->tensor_conversion_ms += std::chrono::duration<double, std::milli>(t1 - t0).count();
     times->model_inference_ms +=
-        std::chrono::duration<double, std::milli>(t2 - t1).count() - paused_ms;
+        std::chrono::duration<double, std::milli>(t2 - t1).count() - timed_checkpoint.paused_ms();
     times->pooling_ms += std::chrono::duration<double, std::milli>(Clock::now() - t2).count();
   }
 }
