@@ -72,6 +72,24 @@ void append_quantized_array(std::string& out, std::span<const float> values,
 
 }  // namespace
 
+std::shared_ptr<Job> run_job(BatchScheduler& scheduler, std::vector<PreparedText> prepared,
+                             int client_fd, Reply& reply, std::string_view what) {
+  auto job = std::make_shared<Job>(std::move(prepared));
+  if (!scheduler.submit(job)) throw ApiError(503, "the server is shutting down");
+  const Job::State state = job->wait(client_fd);
+  reply.queue_ms = job->queue_ms();
+  reply.inference_ms = job->inference_ms();
+  if (state == Job::State::kCancelled) {
+    reply.client_gone = true;
+    reply.status = 499;
+    return nullptr;
+  }
+  if (state == Job::State::kFailed) {
+    throw ApiError(500, std::string(what) + " failed: " + job->error());
+  }
+  return job;
+}
+
 EmbeddingService::EmbeddingService(const Embedder& embedder, BatchScheduler& scheduler,
                                    Metrics& metrics, const ServerOptions& options,
                                    std::string model_name)
@@ -166,17 +184,8 @@ Reply EmbeddingService::embed(ApiStyle style, std::string_view body, int client_
     tokens += prepared[i].tokens;
   }
 
-  auto job = std::make_shared<Job>(std::move(prepared));
-  if (!scheduler_.submit(job)) throw ApiError(503, "the server is shutting down");
-  const Job::State state = job->wait(client_fd);
-  reply.queue_ms = job->queue_ms();
-  reply.inference_ms = job->inference_ms();
-  if (state == Job::State::kCancelled) {
-    reply.client_gone = true;
-    reply.status = 499;
-    return reply;
-  }
-  if (state == Job::State::kFailed) throw ApiError(500, "embedding failed: " + job->error());
+  const auto job = run_job(scheduler_, std::move(prepared), client_fd, reply, "embedding");
+  if (!job) return reply;
 
   const auto encode_start = Clock::now();
   std::vector<PreparedText>& texts = job->texts();

@@ -24,6 +24,13 @@ struct Reply {
   bool client_gone = false;  // the client hung up while its texts waited; nothing to send
 };
 
+// Queues `prepared` as one job on the scheduler and waits for it. Returns the finished job, or null
+// when the client hung up first (`reply` then says 499). Throws ApiError 503 while the server shuts
+// down and 500 ("<what> failed: ...") when the batch failed. Sets reply's queue and inference
+// times.
+std::shared_ptr<Job> run_job(BatchScheduler& scheduler, std::vector<PreparedText> prepared,
+                             int client_fd, Reply& reply, std::string_view what);
+
 class EmbeddingService {
  public:
   EmbeddingService(const Embedder& embedder, BatchScheduler& scheduler, Metrics& metrics,

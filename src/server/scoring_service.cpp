@@ -76,22 +76,6 @@ ScoringService::ScoringService(const Reranker* reranker, const SparseEncoder* sp
       options_(options),
       model_name_(std::move(model_name)) {}
 
-bool ScoringService::run(std::shared_ptr<Job>& job, std::vector<PreparedText> prepared,
-                         int client_fd, Reply& reply) const {
-  job = std::make_shared<Job>(std::move(prepared));
-  if (!scheduler_.submit(job)) throw ApiError(503, "the server is shutting down");
-  const Job::State state = job->wait(client_fd);
-  reply.queue_ms = job->queue_ms();
-  reply.inference_ms = job->inference_ms();
-  if (state == Job::State::kCancelled) {
-    reply.client_gone = true;
-    reply.status = 499;
-    return false;
-  }
-  if (state == Job::State::kFailed) throw ApiError(500, "scoring failed: " + job->error());
-  return true;
-}
-
 Reply ScoringService::rerank(ApiStyle style, std::string_view body, int client_fd,
                              std::string_view request_id) const {
   const auto parse_start = Clock::now();
@@ -116,8 +100,8 @@ Reply ScoringService::rerank(ApiStyle style, std::string_view body, int client_f
   const size_t tokens = check_lengths(prepared, truncate, reranker_->info().model.max_length, param,
                                       "the query and text are");
 
-  std::shared_ptr<Job> job;
-  if (!run(job, std::move(prepared), client_fd, reply)) return reply;
+  const auto job = run_job(scheduler_, std::move(prepared), client_fd, reply, "scoring");
+  if (!job) return reply;
   const auto encode_start = Clock::now();
   std::vector<PreparedText>& items = job->texts();
   std::vector<float> scores(items.size());
@@ -197,8 +181,8 @@ Reply ScoringService::predict(std::string_view body, int client_fd) const {
   const size_t tokens = check_lengths(prepared, request.truncate.value_or(options_.auto_truncate),
                                       reranker_->info().model.max_length, "inputs", "the input is");
 
-  std::shared_ptr<Job> job;
-  if (!run(job, std::move(prepared), client_fd, reply)) return reply;
+  const auto job = run_job(scheduler_, std::move(prepared), client_fd, reply, "scoring");
+  if (!job) return reply;
   const auto encode_start = Clock::now();
   const std::vector<std::string>& labels = reranker_->info().labels;
   std::vector<PreparedText>& items = job->texts();
@@ -245,8 +229,8 @@ Reply ScoringService::embed_sparse(std::string_view body, int client_fd) const {
   const size_t tokens = check_lengths(prepared, request.truncate.value_or(options_.auto_truncate),
                                       sparse_->max_length(), "inputs", "the input is");
 
-  std::shared_ptr<Job> job;
-  if (!run(job, std::move(prepared), client_fd, reply)) return reply;
+  const auto job = run_job(scheduler_, std::move(prepared), client_fd, reply, "scoring");
+  if (!job) return reply;
   const auto encode_start = Clock::now();
   std::vector<PreparedText>& items = job->texts();
   std::string& out = reply.body;

@@ -36,10 +36,6 @@ class ScoringService {
   std::string info() const;
 
  private:
-  // Queues the prepared inputs and waits; false when the client left (reply says so).
-  bool run(std::shared_ptr<Job>& job, std::vector<PreparedText> prepared, int client_fd,
-           Reply& reply) const;
-
   const Reranker* reranker_;
   const SparseEncoder* sparse_;
   BatchScheduler& scheduler_;
