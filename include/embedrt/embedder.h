@@ -131,7 +131,11 @@ struct ModelInfo {
   size_t hidden_size = 0;
   size_t layers = 0;
   size_t attention_heads = 0;
+  size_t key_value_heads = 0;  // fewer than attention_heads with grouped-query attention
+  size_t head_dim = 0;         // not always hidden_size / attention_heads (Qwen3, Gemma 3)
   size_t intermediate_size = 0;
+  bool gated_mlp = false;  // SwiGLU / GeGLU: the up projection is 2 * intermediate_size wide
+  bool pre_norm = false;   // norms on each block's input (ModernBERT, Qwen3, Gemma 3)
   size_t vocab_size = 0;
   size_t max_length = 0;  // effective maximum tokens per text
   std::string activation;

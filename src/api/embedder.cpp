@@ -414,12 +414,8 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   info.pooling = describe_pooling(impl->pooling);
   info.parameters = count_parameters(config) + impl->output_chain.parameters();
   info.weight_dtype = dtype;
-  runtime::ModelShape shape;
-  shape.hidden_size = info.hidden_size;
-  shape.intermediate_size = info.intermediate_size;
-  shape.layers = info.layers;
-  shape.parameters = info.parameters;
-  shape.vocab_size = info.vocab_size;
+  runtime::ModelShape shape = model_shape(info);
+  shape.weight_bytes = 0;  // estimate every precision, not the loaded one's measured bytes
   shape.word_embeddings_16bit = dtype == "F16" || dtype == "BF16";
   info.weight_bytes_fp32 = runtime::estimate_weight_bytes(shape, Precision::kF32);
   info.weight_bytes_bf16 = runtime::estimate_weight_bytes(shape, Precision::kBF16);

@@ -47,7 +47,11 @@ void describe_encoder(const model::TransformerSpec& spec, const model::Transform
   info.hidden_size = size_t(spec.hidden_size);
   info.layers = size_t(spec.num_hidden_layers);
   info.attention_heads = size_t(spec.num_attention_heads);
+  info.key_value_heads = size_t(spec.kv_heads());
+  info.head_dim = size_t(spec.head_dim());
   info.intermediate_size = size_t(spec.intermediate_size);
+  info.gated_mlp = spec.mlp == model::MlpKind::kGated;
+  info.pre_norm = spec.norm_placement == model::NormPlacement::kPre;
   info.vocab_size = size_t(spec.vocab_size);
   info.activation = std::string(kernels::to_string(spec.hidden_act));
   info.precision = public_precision(encoder.precision());
@@ -56,6 +60,22 @@ void describe_encoder(const model::TransformerSpec& spec, const model::Transform
   info.warnings = encoder.warnings();
   info.matmul_one_row = encoder.matmul_implementation(1);
   info.matmul_batch = encoder.matmul_implementation(256);
+}
+
+runtime::ModelShape model_shape(const ModelInfo& info) {
+  runtime::ModelShape shape;
+  shape.hidden_size = info.hidden_size;
+  shape.intermediate_size = info.intermediate_size;
+  shape.attention_heads = info.attention_heads;
+  shape.key_value_heads = info.key_value_heads;
+  shape.head_dim = info.head_dim;
+  shape.gated_mlp = info.gated_mlp;
+  shape.pre_norm = info.pre_norm;
+  shape.layers = info.layers;
+  shape.parameters = info.parameters;
+  shape.vocab_size = info.vocab_size;
+  shape.weight_bytes = info.weight_bytes;
+  return shape;
 }
 
 }  // namespace embedrt

@@ -13,6 +13,7 @@
 #include "embedrt/embedder.h"
 #include "model/transformer_encoder.h"
 #include "model/transformer_spec.h"
+#include "runtime/memory_model.h"
 
 namespace embedrt {
 
@@ -71,5 +72,8 @@ class TimedCheckpoint {
 // activation, precision, weight bytes, warnings and matmul kernels.
 void describe_encoder(const model::TransformerSpec& spec, const model::TransformerEncoder& encoder,
                       ModelInfo& info);
+
+// The memory model's view of a described model (weight_bytes included: 0 means estimate them).
+runtime::ModelShape model_shape(const ModelInfo& info);
 
 }  // namespace embedrt

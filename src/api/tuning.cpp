@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 
+#include "api/encoder_runs.h"
 #include "embedrt/error.h"
 #include "kernels/cpu/threads.h"
 #include "model/json_file.h"
@@ -22,18 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-runtime::ModelShape shape_of(const ModelInfo& info) {
-  runtime::ModelShape shape;
-  shape.hidden_size = info.hidden_size;
-  shape.intermediate_size = info.intermediate_size;
-  shape.attention_heads = info.attention_heads;
-  shape.layers = info.layers;
-  shape.parameters = info.parameters;
-  shape.vocab_size = info.vocab_size;
-  shape.weight_bytes = info.weight_bytes;
-  return shape;
-}
 
 int threads_of(const ModelInfo& info) {
   return info.threads > 0 ? info.threads : omp_get_num_procs();
@@ -154,7 +143,7 @@ void require_positive(const std::vector<T>& values, const char* what) {
 BatchMemoryEstimate estimate_batch_memory(const ModelInfo& model, size_t batch_tokens,
                                           size_t longest_sequence) {
   const runtime::MemoryEstimate e = runtime::estimate_memory(
-      shape_of(model),
+      model_shape(model),
       {batch_tokens, longest_sequence, threads_of(model), model.precision, model.deterministic});
   return {e.activations, e.attention_scratch, e.quantized_inputs, e.gemm_tail, e.weights};
 }
@@ -165,7 +154,7 @@ size_t find_optimal_batch_size(const ModelInfo& model, size_t sequence_length,
   const size_t cap = model.max_batch_tokens > 0
                          ? std::max<size_t>(1, model.max_batch_tokens / sequence_length)
                          : kMaxBatchSize;
-  return runtime::largest_batch_size(shape_of(model), sequence_length, available_memory_bytes,
+  return runtime::largest_batch_size(model_shape(model), sequence_length, available_memory_bytes,
                                      settings_of(model), cap);
 }
 
@@ -174,7 +163,7 @@ size_t find_optimal_token_budget(const ModelInfo& model, size_t longest_sequence
   if (longest_sequence == 0) return 0;
   const size_t cap = model.max_batch_tokens > 0 ? std::max(model.max_batch_tokens, longest_sequence)
                                                 : kMaxBatchSize * longest_sequence;
-  return runtime::largest_token_budget(shape_of(model), longest_sequence, available_memory_bytes,
+  return runtime::largest_token_budget(model_shape(model), longest_sequence, available_memory_bytes,
                                        settings_of(model), cap);
 }
 

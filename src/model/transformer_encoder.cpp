@@ -1,5 +1,6 @@
 #include "model/transformer_encoder.h"
 
+#include <malloc.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -163,6 +164,12 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
                             std::move(l.post_attention_norm_weight),
                             std::move(l.post_ffn_norm_weight)});
   }
+#ifdef __GLIBC__
+  // Each layer's fp32 copy was freed as soon as it was packed; glibc keeps such freed blocks in
+  // the heap (its mmap threshold grows past their size), so hand them back to the system rather
+  // than leave a layer's worth of dead pages resident for the process's life.
+  malloc_trim(0);
+#endif
 }
 
 TransformerEncoder TransformerEncoder::load(const std::filesystem::path& dir,

@@ -23,14 +23,30 @@ size_t int8_padded_tail(size_t rows) {
   return padded - (padded - 1) / 256 * 256;
 }
 
-size_t matmul_weight_count(const ModelShape& m) {
-  const size_t h = m.hidden_size, i = m.intermediate_size;
-  return m.layers * (4 * h * h + 2 * h * i);
+// The widths the matmuls see: Q (query heads x head_dim), KV (one of K and V), U (the up
+// projection's output: I, or 2I gated).
+struct Widths {
+  size_t h, i, q, kv, u;
+  size_t qkv() const { return q + 2 * kv; }
+};
+
+Widths widths(const ModelShape& m) {
+  const size_t heads = std::max<size_t>(m.attention_heads, 1);
+  const size_t d = m.head_dim > 0 ? m.head_dim : m.hidden_size / heads;
+  const size_t kv_heads = m.key_value_heads > 0 ? m.key_value_heads : heads;
+  const size_t i = m.intermediate_size;
+  return {m.hidden_size, i, heads * d, kv_heads * d, m.gated_mlp ? 2 * i : i};
 }
 
-// Matmul output channels per layer: QKV (3H), attention output (H), FFN up (I), FFN down (H).
+size_t matmul_weight_count(const ModelShape& m) {
+  const Widths w = widths(m);
+  return m.layers * (w.h * w.qkv() + w.q * w.h + w.h * w.u + w.i * w.h);
+}
+
+// Matmul output channels per layer: QKV, attention output (H), FFN up (U), FFN down (H).
 size_t matmul_outputs(const ModelShape& m) {
-  return m.layers * (5 * m.hidden_size + m.intermediate_size);
+  const Widths w = widths(m);
+  return m.layers * (w.qkv() + 2 * w.h + w.u);
 }
 
 }  // namespace
@@ -56,16 +72,18 @@ size_t estimate_weight_bytes(const ModelShape& m, Precision precision) {
 }
 
 MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
-  const size_t h = m.hidden_size, i = m.intermediate_size, t = b.tokens;
-  const size_t heads = std::max<size_t>(m.attention_heads, 1);
+  const Widths w = widths(m);
+  const size_t h = w.h, i = w.i, t = b.tokens;
   const size_t threads = static_cast<size_t>(std::max(b.threads, 1));
   MemoryEstimate e;
   const size_t ffn_rows = std::min(t, kFfnChunkTokens);
-  e.activations = kF32 * (t * 6 * h + ffn_rows * i);
+  e.activations = kF32 * (t * (2 * h + w.qkv() + w.q + (m.pre_norm ? h : 0)) +
+                          ffn_rows * (w.u + (m.gated_mlp ? i : 0)));
   if (t > 0 && b.longest > 0) {
+    const size_t head_dim = w.q / std::max<size_t>(m.attention_heads, 1);
     e.attention_scratch = kF32 * threads *
                           kernels::attention_scratch_per_thread(static_cast<int64_t>(b.longest),
-                                                                static_cast<int64_t>(h / heads));
+                                                                static_cast<int64_t>(head_dim));
   }
   if (t == 0) {
     e.weights = estimate_weight_bytes(m, b.precision);
@@ -77,16 +95,16 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
       // rows it is given: the batch, or one feed-forward chunk for the FFN down projection.
       const size_t rows_h = b.deterministic ? std::min<size_t>(t, 128) : t;
       const size_t rows_i = b.deterministic ? std::min<size_t>(ffn_rows, 128) : ffn_rows;
-      e.quantized_inputs = 2 * std::max(rows_h * h, rows_i * i);
+      e.quantized_inputs = 2 * std::max(rows_h * std::max(h, w.q), rows_i * i);
       break;
     }
     case Precision::kInt8: {
       // All rows of a call are quantized at once; the feed-forward block comes in chunks.
       const size_t last_chunk = t - (t - 1) / kFfnChunkTokens * kFfnChunkTokens;
       e.quantized_inputs =
-          std::max(round_up(t, 16) * h, round_up(ffn_rows, 16) * i) + 2 * kF32 * t +
-          kF32 *
-              std::max(int8_padded_tail(t) * 3 * h, int8_padded_tail(last_chunk) * std::max(h, i));
+          std::max(round_up(t, 16) * std::max(h, w.q), round_up(ffn_rows, 16) * i) + 2 * kF32 * t +
+          kF32 * std::max(int8_padded_tail(t) * w.qkv(),
+                          int8_padded_tail(last_chunk) * std::max(h, w.u));
       break;
     }
     case Precision::kF32:
@@ -97,7 +115,7 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
   // u8 buffer instead.
   if (b.deterministic && b.precision != Precision::kInt8) {
     const size_t tail_rows = round_up(std::min<size_t>(t, 12), 6);
-    e.gemm_tail = kF32 * tail_rows * (2 * i + h);
+    e.gemm_tail = kF32 * tail_rows * (w.u + i + h);
   }
   e.weights = estimate_weight_bytes(m, b.precision);
   return e;

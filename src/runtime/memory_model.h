@@ -3,21 +3,27 @@
 //
 // The estimate follows the buffers the encoder actually allocates (model::Workspace::reserve and
 // kernels::Linear), so it is a formula, not a fit. For T tokens in the batch, L tokens in its
-// longest sequence, hidden size H, intermediate size I, head_dim D = H / heads and N threads:
+// longest sequence, hidden size H, intermediate size I, head_dim D (H / heads unless the config
+// says otherwise), Q = heads·D, KV = kv_heads·D, U = I (2I for gated MLPs) and N threads:
 //
-//   activations        4·T·6H + 4·F·I   hidden, fused QKV (3H), attention context, residual sum,
-//                                       and the FFN intermediate for F = min(T, 512) tokens (the
-//                                       feed-forward block runs in 512-token chunks): one set
-//                                       reused by every layer, so the layer count does not
-//                                       multiply it
+//   activations        4·T·(2H + Q + 2KV + Q [+ H pre-norm]) + 4·F·(U [+ I gated])
+//                                       hidden, fused QKV (Q + 2KV), attention context (Q),
+//                                       residual sum, a pre-norm block's normalized input, and
+//                                       the FFN intermediate (and gated product) for F = min(T,
+//                                       512) tokens (the feed-forward block runs in 512-token
+//                                       chunks): one set reused by every layer, so the layer
+//                                       count does not multiply it
 //   attention_scratch  4·N·(⌈L⌉₈·(D + 4) + ⌈D⌉₈ + 16)   K transposed plus score rows, per thread
-//   quantized_inputs   bf16: 2·max(R·H, R'·I)   the matmul input converted to bf16, R (R') rows
+//   quantized_inputs   bf16: 2·max(R·max(H, Q), R'·I)   the matmul input converted to bf16, R (R')
+//   rows
 //                                               per oneDNN call: min(T (F), 128) batch-invariant,
 //                                               else T (F)
-//                      int8: max(⌈T⌉₁₆·H, ⌈F⌉₁₆·I) + 8·T   the input quantized to u8 per token,
-//                            + 4·r·max(3H, I)              with its scale and zero point; s32
+//                      int8: max(⌈T⌉₁₆·max(H, Q), ⌈F⌉₁₆·I) + 8·T   the input quantized to u8 per
+//                      token,
+//                            + 4·r·max(Q + 2KV, U)         with its scale and zero point; s32
 //                                                          sums of a padded last call (r rows)
-//   gemm_tail          4·R·(2I + H), R = min(T, 12)↑6  zero-padded tail rows of the batch-invariant
+//   gemm_tail          4·R·(U + I + H), R = min(T, 12)↑6  zero-padded tail rows of the
+//   batch-invariant
 //                                                      fp32/bf16 GEMM (0 for int8 and when
 //                                                      not batch-invariant)
 //   weights            the packed weights, resident whatever the batch (given, or estimated as
@@ -44,6 +50,10 @@ struct ModelShape {
   size_t hidden_size = 0;
   size_t intermediate_size = 0;
   size_t attention_heads = 0;
+  size_t key_value_heads = 0;  // 0: attention_heads
+  size_t head_dim = 0;         // 0: hidden_size / attention_heads
+  bool gated_mlp = false;      // the up projection is 2 * intermediate_size wide
+  bool pre_norm = false;       // one more [tokens, hidden] buffer (a block's normalized input)
   size_t layers = 0;
   size_t parameters = 0;    // all parameters, embedding tables included
   size_t vocab_size = 0;    // rows of the word embedding table
