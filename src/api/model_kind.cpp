@@ -6,6 +6,7 @@
 #include "embedrt/text_tokenizer.h"
 #include "model/classifier_head.h"
 #include "model/json_file.h"
+#include "model/model_folder.h"
 #include "model/transformer_spec.h"
 
 namespace embedrt {
@@ -27,11 +28,6 @@ std::string_view to_string(ModelKind kind) noexcept {
 
 namespace {
 
-bool class_is(const std::string& type, std::string_view name) {
-  const auto dot = type.rfind('.');
-  return std::string_view(type).substr(dot == std::string::npos ? 0 : dot + 1) == name;
-}
-
 std::string string_field(const nlohmann::json& object, const char* name) {
   const auto it = object.find(name);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -49,10 +45,11 @@ ModelKind detect_model_kind(const std::string& model) {
     for (const auto& module : *modules) {
       if (!module.is_object()) continue;
       const std::string type = string_field(module, "type");
-      if (class_is(type, "MLMTransformer") || class_is(type, "SpladePooling")) {
+      if (model::st_class_name(type) == "MLMTransformer" ||
+          model::st_class_name(type) == "SpladePooling") {
         return ModelKind::kSparse;
       }
-      if (class_is(type, "Transformer")) {
+      if (model::st_class_name(type) == "Transformer") {
         transformer_dir = dir / string_field(module, "path");
       } else {
         embedding_chain = true;

@@ -12,6 +12,7 @@
 #include "kernels/cpu/threads.h"
 #include "model/json_file.h"
 #include "model/mlm_head.h"
+#include "model/model_folder.h"
 #include "model/safetensors.h"
 #include "model/transformer_encoder.h"
 #include "model/transformer_weights.h"
@@ -28,11 +29,6 @@ struct SparseFolder {
   fs::path transformer_dir, pooling_dir;
   size_t max_seq_length = 0;
 };
-
-bool class_is(const std::string& type, std::string_view name) {
-  const auto dot = type.rfind('.');
-  return type.substr(dot == std::string::npos ? 0 : dot + 1) == name;
-}
 
 // modules.json of a SparseEncoder: MLMTransformer (sentence-transformers 5) or a fill-mask
 // Transformer (6), then SpladePooling.
@@ -52,7 +48,7 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) {
       throw Error(ErrorCode::kInvalidModel, file.string() + ": expected modules with a type");
     }
-    splade = splade || class_is(m["type"].get<std::string>(), "SpladePooling");
+    splade = splade || model::st_class_name(m["type"].get<std::string>()) == "SpladePooling";
   }
   if (!splade) {
     throw Error(ErrorCode::kUnsupported,
@@ -62,10 +58,10 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
     const std::string type = m["type"];
     const std::string path =
         m.contains("path") && m["path"].is_string() ? m["path"].get<std::string>() : "";
-    if (class_is(type, "MLMTransformer")) {
+    if (model::st_class_name(type) == "MLMTransformer") {
       folder.transformer_dir = dir / path;
       mlm = true;
-    } else if (class_is(type, "Transformer")) {
+    } else if (model::st_class_name(type) == "Transformer") {
       // sentence-transformers 6 saves the MLM as a plain Transformer whose
       // sentence_bert_config.json says transformer_task "fill-mask".
       const fs::path config_file = dir / path / "sentence_bert_config.json";
@@ -80,7 +76,7 @@ SparseFolder read_sparse_folder(const fs::path& dir) {
       }
       folder.transformer_dir = dir / path;
       mlm = true;
-    } else if (class_is(type, "SpladePooling")) {
+    } else if (model::st_class_name(type) == "SpladePooling") {
       folder.pooling_dir = dir / path;
     } else {
       throw Error(ErrorCode::kUnsupported, file.string() + ": module type '" + type +

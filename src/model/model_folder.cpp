@@ -10,17 +10,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Module types are Python class paths. Releases before 6 wrote sentence_transformers.models.<Class>
-// (the name 6 still loads, as an alias), 6 writes the class's own module path
-// (sentence_transformers.sentence_transformer.modules.pooling.Pooling); only the class name
-// matters, inside the sentence_transformers package. A class of any other package is custom code.
-std::string_view st_class_name(std::string_view type) {
-  constexpr std::string_view kPackage = "sentence_transformers.";
-  if (!type.starts_with(kPackage)) return {};
-  const auto dot = type.rfind('.');
-  return type.substr(dot + 1);
-}
-
 [[noreturn]] void bad_field(const fs::path& file, const std::string& field,
                             const std::string& what) {
   throw Error(ErrorCode::kInvalidModel, file.string() + ": " + field + ": " + what);
@@ -164,6 +153,17 @@ ModelFolder read_model_folder(const fs::path& dir) {
     }
   }
   return folder;
+}
+
+// Module types are Python class paths. Releases before 6 wrote sentence_transformers.models.<Class>
+// (the name 6 still loads, as an alias), 6 writes the class's own module path
+// (sentence_transformers.sentence_transformer.modules.pooling.Pooling); only the class name
+// matters, inside the sentence_transformers package. A class of any other package is custom code.
+std::string_view st_class_name(std::string_view type) {
+  constexpr std::string_view kPackage = "sentence_transformers.";
+  if (!type.starts_with(kPackage)) return {};
+  const auto dot = type.rfind('.');
+  return type.substr(dot + 1);
 }
 
 }  // namespace embedrt::model

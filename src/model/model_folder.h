@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace embedrt::model {
@@ -54,5 +55,10 @@ struct ModelFolder {
 // (sentence_transformers.base.modules.dense.Dense); any other module, or one out of place, throws
 // naming modules.json, the entry and the type.
 ModelFolder read_model_folder(const std::filesystem::path& dir);
+
+// The class name of a modules.json type inside the sentence_transformers package, under the old
+// (sentence_transformers.models.Pooling) or new (....modules.pooling.Pooling) path; empty for
+// a class of any other package (custom code).
+std::string_view st_class_name(std::string_view type);
 
 }  // namespace embedrt::model
