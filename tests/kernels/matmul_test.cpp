@@ -264,6 +264,29 @@ TEST(LinearBf16, MatchesDoublePrecisionReference) {
   }
 }
 
+// Qwen3-0.6B's FFN down projection on one thread: there oneDNN's AMX bf16 kernel reproduces its
+// rows only in quanta of 48, so the load-time row-blocking probe runs four such quanta (192
+// rows). The probe buffers once held fewer rows and oneDNN wrote past them (heap corruption at
+// load); this keeps the shape in the suite, where the sanitizer builds see any overrun.
+TEST(LinearBf16, WideReductionOnOneThreadKeepsRowsIdentical) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kBF16);
+  const int saved_threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const int64_t in = 3072, out = 1024, rows = 200;
+  const LinearSpec spec{in, out, Activation::kNone, true, Precision::kBF16};
+  const auto w = random_vector(in * out, 11, -0.05f, 0.05f);
+  const auto x = random_vector(rows * in, 12, -2.0f, 2.0f);
+  const auto residual = random_vector(rows * out, 13);
+  const Linear linear(spec, w.data(), nullptr);
+  std::vector<float> all(rows * out), one(out);
+  linear.forward(x.data(), rows, all.data(), residual.data());
+  for (int64_t r : {int64_t{0}, int64_t{47}, int64_t{48}, rows - 1}) {
+    linear.forward(x.data() + r * in, 1, one.data(), residual.data() + r * out);
+    EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + r * out)) << "row " << r;
+  }
+  omp_set_num_threads(saved_threads);
+}
+
 TEST(Precision, FallbackNamesTheReason) {
   std::string why = "stale";
   EXPECT_EQ(resolve_precision(Precision::kF32, &why), Precision::kF32);

@@ -80,6 +80,10 @@ constexpr int64_t kPackingRows = 128;
 constexpr int64_t kQuantumCandidates[] = {1, 2, 4, 6, 8, 12, 16, 24, 32, 48};
 constexpr int64_t kMaxCallRows = 128;
 constexpr int64_t kSmallMultiples = 12;
+// Rows of the probe input that choose_row_blocking() runs: four quanta of the largest candidate
+// (the quantum test) and every call size up to kMaxCallRows.
+constexpr int64_t kProbeRows =
+    std::max(kMaxCallRows, 4 * kQuantumCandidates[std::size(kQuantumCandidates) - 1]);
 
 // int8 calls: oneDNN 2.6 picks its fast int8 kernels (AMX, VNNI brgemm) only for a fixed row count,
 // not for a run-time one, so rows go in calls of kInt8CallRows with the tail padded to a multiple
@@ -383,18 +387,22 @@ Linear::RowBlocking choose_row_blocking(const Linear::Impl& m) {
   if (auto it = cache.find(key); it != cache.end()) return it->second;
 
   const int64_t in = m.spec.in_features, out = m.spec.out_features;
-  const int64_t probe_rows = kMaxCallRows + kQuantumCandidates[std::size(kQuantumCandidates) - 1];
+  // Every run below stays within kProbeRows rows: the quantum test takes 4 quanta, the call sizes
+  // at most max(quantum, kMaxCallRows).
+  const int64_t probe_rows = kProbeRows;
   std::vector<float> x(probe_rows * in);
   uint32_t state = 12345;
   for (float& v : x) v = float(int32_t(state = state * 1664525u + 1013904223u) >> 8) * 0x1p-23f;
   const std::vector<float> residual(probe_rows * out, 0.5f);
   std::vector<float> reference(probe_rows * out), trial(probe_rows * out);
   const auto reference_by_quanta = [&](int64_t quantum, int64_t rows) {
+    if (rows > probe_rows) throw Error(ErrorCode::kInternal, "row blocking probe out of range");
     for (int64_t r = 0; r + quantum <= rows; r += quantum) {
       m.run(x.data() + r * in, quantum, reference.data() + r * out, residual.data());
     }
   };
   const auto reproduces_reference = [&](int64_t rows) {
+    if (rows > probe_rows) throw Error(ErrorCode::kInternal, "row blocking probe out of range");
     m.run(x.data(), rows, trial.data(), residual.data());
     return std::equal(trial.begin(), trial.begin() + rows * out, reference.begin());
   };
