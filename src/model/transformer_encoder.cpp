@@ -19,16 +19,6 @@ using kernels::Activation;
 using kernels::Linear;
 using kernels::LinearSpec;
 
-namespace {
-
-// The feed-forward block runs this many tokens at a time, so its [tokens, intermediate] buffer,
-// the largest activation, stays small (about 3 MB for MiniLM instead of 25 MB at 4,096 tokens).
-// Every op in it works row by row, and Linear's rows do not depend on the row count, so the
-// results are the same bits as in one pass.
-constexpr int64_t kFfnChunkTokens = 512;
-
-}  // namespace
-
 void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_len, int threads) {
   const auto grow = [](std::vector<float>& v, int64_t n) {
     if (v.size() < static_cast<size_t>(n)) v.resize(n);
@@ -38,7 +28,7 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
   grow(context_, tokens * c.query_dim());
   grow(sum_, tokens * c.hidden_size);
   const bool gated = c.mlp == MlpKind::kGated;
-  const int64_t chunk = std::min(tokens, kFfnChunkTokens);
+  const int64_t chunk = std::min(tokens, ffn_chunk_tokens(c.intermediate_size * (gated ? 2 : 1)));
   grow(intermediate_, chunk * c.intermediate_size * (gated ? 2 : 1));
   if (gated) grow(gated_, chunk * c.intermediate_size);
   if (c.norm_placement == NormPlacement::kPre) grow(normed_, tokens * c.hidden_size);
@@ -339,6 +329,7 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   const bool gated = config_.mlp == MlpKind::kGated;
   const bool rotary = config_.position == PositionKind::kRotary;
   const int64_t inner = config_.intermediate_size;
+  const int64_t ffn_chunk = ffn_chunk_tokens(gated ? 2 * inner : inner);
   const bool rms = config_.norm_kind == NormKind::kRms;
   const auto norm = [&](const float* x, const std::vector<float>& weight,
                         const std::vector<float>& bias, int64_t rows, float* out) {
@@ -434,8 +425,8 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
       norm(hidden, layer.output_norm_weight, layer.output_norm_bias, tokens, ws.normed_.data());
       ffn_input = ws.normed_.data();
     }
-    for (int64_t first = 0; first < tokens; first += kFfnChunkTokens) {
-      const int64_t n = std::min(kFfnChunkTokens, tokens - first);
+    for (int64_t first = 0; first < tokens; first += ffn_chunk) {
+      const int64_t n = std::min(ffn_chunk, tokens - first);
       layer.intermediate.forward(ffn_input + first * h, n, intermediate, nullptr, batch_invariant);
       const float* down_input = intermediate;
       if (gated) {

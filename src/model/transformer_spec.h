@@ -154,6 +154,14 @@ struct TransformerSpec {
   int64_t max_sequence_length() const noexcept { return max_position_embeddings - position_offset; }
 };
 
+// Tokens the feed-forward block runs at a time for an up projection `up_width` floats wide (the
+// intermediate size, twice it for a gated MLP): its fp32 output stays near 4 MiB, so the
+// activation and the down projection read it from cache rather than memory. Between 128 tokens
+// (what one batch-invariant matmul call takes) and 512, a multiple of 64: MiniLM 512, MPNet
+// 320, Qwen3-0.6B 128. Every op of the block works row by row, so the chunking never changes a
+// result's bits. The encoder's workspace and the memory model both size the chunk with this.
+int64_t ffn_chunk_tokens(int64_t up_width) noexcept;
+
 // The bucket of a relative position (key minus query) as transformers' MPNet and T5 (bidirectional)
 // compute it: half the buckets for keys after the query; within each half, distances below a
 // quarter of num_buckets get one bucket each, longer ones share log-spaced buckets up to

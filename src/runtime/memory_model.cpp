@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/attention.h"
+#include "model/transformer_spec.h"
 
 namespace embedrt::runtime {
 namespace {
@@ -10,10 +11,6 @@ namespace {
 constexpr size_t kF32 = sizeof(float);
 
 size_t round_up(size_t n, size_t multiple) { return (n + multiple - 1) / multiple * multiple; }
-
-// model::TransformerEncoder runs the feed-forward block on at most this many tokens at a time, so
-// its [tokens, intermediate] buffer stops growing there.
-constexpr size_t kFfnChunkTokens = 512;
 
 // Rows of the last oneDNN call of an int8 matmul over `rows` rows: they are padded to a multiple
 // of 16 and cut into calls of 256; 0 when no padding (and so no s32 scratch) is needed.
@@ -76,7 +73,9 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
   const size_t h = w.h, i = w.i, t = b.tokens;
   const size_t threads = static_cast<size_t>(std::max(b.threads, 1));
   MemoryEstimate e;
-  const size_t ffn_rows = std::min(t, kFfnChunkTokens);
+  // model::TransformerEncoder runs the feed-forward block in chunks of this many tokens.
+  const size_t ffn_chunk = static_cast<size_t>(model::ffn_chunk_tokens(static_cast<int64_t>(w.u)));
+  const size_t ffn_rows = std::min(t, ffn_chunk);
   e.activations = kF32 * (t * (2 * h + w.qkv() + w.q + (m.pre_norm ? h : 0)) +
                           ffn_rows * (w.u + (m.gated_mlp ? i : 0)));
   if (t > 0 && b.longest > 0) {
@@ -100,7 +99,7 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
     }
     case Precision::kInt8: {
       // All rows of a call are quantized at once; the feed-forward block comes in chunks.
-      const size_t last_chunk = t - (t - 1) / kFfnChunkTokens * kFfnChunkTokens;
+      const size_t last_chunk = t - (t - 1) / ffn_chunk * ffn_chunk;
       e.quantized_inputs =
           std::max(round_up(t, 16) * std::max(h, w.q), round_up(ffn_rows, 16) * i) + 2 * kF32 * t +
           kF32 * std::max(int8_padded_tail(t) * w.qkv(),
