@@ -135,6 +135,34 @@ BENCHMARK(BM_Attention)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
+// Args: tokens, head_dim, causal (0/1); one sequence of 2 heads, as a decoder embedder's layer
+// (Qwen3-Embedding: head_dim 128, causal). Run with OMP_NUM_THREADS=1 for one thread's speed.
+void BM_AttentionLong(benchmark::State& state) {
+  const int64_t length = state.range(0), dim = state.range(1), heads = 2;
+  const int64_t hidden = heads * dim;
+  std::mt19937 gen(4);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> qkv(length * 3 * hidden), out(length * hidden);
+  for (float& v : qkv) v = dist(gen);
+  const std::vector<int32_t> offsets{0, int32_t(length)};
+  std::vector<float> scratch(embedrt::kernels::attention_scratch_per_thread(length, dim) *
+                             omp_get_max_threads());
+  embedrt::kernels::AttentionArgs args{qkv.data(), offsets.data(), 1, heads, dim, out.data()};
+  args.causal = state.range(2) != 0;
+  for (auto _ : state) {
+    embedrt::kernels::attention(args, scratch.data(), scratch.size());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double pairs = args.causal ? 0.5 * length * (length + 1) : double(length) * length;
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * heads * pairs * dim * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AttentionLong)
+    ->ArgsProduct({{128, 2048}, {64, 128, 256}, {0}})
+    ->ArgsProduct({{4096, 8192}, {128}, {1}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
