@@ -356,7 +356,7 @@ TEST(Attention, SequenceResultIgnoresTheRestOfTheBatch) {
   EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_batch.begin() + 50 * hidden));
 }
 
-// Query blocks that see more than kAttentionKeyBlock keys are computed by the SIMD kernels with
+// Query blocks that see more than kAttentionTwoPassKeys keys are computed by the SIMD kernels with
 // an online softmax over key blocks (a running maximum and sum, the accumulators rescaled when the
 // maximum grows), which rounds differently from the two-pass reference but must stay within 1e-5
 // of it: bidirectional, causal (blocks before and past the key block), windows wider and narrower
@@ -381,7 +381,7 @@ TEST(AttentionLong, OnlineSoftmaxMatchesScalarReference) {
   };
   int seed = 50;
   for (const LongCase& c : cases) {
-    ASSERT_GT(c.len, kAttentionKeyBlock);
+    ASSERT_GT(c.len, kAttentionTwoPassKeys);
     const std::vector<int32_t> offsets{0, int32_t(c.len)};
     const auto qkv = random_vector(c.len * 3 * c.dim, seed++, -2.0f, 2.0f);
     const auto expected = reference(qkv, offsets, 1, c.dim, c.mods);

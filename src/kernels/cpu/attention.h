@@ -76,20 +76,25 @@ struct ScoreMods {
 // Rows of scores a head kernel keeps at once (a block of query rows), part of its scratch.
 inline constexpr int64_t kAttentionScoreRows = 6;
 
-// A block of query rows that sees at most this many keys takes the two-pass softmax over all of
-// them at once. Blocks that see more (long sequences) go through the keys in blocks of this many
-// with a running maximum and sum (online softmax), so that the scores take O(block) scratch and
-// each block of K and V stays in cache while a group of kAttentionStateRows query rows uses it.
-inline constexpr int64_t kAttentionKeyBlock = 512;
+// A block of query rows that sees at most kAttentionTwoPassKeys keys takes the two-pass softmax
+// over all of them at once (every text up to 512 tokens). Blocks that see more (long sequences)
+// go through the keys in blocks of kAttentionKeyBlock with a running maximum and sum (online
+// softmax), so that the scores take O(block) scratch and each block of K and V stays in cache
+// while a group of kAttentionStateRows query rows uses it. 256 keys (128 KiB of K and of V at
+// head_dim 128) measured faster than 512 and 1024.
+inline constexpr int64_t kAttentionTwoPassKeys = 512;
+inline constexpr int64_t kAttentionKeyBlock = 256;
+static_assert(kAttentionKeyBlock <= kAttentionTwoPassKeys && kAttentionKeyBlock % 32 == 0,
+              "a key block's scores fit the score rows and start on a K panel");
 // Query rows whose running softmax state (maximum, sum, output accumulators) the SIMD kernels keep
 // while they sweep the key blocks, a multiple of both kernels' block of query rows.
 inline constexpr int64_t kAttentionStateRows = 48;
 
 // Columns of one row of scores in a head kernel's scratch for a len-token sequence: the keys a
-// query block sees, widened to whole 16-key tiles, never more than kAttentionKeyBlock + 32.
+// query block sees, widened to whole 16-key tiles, never more than kAttentionTwoPassKeys + 32.
 inline constexpr int64_t attention_score_cols(int64_t len) {
   const int64_t len32 = (len + 31) & ~int64_t{31};
-  return len32 < kAttentionKeyBlock + 32 ? len32 : kAttentionKeyBlock + 32;
+  return len32 < kAttentionTwoPassKeys + 32 ? len32 : kAttentionTwoPassKeys + 32;
 }
 
 // Floats of scratch one thread needs for sequences up to max_len tokens.

@@ -155,7 +155,7 @@ struct HeadArgs {
 };
 
 // As wide_simd.h's two_pass_block: the whole softmax of a query block that sees at most
-// kAttentionKeyBlock keys.
+// kAttentionTwoPassKeys keys.
 void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
                     int rows, int64_t i, int64_t first, int64_t last, float* acc) {
   const int64_t j0 = first & ~int64_t{kKeys - 1};
@@ -304,7 +304,7 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
     const int rows = static_cast<int>(std::min<int64_t>(kRows, len - i));
     // Keys [first, last) are the ones this block's queries see (all of them without a window).
     const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
-    if (last - first > kAttentionKeyBlock) {
+    if (last - first > kAttentionTwoPassKeys) {
       const int64_t end = std::min(len, i + kStateRows);
       online_rows(h, q, stride, out, out_stride, i, end, state);
       i = end;

@@ -429,7 +429,7 @@ struct HeadArgs {
 };
 
 // The two-pass softmax for query rows [i, i + rows), which see keys [first, last), no more than
-// kAttentionKeyBlock of them: all scores, then the softmax, then P.V.
+// kAttentionTwoPassKeys of them: all scores, then the softmax, then P.V.
 inline void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
                            int rows, int64_t i, int64_t first, int64_t last, float* acc) {
   const int64_t j0 = first & ~int64_t{kLanes - 1};
@@ -582,7 +582,7 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
     const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
     // Keys [first, last) are the ones this block's queries see (all of them without a window).
     const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
-    if (last - first > kAttentionKeyBlock) {
+    if (last - first > kAttentionTwoPassKeys) {
       const int64_t end = len - i < kAttentionStateRows ? len : i + kAttentionStateRows;
       online_rows(h, q, stride, out, out_stride, i, end, state);
       i = end;
