@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/layer_norm.h"
 #include "kernels/cpu/matmul.h"
 #include "model/transformer_encoder.h"
 
@@ -162,6 +163,25 @@ BENCHMARK(BM_AttentionLong)
     ->ArgsProduct({{4096, 8192}, {128}, {1}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// Args: tokens, hidden; RMSNorm over [tokens, hidden] (Qwen3-0.6B: 1024), then the per-head
+// q/k norms of head_dim 128 (hidden / 128 heads per token). One thread: OMP_NUM_THREADS=1.
+void BM_RmsNorm(benchmark::State& state) {
+  const int64_t tokens = state.range(0), hidden = state.range(1), head_dim = 128;
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  std::vector<float> x(tokens * hidden), gamma(hidden), out(tokens * hidden);
+  for (float& v : x) v = dist(gen);
+  for (float& v : gamma) v = dist(gen);
+  for (auto _ : state) {
+    embedrt::kernels::rms_norm(x.data(), gamma.data(), 1e-6f, tokens, hidden, hidden, out.data());
+    embedrt::kernels::rms_norm_heads(out.data(), tokens, hidden, hidden / head_dim, head_dim,
+                                     gamma.data(), 1e-6f);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * tokens);
+}
+BENCHMARK(BM_RmsNorm)->Args({1, 1024})->Args({512, 1024})->Args({512, 2560})->UseRealTime();
 
 }  // namespace
 

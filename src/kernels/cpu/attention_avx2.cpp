@@ -89,10 +89,11 @@ void weighted_values_tile(const float* const* p, int rows, const float* v, int64
 
 // weighted_values_tile over the first dim_full (a multiple of 8) columns, in tiles of 32 columns
 // (64 in one tile, as it always was).
-void weighted_values(const float* const* p, int rows, const float* v, int64_t stride,
-                     int64_t count, int64_t dim_full, const float* const* init, const float* alpha,
+void weighted_values(const float* const* p, int rows, const float* v, int64_t stride, int64_t count,
+                     int64_t dim_full, const float* const* init, const float* alpha,
                      float* const* out) {
-  if (dim_full == 64) return weighted_values_tile<8, 1>(p, rows, v, stride, count, init, alpha, out, 0);
+  if (dim_full == 64)
+    return weighted_values_tile<8, 1>(p, rows, v, stride, count, init, alpha, out, 0);
   int64_t c = 0;
   for (; c + 32 <= dim_full; c += 32) {
     weighted_values_tile<4, 3>(p, rows, v, stride, count, init, alpha, out, c);
@@ -112,9 +113,8 @@ void weighted_values(const float* const* p, int rows, const float* v, int64_t st
   }
 }
 
-void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v,
-                             int64_t stride, int64_t len, int64_t head_dim, float* acc,
-                             float* const* out) {
+void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v, int64_t stride,
+                             int64_t len, int64_t head_dim, float* acc, float* const* out) {
   const int64_t dim_full = head_dim & ~int64_t{7};
   const int64_t dim8 = (head_dim + 7) & ~int64_t{7};
   for (int r = 0; r < rows; ++r) {
@@ -156,8 +156,8 @@ struct HeadArgs {
 
 // As wide_simd.h's two_pass_block: the whole softmax of a query block that sees at most
 // kAttentionTwoPassKeys keys.
-void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
-                    int rows, int64_t i, int64_t first, int64_t last, float* acc) {
+void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows, int rows,
+                    int64_t i, int64_t first, int64_t last, float* acc) {
   const int64_t j0 = first & ~int64_t{kKeys - 1};
   const int64_t j1 = (last + kKeys - 1) & ~int64_t{kKeys - 1};
   block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);

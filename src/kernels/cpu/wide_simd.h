@@ -1,7 +1,7 @@
-// 16-lane versions of the vector kernels (LayerNorm, softmax, activations, attention), written with
-// GCC vector extensions instead of intrinsics. The *_avx512.cpp files compile them to zmm code;
-// the tests also build them with AVX2 flags, where GCC splits each vector into two ymm halves, so
-// the AVX-512 algorithm can be checked on machines without AVX-512.
+// 16-lane versions of the vector kernels (LayerNorm, RMSNorm, softmax, activations, attention),
+// written with GCC vector extensions instead of intrinsics. The *_avx512.cpp files compile them to
+// zmm code; the tests also build them with AVX2 flags, where GCC splits each vector into two ymm
+// halves, so the AVX-512 algorithm can be checked on machines without AVX-512.
 //
 // Everything lives in an unnamed namespace: translation units that include this header are built
 // with different -m flags, and shared (COMDAT) definitions would let the linker keep any one of
@@ -205,6 +205,37 @@ inline void add_layer_norm_row(const float* x, const float* residual, const floa
   for (; c < cols; ++c) {
     const float v = x[c] + (residual ? residual[c] : 0.0f);
     out[c] = __builtin_fmaf((v - mean_f) * inv_std, gamma[c], beta[c]);
+  }
+}
+
+// RMSNorm: see kernels::rms_norm. Squares summed in double lanes (exact squares, so only the order
+// of the sum differs from the scalar row); x * inv rounded to fp32 before the gamma multiply and
+// the add left unfused, as transformers computes it.
+inline void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                         const float* add) {
+  f64x8 sq0 = {}, sq1 = {};
+  int64_t c = 0;
+  for (; c + kLanes <= cols; c += kLanes) {
+    const f32x16 v = load(x + c);
+    const f64x8 lo =
+        __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+    const f64x8 hi =
+        __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+    sq0 = fmadd(lo, lo, sq0);
+    sq1 = fmadd(hi, hi, sq1);
+  }
+  double squares = horizontal_sum(sq0 + sq1);
+  for (int64_t t = c; t < cols; ++t) squares += double(x[t]) * double(x[t]);
+  const float inv = static_cast<float>(1.0 / __builtin_sqrt(squares / double(cols) + double(eps)));
+  const f32x16 inv_v = splat(inv);
+  for (c = 0; c + kLanes <= cols; c += kLanes) {
+    f32x16 y = (load(x + c) * inv_v) * load(gamma + c);
+    if (add) y = load(add + c) + y;
+    store(out + c, y);
+  }
+  for (; c < cols; ++c) {
+    const float y = (x[c] * inv) * gamma[c];
+    out[c] = add ? add[c] + y : y;
   }
 }
 
@@ -502,7 +533,7 @@ inline void online_rows(const HeadArgs& h, const float* q, int64_t q_stride, flo
                         int64_t out_stride, int64_t i0, int64_t i1, float* state) {
   const int64_t dim16 = (h.head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
   const int64_t dim_full = h.head_dim & ~int64_t{kLanes - 1};
-  float* acc = state;                           // [rows][dim16]
+  float* acc = state;  // [rows][dim16]
   float* run_max = acc + kAttentionStateRows * dim16;
   float* run_sum = run_max + kAttentionStateRows;
   for (int64_t r = 0; r < i1 - i0; ++r) {
@@ -564,11 +595,11 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
   const int64_t len_p = (len + kPanel - 1) & ~int64_t{kPanel - 1};
   const int64_t ld = attention_score_cols(len);
   const int64_t dim16 = (head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
-  float* kt = scratch;                          // len_p / kPanel panels of [head_dim][kPanel]
-  float* scores = kt + len_p * head_dim;        // [kRows][ld]
+  float* kt = scratch;                             // len_p / kPanel panels of [head_dim][kPanel]
+  float* scores = kt + len_p * head_dim;           // [kRows][ld]
   float* acc = scores + kAttentionScoreRows * ld;  // [dim16]
-  float* state = acc + dim16;                   // online softmax, long sequences only
-  for (int64_t j = 0; j < len_p; ++j) {         // K rows read in order, zeros past len
+  float* state = acc + dim16;                      // online softmax, long sequences only
+  for (int64_t j = 0; j < len_p; ++j) {            // K rows read in order, zeros past len
     float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
     if (j < len) {
       for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
