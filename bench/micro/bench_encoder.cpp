@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/layer_norm.h"
 #include "kernels/cpu/matmul.h"
 #include "model/transformer_encoder.h"
 
@@ -134,6 +135,53 @@ BENCHMARK(BM_Attention)
     ->Args({1, 16})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
+
+// Args: tokens, head_dim, causal (0/1); one sequence of 2 heads, as a decoder embedder's layer
+// (Qwen3-Embedding: head_dim 128, causal). Run with OMP_NUM_THREADS=1 for one thread's speed.
+void BM_AttentionLong(benchmark::State& state) {
+  const int64_t length = state.range(0), dim = state.range(1), heads = 2;
+  const int64_t hidden = heads * dim;
+  std::mt19937 gen(4);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> qkv(length * 3 * hidden), out(length * hidden);
+  for (float& v : qkv) v = dist(gen);
+  const std::vector<int32_t> offsets{0, int32_t(length)};
+  std::vector<float> scratch(embedrt::kernels::attention_scratch_per_thread(length, dim) *
+                             omp_get_max_threads());
+  embedrt::kernels::AttentionArgs args{qkv.data(), offsets.data(), 1, heads, dim, out.data()};
+  args.causal = state.range(2) != 0;
+  for (auto _ : state) {
+    embedrt::kernels::attention(args, scratch.data(), scratch.size());
+    benchmark::DoNotOptimize(out.data());
+  }
+  const double pairs = args.causal ? 0.5 * length * (length + 1) : double(length) * length;
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * heads * pairs * dim * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_AttentionLong)
+    ->ArgsProduct({{128, 2048}, {64, 128, 256}, {0}})
+    ->ArgsProduct({{4096, 8192}, {128}, {1}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// Args: tokens, hidden; RMSNorm over [tokens, hidden] (Qwen3-0.6B: 1024), then the per-head
+// q/k norms of head_dim 128 (hidden / 128 heads per token). One thread: OMP_NUM_THREADS=1.
+void BM_RmsNorm(benchmark::State& state) {
+  const int64_t tokens = state.range(0), hidden = state.range(1), head_dim = 128;
+  std::mt19937 gen(5);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  std::vector<float> x(tokens * hidden), gamma(hidden), out(tokens * hidden);
+  for (float& v : x) v = dist(gen);
+  for (float& v : gamma) v = dist(gen);
+  for (auto _ : state) {
+    embedrt::kernels::rms_norm(x.data(), gamma.data(), 1e-6f, tokens, hidden, hidden, out.data());
+    embedrt::kernels::rms_norm_heads(out.data(), tokens, hidden, hidden / head_dim, head_dim,
+                                     gamma.data(), 1e-6f);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * tokens);
+}
+BENCHMARK(BM_RmsNorm)->Args({1, 1024})->Args({512, 1024})->Args({512, 2560})->UseRealTime();
 
 }  // namespace
 

@@ -356,5 +356,93 @@ TEST(Attention, SequenceResultIgnoresTheRestOfTheBatch) {
   EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_batch.begin() + 50 * hidden));
 }
 
+// Query blocks that see more than kAttentionTwoPassKeys keys are computed by the SIMD kernels with
+// an online softmax over key blocks (a running maximum and sum, the accumulators rescaled when the
+// maximum grows), which rounds differently from the two-pass reference but must stay within 1e-5
+// of it: bidirectional, causal (blocks before and past the key block), windows wider and narrower
+// than a key block, the relative bias, a custom scale, and head dims with and without a partial
+// vector (40) and past the register tiles (128, 256).
+TEST(AttentionLong, OnlineSoftmaxMatchesScalarReference) {
+  EMBEDRT_REQUIRE_AVX2();
+  struct LongCase {
+    int64_t len, dim;
+    Mods mods;
+    const char* what;
+  };
+  const int64_t span = 3001;
+  const auto bias = random_vector(2 * span - 1, 41, -3.0f, 3.0f);
+  const std::vector<LongCase> cases{
+      {1100, 128, Mods{}, "bidirectional"},
+      {3000, 32, Mods{{}, 0, 0, true, 0.1f}, "causal, scale 0.1"},
+      {3000, 32, Mods{bias, span, 400}, "window 400, relative bias"},
+      {2000, 128, Mods{{}, 0, 200}, "window 200 (two-pass blocks in a long sequence)"},
+      {1300, 40, Mods{{}, 0, 600, true}, "window 600, causal"},
+      {1100, 256, Mods{{}, 0, 256}, "window 256"},
+  };
+  int seed = 50;
+  for (const LongCase& c : cases) {
+    ASSERT_GT(c.len, kAttentionTwoPassKeys);
+    const std::vector<int32_t> offsets{0, int32_t(c.len)};
+    const auto qkv = random_vector(c.len * 3 * c.dim, seed++, -2.0f, 2.0f);
+    const auto expected = reference(qkv, offsets, 1, c.dim, c.mods);
+    float scale = 1.0f;
+    for (float x : expected) scale = std::max(scale, std::fabs(x));
+    for (const HeadKernelCase& kernel :
+         {HeadKernelCase{"avx2", Isa::kAvx2, &avx2::attention_head},
+          HeadKernelCase{"wide16_on_avx2", Isa::kAvx2, &wide16::attention_head},
+          HeadKernelCase{"avx512", Isa::kAvx512, &avx512::attention_head}}) {
+      if (detect_cpu_isa() < kernel.needs) continue;
+      const auto actual = run_heads(kernel.head, qkv, offsets, 1, c.dim, c.mods);
+      EXPECT_LE(max_abs_diff(expected, actual), 1e-5f * scale)
+          << kernel.name << ": len " << c.len << ", dim " << c.dim << ", " << c.what;
+    }
+  }
+}
+
+// A long sequence through attention() (the active ISA's kernel) with grouped K/V heads and the
+// causal mask, against the reference over the K/V heads repeated; then the same sequence packed
+// between two others gives the same bits.
+TEST(AttentionLong, GroupedCausalMatchesReferenceAndIgnoresTheBatch) {
+  const int64_t heads = 2, kv_heads = 1, dim = 64, len = 1500;
+  const int64_t q_dim = heads * dim, kv_dim = kv_heads * dim, stride = q_dim + 2 * kv_dim;
+  const auto qkv = random_vector(len * stride, 60, -2.0f, 2.0f);
+  std::vector<float> repeated(len * 3 * q_dim);
+  for (int64_t t = 0; t < len; ++t) {
+    const float* row = qkv.data() + t * stride;
+    float* out = repeated.data() + t * 3 * q_dim;
+    std::copy(row, row + q_dim, out);
+    for (int64_t h = 0; h < heads; ++h) {
+      std::copy(row + q_dim, row + q_dim + dim, out + q_dim + h * dim);
+      std::copy(row + q_dim + kv_dim, row + q_dim + kv_dim + dim, out + 2 * q_dim + h * dim);
+    }
+  }
+  Mods mods;
+  mods.causal = true;
+  const std::vector<int32_t> alone_offsets{0, int32_t(len)};
+  const auto expected = reference(repeated, alone_offsets, heads, dim, mods);
+
+  const auto before = random_vector(700 * stride, 61, -2.0f, 2.0f);
+  const auto after = random_vector(600 * stride, 62, -2.0f, 2.0f);
+  std::vector<float> batch(before);
+  batch.insert(batch.end(), qkv.begin(), qkv.end());
+  batch.insert(batch.end(), after.begin(), after.end());
+  const std::vector<int32_t> batch_offsets{0, 700, int32_t(700 + len), int32_t(1300 + len)};
+
+  std::vector<float> scratch(attention_scratch_per_thread(len, dim) * 2);
+  std::vector<float> out_alone(len * q_dim, NAN), out_batch((1300 + len) * q_dim, NAN);
+  AttentionArgs args{qkv.data(), alone_offsets.data(), 1, heads, dim, out_alone.data()};
+  args.num_kv_heads = kv_heads;
+  args.causal = true;
+  attention(args, scratch.data(), scratch.size());
+  EXPECT_LE(max_abs_diff(expected, out_alone), 1e-5f);
+
+  args.qkv = batch.data();
+  args.offsets = batch_offsets.data();
+  args.num_seqs = 3;
+  args.out = out_batch.data();
+  attention(args, scratch.data(), scratch.size());
+  EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_batch.begin() + 700 * q_dim));
+}
+
 }  // namespace
 }  // namespace embedrt::kernels

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/wide_simd_avx2.h"
 #include "test_util.h"
@@ -99,6 +103,92 @@ TEST(LayerNorm, Wide16OnAvx2MatchesScalarReference) {
 TEST(LayerNorm, Avx512MatchesScalarReference) {
   EMBEDRT_REQUIRE_AVX512();
   expect_matches_scalar(&avx512::add_layer_norm_row);
+}
+
+using RmsRowKernel = void (*)(const float* x, const float* gamma, float eps, int64_t cols,
+                              float* out, const float* add);
+
+// Distance in units in the last place between two finite floats of the same sign (0 if equal).
+int64_t ulps(float a, float b) {
+  int32_t ia, ib;
+  std::memcpy(&ia, &a, 4);
+  std::memcpy(&ib, &b, 4);
+  if ((ia < 0) != (ib < 0)) return a == b ? 0 : INT32_MAX;
+  return std::abs(int64_t(ia) - int64_t(ib));
+}
+
+// The SIMD RMSNorm rows against the scalar row: only the order of the double sum of squares
+// differs, so every output is within one ulp (with the add: of the normalized term), and in place
+// over x or over add gives the same bits as out of place. Widths around both vector lengths and the
+// decoders' (head_dim 128 and 256, hidden 1024 and 2560).
+void expect_rms_matches_scalar(RmsRowKernel kernel) {
+  for (int64_t cols : {1, 3, 8, 13, 16, 17, 31, 128, 256, 509, 1024, 2560}) {
+    for (bool with_add : {false, true}) {
+      const int64_t rows = 4;
+      auto x = random_vector(rows * cols, 11 + cols, -4.0f, 6.0f);
+      x[0] = 300.0f;  // an outlier, as decoder hidden states have
+      const auto add = random_vector(rows * cols, 12 + cols, -0.01f, 0.01f);
+      const auto gamma = random_vector(cols, 13, 0.5f, 1.5f);
+      std::vector<float> expected(rows * cols), actual(rows * cols);
+      int64_t worst = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* a = with_add ? add.data() + r * cols : nullptr;
+        scalar::rms_norm_row(x.data() + r * cols, gamma.data(), 1e-6f, cols,
+                             expected.data() + r * cols, a);
+        kernel(x.data() + r * cols, gamma.data(), 1e-6f, cols, actual.data() + r * cols, a);
+      }
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        if (!with_add) {
+          worst = std::max(worst, ulps(expected[i], actual[i]));
+          continue;
+        }
+        // The add can cancel the normalized term, so bound the difference by the term's ulp (and
+        // the sum's rounding) rather than by the output's.
+        const float bound = std::ldexp(std::fabs(expected[i]) + 2 * std::fabs(add[i]), -22);
+        EXPECT_LE(std::fabs(expected[i] - actual[i]), bound) << "cols=" << cols << " i=" << i;
+      }
+      EXPECT_LE(worst, 1) << "cols=" << cols;
+      auto in_place = x;
+      for (int64_t r = 0; r < rows; ++r) {
+        float* row = in_place.data() + r * cols;
+        kernel(row, gamma.data(), 1e-6f, cols, row, with_add ? add.data() + r * cols : nullptr);
+      }
+      EXPECT_EQ(in_place, actual) << "in place, cols=" << cols;
+      if (with_add) {
+        auto over_add = add;
+        for (int64_t r = 0; r < rows; ++r) {
+          kernel(x.data() + r * cols, gamma.data(), 1e-6f, cols, over_add.data() + r * cols,
+                 over_add.data() + r * cols);
+        }
+        EXPECT_EQ(over_add, actual) << "over add, cols=" << cols;
+      }
+    }
+  }
+}
+
+TEST(RmsNorm, ScalarRowMatchesDefinition) {
+  const std::vector<float> x{3, 4, 12}, gamma{1, 2, 0.5f};
+  std::vector<float> out(3);
+  scalar::rms_norm_row(x.data(), gamma.data(), 0.0f, 3, out.data(), nullptr);
+  const double inv = 1.0 / std::sqrt((9.0 + 16.0 + 144.0) / 3.0);
+  EXPECT_NEAR(out[0], 3 * inv, 1e-6);
+  EXPECT_NEAR(out[1], 8 * inv, 1e-6);
+  EXPECT_NEAR(out[2], 6 * inv, 1e-6);
+}
+
+TEST(RmsNorm, Avx2MatchesScalarRow) {
+  EMBEDRT_REQUIRE_AVX2();
+  expect_rms_matches_scalar(&avx2::rms_norm_row);
+}
+
+TEST(RmsNorm, Wide16OnAvx2MatchesScalarRow) {
+  EMBEDRT_REQUIRE_AVX2();
+  expect_rms_matches_scalar(&wide16::rms_norm_row);
+}
+
+TEST(RmsNorm, Avx512MatchesScalarRow) {
+  EMBEDRT_REQUIRE_AVX512();
+  expect_rms_matches_scalar(&avx512::rms_norm_row);
 }
 
 TEST(LayerNorm, InPlaceOverResidualMatchesOutOfPlace) {

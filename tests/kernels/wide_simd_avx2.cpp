@@ -31,6 +31,11 @@ void add_layer_norm_row(const float* x, const float* residual, const float* gamm
   wide::add_layer_norm_row(x, residual, gamma, beta, eps, cols, out);
 }
 
+void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                  const float* add) {
+  wide::rms_norm_row(x, gamma, eps, cols, out, add);
+}
+
 void scaled_softmax_row(float* x, int64_t cols, float scale) {
   wide::scaled_softmax_row(x, cols, scale);
 }

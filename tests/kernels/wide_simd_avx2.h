@@ -12,6 +12,8 @@ namespace embedrt::kernels::wide16 {
 
 void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, int64_t cols, float* out);
+void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                  const float* add);
 void scaled_softmax_row(float* x, int64_t cols, float scale);
 void apply_activation(Activation act, float* x, int64_t n);
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,

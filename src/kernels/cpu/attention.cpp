@@ -17,11 +17,14 @@ int64_t round_up16(int64_t n) { return (n + 15) & ~int64_t{15}; }
 }  // namespace
 
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
-  // K transposed (len rounded up by head_dim) + kAttentionScoreRows score rows + one output row,
-  // plus slack so each thread's block starts 64-byte aligned. Rounding to 16 covers both the
-  // AVX2 kernel's 16-key panels and the 16-lane (AVX-512) layout.
-  return static_cast<size_t>(round_up16(max_len) * (head_dim + kAttentionScoreRows) +
-                             round_up16(head_dim) + 16);
+  // K transposed (len rounded up to the 16- and 32-key panels the kernels lay it out in), the
+  // score rows, one output row, the online softmax's state when a query block can see more than
+  // one key block, plus slack so each thread's block starts 64-byte aligned.
+  const int64_t dim16 = round_up16(head_dim);
+  const int64_t state = max_len > kAttentionTwoPassKeys ? kAttentionStateRows * (dim16 + 2) : 0;
+  return static_cast<size_t>(((max_len + 31) & ~int64_t{31}) * head_dim +
+                             kAttentionScoreRows * attention_score_cols(max_len) + dim16 + state +
+                             16);
 }
 
 void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {

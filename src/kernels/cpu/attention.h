@@ -59,22 +59,43 @@ struct ScoreMods {
     if (causal && row_end < last) last = row_end;  // the block's last query sees up to itself
     return last;
   }
-  // row[j] for keys [first, last) of query i: scaled, biased and masked in place, ready for a
-  // softmax with scale 1 (masked keys become -inf, so their weights are exactly 0).
+  // row[j - first] for keys [first, last) of query i: scaled, biased and masked in place, ready
+  // for a softmax with scale 1 (masked keys become -inf, so their weights are exactly 0).
   void apply(float* row, int64_t i, int64_t first, int64_t last, float scale) const noexcept {
     for (int64_t j = first; j < last; ++j) {
-      float s = row[j] * scale;
+      float s = row[j - first] * scale;
       if (relative_bias) s += relative_bias[j - i + bias_span - 1];
       if ((window > 0 && (j - i > window || i - j > window)) || (causal && j > i)) {
         s = -__builtin_inff();
       }
-      row[j] = s;
+      row[j - first] = s;
     }
   }
 };
 
 // Rows of scores a head kernel keeps at once (a block of query rows), part of its scratch.
 inline constexpr int64_t kAttentionScoreRows = 6;
+
+// A block of query rows that sees at most kAttentionTwoPassKeys keys takes the two-pass softmax
+// over all of them at once (every text up to 512 tokens). Blocks that see more (long sequences)
+// go through the keys in blocks of kAttentionKeyBlock with a running maximum and sum (online
+// softmax), so that the scores take O(block) scratch and each block of K and V stays in cache
+// while a group of kAttentionStateRows query rows uses it. 256 keys (128 KiB of K and of V at
+// head_dim 128) measured faster than 512 and 1024.
+inline constexpr int64_t kAttentionTwoPassKeys = 512;
+inline constexpr int64_t kAttentionKeyBlock = 256;
+static_assert(kAttentionKeyBlock <= kAttentionTwoPassKeys && kAttentionKeyBlock % 32 == 0,
+              "a key block's scores fit the score rows and start on a K panel");
+// Query rows whose running softmax state (maximum, sum, output accumulators) the SIMD kernels keep
+// while they sweep the key blocks, a multiple of both kernels' block of query rows.
+inline constexpr int64_t kAttentionStateRows = 48;
+
+// Columns of one row of scores in a head kernel's scratch for a len-token sequence: the keys a
+// query block sees, widened to whole 16-key tiles, never more than kAttentionTwoPassKeys + 32.
+inline constexpr int64_t attention_score_cols(int64_t len) {
+  const int64_t len32 = (len + 31) & ~int64_t{31};
+  return len32 < kAttentionTwoPassKeys + 32 ? len32 : kAttentionTwoPassKeys + 32;
+}
 
 // Floats of scratch one thread needs for sequences up to max_len tokens.
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim);

@@ -21,6 +21,42 @@ void add_layer_norm(const float* x, const float* residual, const float* gamma, c
 
 namespace {
 
+using RmsRow = void (*)(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                        const float* add);
+
+RmsRow rms_row_kernel() {
+  const Isa isa = active_isa();
+  return isa >= Isa::kAvx512 ? &avx512::rms_norm_row
+         : isa >= Isa::kAvx2 ? &avx2::rms_norm_row
+                             : &scalar::rms_norm_row;
+}
+
+}  // namespace
+
+void rms_norm(const float* x, const float* gamma, float eps, int64_t rows, int64_t cols,
+              int64_t stride, float* out, const float* add) {
+  const RmsRow row_kernel = rms_row_kernel();
+#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+  for (int64_t r = 0; r < rows; ++r) {
+    row_kernel(x + r * stride, gamma, eps, cols, out + r * stride,
+               add ? add + r * stride : nullptr);
+  }
+}
+
+void rms_norm_heads(float* x, int64_t tokens, int64_t row_stride, int64_t heads, int64_t head_dim,
+                    const float* gamma, float eps) {
+  const RmsRow row_kernel = rms_row_kernel();
+#pragma omp parallel for schedule(static) if (tokens * heads * head_dim > 32768)
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t h = 0; h < heads; ++h) {
+      float* v = x + t * row_stride + h * head_dim;
+      row_kernel(v, gamma, eps, head_dim, v, nullptr);
+    }
+  }
+}
+
+namespace scalar {
+
 void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
                   const float* add) {
   double squares = 0;
@@ -32,30 +68,6 @@ void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, f
     for (int64_t c = 0; c < cols; ++c) out[c] = (x[c] * inv) * gamma[c];
   }
 }
-
-}  // namespace
-
-void rms_norm(const float* x, const float* gamma, float eps, int64_t rows, int64_t cols,
-              int64_t stride, float* out, const float* add) {
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
-  for (int64_t r = 0; r < rows; ++r) {
-    rms_norm_row(x + r * stride, gamma, eps, cols, out + r * stride,
-                 add ? add + r * stride : nullptr);
-  }
-}
-
-void rms_norm_heads(float* x, int64_t tokens, int64_t row_stride, int64_t heads, int64_t head_dim,
-                    const float* gamma, float eps) {
-#pragma omp parallel for schedule(static) if (tokens * heads * head_dim > 32768)
-  for (int64_t t = 0; t < tokens; ++t) {
-    for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + t * row_stride + h * head_dim;
-      rms_norm_row(v, gamma, eps, head_dim, v, nullptr);
-    }
-  }
-}
-
-namespace scalar {
 
 void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, int64_t cols, float* out) {

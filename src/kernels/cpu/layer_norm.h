@@ -28,14 +28,25 @@ namespace scalar {
 // Two-pass reference in double precision.
 void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, int64_t cols, float* out);
+// One row of rms_norm: squares summed in double in column order, then (x * inv) * gamma (+ add),
+// each product rounded to fp32. out may alias x or add.
+void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                  const float* add);
 }  // namespace scalar
+// The SIMD rows sum the squares in double lanes, so only the order of that sum differs from the
+// scalar row (an output can move by an ulp when inv rounds the other way); the products and the
+// add are the same fp32 operations, not fused.
 namespace avx2 {
 void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, int64_t cols, float* out);
-}
+void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                  const float* add);
+}  // namespace avx2
 namespace avx512 {
 void add_layer_norm_row(const float* x, const float* residual, const float* gamma,
                         const float* beta, float eps, int64_t cols, float* out);
-}
+void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                  const float* add);
+}  // namespace avx512
 
 }  // namespace embedrt::kernels

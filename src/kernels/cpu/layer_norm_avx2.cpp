@@ -62,4 +62,34 @@ void add_layer_norm_row(const float* x, const float* residual, const float* gamm
   }
 }
 
+void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                  const float* add) {
+  // Squares in double: a float's square is exact there, so only the order of the sum differs from
+  // the scalar row.
+  __m256d sq0 = _mm256_setzero_pd(), sq1 = _mm256_setzero_pd();
+  int64_t c = 0;
+  for (; c + 8 <= cols; c += 8) {
+    const __m256 v = _mm256_loadu_ps(x + c);
+    const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+    sq0 = _mm256_fmadd_pd(lo, lo, sq0);
+    sq1 = _mm256_fmadd_pd(hi, hi, sq1);
+  }
+  double squares = horizontal_sum(_mm256_add_pd(sq0, sq1));
+  for (int64_t t = c; t < cols; ++t) squares += double(x[t]) * double(x[t]);
+  const float inv = static_cast<float>(1.0 / std::sqrt(squares / double(cols) + double(eps)));
+  // x * inv rounded to fp32 before the gamma multiply (transformers' order), no fused add.
+  const __m256 inv_v = _mm256_set1_ps(inv);
+  for (c = 0; c + 8 <= cols; c += 8) {
+    __m256 y =
+        _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + c), inv_v), _mm256_loadu_ps(gamma + c));
+    if (add) y = _mm256_add_ps(_mm256_loadu_ps(add + c), y);
+    _mm256_storeu_ps(out + c, y);
+  }
+  for (; c < cols; ++c) {
+    const float y = (x[c] * inv) * gamma[c];
+    out[c] = add ? add[c] + y : y;
+  }
+}
+
 }  // namespace embedrt::kernels::avx2

@@ -1,7 +1,7 @@
-// 16-lane versions of the vector kernels (LayerNorm, softmax, activations, attention), written with
-// GCC vector extensions instead of intrinsics. The *_avx512.cpp files compile them to zmm code;
-// the tests also build them with AVX2 flags, where GCC splits each vector into two ymm halves, so
-// the AVX-512 algorithm can be checked on machines without AVX-512.
+// 16-lane versions of the vector kernels (LayerNorm, RMSNorm, softmax, activations, attention),
+// written with GCC vector extensions instead of intrinsics. The *_avx512.cpp files compile them to
+// zmm code; the tests also build them with AVX2 flags, where GCC splits each vector into two ymm
+// halves, so the AVX-512 algorithm can be checked on machines without AVX-512.
 //
 // Everything lives in an unnamed namespace: translation units that include this header are built
 // with different -m flags, and shared (COMDAT) definitions would let the linker keep any one of
@@ -208,6 +208,37 @@ inline void add_layer_norm_row(const float* x, const float* residual, const floa
   }
 }
 
+// RMSNorm: see kernels::rms_norm. Squares summed in double lanes (exact squares, so only the order
+// of the sum differs from the scalar row); x * inv rounded to fp32 before the gamma multiply and
+// the add left unfused, as transformers computes it.
+inline void rms_norm_row(const float* x, const float* gamma, float eps, int64_t cols, float* out,
+                         const float* add) {
+  f64x8 sq0 = {}, sq1 = {};
+  int64_t c = 0;
+  for (; c + kLanes <= cols; c += kLanes) {
+    const f32x16 v = load(x + c);
+    const f64x8 lo =
+        __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7), f64x8);
+    const f64x8 hi =
+        __builtin_convertvector(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15), f64x8);
+    sq0 = fmadd(lo, lo, sq0);
+    sq1 = fmadd(hi, hi, sq1);
+  }
+  double squares = horizontal_sum(sq0 + sq1);
+  for (int64_t t = c; t < cols; ++t) squares += double(x[t]) * double(x[t]);
+  const float inv = static_cast<float>(1.0 / __builtin_sqrt(squares / double(cols) + double(eps)));
+  const f32x16 inv_v = splat(inv);
+  for (c = 0; c + kLanes <= cols; c += kLanes) {
+    f32x16 y = (load(x + c) * inv_v) * load(gamma + c);
+    if (add) y = load(add + c) + y;
+    store(out + c, y);
+  }
+  for (; c < cols; ++c) {
+    const float y = (x[c] * inv) * gamma[c];
+    out[c] = add ? add[c] + y : y;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Softmax: see kernels::scaled_softmax.
 
@@ -291,6 +322,10 @@ inline void apply_activation(Activation act, float* x, int64_t n) {
 // Query rows handled together: their scores share every load of K.
 constexpr int kRows = 4;
 static_assert(kRows <= kAttentionScoreRows, "the scratch holds kAttentionScoreRows score rows");
+static_assert(kAttentionStateRows % kRows == 0, "the online state holds whole query blocks");
+// Keys per panel of the transposed K: key j, column c is at panel j / kPanel, [c][j % kPanel], so
+// a score tile's loads are sequential and a key block's panels contiguous whatever the length.
+constexpr int64_t kPanel = 2 * kLanes;
 
 // acc[r][x] += sum_t a[r][t] * b[t * b_stride + x * kLanes] for t < count: every element one FMA
 // chain over t in order. Both attention products are this with other operands. Fully unrolled so
@@ -312,56 +347,93 @@ template <int kVectors>
   }
 }
 
-// scores[r][j .. j + kVectors * kLanes) = q_r . k_j for r < kRows. Every score is one FMA chain
-// over c in order, so neither the grouping of rows nor the tile a column falls in changes its bits.
+// scores[r][j - j0 .. + kVectors * kLanes) = q_r . k_j for r < kRows, rows ld apart; the tile
+// lies within one panel. Every score is one FMA chain over c in order, so neither the grouping of
+// rows nor the tile a key falls in changes its bits.
 template <int kVectors>
-inline void score_tile(const float* const* q, const float* kt, int64_t len16, int64_t head_dim,
-                       int64_t j, float* scores) {
+inline void score_tile(const float* const* q, const float* kt, int64_t head_dim, int64_t j,
+                       float* scores, int64_t ld, int64_t j0) {
   f32x16 acc[kRows][kVectors] = {};
-  accumulate_outer_products<kVectors>(q, kt + j, len16, head_dim, acc);
+  const float* panel = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
+  accumulate_outer_products<kVectors>(q, panel, kPanel, head_dim, acc);
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
-    for (int x = 0; x < kVectors; ++x) store(scores + r * len16 + j + x * kLanes, acc[r][x]);
+    for (int x = 0; x < kVectors; ++x) store(scores + r * ld + (j - j0) + x * kLanes, acc[r][x]);
   }
 }
 
-// scores[r][j] for r < kRows, j in [first, end), both multiples of kLanes, end <= len16
+// scores[r][j - j0] for r < kRows, j in [j0, end), both multiples of kLanes, end - j0 <= ld
 // (zero-padded K columns give 0).
-inline void block_scores(const float* const* q, const float* kt, int64_t len16, int64_t head_dim,
-                         float* scores, int64_t first, int64_t end) {
-  int64_t j = first;
-  for (; j + 2 * kLanes <= end; j += 2 * kLanes) {
-    score_tile<2>(q, kt, len16, head_dim, j, scores);
+inline void block_scores(const float* const* q, const float* kt, int64_t head_dim, float* scores,
+                         int64_t ld, int64_t j0, int64_t end) {
+  int64_t j = j0;
+  if (j % kPanel != 0 && j < end) {
+    score_tile<1>(q, kt, head_dim, j, scores, ld, j0);
+    j += kLanes;
   }
-  for (; j < end; j += kLanes) score_tile<1>(q, kt, len16, head_dim, j, scores);
+  for (; j + kPanel <= end; j += kPanel) score_tile<2>(q, kt, head_dim, j, scores, ld, j0);
+  if (j < end) score_tile<1>(q, kt, head_dim, j, scores, ld, j0);
 }
 
-// out_r = sum_t p_r[t] v_t for the kRows rows of a block, head_dim = kLanes * kVectors, with the
-// accumulators in registers (4 x 4 zmm at most, of 32). Each element is one FMA chain over t in
-// order, like the generic path. Rows past `rows` repeat row 0 and are not stored.
+// out_r[c0, c0 + kVectors * kLanes) = init_r * alpha_r + sum_t p_r[t] v_t for r < rows (init
+// nullptr: 0), with the accumulators in registers (4 x 4 zmm at most, of 32). Each element is one
+// FMA chain over t in order, like the generic path. Rows past `rows` repeat row 0 and are not
+// stored.
 template <int kVectors>
-inline void weighted_values(const float* p, int64_t len16, int rows, const float* v, int64_t stride,
-                            int64_t len, float* const* out) {
-  const float* pr[kRows];
-  for (int r = 0; r < kRows; ++r) pr[r] = p + (r < rows ? r : 0) * len16;
+inline void weighted_values_tile(const float* const* p, const float* v, int64_t stride,
+                                 int64_t count, int rows, const float* const* init,
+                                 const float* alpha, float* const* out, int64_t c0) {
   f32x16 acc[kRows][kVectors] = {};
-  accumulate_outer_products<kVectors>(pr, v, stride, len, acc);
+  if (init) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      if (r >= rows) break;
+#pragma GCC unroll 16
+      for (int x = 0; x < kVectors; ++x)
+        acc[r][x] = load(init[r] + c0 + x * kLanes) * splat(alpha[r]);
+    }
+  }
+  accumulate_outer_products<kVectors>(p, v + c0, stride, count, acc);
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
     if (r >= rows) break;
 #pragma GCC unroll 16
-    for (int x = 0; x < kVectors; ++x) store(out[r] + x * kLanes, acc[r][x]);
+    for (int x = 0; x < kVectors; ++x) store(out[r] + c0 + x * kLanes, acc[r][x]);
   }
 }
 
-inline void weighted_values_generic(const float* p, int64_t len16, int rows, const float* v,
+// weighted_values_tile over the first dim_full (a multiple of kLanes) columns, 64 at a time: the
+// rows' p is read once per tile, V's rows once per tile and block of rows.
+inline void weighted_values(const float* const* p, const float* v, int64_t stride, int64_t count,
+                            int64_t dim_full, int rows, const float* const* init,
+                            const float* alpha, float* const* out) {
+  int64_t c = 0;
+  for (; c + 4 * kLanes <= dim_full; c += 4 * kLanes) {
+    weighted_values_tile<4>(p, v, stride, count, rows, init, alpha, out, c);
+  }
+  switch ((dim_full - c) / kLanes) {
+    case 3:
+      weighted_values_tile<3>(p, v, stride, count, rows, init, alpha, out, c);
+      break;
+    case 2:
+      weighted_values_tile<2>(p, v, stride, count, rows, init, alpha, out, c);
+      break;
+    case 1:
+      weighted_values_tile<1>(p, v, stride, count, rows, init, alpha, out, c);
+      break;
+    default:
+      break;
+  }
+}
+
+inline void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v,
                                     int64_t stride, int64_t len, int64_t head_dim, float* acc,
                                     float* const* out) {
   const int64_t dim_full = head_dim & ~int64_t{kLanes - 1};
   const int64_t dim16 = (head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
   for (int r = 0; r < rows; ++r) {
-    const float* pr = p + r * len16;
+    const float* pr = p + r * ld_p;
     for (int64_t c = 0; c < dim16; c += kLanes) store(acc + c, splat(0.0f));
     for (int64_t t = 0; t < len; ++t) {
       const f32x16 w = splat(pr[t]);
@@ -374,23 +446,179 @@ inline void weighted_values_generic(const float* p, int64_t len16, int rows, con
   }
 }
 
+// What a head kernel needs to know about its (sequence, head).
+struct HeadArgs {
+  const float* v;
+  int64_t stride;
+  int64_t len;
+  int64_t head_dim;
+  const float* kt;  // K transposed into panels
+  float* scores;    // [kRows][ld]
+  int64_t ld;
+  const ScoreMods& mods;
+  float scale;
+};
+
+// The two-pass softmax for query rows [i, i + rows), which see keys [first, last), no more than
+// kAttentionTwoPassKeys of them: all scores, then the softmax, then P.V.
+inline void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
+                           int rows, int64_t i, int64_t first, int64_t last, float* acc) {
+  const int64_t j0 = first & ~int64_t{kLanes - 1};
+  const int64_t j1 = (last + kLanes - 1) & ~int64_t{kLanes - 1};
+  block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
+  for (int r = 0; r < rows; ++r) {
+    float* row = h.scores + r * h.ld + (first - j0);
+    if (h.mods.active()) {
+      h.mods.apply(row, i + r, first, last, h.scale);
+      scaled_softmax_row(row, last - first, 1.0f);
+    } else {
+      scaled_softmax_row(row, h.len, h.scale);
+    }
+  }
+  const float* p = h.scores + (first - j0);
+  const float* vf = h.v + first * h.stride;
+  const int64_t n = last - first;
+  if (h.head_dim % kLanes == 0) {
+    const float* p_rows[kRows];
+    for (int r = 0; r < kRows; ++r) p_rows[r] = p + (r < rows ? r : 0) * h.ld;
+    weighted_values(p_rows, vf, h.stride, n, h.head_dim, rows, nullptr, nullptr, out_rows);
+  } else {
+    weighted_values_generic(p, h.ld, rows, vf, h.stride, n, h.head_dim, acc, out_rows);
+  }
+}
+
+// One query row's scores for keys [j0, j1) (whole tiles) of a key block, of which it may see
+// [lo, hi), turned into exp(score - running max) in place; m and l, the running maximum and sum,
+// move on and alpha is what the row's earlier accumulators must be scaled by. A row that sees no
+// key of the block (causal or window) gets zero weights and alpha 1: it stays as it was, bit for
+// bit, so a row's result depends on its own keys only, not on the rows that share its block.
+inline void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi,
+                                 int64_t i, const ScoreMods& mods, float scale, float& m, float& l,
+                                 float& alpha) {
+  const float lowest = -__builtin_inff();
+  for (int64_t j = j0; j < lo; ++j) row[j - j0] = lowest;
+  for (int64_t j = hi; j < j1; ++j) row[j - j0] = lowest;
+  float s = scale;
+  if (mods.active()) {
+    mods.apply(row + (lo - j0), i, lo, hi, scale);
+    s = 1.0f;
+  }
+  const int64_t n = j1 - j0;
+  f32x16 max_v = splat(lowest);
+  for (int64_t c = 0; c < n; c += kLanes) max_v = max(max_v, load(row + c));
+  const float block_max = horizontal_max(max_v);
+  if (block_max == lowest) {
+    for (int64_t j = lo; j < hi; ++j) row[j - j0] = 0.0f;
+    alpha = 1.0f;
+    return;
+  }
+  const float m_new = block_max > m ? block_max : m;
+  alpha = m == lowest ? 0.0f : __builtin_expf((m - m_new) * s);
+  const f32x16 shift = splat(-m_new * s);
+  const f32x16 scale_v = splat(s);
+  f32x16 sum_v = {};
+  for (int64_t c = 0; c < n; c += kLanes) {
+    const f32x16 e = exp(fmadd(load(row + c), scale_v, shift));
+    store(row + c, e);
+    sum_v += e;
+  }
+  l = l * alpha + horizontal_sum(sum_v);
+  m = m_new;
+}
+
+// Query rows [i0, i1) by online softmax: every key block in turn, for every block of kRows rows
+// that sees some of its keys, scores, softmax state and P.V, so the block's K panels and V rows
+// are read from cache by all the rows. state: kAttentionStateRows * (dim16 + 2) floats.
+inline void online_rows(const HeadArgs& h, const float* q, int64_t q_stride, float* out,
+                        int64_t out_stride, int64_t i0, int64_t i1, float* state) {
+  const int64_t dim16 = (h.head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
+  const int64_t dim_full = h.head_dim & ~int64_t{kLanes - 1};
+  float* acc = state;  // [rows][dim16]
+  float* run_max = acc + kAttentionStateRows * dim16;
+  float* run_sum = run_max + kAttentionStateRows;
+  for (int64_t r = 0; r < i1 - i0; ++r) {
+    run_max[r] = -__builtin_inff();
+    run_sum[r] = 0.0f;
+    for (int64_t c = 0; c < h.head_dim; ++c) acc[r * dim16 + c] = 0.0f;
+  }
+  const int64_t key_begin = h.mods.first_key(i0), key_end = h.mods.last_key(i1, h.len);
+  for (int64_t kb = key_begin - key_begin % kAttentionKeyBlock; kb < key_end;
+       kb += kAttentionKeyBlock) {
+    for (int64_t i = i0; i < i1; i += kRows) {
+      const int rows = static_cast<int>(i1 - i < kRows ? i1 - i : kRows);
+      const int64_t lo_first = h.mods.first_key(i), hi_last = h.mods.last_key(i + rows, h.len);
+      const int64_t lo = kb > lo_first ? kb : lo_first;
+      const int64_t hi = kb + kAttentionKeyBlock < hi_last ? kb + kAttentionKeyBlock : hi_last;
+      if (lo >= hi) continue;
+      const int64_t j0 = lo & ~int64_t{kLanes - 1};
+      const int64_t j1 = (hi + kLanes - 1) & ~int64_t{kLanes - 1};
+      const float* q_rows[kRows];
+      const float* p_rows[kRows];
+      float* acc_rows[kRows];
+      float alpha[kRows];
+      for (int r = 0; r < kRows; ++r) {
+        // Missing rows of the last block repeat the first one; their results are dropped.
+        const int64_t row = i + (r < rows ? r : 0);
+        q_rows[r] = q + row * q_stride;
+        p_rows[r] = h.scores + (r < rows ? r : 0) * h.ld + (lo - j0);
+        acc_rows[r] = acc + (row - i0) * dim16;
+      }
+      block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
+      for (int r = 0; r < rows; ++r) {
+        online_softmax_block(h.scores + r * h.ld, j0, j1, lo, hi, i + r, h.mods, h.scale,
+                             run_max[i - i0 + r], run_sum[i - i0 + r], alpha[r]);
+      }
+      const float* vb = h.v + lo * h.stride;
+      weighted_values(p_rows, vb, h.stride, hi - lo, dim_full, rows, acc_rows, alpha, acc_rows);
+      for (int r = 0; r < rows; ++r) {
+        for (int64_t c = dim_full; c < h.head_dim; ++c) {
+          float a = acc_rows[r][c] * alpha[r];
+          for (int64_t t = 0; t < hi - lo; ++t) {
+            a = __builtin_fmaf(p_rows[r][t], vb[t * h.stride + c], a);
+          }
+          acc_rows[r][c] = a;
+        }
+      }
+    }
+  }
+  for (int64_t r = 0; r < i1 - i0; ++r) {
+    for (int64_t c = 0; c < h.head_dim; ++c) {
+      out[(i0 + r) * out_stride + c] = acc[r * dim16 + c] / run_sum[r];
+    }
+  }
+}
+
 // scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
 inline void attention_head(const float* q, const float* k, const float* v, int64_t stride,
                            int64_t len, int64_t head_dim, float* out, int64_t out_stride,
                            float* scratch, const ScoreMods& mods = {}) {
-  const int64_t len16 = (len + kLanes - 1) & ~int64_t{kLanes - 1};
-  float* kt = scratch;                    // [head_dim][len16], zero beyond len
-  float* scores = kt + head_dim * len16;  // [kRows][len16]
-  float* acc = scores + kRows * len16;    // [head_dim rounded to 16]
-  for (int64_t c = 0; c < head_dim; ++c) {
-    float* row = kt + c * len16;
-    for (int64_t j = 0; j < len; ++j) row[j] = k[j * stride + c];
-    for (int64_t j = len; j < len16; ++j) row[j] = 0.0f;
+  const int64_t len_p = (len + kPanel - 1) & ~int64_t{kPanel - 1};
+  const int64_t ld = attention_score_cols(len);
+  const int64_t dim16 = (head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
+  float* kt = scratch;                             // len_p / kPanel panels of [head_dim][kPanel]
+  float* scores = kt + len_p * head_dim;           // [kRows][ld]
+  float* acc = scores + kAttentionScoreRows * ld;  // [dim16]
+  float* state = acc + dim16;                      // online softmax, long sequences only
+  for (int64_t j = 0; j < len_p; ++j) {            // K rows read in order, zeros past len
+    float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
+    if (j < len) {
+      for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
+    } else {
+      for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = 0.0f;
+    }
   }
-  const float scale = mods.scale_for(head_dim);
+  const HeadArgs h{v, stride, len, head_dim, kt, scores, ld, mods, mods.scale_for(head_dim)};
 
-  for (int64_t i = 0; i < len; i += kRows) {
+  for (int64_t i = 0; i < len;) {
     const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
+    // Keys [first, last) are the ones this block's queries see (all of them without a window).
+    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
+    if (last - first > kAttentionTwoPassKeys) {
+      const int64_t end = len - i < kAttentionStateRows ? len : i + kAttentionStateRows;
+      online_rows(h, q, stride, out, out_stride, i, end, state);
+      i = end;
+      continue;
+    }
     const float* q_rows[kRows];
     float* out_rows[kRows];
     for (int r = 0; r < kRows; ++r) {
@@ -398,35 +626,8 @@ inline void attention_head(const float* q, const float* k, const float* v, int64
       q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
       out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
     }
-    // Keys [first, last) are the ones this block's queries see (all of them without a window).
-    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
-    const int64_t last16 = (last + kLanes - 1) & ~int64_t{kLanes - 1};
-    block_scores(q_rows, kt, len16, head_dim, scores, first & ~int64_t{kLanes - 1}, last16);
-    for (int r = 0; r < rows; ++r) {
-      float* row = scores + r * len16;
-      if (mods.active()) {
-        mods.apply(row, i + r, first, last, scale);
-        scaled_softmax_row(row + first, last - first, 1.0f);
-      } else {
-        scaled_softmax_row(row, len, scale);
-      }
-    }
-    const float* p = scores + first;
-    const float* vf = v + first * stride;
-    const int64_t n = last - first;
-    switch (head_dim) {
-      case 16:
-        weighted_values<1>(p, len16, rows, vf, stride, n, out_rows);
-        break;
-      case 32:
-        weighted_values<2>(p, len16, rows, vf, stride, n, out_rows);
-        break;
-      case 64:
-        weighted_values<4>(p, len16, rows, vf, stride, n, out_rows);
-        break;
-      default:
-        weighted_values_generic(p, len16, rows, vf, stride, n, head_dim, acc, out_rows);
-    }
+    two_pass_block(h, q_rows, out_rows, rows, i, first, last, acc);
+    i += kRows;
   }
 }
 
