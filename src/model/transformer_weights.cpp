@@ -69,12 +69,18 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
   return t;
 }
 
+// [a; b] -> [b; a]: a fused [up; gate] made [gate; up].
+template <typename T>
+void swap_halves(std::vector<T>& v) {
+  std::rotate(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+}
+
 // The tensors `names` (each [rows_i, cols]) stacked along the rows, their halves swapped when
-// `swap_halves`. F16 or BF16 parts of one dtype stay 16-bit: stacking and swapping only move
-// values, so that is exact, and an fp32 copy is never made. With `in_place`, a 16-bit matrix
-// stored whole and left as it is is read from the mapping itself.
+// `swapped` (see swap_halves). F16 or BF16 parts of one dtype stay 16-bit: stacking and swapping
+// only move values, so that is exact, and an fp32 copy is never made. With `in_place`, a 16-bit
+// matrix stored whole and left as it is is read from the mapping itself.
 WeightMatrix stacked_matrix(const SafeTensorsFile& file, const std::vector<std::string>& names,
-                            bool swap_halves, bool in_place) {
+                            bool swapped, bool in_place) {
   WeightMatrix m;
   const DType dtype = file.info(names.front()).dtype;
   bool same_dtype = true;
@@ -84,30 +90,31 @@ WeightMatrix stacked_matrix(const SafeTensorsFile& file, const std::vector<std::
     m.cols = t.shape.at(1);
     same_dtype = same_dtype && t.dtype == dtype;
   }
-  const auto rotate_halves = [](auto& v) {
-    std::rotate(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
-  };
   if (!same_dtype || (dtype != DType::kF16 && dtype != DType::kBF16)) {
     for (const std::string& name : names) {
       const std::vector<float> part = file.to_float(name);
       m.f32.insert(m.f32.end(), part.begin(), part.end());
     }
-    if (swap_halves) rotate_halves(m.f32);
+    if (swapped) swap_halves(m.f32);
     return m;
   }
   m.type = dtype == DType::kBF16 ? kernels::WeightType::kBF16 : kernels::WeightType::kF16;
   const TensorInfo& whole = file.info(names.front());
   const bool aligned =
       reinterpret_cast<uintptr_t>(file.bytes(whole).data()) % alignof(uint16_t) == 0;
-  if (in_place && names.size() == 1 && !swap_halves && aligned && whole.data_size > 0) {
+  if (in_place && names.size() == 1 && !swapped && aligned && whole.data_size > 0) {
     m.mapped = file.map(names.front());
     return m;
   }
   for (const std::string& name : names) {
-    const std::vector<uint16_t> part = file.to_16bit(name);
-    m.bits.insert(m.bits.end(), part.begin(), part.end());
+    std::vector<uint16_t> part = file.to_16bit(name);
+    if (m.bits.empty()) {
+      m.bits = std::move(part);
+    } else {
+      m.bits.insert(m.bits.end(), part.begin(), part.end());
+    }
   }
-  if (swap_halves) rotate_halves(m.bits);
+  if (swapped) swap_halves(m.bits);
   return m;
 }
 
@@ -257,12 +264,12 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     };
     // Matrices stay in the checkpoint's type; a streamed layer reads whole ones in place.
     const auto weight = [&](std::initializer_list<const std::string*> modules,
-                            bool swap_halves = false) {
+                            bool swapped = false) {
       std::vector<std::string> names;
       for (const std::string* module : modules) {
         names.push_back(prefix + layer_name(spec, l, *module) + ".weight");
       }
-      return stacked_matrix(file, names, swap_halves, in_place);
+      return stacked_matrix(file, names, swapped, in_place);
     };
     // An absent bias stays empty (the Linear then has none).
     const auto bias = [&](const std::string& module, bool present) {
@@ -301,14 +308,10 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
       append(layer.intermediate_bias, bias(n.ffn_up, spec.mlp_bias));
     } else {
       // A fused [up; gate] becomes [gate; up].
-      const bool swap_halves = spec.mlp == MlpKind::kGated && !spec.gate_activated_first;
-      layer.intermediate_weight = weight({&n.ffn_up}, swap_halves);
+      const bool swapped = spec.mlp == MlpKind::kGated && !spec.gate_activated_first;
+      layer.intermediate_weight = weight({&n.ffn_up}, swapped);
       layer.intermediate_bias = bias(n.ffn_up, spec.mlp_bias);
-      if (swap_halves && !layer.intermediate_bias.empty()) {
-        std::rotate(layer.intermediate_bias.begin(),
-                    layer.intermediate_bias.begin() + std::ptrdiff_t(layer.intermediate_bias.size() / 2),
-                    layer.intermediate_bias.end());
-      }
+      if (swapped) swap_halves(layer.intermediate_bias);
     }
     layer.output_weight = weight({&n.ffn_down});
     layer.output_bias = bias(n.ffn_down, spec.has_mlp_down_bias());
@@ -323,10 +326,9 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
 }
 
 kernels::WeightView WeightMatrix::view() const {
-  const void* data = !mapped.empty()   ? static_cast<const void*>(mapped.data())
-                     : type == kernels::WeightType::kF32 ? static_cast<const void*>(f32.data())
-                                                         : static_cast<const void*>(bits.data());
-  return {type, data};
+  if (!mapped.empty()) return {type, mapped.data()};
+  if (type == kernels::WeightType::kF32) return {type, f32.data()};
+  return {type, bits.data()};
 }
 
 std::vector<float> WeightMatrix::to_float() const {
