@@ -1,6 +1,7 @@
 #include "model/transformer_weights.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
@@ -106,13 +107,16 @@ WeightMatrix stacked_matrix(const SafeTensorsFile& file, const std::vector<std::
     m.mapped = file.map(names.front());
     return m;
   }
+  // One exact-size buffer filled from the mapping (each part's pages dropped once copied): no
+  // temporaries or regrowth, whose freed blocks would stay resident between the packed layers.
+  m.bits.resize(size_t(m.rows * m.cols));
+  auto* to = reinterpret_cast<std::byte*>(m.bits.data());
   for (const std::string& name : names) {
-    std::vector<uint16_t> part = file.to_16bit(name);
-    if (m.bits.empty()) {
-      m.bits = std::move(part);
-    } else {
-      m.bits.insert(m.bits.end(), part.begin(), part.end());
-    }
+    const TensorInfo& part = file.info(name);
+    if (part.data_size == 0) continue;
+    const MappedTensor bytes = file.map(name);
+    std::memcpy(to, bytes.data(), part.data_size);
+    to += part.data_size;
   }
   if (swapped) swap_halves(m.bits);
   return m;
