@@ -26,6 +26,11 @@ make_family_models.py) go to DIR/embeddings/<name>.
                       Dense(128 -> 32) without bias or activation, Normalize; EmbeddingGemma-style
                       prompts. tiny-gemma3-query: the texts with prompt_name "query".
 
+  tiny-qwen3-bf16     tiny-qwen3 with model.safetensors stored in bfloat16 (each value rounded
+                      once), as published Qwen3-Embedding checkpoints are; for the tests that a
+                      16-bit checkpoint packs to the same bits as its fp32-widened values. No
+                      reference embeddings.
+
 The models take max_position_embeddings 8192; embeddings/qwen3-long-8k and gemma3-long-8k hold
 three texts of about 8,000 tokens each for tiny-qwen3 and tiny-gemma3, with the reference made at
 max_seq_length 8192 (encode them with --max-length 8192).
@@ -41,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules.normalize import Normalize
 from sentence_transformers.base.modules.transformer import Transformer
@@ -229,6 +235,19 @@ def make_gemma3(name, seed, lines, test_data):
     return folder
 
 
+def bf16_copy(folder, name):
+    """A copy of `folder` whose model.safetensors holds the same tensors in bfloat16."""
+    out = folder.parent / name
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(folder, out)
+    weights = out / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in tensors.items()}, weights, metadata={"format": "pt"})
+    log(f"wrote {out} (bfloat16 weights)")
+    return out
+
+
 def write_prompted(folder, name, texts, test_data, prompt_name):
     """Reference embeddings with sentence-transformers' encode(prompt_name=...)."""
     model = load(folder)
@@ -290,6 +309,7 @@ def main():
     qwen = make_qwen3("tiny-qwen3", 31, qwen3, lines, test_data)
     untied = make_qwen3("tiny-qwen3-untied", 32, qwen3_untied, lines, test_data)
     gemma = make_gemma3("tiny-gemma3", 33, lines, test_data)
+    bf16_copy(qwen, "tiny-qwen3-bf16")
     for folder in (qwen, untied, gemma):
         write_embeddings(folder, folder.name, texts, test_data)
     write_prompted(qwen, "tiny-qwen3-query", texts, test_data, "query")

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "embedrt/error.h"
 #include "kernels/cpu/quantize.h"
@@ -323,6 +324,26 @@ std::vector<uint16_t> SafeTensorsFile::to_16bit(const std::string& name) const {
   std::memcpy(out.data(), raw.data(), raw.size());
   release_pages(raw);
   return out;
+}
+
+MappedTensor SafeTensorsFile::map(const std::string& name) const {
+  return MappedTensor(this, bytes(info(name)));
+}
+
+MappedTensor::MappedTensor(MappedTensor&& other) noexcept
+    : file_(std::exchange(other.file_, nullptr)), bytes_(other.bytes_) {}
+
+MappedTensor& MappedTensor::operator=(MappedTensor&& other) noexcept {
+  if (this != &other) {
+    if (file_) file_->release_pages(bytes_);
+    file_ = std::exchange(other.file_, nullptr);
+    bytes_ = other.bytes_;
+  }
+  return *this;
+}
+
+MappedTensor::~MappedTensor() {
+  if (file_) file_->release_pages(bytes_);
 }
 
 // The converted copy is all the caller keeps, so the file pages behind it need not stay resident:

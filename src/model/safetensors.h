@@ -32,6 +32,30 @@ struct TensorInfo {
   int64_t num_elements() const noexcept;
 };
 
+class SafeTensorsFile;
+
+// A tensor's bytes read in place from the mapping, without a copy. Its file pages are dropped
+// from memory when this is destroyed (as to_float drops them once converted), so the pages of a
+// layer read this way go once the layer is packed. The file must outlive it.
+class MappedTensor {
+ public:
+  MappedTensor() = default;
+  MappedTensor(MappedTensor&& other) noexcept;
+  MappedTensor& operator=(MappedTensor&& other) noexcept;
+  ~MappedTensor();
+
+  const std::byte* data() const noexcept { return bytes_.data(); }
+  bool empty() const noexcept { return file_ == nullptr; }
+
+ private:
+  friend class SafeTensorsFile;
+  MappedTensor(const SafeTensorsFile* file, std::span<const std::byte> bytes)
+      : file_(file), bytes_(bytes) {}
+
+  const SafeTensorsFile* file_ = nullptr;
+  std::span<const std::byte> bytes_;
+};
+
 class SafeTensorsFile {
  public:
   // Maps and validates `path`; throws embedrt::Error (kIo, kInvalidModel or kUnsupported) with a
@@ -60,8 +84,11 @@ class SafeTensorsFile {
   // An F16 or BF16 tensor's 16-bit values as stored (no rounding); kUnsupported naming the tensor
   // and its dtype otherwise. Its file pages are dropped from memory afterwards.
   std::vector<uint16_t> to_16bit(const std::string& name) const;
+  // The tensor in place (see MappedTensor).
+  MappedTensor map(const std::string& name) const;
 
  private:
+  friend class MappedTensor;
   const TensorInfo& float_tensor(const std::string& name) const;
   void release_pages(std::span<const std::byte> range) const;
 

@@ -138,16 +138,17 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
   const int64_t num_layers = w.layer_count();
   layers_.reserve(size_t(num_layers));
   for (int64_t n = 0; n < num_layers; ++n) {
-    // A streaming load reads the layer here, so only one layer's fp32 copy is ever resident.
+    // A streaming load reads the layer here, so at most one layer's copy is ever resident (none of
+    // a 16-bit checkpoint's whole matrices, which are packed from the mapping).
     LayerWeights l = w.take_layer(n);
     layers_.push_back(Layer{Linear({h, config.qkv_dim(), Activation::kNone, false, p},
-                                   l.qkv_weight.data(), bias(l.qkv_bias)),
+                                   l.qkv_weight.view(), bias(l.qkv_bias)),
                             Linear({qd, h, Activation::kNone, attention_residual, p},
-                                   l.attention_output_weight.data(), bias(l.attention_output_bias)),
+                                   l.attention_output_weight.view(), bias(l.attention_output_bias)),
                             Linear({h, gated ? 2 * i : i, up_activation, false, p},
-                                   l.intermediate_weight.data(), bias(l.intermediate_bias)),
+                                   l.intermediate_weight.view(), bias(l.intermediate_bias)),
                             Linear({i, h, Activation::kNone, ffn_residual, p},
-                                   l.output_weight.data(), bias(l.output_bias)),
+                                   l.output_weight.view(), bias(l.output_bias)),
                             std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
                             std::move(l.output_norm_weight), std::move(l.output_norm_bias),
                             std::move(l.query_norm_weight), std::move(l.key_norm_weight),

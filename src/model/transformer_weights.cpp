@@ -1,11 +1,13 @@
 #include "model/transformer_weights.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "embedrt/error.h"
+#include "kernels/cpu/quantize.h"
 
 namespace embedrt::model {
 namespace {
@@ -66,6 +68,58 @@ std::map<std::string, std::vector<int64_t>> expected_tensors(const TransformerSp
     norm(layer_name(s, l, n.ffn_norm));
   }
   return t;
+}
+
+// [a; b] -> [b; a]: a fused [up; gate] made [gate; up].
+template <typename T>
+void swap_halves(std::vector<T>& v) {
+  std::rotate(v.begin(), v.begin() + std::ptrdiff_t(v.size() / 2), v.end());
+}
+
+// The tensors `names` (each [rows_i, cols]) stacked along the rows, their halves swapped when
+// `swapped` (see swap_halves). F16 or BF16 parts of one dtype stay 16-bit: stacking and swapping
+// only move values, so that is exact, and an fp32 copy is never made. With `in_place`, a 16-bit
+// matrix stored whole and left as it is is read from the mapping itself.
+WeightMatrix stacked_matrix(const SafeTensorsFile& file, const std::vector<std::string>& names,
+                            bool swapped, bool in_place) {
+  WeightMatrix m;
+  const DType dtype = file.info(names.front()).dtype;
+  bool same_dtype = true;
+  for (const std::string& name : names) {
+    const TensorInfo& t = file.info(name);
+    m.rows += t.shape.at(0);
+    m.cols = t.shape.at(1);
+    same_dtype = same_dtype && t.dtype == dtype;
+  }
+  if (!same_dtype || (dtype != DType::kF16 && dtype != DType::kBF16)) {
+    for (const std::string& name : names) {
+      const std::vector<float> part = file.to_float(name);
+      m.f32.insert(m.f32.end(), part.begin(), part.end());
+    }
+    if (swapped) swap_halves(m.f32);
+    return m;
+  }
+  m.type = dtype == DType::kBF16 ? kernels::WeightType::kBF16 : kernels::WeightType::kF16;
+  const TensorInfo& whole = file.info(names.front());
+  const bool aligned =
+      reinterpret_cast<uintptr_t>(file.bytes(whole).data()) % alignof(uint16_t) == 0;
+  if (in_place && names.size() == 1 && !swapped && aligned && whole.data_size > 0) {
+    m.mapped = file.map(names.front());
+    return m;
+  }
+  // One exact-size buffer filled from the mapping (each part's pages dropped once copied): no
+  // temporaries or regrowth, whose freed blocks would stay resident between the packed layers.
+  m.bits.resize(size_t(m.rows * m.cols));
+  auto* to = reinterpret_cast<std::byte*>(m.bits.data());
+  for (const std::string& name : names) {
+    const TensorInfo& part = file.info(name);
+    if (part.data_size == 0) continue;
+    const MappedTensor bytes = file.map(name);
+    std::memcpy(to, bytes.data(), part.data_size);
+    to += part.data_size;
+  }
+  if (swapped) swap_halves(m.bits);
+  return m;
 }
 
 bool ignorable(const WeightNames& names, const std::string& name) {
@@ -206,13 +260,20 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
   }
   // Copies what it needs of `spec`: a streaming load calls it after this function returns.
   w.num_layers = spec.num_hidden_layers;
-  w.load_layer = [get, norm, norm_weight, spec](int64_t l) {
+  w.load_layer = [&file, prefix, get, norm, norm_weight, spec,
+                  in_place = options.stream_layers](int64_t l) {
     const WeightNames& n = spec.names;
     const auto append = [](std::vector<float>& to, const std::vector<float>& from) {
       to.insert(to.end(), from.begin(), from.end());
     };
-    const auto weight = [&](const std::string& module) {
-      return get(layer_name(spec, l, module) + ".weight");
+    // Matrices stay in the checkpoint's type; a streamed layer reads whole ones in place.
+    const auto weight = [&](std::initializer_list<const std::string*> modules,
+                            bool swapped = false) {
+      std::vector<std::string> names;
+      for (const std::string* module : modules) {
+        names.push_back(prefix + layer_name(spec, l, *module) + ".weight");
+      }
+      return stacked_matrix(file, names, swapped, in_place);
     };
     // An absent bias stays empty (the Linear then has none).
     const auto bias = [&](const std::string& module, bool present) {
@@ -220,11 +281,11 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     };
     LayerWeights layer;
     if (!n.qkv.empty()) {
-      layer.qkv_weight = weight(n.qkv);
+      layer.qkv_weight = weight({&n.qkv});
       layer.qkv_bias = bias(n.qkv, spec.attention_bias);
     } else {
+      layer.qkv_weight = weight({&n.query, &n.key, &n.value});
       for (const std::string* part : {&n.query, &n.key, &n.value}) {
-        append(layer.qkv_weight, weight(*part));
         append(layer.qkv_bias, bias(*part, spec.attention_bias));
       }
     }
@@ -238,7 +299,7 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     if (!n.post_ffn_norm.empty()) {
       layer.post_ffn_norm_weight = norm_weight(layer_name(spec, l, n.post_ffn_norm));
     }
-    layer.attention_output_weight = weight(n.attention_output);
+    layer.attention_output_weight = weight({&n.attention_output});
     layer.attention_output_bias = bias(n.attention_output, spec.attention_bias);
     if (l > 0 || spec.first_layer_attention_norm) {
       norm(layer_name(spec, l, n.attention_norm), layer.attention_norm_weight,
@@ -246,23 +307,17 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     }
     if (spec.mlp == MlpKind::kGated && !n.ffn_gate.empty()) {
       // Activated half first: [gate; up].
-      layer.intermediate_weight = weight(n.ffn_gate);
-      append(layer.intermediate_weight, weight(n.ffn_up));
+      layer.intermediate_weight = weight({&n.ffn_gate, &n.ffn_up});
       layer.intermediate_bias = bias(n.ffn_gate, spec.mlp_bias);
       append(layer.intermediate_bias, bias(n.ffn_up, spec.mlp_bias));
     } else {
-      layer.intermediate_weight = weight(n.ffn_up);
+      // A fused [up; gate] becomes [gate; up].
+      const bool swapped = spec.mlp == MlpKind::kGated && !spec.gate_activated_first;
+      layer.intermediate_weight = weight({&n.ffn_up}, swapped);
       layer.intermediate_bias = bias(n.ffn_up, spec.mlp_bias);
-      if (spec.mlp == MlpKind::kGated && !spec.gate_activated_first) {
-        // Fused [up; gate] -> [gate; up].
-        const auto swap_halves = [](std::vector<float>& v) {
-          std::rotate(v.begin(), v.begin() + v.size() / 2, v.end());
-        };
-        swap_halves(layer.intermediate_weight);
-        if (!layer.intermediate_bias.empty()) swap_halves(layer.intermediate_bias);
-      }
+      if (swapped) swap_halves(layer.intermediate_bias);
     }
-    layer.output_weight = weight(n.ffn_down);
+    layer.output_weight = weight({&n.ffn_down});
     layer.output_bias = bias(n.ffn_down, spec.has_mlp_down_bias());
     norm(layer_name(spec, l, n.ffn_norm), layer.output_norm_weight, layer.output_norm_bias);
     return layer;
@@ -272,6 +327,21 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     w.load_layer = nullptr;
   }
   return w;
+}
+
+kernels::WeightView WeightMatrix::view() const {
+  if (!mapped.empty()) return {type, mapped.data()};
+  if (type == kernels::WeightType::kF32) return {type, f32.data()};
+  return {type, bits.data()};
+}
+
+std::vector<float> WeightMatrix::to_float() const {
+  if (type == kernels::WeightType::kF32) return f32;
+  std::vector<float> out(size_t(rows * cols));
+  const auto* values = static_cast<const uint16_t*>(view().data);
+  (type == kernels::WeightType::kBF16 ? kernels::bf16_to_float : kernels::half_to_float)(
+      values, rows * cols, out.data());
+  return out;
 }
 
 int64_t TransformerWeights::layer_count() const {

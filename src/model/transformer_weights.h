@@ -8,23 +8,42 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/matmul.h"
 #include "model/safetensors.h"
 #include "model/transformer_spec.h"
 
 namespace embedrt::model {
 
+// A [rows, cols] row-major weight matrix in the type the checkpoint stores it: fp32, or BF16 / F16
+// bits kept as stored (exact), which kernels::Linear packs without an fp32 copy. The values are
+// in `f32` or `bits`, or, in a streaming load, read in place from the mapped file (`mapped`).
+struct WeightMatrix {
+  kernels::WeightType type = kernels::WeightType::kF32;
+  int64_t rows = 0, cols = 0;
+  std::vector<float> f32;
+  std::vector<uint16_t> bits;
+  MappedTensor mapped;
+
+  kernels::WeightView view() const;
+  // The values as fp32 (widened exactly from 16 bits).
+  std::vector<float> to_float() const;
+};
+
 // A bias vector is empty where the family has none. A norm without bias in the checkpoint gets a
 // zero bias here.
 struct LayerWeights {
   // [qkv_dim, hidden]: query, key and value rows stacked (3 * hidden without grouped K/V heads).
-  std::vector<float> qkv_weight;
+  WeightMatrix qkv_weight;
   std::vector<float> qkv_bias;  // [qkv_dim]
-  std::vector<float> attention_output_weight, attention_output_bias;
+  WeightMatrix attention_output_weight;
+  std::vector<float> attention_output_bias;
   // Empty for a pre-norm layer 0 without its own attention norm.
   std::vector<float> attention_norm_weight, attention_norm_bias;
   // [intermediate, hidden]; gated MLPs: [2 * intermediate, hidden], the activated half first.
-  std::vector<float> intermediate_weight, intermediate_bias;
-  std::vector<float> output_weight, output_bias;  // [hidden, intermediate]
+  WeightMatrix intermediate_weight;
+  std::vector<float> intermediate_bias;
+  WeightMatrix output_weight;  // [hidden, intermediate]
+  std::vector<float> output_bias;
   std::vector<float> output_norm_weight, output_norm_bias;
   // [head_dim] RMSNorm weights over each query / key head; empty where the family has none.
   std::vector<float> query_norm_weight, key_norm_weight;
@@ -66,7 +85,8 @@ enum class WordEmbeddings {
 struct WeightLoadOptions {
   WordEmbeddings word_embeddings = WordEmbeddings::kFloat;
   // Read each layer only when the encoder packs it (TransformerWeights::load_layer), so at most one
-  // layer's fp32 copy is resident beside the packed weights, never the whole model in fp32.
+  // layer's copy is resident beside the packed weights, never the whole model in fp32. A 16-bit
+  // matrix stored whole is then read in place from the mapping instead of copied.
   bool stream_layers = false;
 };
 
@@ -75,7 +95,8 @@ struct WeightLoadOptions {
 // "0.auto_model." for some sentence-transformers saves, ...
 std::string detect_encoder_prefix(const SafeTensorsFile& file, const TransformerSpec& spec);
 
-// Loads every encoder tensor as fp32. Throws kInvalidModel listing every missing, unexpected and
+// Loads every encoder tensor as fp32, except the layers' weight matrices: F16 or BF16 ones stay in
+// their 16-bit type (see WeightMatrix). Throws kInvalidModel listing every missing, unexpected and
 // mis-shaped tensor in one message. The family's ignored tensors (pooler, buffers) and tensors
 // outside the prefix (task heads) are skipped.
 // `options` can keep the largest table in 16 bits and defer the layers (see WeightLoadOptions),

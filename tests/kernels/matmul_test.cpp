@@ -4,9 +4,11 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "embedrt/error.h"
+#include "kernels/cpu/quantize.h"
 #include "test_util.h"
 
 namespace embedrt::kernels {
@@ -285,6 +287,43 @@ TEST(LinearBf16, WideReductionOnOneThreadKeepsRowsIdentical) {
     EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + r * out)) << "row " << r;
   }
   omp_set_num_threads(saved_threads);
+}
+
+// Weights stored in bf16 or half pack to the bits their fp32 values pack to, in every precision
+// (so the 16-bit load path changes no result). Includes half subnormals, -0 and the largest half.
+TEST(Linear, SixteenBitWeightsGiveTheBitsOfTheirFp32Values) {
+  const int64_t in = 200, out = 72;
+  const auto values = random_vector(in * out, 11, -0.3f, 0.3f);
+  const auto b = random_vector(out, 12);
+  const auto x = random_vector(37 * in, 13, -2.0f, 2.0f);
+  const auto residual = random_vector(37 * out, 14);
+  for (WeightType type : {WeightType::kBF16, WeightType::kF16}) {
+    std::vector<uint16_t> bits(values.size());
+    (type == WeightType::kBF16 ? float_to_bf16 : float_to_half)(values.data(), in * out,
+                                                                bits.data());
+    if (type == WeightType::kF16) {
+      const uint16_t special[] = {0x0001, 0x03ff, 0x8000, 0x7bff, 0xfbff};
+      for (size_t k = 0; k < std::size(special); ++k) bits[k * 1001] = special[k];
+    }
+    std::vector<float> widened(bits.size());
+    (type == WeightType::kBF16 ? bf16_to_float : half_to_float)(bits.data(), in * out,
+                                                                widened.data());
+    for (Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+      if (resolve_precision(p, nullptr) != p) continue;
+      const LinearSpec spec{in, out, Activation::kGeluErf, true, p};
+      const Linear from_float(spec, widened.data(), b.data());
+      const Linear from_bits(spec, WeightView{type, bits.data()}, b.data());
+      EXPECT_EQ(from_bits.weight_bytes(), from_float.weight_bytes());
+      for (int64_t rows : {1, 7, 37}) {
+        std::vector<float> want(rows * out), got(rows * out, NAN);
+        from_float.forward(x.data(), rows, want.data(), residual.data());
+        from_bits.forward(x.data(), rows, got.data(), residual.data());
+        EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)))
+            << (type == WeightType::kBF16 ? "bf16" : "f16") << " weights, " << to_string(p) << ", "
+            << rows << " rows";
+      }
+    }
+  }
 }
 
 TEST(Precision, FallbackNamesTheReason) {

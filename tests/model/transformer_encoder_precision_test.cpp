@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
+#include "model/safetensors.h"
 #include "model/transformer_encoder.h"
 #include "support/test_paths.h"
 
@@ -137,6 +139,60 @@ TEST(EncoderPrecision, LargeBatchesMatchSequencesAlone) {
       const auto alone = encoder.forward({ids, types, offsets}, alone_ws);
       EXPECT_TRUE(std::equal(alone.begin(), alone.end(), together.begin() + begin * h))
           << kernels::to_string(p) << " sequence " << s;
+    }
+  }
+}
+
+// The fp32 path's weights: every layer matrix widened to fp32 before packing.
+TransformerWeights widened(TransformerWeights w) {
+  for (LayerWeights& l : w.layers) {
+    for (WeightMatrix* m :
+         {&l.qkv_weight, &l.attention_output_weight, &l.intermediate_weight, &l.output_weight}) {
+      m->f32 = m->to_float();
+      m->bits.clear();
+      m->type = kernels::WeightType::kF32;
+    }
+  }
+  return w;
+}
+
+// A checkpoint's BF16 / F16 layer matrices reach Linear in their stored type (whole ones read in
+// place from the mapping, stacked ones as 16-bit copies) and give the bits that their values
+// widened to fp32 give, in every precision.
+TEST(EncoderPrecision, SixteenBitCheckpointsGiveTheBitsOfTheirFp32Values) {
+  const fs::path data = embedrt::testing::test_data_dir();
+  // Qwen3: stacked q/k/v and gate/up; the BERT one: half weights, staged for bf16.
+  for (const fs::path& dir : {data / "family-models" / "tiny-qwen3-bf16",
+                              data / "tiny-models" / "tiny-weightedmean-fp16"}) {
+    EMBEDRT_REQUIRE_FIXTURE(dir / "model.safetensors");
+    const TransformerSpec spec = load_transformer_spec(dir / "config.json");
+    const SafeTensorsFile file(dir / "model.safetensors");
+    {
+      TransformerWeights streamed = load_transformer_weights(file, spec, {{}, true});
+      const LayerWeights l = streamed.take_layer(0);
+      for (const WeightMatrix* m :
+           {&l.qkv_weight, &l.attention_output_weight, &l.intermediate_weight, &l.output_weight}) {
+        EXPECT_NE(m->type, kernels::WeightType::kF32) << dir;
+        EXPECT_TRUE(m->f32.empty()) << dir;
+      }
+      EXPECT_FALSE(l.attention_output_weight.mapped.empty()) << dir;
+      EXPECT_TRUE(l.attention_output_weight.bits.empty()) << dir;
+    }
+    for (Precision p : {Precision::kF32, Precision::kBF16, Precision::kInt8}) {
+      if (kernels::resolve_precision(p, nullptr) != p) continue;
+      const TransformerEncoder direct = TransformerEncoder::load(dir, {p});
+      WeightLoadOptions whole = weight_load_options(p);
+      whole.stream_layers = false;
+      const TransformerEncoder fp32_path(spec, widened(load_transformer_weights(file, spec, whole)),
+                                         {p});
+      EXPECT_EQ(direct.weight_bytes(), fp32_path.weight_bytes());
+      const Batch b = random_batch(spec, {9, 30, 1});
+      Workspace w1, w2;
+      const auto got = direct.forward(b.packed(), w1);
+      const auto want = fp32_path.forward(b.packed(), w2);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+          << dir.filename() << " " << kernels::to_string(p);
     }
   }
 }

@@ -197,6 +197,10 @@ void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) 
 }
 
 PackedF32Weights::PackedF32Weights(const float* weight, const float* bias, int64_t out, int64_t in)
+    : PackedF32Weights([weight, in](int64_t o) { return weight + o * in; }, bias, out, in) {}
+
+PackedF32Weights::PackedF32Weights(const std::function<const float*(int64_t)>& row_of,
+                                   const float* bias, int64_t out, int64_t in)
     : out_(out),
       in_(in),
       panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns),
@@ -204,7 +208,7 @@ PackedF32Weights::PackedF32Weights(const float* weight, const float* bias, int64
   for (int64_t o = 0; o < out; ++o) {
     float* column =
         data_.get() + (o / kGemmPanelColumns) * in * kGemmPanelColumns + o % kGemmPanelColumns;
-    const float* row = weight + o * in;
+    const float* row = row_of(o);
     for (int64_t i = 0; i < in; ++i) column[i * kGemmPanelColumns] = row[i];
   }
   if (bias) std::copy(bias, bias + out, data_.get() + panels_ * in * kGemmPanelColumns);

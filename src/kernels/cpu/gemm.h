@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "kernels/cpu/activation.h"
@@ -34,6 +35,10 @@ void* zeroed_aligned_alloc(size_t bytes);
 class PackedF32Weights {
  public:
   PackedF32Weights(const float* weight, const float* bias, int64_t out, int64_t in);
+  // The same with row o of the weight from row(o) (valid until the next call), so weights stored
+  // in another type are widened a row at a time.
+  PackedF32Weights(const std::function<const float*(int64_t)>& row, const float* bias, int64_t out,
+                   int64_t in);
 
   int64_t in_features() const noexcept { return in_; }
   int64_t out_features() const noexcept { return out_; }

@@ -270,6 +270,30 @@ Precision resolve_precision(Precision requested, std::string* warning) {
   return o.precision;
 }
 
+namespace {
+
+// Row o of a weight as fp32: the stored row itself for fp32, else the 16-bit row widened (exact)
+// into a buffer that the next call reuses.
+class WeightRows {
+ public:
+  WeightRows(WeightView weight, int64_t in) : weight_(weight), in_(in) {
+    if (weight.type != WeightType::kF32) row_.resize(size_t(in));
+  }
+  const float* operator()(int64_t o) {
+    if (weight_.type == WeightType::kF32) return static_cast<const float*>(weight_.data) + o * in_;
+    const uint16_t* bits = static_cast<const uint16_t*>(weight_.data) + o * in_;
+    (weight_.type == WeightType::kBF16 ? bf16_to_float : half_to_float)(bits, in_, row_.data());
+    return row_.data();
+  }
+
+ private:
+  WeightView weight_;
+  int64_t in_;
+  std::vector<float> row_;
+};
+
+}  // namespace
+
 struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   LinearSpec spec;
   memory::desc weights_md;
@@ -300,7 +324,7 @@ struct Linear::Impl {  // NOLINT: also named by consistent_row_tile()
   // then bias, activation and residual.
   void finish_int8_row(const int32_t* acc, int64_t row, int64_t c0, int64_t c1, float row_scale,
                        int32_t zero_point, float* y, const float* residual) const;
-  void pack_int8(const float* weight, const float* bias);
+  void pack_int8(WeightView weight, const float* bias);
 
   dt src_type() const { return spec.precision == Precision::kBF16 ? dt::bf16 : dt::f32; }
 
@@ -438,8 +462,11 @@ Linear::RowBlocking choose_row_blocking(const Linear::Impl& m) {
 }  // namespace
 
 Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
+    : Linear(spec, WeightView{WeightType::kF32, weight}, bias) {}
+
+Linear::Linear(const LinearSpec& spec, WeightView weight, const float* bias)
     : impl_(std::make_unique<Impl>()) {
-  assert(spec.in_features > 0 && spec.out_features > 0 && weight != nullptr);
+  assert(spec.in_features > 0 && spec.out_features > 0 && weight.data != nullptr);
   Impl& m = *impl_;
   if (resolve_precision(spec.precision, nullptr) != spec.precision) {
     throw Error(
@@ -454,17 +481,38 @@ Linear::Linear(const LinearSpec& spec, const float* weight, const float* bias)
       m.pack_int8(weight, bias);
       return;
     }
+    const int64_t in = spec.in_features, out = spec.out_features;
     if (spec.precision == Precision::kF32 && active_isa() == Isa::kAvx2) {
-      m.packed_f32 =
-          std::make_unique<PackedF32Weights>(weight, bias, spec.out_features, spec.in_features);
+      WeightRows rows(weight, in);
+      m.packed_f32 = std::make_unique<PackedF32Weights>(std::ref(rows), bias, out, in);
       m.blocking = {1, {}};
       return;
     }
-    const memory::desc any_md({spec.in_features, spec.out_features}, m.src_type(), tag::any);
+    const memory::desc any_md({in, out}, m.src_type(), tag::any);
     m.weights_md = m.make_pd(kPackingRows, any_md).weights_desc();
+    // oneDNN reorders fp32 and bf16 into the packed layout itself (bf16 widening to fp32 or staying
+    // bf16, both exact). Half, which oneDNN 2.6 does not convert on CPUs, is staged in the type
+    // computed in, a row at a time through fp32 as the fp32 path rounds it.
+    dt user_type = weight.type == WeightType::kBF16 ? dt::bf16 : dt::f32;
+    const void* user_data = weight.data;
+    std::vector<float> staged_f32;
+    std::vector<uint16_t> staged_bf16;
+    if (weight.type == WeightType::kF16) {
+      WeightRows rows(weight, in);
+      if (spec.precision == Precision::kBF16) {
+        staged_bf16.resize(size_t(out * in));
+        for (int64_t o = 0; o < out; ++o) float_to_bf16(rows(o), in, staged_bf16.data() + o * in);
+        user_type = dt::bf16;
+        user_data = staged_bf16.data();
+      } else {
+        staged_f32.resize(size_t(out * in));
+        half_to_float(static_cast<const uint16_t*>(weight.data), out * in, staged_f32.data());
+        user_data = staged_f32.data();
+      }
+    }
     // PyTorch's [out, in] row-major is the {in, out} matrix in column-major ("ba") order.
-    const memory::desc user_md({spec.in_features, spec.out_features}, dt::f32, tag::ba);
-    memory user(user_md, cpu_engine(), const_cast<float*>(weight));
+    const memory::desc user_md({in, out}, user_type, tag::ba);
+    memory user(user_md, cpu_engine(), const_cast<void*>(user_data));
     m.weights = memory(m.weights_md, cpu_engine());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(user, m.weights).execute(stream, user, m.weights);
@@ -496,14 +544,19 @@ size_t Linear::weight_bytes() const noexcept {
   return m.weights_md.get_size() + (m.has_bias ? size_t(m.spec.out_features) * sizeof(float) : 0);
 }
 
-void Linear::Impl::pack_int8(const float* weight, const float* bias_in) {
+void Linear::Impl::pack_int8(WeightView weight, const float* bias_in) {
   const int64_t in = spec.in_features, out = spec.out_features;
   const bool own_kernel = active_isa() == Isa::kAvx2;
   const Int8Ranges ranges = own_kernel ? Int8Ranges{255, kGemmS8WeightMax} : int8_ranges();
   activation_max = ranges.activation_max;
   std::vector<int8_t> q(out * in);
   col_scales.resize(out);
-  quantize_weights_s8(weight, out, in, ranges.weight_max, q.data(), col_scales.data());
+  // Per output channel, so one (widened) row at a time gives the same scales and values.
+  WeightRows rows(weight, in);
+  for (int64_t o = 0; o < out; ++o) {
+    quantize_weights_s8(rows(o), 1, in, ranges.weight_max, q.data() + o * in,
+                        col_scales.data() + o);
+  }
   col_sums.assign(out, 0);
   for (int64_t o = 0; o < out; ++o) {
     for (int64_t i = 0; i < in; ++i) col_sums[o] += q[o * in + i];

@@ -40,11 +40,29 @@ struct LinearSpec {
   Precision precision = Precision::kF32;      // must be a value resolve_precision() returned
 };
 
+// How a weight matrix handed to Linear is stored.
+enum class WeightType {
+  kF32,
+  kBF16,  // bfloat16 bits
+  kF16,   // IEEE half bits
+};
+
+// [out_features, in_features] row-major weights (PyTorch's nn.Linear layout) as a checkpoint
+// stored them, so 16-bit weights are packed without an fp32 copy of the matrix.
+struct WeightView {
+  WeightType type = WeightType::kF32;
+  const void* data = nullptr;  // float or uint16_t values
+};
+
 class Linear {
  public:
   // `weight` is [out_features, in_features] row-major (PyTorch's nn.Linear layout), `bias` is
   // [out_features] or null. Both are copied (packed); the caller may free them afterwards.
   Linear(const LinearSpec& spec, const float* weight, const float* bias);
+  // The same from fp32, bf16 or half weights. 16-bit values widen to fp32 exactly, so the packed
+  // weights (and results) are the bits the fp32 constructor gives for those values: bf16 goes to
+  // oneDNN as is, int8 quantizes one widened row at a time.
+  Linear(const LinearSpec& spec, WeightView weight, const float* bias);
   ~Linear();
   Linear(Linear&&) noexcept;
   Linear& operator=(Linear&&) noexcept;
