@@ -32,13 +32,15 @@ def run(*args, **kwargs):
 
 
 def suite_build():
-    """The build folder of the CLI under test, its compiler and its compiler launcher (or None)."""
+    """The CMake build folder of the CLI under test, its compiler and its compiler launcher (each
+    None when the CLI does not come from a CMake build folder)."""
     build = Path(CLI).resolve().parent
+    if not (build / "CMakeCache.txt").exists():
+        return None, None, None
     cache = {}
-    if (build / "CMakeCache.txt").exists():
-        for line in (build / "CMakeCache.txt").read_text().splitlines():
-            key, _, value = line.partition("=")
-            cache[key.split(":")[0]] = value
+    for line in (build / "CMakeCache.txt").read_text().splitlines():
+        key, _, value = line.partition("=")
+        cache[key.split(":")[0]] = value
     return build, cache.get("CMAKE_CXX_COMPILER"), cache.get("CMAKE_CXX_COMPILER_LAUNCHER") or None
 
 
@@ -58,7 +60,7 @@ def installed(tmp_path_factory):
         env["CXX"] = compiler
     if launcher:
         env["CMAKE_CXX_COMPILER_LAUNCHER"] = launcher
-    wheel_build = build.parent / f"{build.name}-wheel"
+    wheel_build = build.parent / f"{build.name}-wheel" if build else tmp / "build"
     shutil.rmtree(wheel_build, ignore_errors=True)
     # The build tools pinned in scripts/requirements-reference.txt, not a fresh download of each.
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
