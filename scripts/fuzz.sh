@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/fuzz_*.cpp, clang with AddressSanitizer and
-# UndefinedBehaviorSanitizer) in build-fuzz/ and runs each for SECONDS_PER_TARGET (default 60),
+# UndefinedBehaviorSanitizer) in build-asan/, the build scripts/sanitize.sh asan runs the C++
+# suites in (scripts/configure_asan.sh), and runs each for SECONDS_PER_TARGET (default 60),
 # as many at a time as there are cores. Prints one line per target and exits non-zero when any
 # found a crash, a leak, a timeout or an out-of-memory; the inputs that did are under
-# build-fuzz/fuzz-out/artifacts/<target>/ (emptied at the start of each run), the logs under
-# build-fuzz/fuzz-out/logs/.
+# build-asan/fuzz-out/artifacts/<target>/ (emptied at the start of each run), the logs under
+# build-asan/fuzz-out/logs/.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [MODEL_DIR...]
 #
 # Seeds: tests/fuzz/corpus/<target>/, plus the small files of each MODEL_DIR (by default every
 # folder under $EMBEDRT_HOME/models and $EMBEDRT_TEST_DATA/tiny-models that exists): its JSON
 # files, and its .safetensors files when under 1 MB, else their header and the first 4 KB of data.
-# What the fuzzers add is kept in build-fuzz/fuzz-out/corpus/<target>/ for the next run.
-# Environment: EMBEDRT_FUZZ_BUILD_DIR (build-fuzz), EMBEDRT_FUZZ_JOBS (nproc).
+# What the fuzzers add is kept in build-asan/fuzz-out/corpus/<target>/ for the next run.
+# Environment: EMBEDRT_FUZZ_BUILD_DIR (build-asan), EMBEDRT_FUZZ_JOBS (nproc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,19 +23,11 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
   echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [MODEL_DIR...]" >&2
   exit 2
 fi
-build_dir="${EMBEDRT_FUZZ_BUILD_DIR:-build-fuzz}"
+build_dir="${EMBEDRT_FUZZ_BUILD_DIR:-build-asan}"
 jobs="${EMBEDRT_FUZZ_JOBS:-$(nproc)}"
 
-# clang, its sanitizer and libFuzzer runtimes, the OpenMP runtime clang links, and what the
-# build itself needs (as scripts/setup.sh installs it).
-packages=(clang libclang-rt-14-dev libomp-dev cmake ninja-build pkg-config libdnnl-dev
-          libutf8proc-dev nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev
-          libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev)
-bash scripts/install_packages.sh "${packages[@]}"
-
 echo "== building the fuzz targets in $build_dir"
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DEMBEDRT_FUZZ=ON \
-  -DEMBEDRT_BUILD_BENCH=OFF >/dev/null
+bash scripts/configure_asan.sh "$build_dir"
 cmake --build "$build_dir" -j"$jobs" --target fuzzers
 
 out="$build_dir/fuzz-out"

@@ -371,7 +371,7 @@ def make_family(family, build, test_data):
     return folder
 
 
-def make_hub_copy(folder, hub, texts, test_data):
+def make_hub_copy(folder, hub, texts, test_data, embeddings=True):
     """The Hub config form of `folder`'s model, with the reference embeddings it must give."""
     target = folder.parent / hub.name
     if target.exists():
@@ -379,6 +379,9 @@ def make_hub_copy(folder, hub, texts, test_data):
     shutil.copytree(folder, target)
     config = json.loads((folder / "config.json").read_text())
     (target / "config.json").write_text(json.dumps(hub.config(config, target), indent=2) + "\n")
+    if not embeddings:
+        log(f"wrote {target} (Hub config form of {folder.name})")
+        return
     reference = test_data / "embeddings" / folder.name
     out = test_data / "embeddings" / hub.name
     if out.exists():
@@ -407,6 +410,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--test-data", type=Path,
                         default=Path(os.environ.get("EMBEDRT_TEST_DATA") or REPO_ROOT / "test-data"))
+    # The model folders alone (tests/e2e/test_fixture_determinism.py compares only those).
+    parser.add_argument("--no-embeddings", action="store_true",
+                        help="write the model folders but not their reference embeddings")
     args = parser.parse_args()
     transformers_logging.disable_progress_bar()
     test_data = args.test_data.resolve()
@@ -418,10 +424,11 @@ def main():
     texts = sample_texts(read_texts(corpus_path), TEXT_COUNT)
     for family, build in FAMILIES:
         folder = make_family(family, build, test_data)
-        write_embeddings(folder, family.name, [t.strip() for t in texts] if family.strip_texts else texts,
-                         test_data)
+        if not args.no_embeddings:
+            write_embeddings(folder, family.name,
+                             [t.strip() for t in texts] if family.strip_texts else texts, test_data)
         for hub in family.hub:
-            make_hub_copy(folder, hub, texts, test_data)
+            make_hub_copy(folder, hub, texts, test_data, embeddings=not args.no_embeddings)
 
 
 if __name__ == "__main__":

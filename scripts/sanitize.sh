@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the C++ tests under sanitizers:
-#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/): the unit and API tests
-#         (tokenizer, kernels, model, runtime, api, server), every error fatal;
+#   asan  AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/, clang: the build
+#         scripts/fuzz.sh adds the libFuzzer targets to, see scripts/configure_asan.sh): the unit
+#         and API tests (tokenizer, kernels, model, runtime, api, server, hub), every error fatal;
 #   tsan  ThreadSanitizer (build-tsan/): the concurrency tests, Embedder called from several
 #         threads and a batch run from another's checkpoint, the embedding cache, the adaptive
 #         tuner, the server's batch scheduler and its express lane, the transport.
@@ -24,10 +25,10 @@ jobs="$(nproc)"
 supp="${PWD}/tests/sanitizers"  # suppressions, each with its reason
 started=${SECONDS}
 
-configure() {  # configure DIR SANITIZER
+configure_tsan() {  # configure_tsan DIR
   # -O1 -g1: line numbers in every report at about half the compile time of -O2 -g.
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
-    -DEMBEDRT_BUILD_BENCH=OFF -DEMBEDRT_SANITIZE="$2" >/dev/null
+    -DEMBEDRT_BUILD_BENCH=OFF -DEMBEDRT_SANITIZE=thread >/dev/null
 }
 
 # run_suite DIR BINARY [GTEST_FILTER]: runs one gtest binary; fails on any test or sanitizer error.
@@ -43,8 +44,38 @@ run_suite() {
   echo "  $((SECONDS - suite_started)) s"
 }
 
+# run_suites DIR BINARY FILTER [BINARY FILTER...]: run_suite for each, ${jobs} at a time (most
+# suites keep to one core, so one after another left the others idle; the longest goes first),
+# then prints their reports in the order given; fails when any failed.
+run_suites() {
+  local dir="$1" running=0 failed=0 i
+  shift
+  local -a specs=("$@")
+  for ((i = 0; i < ${#specs[@]}; i += 2)); do
+    rm -f "${dir}/${specs[i]}.rc"
+  done
+  for ((i = 0; i < ${#specs[@]}; i += 2)); do
+    if ((running >= jobs)); then
+      wait -n || true
+      running=$((running - 1))
+    fi
+    (
+      set +e
+      run_suite "${dir}" "${specs[i]}" "${specs[i + 1]}" >"${dir}/${specs[i]}.report" 2>&1
+      echo $? >"${dir}/${specs[i]}.rc"
+    ) &
+    running=$((running + 1))
+  done
+  wait
+  for ((i = 0; i < ${#specs[@]}; i += 2)); do
+    cat "${dir}/${specs[i]}.report"
+    [[ "$(cat "${dir}/${specs[i]}.rc" 2>/dev/null)" == 0 ]] || failed=1
+  done
+  return "${failed}"
+}
+
 if [[ "${mode}" == asan || "${mode}" == all ]]; then
-  configure build-asan address
+  bash scripts/configure_asan.sh build-asan
   cmake --build build-asan -j"${jobs}" --target tokenizer_tests kernels_tests model_tests \
     runtime_tests api_tests server_tests hub_tests
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:suppressions=${supp}/asan.supp"
@@ -54,15 +85,13 @@ if [[ "${mode}" == asan || "${mode}" == all ]]; then
   # texts (minutes each under ASan) to check what the smaller API tests check on the same code.
   heavy="MemoryModel.*:*StsBenchmark*:Gates/PrecisionGate.*:Pipeline.TokenBudgetAndBatchSize*"
   heavy+=":Pipeline.CacheHitsAreBitIdentical*:Pipeline.ProfileStagesAddUp*:Precisions/BatchInvariance.*"
-  for suite in tokenizer_tests kernels_tests model_tests runtime_tests server_tests hub_tests; do
-    run_suite build-asan "${suite}" "-${heavy}"
-  done
-  run_suite build-asan api_tests "-${heavy}"
+  run_suites build-asan api_tests "-${heavy}" tokenizer_tests "-${heavy}" kernels_tests "-${heavy}" \
+    model_tests "-${heavy}" runtime_tests "-${heavy}" server_tests "-${heavy}" hub_tests "-${heavy}"
   unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
 fi
 
 if [[ "${mode}" == tsan || "${mode}" == all ]]; then
-  configure build-tsan thread
+  configure_tsan build-tsan
   cmake --build build-tsan -j"${jobs}" --target api_tests runtime_tests server_tests
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4"
   export OMP_THREAD_LIMIT=1

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake ninja-build pkg-config libdnnl-dev libutf8proc-dev
           nlohmann-json3-dev libpcre2-dev libcli11-dev libcpp-httplib-dev libgtest-dev
           libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev python3 python3-dev
-          python3-venv python3-pip unzip)
+          python3-venv python3-pip unzip ccache)
 bash scripts/install_packages.sh "${packages[@]}"
 
 build_dir="${EMBEDRT_BUILD_DIR:-build}"

@@ -13,6 +13,10 @@ build_dir="${EMBEDRT_BUILD_DIR:-build}"
 started=${SECONDS}
 stage() { echo "== $1 ($((SECONDS - started)) s so far)"; }
 
+# Every build compiles through ccache (scripts/setup.sh installs it before it configures build/):
+# python.test_wheel's `pip wheel .` compiles the library once more in a build folder of its own,
+# with the same flags, and takes this build's objects from the cache instead.
+export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
 bash scripts/setup.sh
 bash scripts/make_test_data.sh
 # The end-to-end tests run under the reference venv's Python (pytest, numpy).

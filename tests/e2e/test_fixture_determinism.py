@@ -48,7 +48,8 @@ def generate(out: Path, threads: int, sts_file: Path) -> None:
     run("make_tiny_models.py", out / "tiny-models", "--minilm-dir", MINILM)
     (out / "models").mkdir()
     (out / "models" / "all-MiniLM-L6-v2").symlink_to(MINILM.resolve())
-    run("make_family_models.py", "--test-data", out)  # also writes reference embeddings, not compared
+    # The model folders only: their reference embeddings are not compared here.
+    run("make_family_models.py", "--test-data", out, "--no-embeddings")
 
 
 @pytest.fixture(scope="module")

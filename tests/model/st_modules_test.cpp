@@ -66,7 +66,9 @@ TEST(DenseConfigTest, ErrorsNameTheFileAndField) {
       {R"([1, 2])", "2_Dense/config.json: expected a JSON object"},
       {R"({"in_features": 4,)", "2_Dense/config.json: invalid JSON"},
   };
-  for (const auto& [json, expected] : cases) {
+  for (const auto& [config, expected] : cases) {
+    // A plain reference: clang before 16 cannot capture a structured binding in a lambda.
+    const std::string& json = config;
     const std::string message = error_of([&] { parse_dense_config(json, "2_Dense/config.json"); });
     EXPECT_NE(message.find(expected), std::string::npos) << json << "\n" << message;
   }

@@ -2,7 +2,9 @@
 a fresh virtual environment, imports and embeds there, and whose extension needs nothing beyond
 glibc, libstdc++ and the libraries auditwheel bundled into it.
 
-This builds the library once more (scikit-build-core, a few minutes on 2 cores)."""
+This builds the library once more (scikit-build-core), with the compiler and compiler launcher of
+the build the suite runs from: when that is ccache (scripts/test.sh), the objects come from the
+cache instead of a second compilation of a few minutes on 2 cores."""
 import json
 import os
 import re
@@ -29,6 +31,19 @@ def run(*args, **kwargs):
     return result
 
 
+def suite_build():
+    """The CMake build folder of the CLI under test, its compiler and its compiler launcher (each
+    None when the CLI does not come from a CMake build folder)."""
+    build = Path(CLI).resolve().parent
+    if not (build / "CMakeCache.txt").exists():
+        return None, None, None
+    cache = {}
+    for line in (build / "CMakeCache.txt").read_text().splitlines():
+        key, _, value = line.partition("=")
+        cache[key.split(":")[0]] = value
+    return build, cache.get("CMAKE_CXX_COMPILER"), cache.get("CMAKE_CXX_COMPILER_LAUNCHER") or None
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """A fresh venv with the repaired wheel installed: (its python, the extension's path)."""
@@ -38,9 +53,20 @@ def installed(tmp_path_factory):
     env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
            "CMAKE_BUILD_PARALLEL_LEVEL": str(len(os.sched_getaffinity(0)))}
     env.pop("PYTHONPATH", None)
+    # The suite's compiler and launcher, and a build folder next to the suite's (ccache keys on
+    # the compiler and, with a base_dir, on paths relative to the build folder), emptied first.
+    build, compiler, launcher = suite_build()
+    if compiler:
+        env["CXX"] = compiler
+    if launcher:
+        env["CMAKE_CXX_COMPILER_LAUNCHER"] = launcher
+    wheel_build = build.parent / f"{build.name}-wheel" if build else tmp / "build"
+    shutil.rmtree(wheel_build, ignore_errors=True)
     # The build tools pinned in scripts/requirements-reference.txt, not a fresh download of each.
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-        "--wheel-dir", tmp / "dist", ROOT, env=env)
+        "--config-settings", f"build-dir={wheel_build}", "--wheel-dir", tmp / "dist", ROOT,
+        env=env)
+    shutil.rmtree(wheel_build, ignore_errors=True)
     wheel = next((tmp / "dist").glob("embedrt-*.whl"))
     run(sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", tmp / "repaired", wheel,
         env=env)
