@@ -260,11 +260,14 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
       // fairseq's rule (RoBERTa): the pad token sits just before the first position and does not
       // count.
       float* out = hidden + t * h;
-      const float* word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
-      if (!word_embeddings_half_.empty()) {
+      // A 16-bit table is widened into the output row; the fp32 table (empty then) is not
+      // indexed, since an offset on its null data() is undefined.
+      const float* word = out;
+      if (word_embeddings_half_.empty()) {
+        word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
+      } else {
         (word_embeddings_bf16_ ? kernels::bf16_to_float : kernels::half_to_float)(
             word_embeddings_half_.data() + int64_t(b.ids[t]) * h, h, out);
-        word = out;
       }
       const float* type_row = nullptr;
       if (!token_type_embeddings_.empty()) {
