@@ -87,7 +87,7 @@ def shape_model(name: str, build: Path, tokenizer_dir: Path) -> str:
         model.eval().save_pretrained(hf_dir)
         tokenizer.save_pretrained(hf_dir)
         transformer = Transformer(hf_dir, max_seq_length=512)
-        modules = [transformer, Pooling(fields["hidden_size"], pooling), Normalize()]
+        modules = [transformer, Pooling(model.config.hidden_size, pooling), Normalize()]
         SentenceTransformer(modules=modules, device="cpu").save(str(folder))
     return str(folder)
 

@@ -1,6 +1,7 @@
 // Encoder throughput and latency through the public API, for bench/bench_encode.py and
 // bench/bench_peers.py.
 //   embedrt_encode_throughput MODEL TEXTS_JSONL THREADS BATCH_SIZE REPEATS [options]
+// BATCH_SIZE 0 keeps the optimize mode's texts per batch.
 // Options:
 //   --no-deterministic        EmbedderOptions::deterministic = false
 //   --precision fp32|bf16|int8  requested precision (the effective one is reported, from
@@ -178,12 +179,13 @@ int main(int argc, char** argv) {
       if (!file) throw std::runtime_error("cannot write " + embeddings_path);
       out["dimension"] = last.dimension;
     }
-    // Latency of one batch: consecutive slices of batch_size texts, each its own encode() call.
+    // Latency of one batch: consecutive slices of batch_size texts (BATCH_SIZE 0: the optimize
+    // mode's), each its own encode() call.
+    const size_t batch_size = options.batch_size > 0 ? options.batch_size : info.batch_size;
     std::vector<double> batch_ms;
-    for (size_t i = 0;
-         batch_latency && i + options.batch_size <= texts.size() && batch_ms.size() < 200;
-         i += options.batch_size) {
-      const std::span<const std::string> batch(texts.data() + i, options.batch_size);
+    for (size_t i = 0; batch_latency && i + batch_size <= texts.size() && batch_ms.size() < 200;
+         i += batch_size) {
+      const std::span<const std::string> batch(texts.data() + i, batch_size);
       start = std::chrono::steady_clock::now();
       embedder.encode(batch);
       batch_ms.push_back(seconds_since(start) * 1e3);

@@ -173,7 +173,7 @@ class Embedder:
             texts = [texts]
         return self._native.tokenize(texts)
 
-    def encode(self, sentences: Union[str, Sequence[str]], batch_size: int = 32,
+    def encode(self, sentences: Union[str, Sequence[str]], batch_size: Optional[int] = None,
                normalize_embeddings: Optional[bool] = None, prompt_name: Optional[str] = None,
                prompt: Optional[str] = None, show_progress_bar: bool = False,
                dimensions: Optional[int] = None, output_precision: str = "float32",
@@ -185,8 +185,9 @@ class Embedder:
 
         Args:
             sentences: a str or a sequence of str.
-            batch_size: most texts per model batch (texts are sorted by length and packed
-                without padding; in deterministic mode the vectors do not depend on it).
+            batch_size: most texts per model batch; None = the optimize mode's (128 in
+                balanced). Texts are sorted by length and packed without padding, so the token
+                budget bounds memory; in deterministic mode the vectors do not depend on it.
             normalize_embeddings: True or False override the model's normalization; None keeps
                 it (sentence-transformers' False keeps a model's own Normalize module; here
                 False removes it).

@@ -61,7 +61,11 @@ ResolvedKnobs mode_defaults(OptimizeMode mode) {
   ResolvedKnobs k;
   switch (mode) {
     case OptimizeMode::kBalanced:
-      k = {Precision::kF32, 0, 32, 8192, 64 * kMiB, true, false};
+      // Batches are packed without padding, so the token budget bounds memory and the text cap
+      // only decides how many rows a matmul sees on short texts: 32 STS-B sentences make about
+      // 330 rows, 128 about 1,300, and all-mpnet-base-v2 fp32 went from 182 to 197 texts/s
+      // (+8%; 256 texts: 200) with all-MiniLM-L6-v2 unchanged (Intel Xeon, AVX-512, 2 threads).
+      k = {Precision::kF32, 0, 128, 8192, 64 * kMiB, true, false};
       break;
     case OptimizeMode::kThroughput:
       // int8 passes the accuracy gates (mean cosine >= 0.995, STS-B within 0.005) and is the

@@ -11,7 +11,7 @@ namespace embedrt {
 struct ResolvedKnobs {
   Precision precision = Precision::kF32;  // requested; the encoder may still fall back
   int threads = 1;
-  size_t batch_size = 32;
+  size_t batch_size = 128;
   size_t max_batch_tokens = 8192;
   size_t cache_bytes = 0;
   bool deterministic = true;

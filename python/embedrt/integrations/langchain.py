@@ -42,7 +42,7 @@ class EmbedrtEmbeddings(Embeddings):
     def __init__(self, model: Optional[str] = None, *, embedder: Optional[Embedder] = None,
                  query_prompt: Optional[str] = None, query_prompt_name: Optional[str] = None,
                  document_prompt: Optional[str] = None,
-                 document_prompt_name: Optional[str] = None, batch_size: int = 32,
+                 document_prompt_name: Optional[str] = None, batch_size: Optional[int] = None,
                  normalize_embeddings: Optional[bool] = None, **embedder_options: Any):
         if (model is None) == (embedder is None):
             raise TypeError("give either model or embedder")
