@@ -1,6 +1,7 @@
 #include "kernels/cpu/attention.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cassert>
@@ -13,6 +14,15 @@ namespace embedrt::kernels {
 namespace {
 
 int64_t round_up16(int64_t n) { return (n + 15) & ~int64_t{15}; }
+
+// This core's L2 in bytes, as the C library reads it from CPUID; 512 KiB (Zen 3's) if unknown.
+size_t l2_cache_bytes() {
+  static const size_t bytes = [] {
+    const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return l2 > 0 ? size_t(l2) : size_t{512} << 10;
+  }();
+  return bytes;
+}
 
 }  // namespace
 
@@ -49,17 +59,19 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
                            : isa >= Isa::kAvx2 ? &avx2::attention_head
                                                : &scalar::attention_head;
 
-#pragma omp parallel num_threads(threads)
-  {
-    float* mine = scratch + per_thread * omp_get_thread_num();
-    mine += (16 - (reinterpret_cast<uintptr_t>(mine) / sizeof(float)) % 16) % 16;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t s = item / a.num_heads;
-      const int64_t h = item % a.num_heads;
+  // A head reads head_dim floats of every row, `stride` floats apart: more than a page apart at
+  // hidden size 768, which the hardware prefetchers do not follow, so each head of a sequence
+  // found its rows in L3 with a stall per row. With enough sequences to share out and rows that
+  // fit in L2, a thread takes whole sequences instead: it first sweeps the sequence's rows in
+  // order into L2, then runs every head from there. all-mpnet-base-v2, 64 texts of ~122 tokens,
+  // bf16: attention 366 -> 307 ms (Intel Xeon, 2 MiB L2, 2 threads).
+  const size_t sequence_bytes = size_t(max_len) * size_t(stride) * sizeof(float);
+  const bool by_sequence =
+      a.num_seqs >= 4 * int64_t(threads) && sequence_bytes <= l2_cache_bytes();
+  const auto run_head = [&](int64_t s, int64_t h, float* mine) {
       const int64_t begin = a.offsets[s];
       const int64_t len = a.offsets[s + 1] - begin;
-      if (len == 0) continue;
+      if (len == 0) return;
       const float* row = a.qkv + begin * stride;
       const float* q = row + h * a.head_dim;
       const float* k = row + hidden + (h / group) * a.head_dim;
@@ -74,6 +86,24 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
       mods.scale = a.scale;
       head_kernel(q, k, k + kv_dim, stride, len, a.head_dim,
                   a.out + begin * hidden + h * a.head_dim, hidden, mine, mods);
+  };
+#pragma omp parallel num_threads(threads)
+  {
+    float* mine = scratch + per_thread * omp_get_thread_num();
+    mine += (16 - (reinterpret_cast<uintptr_t>(mine) / sizeof(float)) % 16) % 16;
+    if (by_sequence) {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t s = 0; s < a.num_seqs; ++s) {
+        const char* rows = reinterpret_cast<const char*>(a.qkv + a.offsets[s] * stride);
+        const size_t bytes = size_t(a.offsets[s + 1] - a.offsets[s]) * stride * sizeof(float);
+        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(rows + b, 0, 2);
+        for (int64_t h = 0; h < a.num_heads; ++h) run_head(s, h, mine);
+      }
+    } else {
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t item = 0; item < items; ++item) {
+        run_head(item / a.num_heads, item % a.num_heads, mine);
+      }
     }
   }
 }

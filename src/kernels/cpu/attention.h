@@ -61,15 +61,25 @@ struct ScoreMods {
   }
   // row[j - first] for keys [first, last) of query i: scaled, biased and masked in place, ready
   // for a softmax with scale 1 (masked keys become -inf, so their weights are exactly 0).
+  // The masked keys are found first, so that the loops over the rest have no branch and
+  // vectorize (a per-key test kept MPNet's bias at a scalar op per score: 15% of its attention).
   void apply(float* row, int64_t i, int64_t first, int64_t last, float scale) const noexcept {
-    for (int64_t j = first; j < last; ++j) {
-      float s = row[j - first] * scale;
-      if (relative_bias) s += relative_bias[j - i + bias_span - 1];
-      if ((window > 0 && (j - i > window || i - j > window)) || (causal && j > i)) {
-        s = -__builtin_inff();
-      }
-      row[j - first] = s;
+    int64_t lo = first, hi = last;  // the keys [lo, hi) query i sees
+    if (window > 0) {
+      if (i - window > lo) lo = i - window;
+      if (i + window + 1 < hi) hi = i + window + 1;
     }
+    if (causal && i + 1 < hi) hi = i + 1;
+    if (hi < lo) hi = lo;
+    for (int64_t j = first; j < lo; ++j) row[j - first] = -__builtin_inff();
+    if (relative_bias) {
+      const float* bias = relative_bias + (lo - i + bias_span - 1);  // key lo's
+      float* r = row + (lo - first);
+      for (int64_t j = 0; j < hi - lo; ++j) r[j] = r[j] * scale + bias[j];
+    } else {
+      for (int64_t j = lo; j < hi; ++j) row[j - first] *= scale;
+    }
+    for (int64_t j = hi; j < last; ++j) row[j - first] = -__builtin_inff();
   }
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_driver.h"
 #include "kernels/cpu/softmax.h"
 #include "kernels/cpu/vec_math_avx2.h"
 
@@ -142,46 +143,6 @@ void block_scores(const float* const* q, const float* kt, int64_t head_dim, floa
   }
 }
 
-struct HeadArgs {
-  const float* v;
-  int64_t stride;
-  int64_t len;
-  int64_t head_dim;
-  const float* kt;
-  float* scores;  // [kRows][ld]
-  int64_t ld;
-  const ScoreMods& mods;
-  float scale;
-};
-
-// As wide_simd.h's two_pass_block: the whole softmax of a query block that sees at most
-// kAttentionTwoPassKeys keys.
-void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows, int rows,
-                    int64_t i, int64_t first, int64_t last, float* acc) {
-  const int64_t j0 = first & ~int64_t{kKeys - 1};
-  const int64_t j1 = (last + kKeys - 1) & ~int64_t{kKeys - 1};
-  block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
-  for (int r = 0; r < rows; ++r) {
-    float* row = h.scores + r * h.ld + (first - j0);
-    if (h.mods.active()) {
-      h.mods.apply(row, i + r, first, last, h.scale);
-      scaled_softmax_row(row, last - first, 1.0f);
-    } else {
-      scaled_softmax_row(row, h.len, h.scale);
-    }
-  }
-  const float* p = h.scores + (first - j0);
-  const float* vf = h.v + first * h.stride;
-  const int64_t n = last - first;
-  if (h.head_dim % 8 == 0) {
-    const float* p_rows[kRows];
-    for (int r = 0; r < kRows; ++r) p_rows[r] = p + r * h.ld;
-    weighted_values(p_rows, rows, vf, h.stride, n, h.head_dim, nullptr, nullptr, out_rows);
-  } else {
-    weighted_values_generic(p, h.ld, rows, vf, h.stride, n, h.head_dim, acc, out_rows);
-  }
-}
-
 // As wide_simd.h's online_softmax_block, with 8 lanes.
 void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi, int64_t i,
                           const ScoreMods& mods, float scale, float& m, float& l, float& alpha) {
@@ -217,109 +178,57 @@ void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_
   m = m_new;
 }
 
-// Query blocks in groups of kStateRows rows: see wide_simd.h's online_rows.
-constexpr int64_t kStateRows = kAttentionStateRows;
-static_assert(kStateRows % kRows == 0, "the online state holds whole query blocks");
+// The tiles above, as the shared attention driver (attention_driver.h) takes them.
+struct AttentionTiles {
+  static constexpr int kRows = avx2::kRows;
+  static constexpr int64_t kKeys = avx2::kKeys;
+  static constexpr int64_t kLanes = 8;
+  static_assert(attention_driver::kKtKeys % kKeys == 0, "K is padded to whole panels");
 
-void online_rows(const HeadArgs& h, const float* q, int64_t q_stride, float* out,
-                 int64_t out_stride, int64_t i0, int64_t i1, float* state) {
-  const int64_t dim16 = (h.head_dim + 15) & ~int64_t{15};
-  const int64_t dim_full = h.head_dim & ~int64_t{7};
-  float* acc = state;  // [rows][dim16]
-  float* run_max = acc + kAttentionStateRows * dim16;
-  float* run_sum = run_max + kAttentionStateRows;
-  for (int64_t r = 0; r < i1 - i0; ++r) {
-    run_max[r] = -INFINITY;
-    run_sum[r] = 0.0f;
-    std::fill(acc + r * dim16, acc + r * dim16 + h.head_dim, 0.0f);
-  }
-  const int64_t key_begin = h.mods.first_key(i0), key_end = h.mods.last_key(i1, h.len);
-  for (int64_t kb = key_begin - key_begin % kAttentionKeyBlock; kb < key_end;
-       kb += kAttentionKeyBlock) {
-    for (int64_t i = i0; i < i1; i += kRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kRows, i1 - i));
-      const int64_t lo = std::max(kb, h.mods.first_key(i));
-      const int64_t hi = std::min(kb + kAttentionKeyBlock, h.mods.last_key(i + rows, h.len));
-      if (lo >= hi) continue;
-      const int64_t j0 = lo & ~int64_t{kKeys - 1};
-      const int64_t j1 = (hi + kKeys - 1) & ~int64_t{kKeys - 1};
-      const float* q_rows[kRows];
-      const float* p_rows[kRows];
-      float* acc_rows[kRows];
-      float alpha[kRows];
-      for (int r = 0; r < kRows; ++r) {
-        // Missing rows of the last block repeat the first one; their results are dropped.
-        const int64_t row = i + (r < rows ? r : 0);
-        q_rows[r] = q + row * q_stride;
-        p_rows[r] = h.scores + (r < rows ? r : 0) * h.ld + (lo - j0);
-        acc_rows[r] = acc + (row - i0) * dim16;
-      }
-      block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
-      for (int r = 0; r < rows; ++r) {
-        online_softmax_block(h.scores + r * h.ld, j0, j1, lo, hi, i + r, h.mods, h.scale,
-                             run_max[i - i0 + r], run_sum[i - i0 + r], alpha[r]);
-      }
-      const float* vb = h.v + lo * h.stride;
-      weighted_values(p_rows, rows, vb, h.stride, hi - lo, dim_full, acc_rows, alpha, acc_rows);
-      for (int r = 0; r < rows; ++r) {
-        for (int64_t c = dim_full; c < h.head_dim; ++c) {
-          float a = acc_rows[r][c] * alpha[r];
-          for (int64_t t = 0; t < hi - lo; ++t) a = std::fma(p_rows[r][t], vb[t * h.stride + c], a);
-          acc_rows[r][c] = a;
-        }
+  // Panels of kKeys keys, [c][kKeys] contiguous, zeros from len to a whole panel.
+  static void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim,
+                          float* kt) {
+    const int64_t len16 = (len + kKeys - 1) & ~int64_t{kKeys - 1};
+    for (int64_t j = 0; j < len16; ++j) {  // K rows read in order
+      float* dst = kt + (j / kKeys) * head_dim * kKeys + j % kKeys;
+      if (j < len) {
+        for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = k[j * stride + c];
+      } else {
+        for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = 0.0f;
       }
     }
   }
-  for (int64_t r = 0; r < i1 - i0; ++r) {
-    for (int64_t c = 0; c < h.head_dim; ++c) {
-      out[(i0 + r) * out_stride + c] = acc[r * dim16 + c] / run_sum[r];
-    }
+  static void block_scores(const float* const* q, const float* kt, int64_t head_dim,
+                           float* scores, int64_t ld, int64_t j0, int64_t end) {
+    avx2::block_scores(q, kt, head_dim, scores, ld, j0, end);
   }
-}
+  static void softmax_row(float* row, int64_t n, float scale) {
+    avx2::scaled_softmax_row(row, n, scale);
+  }
+  static void weighted_values(const float* const* p, int rows, const float* v, int64_t stride,
+                              int64_t count, int64_t dim_full, const float* const* init,
+                              const float* alpha, float* const* out) {
+    avx2::weighted_values(p, rows, v, stride, count, dim_full, init, alpha, out);
+  }
+  static void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v,
+                                      int64_t stride, int64_t len, int64_t head_dim, float* acc,
+                                      float* const* out) {
+    avx2::weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out);
+  }
+  static void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi,
+                                   int64_t i, const ScoreMods& mods, float scale, float& m,
+                                   float& l, float& alpha) {
+    avx2::online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha);
+  }
+};
 
 }  // namespace
 
 void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
                     int64_t head_dim, float* out, int64_t out_stride, float* scratch,
                     const ScoreMods& mods) {
-  const int64_t len16 = (len + kKeys - 1) & ~int64_t{kKeys - 1};
-  const int64_t len32 = (len + 31) & ~int64_t{31};
-  const int64_t ld = attention_score_cols(len);
-  const int64_t dim16 = (head_dim + 15) & ~int64_t{15};
-  float* kt = scratch;                             // len16 / kKeys panels of [head_dim][kKeys]
-  float* scores = kt + len32 * head_dim;           // [kRows][ld]
-  float* acc = scores + kAttentionScoreRows * ld;  // [head_dim rounded to 16]
-  float* state = acc + dim16;                      // online softmax, long sequences only
-  for (int64_t j = 0; j < len16; ++j) {            // K rows read in order, zeros past len
-    float* dst = kt + (j / kKeys) * head_dim * kKeys + j % kKeys;
-    if (j < len) {
-      for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = k[j * stride + c];
-    } else {
-      for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = 0.0f;
-    }
-  }
-  const HeadArgs h{v, stride, len, head_dim, kt, scores, ld, mods, mods.scale_for(head_dim)};
-
-  for (int64_t i = 0; i < len;) {
-    const int rows = static_cast<int>(std::min<int64_t>(kRows, len - i));
-    // Keys [first, last) are the ones this block's queries see (all of them without a window).
-    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
-    if (last - first > kAttentionTwoPassKeys) {
-      const int64_t end = std::min(len, i + kStateRows);
-      online_rows(h, q, stride, out, out_stride, i, end, state);
-      i = end;
-      continue;
-    }
-    const float* q_rows[kRows];
-    float* out_rows[kRows];
-    for (int r = 0; r < kRows; ++r) {
-      // Missing rows of the last block repeat the first one; their results are dropped.
-      q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
-      out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
-    }
-    two_pass_block(h, q_rows, out_rows, rows, i, first, last, acc);
-    i += kRows;
-  }
+  attention_driver::attention_head<AttentionTiles>(q, k, v, stride, len, head_dim, out,
+                                                   out_stride, scratch, mods);
 }
 
 }  // namespace embedrt::kernels::avx2

@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/activation.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_driver.h"
 #include "kernels/cpu/erf_fit.h"
 
 // Passing 64-byte vectors by value changes the ABI when AVX-512 is off; every function here has
@@ -446,47 +447,6 @@ inline void weighted_values_generic(const float* p, int64_t ld_p, int rows, cons
   }
 }
 
-// What a head kernel needs to know about its (sequence, head).
-struct HeadArgs {
-  const float* v;
-  int64_t stride;
-  int64_t len;
-  int64_t head_dim;
-  const float* kt;  // K transposed into panels
-  float* scores;    // [kRows][ld]
-  int64_t ld;
-  const ScoreMods& mods;
-  float scale;
-};
-
-// The two-pass softmax for query rows [i, i + rows), which see keys [first, last), no more than
-// kAttentionTwoPassKeys of them: all scores, then the softmax, then P.V.
-inline void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
-                           int rows, int64_t i, int64_t first, int64_t last, float* acc) {
-  const int64_t j0 = first & ~int64_t{kLanes - 1};
-  const int64_t j1 = (last + kLanes - 1) & ~int64_t{kLanes - 1};
-  block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
-  for (int r = 0; r < rows; ++r) {
-    float* row = h.scores + r * h.ld + (first - j0);
-    if (h.mods.active()) {
-      h.mods.apply(row, i + r, first, last, h.scale);
-      scaled_softmax_row(row, last - first, 1.0f);
-    } else {
-      scaled_softmax_row(row, h.len, h.scale);
-    }
-  }
-  const float* p = h.scores + (first - j0);
-  const float* vf = h.v + first * h.stride;
-  const int64_t n = last - first;
-  if (h.head_dim % kLanes == 0) {
-    const float* p_rows[kRows];
-    for (int r = 0; r < kRows; ++r) p_rows[r] = p + (r < rows ? r : 0) * h.ld;
-    weighted_values(p_rows, vf, h.stride, n, h.head_dim, rows, nullptr, nullptr, out_rows);
-  } else {
-    weighted_values_generic(p, h.ld, rows, vf, h.stride, n, h.head_dim, acc, out_rows);
-  }
-}
-
 // One query row's scores for keys [j0, j1) (whole tiles) of a key block, of which it may see
 // [lo, hi), turned into exp(score - running max) in place; m and l, the running maximum and sum,
 // move on and alpha is what the row's earlier accumulators must be scaled by. A row that sees no
@@ -526,109 +486,57 @@ inline void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo,
   m = m_new;
 }
 
-// Query rows [i0, i1) by online softmax: every key block in turn, for every block of kRows rows
-// that sees some of its keys, scores, softmax state and P.V, so the block's K panels and V rows
-// are read from cache by all the rows. state: kAttentionStateRows * (dim16 + 2) floats.
-inline void online_rows(const HeadArgs& h, const float* q, int64_t q_stride, float* out,
-                        int64_t out_stride, int64_t i0, int64_t i1, float* state) {
-  const int64_t dim16 = (h.head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
-  const int64_t dim_full = h.head_dim & ~int64_t{kLanes - 1};
-  float* acc = state;  // [rows][dim16]
-  float* run_max = acc + kAttentionStateRows * dim16;
-  float* run_sum = run_max + kAttentionStateRows;
-  for (int64_t r = 0; r < i1 - i0; ++r) {
-    run_max[r] = -__builtin_inff();
-    run_sum[r] = 0.0f;
-    for (int64_t c = 0; c < h.head_dim; ++c) acc[r * dim16 + c] = 0.0f;
-  }
-  const int64_t key_begin = h.mods.first_key(i0), key_end = h.mods.last_key(i1, h.len);
-  for (int64_t kb = key_begin - key_begin % kAttentionKeyBlock; kb < key_end;
-       kb += kAttentionKeyBlock) {
-    for (int64_t i = i0; i < i1; i += kRows) {
-      const int rows = static_cast<int>(i1 - i < kRows ? i1 - i : kRows);
-      const int64_t lo_first = h.mods.first_key(i), hi_last = h.mods.last_key(i + rows, h.len);
-      const int64_t lo = kb > lo_first ? kb : lo_first;
-      const int64_t hi = kb + kAttentionKeyBlock < hi_last ? kb + kAttentionKeyBlock : hi_last;
-      if (lo >= hi) continue;
-      const int64_t j0 = lo & ~int64_t{kLanes - 1};
-      const int64_t j1 = (hi + kLanes - 1) & ~int64_t{kLanes - 1};
-      const float* q_rows[kRows];
-      const float* p_rows[kRows];
-      float* acc_rows[kRows];
-      float alpha[kRows];
-      for (int r = 0; r < kRows; ++r) {
-        // Missing rows of the last block repeat the first one; their results are dropped.
-        const int64_t row = i + (r < rows ? r : 0);
-        q_rows[r] = q + row * q_stride;
-        p_rows[r] = h.scores + (r < rows ? r : 0) * h.ld + (lo - j0);
-        acc_rows[r] = acc + (row - i0) * dim16;
-      }
-      block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
-      for (int r = 0; r < rows; ++r) {
-        online_softmax_block(h.scores + r * h.ld, j0, j1, lo, hi, i + r, h.mods, h.scale,
-                             run_max[i - i0 + r], run_sum[i - i0 + r], alpha[r]);
-      }
-      const float* vb = h.v + lo * h.stride;
-      weighted_values(p_rows, vb, h.stride, hi - lo, dim_full, rows, acc_rows, alpha, acc_rows);
-      for (int r = 0; r < rows; ++r) {
-        for (int64_t c = dim_full; c < h.head_dim; ++c) {
-          float a = acc_rows[r][c] * alpha[r];
-          for (int64_t t = 0; t < hi - lo; ++t) {
-            a = __builtin_fmaf(p_rows[r][t], vb[t * h.stride + c], a);
-          }
-          acc_rows[r][c] = a;
-        }
+// The vector tiles above, as the shared attention driver (attention_driver.h) takes them.
+struct AttentionTiles {
+  static constexpr int kRows = wide::kRows;
+  static constexpr int64_t kKeys = wide::kLanes;
+  static constexpr int64_t kLanes = wide::kLanes;
+  static_assert(attention_driver::kKtKeys % kPanel == 0, "K is padded to whole panels");
+
+  // Key j, column c at panel j / kPanel, [c][j % kPanel]: a score tile's loads are sequential
+  // and a key block's panels contiguous whatever the length. Zeros from len to a whole panel.
+  static void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim,
+                          float* kt) {
+    const int64_t len_p = (len + kPanel - 1) & ~int64_t{kPanel - 1};
+    for (int64_t j = 0; j < len_p; ++j) {  // K rows read in order
+      float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
+      if (j < len) {
+        for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
+      } else {
+        for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = 0.0f;
       }
     }
   }
-  for (int64_t r = 0; r < i1 - i0; ++r) {
-    for (int64_t c = 0; c < h.head_dim; ++c) {
-      out[(i0 + r) * out_stride + c] = acc[r * dim16 + c] / run_sum[r];
-    }
+  static void block_scores(const float* const* q, const float* kt, int64_t head_dim,
+                           float* scores, int64_t ld, int64_t j0, int64_t end) {
+    wide::block_scores(q, kt, head_dim, scores, ld, j0, end);
   }
-}
+  static void softmax_row(float* row, int64_t n, float scale) {
+    wide::scaled_softmax_row(row, n, scale);
+  }
+  static void weighted_values(const float* const* p, int rows, const float* v, int64_t stride,
+                              int64_t count, int64_t dim_full, const float* const* init,
+                              const float* alpha, float* const* out) {
+    wide::weighted_values(p, v, stride, count, dim_full, rows, init, alpha, out);
+  }
+  static void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v,
+                                      int64_t stride, int64_t len, int64_t head_dim, float* acc,
+                                      float* const* out) {
+    wide::weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out);
+  }
+  static void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi,
+                                   int64_t i, const ScoreMods& mods, float scale, float& m,
+                                   float& l, float& alpha) {
+    wide::online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha);
+  }
+};
 
 // scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
 inline void attention_head(const float* q, const float* k, const float* v, int64_t stride,
                            int64_t len, int64_t head_dim, float* out, int64_t out_stride,
                            float* scratch, const ScoreMods& mods = {}) {
-  const int64_t len_p = (len + kPanel - 1) & ~int64_t{kPanel - 1};
-  const int64_t ld = attention_score_cols(len);
-  const int64_t dim16 = (head_dim + kLanes - 1) & ~int64_t{kLanes - 1};
-  float* kt = scratch;                             // len_p / kPanel panels of [head_dim][kPanel]
-  float* scores = kt + len_p * head_dim;           // [kRows][ld]
-  float* acc = scores + kAttentionScoreRows * ld;  // [dim16]
-  float* state = acc + dim16;                      // online softmax, long sequences only
-  for (int64_t j = 0; j < len_p; ++j) {            // K rows read in order, zeros past len
-    float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
-    if (j < len) {
-      for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
-    } else {
-      for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = 0.0f;
-    }
-  }
-  const HeadArgs h{v, stride, len, head_dim, kt, scores, ld, mods, mods.scale_for(head_dim)};
-
-  for (int64_t i = 0; i < len;) {
-    const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
-    // Keys [first, last) are the ones this block's queries see (all of them without a window).
-    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
-    if (last - first > kAttentionTwoPassKeys) {
-      const int64_t end = len - i < kAttentionStateRows ? len : i + kAttentionStateRows;
-      online_rows(h, q, stride, out, out_stride, i, end, state);
-      i = end;
-      continue;
-    }
-    const float* q_rows[kRows];
-    float* out_rows[kRows];
-    for (int r = 0; r < kRows; ++r) {
-      // Missing rows of the last block repeat the first one; their results are dropped.
-      q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
-      out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
-    }
-    two_pass_block(h, q_rows, out_rows, rows, i, first, last, acc);
-    i += kRows;
-  }
+  attention_driver::attention_head<AttentionTiles>(q, k, v, stride, len, head_dim, out,
+                                                   out_stride, scratch, mods);
 }
 
 }  // namespace

@@ -1,0 +1,189 @@
+// The attention driver the vector kernels share (attention_avx2.cpp with 8-lane intrinsics,
+// wide_simd.h with 16-lane vector extensions): K transposed into panels, query blocks, the
+// two-pass softmax for blocks that see at most kAttentionTwoPassKeys keys and the online softmax
+// over kAttentionKeyBlock-key blocks past it. Only the tiles differ per instruction set; a
+// `Tiles` policy brings them:
+//
+//   static constexpr int kRows;        query rows per block, scored together
+//                                      (<= kAttentionScoreRows, divides kAttentionStateRows)
+//   static constexpr int64_t kKeys;    keys per score tile: score rows start at multiples of it
+//   static constexpr int64_t kLanes;   floats per vector: P.V is tiled over head_dim's first
+//                                      multiple of kLanes columns
+//   transpose_k(k, stride, len, head_dim, kt)      K rows [0, len) into kt, zero-padded to
+//                                                  kKtKeys keys
+//   block_scores(q_rows, kt, head_dim, scores, ld, j0, j1)
+//   softmax_row(row, n, scale)                     scaled_softmax_row of that instruction set
+//   weighted_values(p_rows, rows, v, stride, count, dim_full, init, alpha, out)
+//   weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out)
+//   online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha)
+//
+// Translation units built with different -m flags include this header, so, as wide_simd.h
+// explains, everything here has internal linkage and calls compiler builtins only.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cpu/attention.h"
+
+namespace embedrt::kernels::attention_driver {
+namespace {
+
+// Keys the transposed K is padded to (a multiple of every policy's panel width).
+constexpr int64_t kKtKeys = 32;
+
+// What the block functions need to know about one (sequence, head).
+struct HeadArgs {
+  const float* v;
+  int64_t stride;
+  int64_t len;
+  int64_t head_dim;
+  const float* kt;  // K transposed into the policy's panels
+  float* scores;    // [kRows][ld]
+  int64_t ld;
+  const ScoreMods& mods;
+  float scale;
+};
+
+// Query rows [i, i + rows), which see keys [first, last), no more than kAttentionTwoPassKeys of
+// them: all scores, then the softmax, then P.V.
+template <typename Tiles>
+void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
+                    int rows, int64_t i, int64_t first, int64_t last, float* acc) {
+  constexpr int64_t kKeys = Tiles::kKeys;
+  const int64_t j0 = first & ~int64_t{kKeys - 1};
+  const int64_t j1 = (last + kKeys - 1) & ~int64_t{kKeys - 1};
+  Tiles::block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
+  for (int r = 0; r < rows; ++r) {
+    float* row = h.scores + r * h.ld + (first - j0);
+    if (h.mods.active()) {
+      h.mods.apply(row, i + r, first, last, h.scale);
+      Tiles::softmax_row(row, last - first, 1.0f);
+    } else {
+      Tiles::softmax_row(row, h.len, h.scale);
+    }
+  }
+  const float* p = h.scores + (first - j0);
+  const float* vf = h.v + first * h.stride;
+  const int64_t n = last - first;
+  if (h.head_dim % Tiles::kLanes == 0) {
+    const float* p_rows[Tiles::kRows];
+    // Missing rows of the last block repeat the first one; their results are not stored.
+    for (int r = 0; r < Tiles::kRows; ++r) p_rows[r] = p + (r < rows ? r : 0) * h.ld;
+    Tiles::weighted_values(p_rows, rows, vf, h.stride, n, h.head_dim, nullptr, nullptr,
+                           out_rows);
+  } else {
+    Tiles::weighted_values_generic(p, h.ld, rows, vf, h.stride, n, h.head_dim, acc, out_rows);
+  }
+}
+
+// Query rows [i0, i1) (at most kAttentionStateRows) by online softmax: every key block in turn,
+// for every block of kRows rows that sees some of its keys, scores, softmax state and P.V, so the
+// block's K panels and V rows are read from cache by all the rows. state: kAttentionStateRows *
+// (dim16 + 2) floats.
+template <typename Tiles>
+void online_rows(const HeadArgs& h, const float* q, int64_t q_stride, float* out,
+                 int64_t out_stride, int64_t i0, int64_t i1, float* state) {
+  constexpr int kRows = Tiles::kRows;
+  constexpr int64_t kKeys = Tiles::kKeys;
+  static_assert(kAttentionStateRows % kRows == 0, "the online state holds whole query blocks");
+  const int64_t dim16 = (h.head_dim + 15) & ~int64_t{15};
+  const int64_t dim_full = h.head_dim & ~int64_t{Tiles::kLanes - 1};
+  float* acc = state;  // [rows][dim16]
+  float* run_max = acc + kAttentionStateRows * dim16;
+  float* run_sum = run_max + kAttentionStateRows;
+  for (int64_t r = 0; r < i1 - i0; ++r) {
+    run_max[r] = -__builtin_inff();
+    run_sum[r] = 0.0f;
+    for (int64_t c = 0; c < h.head_dim; ++c) acc[r * dim16 + c] = 0.0f;
+  }
+  const int64_t key_begin = h.mods.first_key(i0), key_end = h.mods.last_key(i1, h.len);
+  for (int64_t kb = key_begin - key_begin % kAttentionKeyBlock; kb < key_end;
+       kb += kAttentionKeyBlock) {
+    for (int64_t i = i0; i < i1; i += kRows) {
+      const int rows = static_cast<int>(i1 - i < kRows ? i1 - i : kRows);
+      const int64_t lo_first = h.mods.first_key(i), hi_last = h.mods.last_key(i + rows, h.len);
+      const int64_t lo = kb > lo_first ? kb : lo_first;
+      const int64_t hi = kb + kAttentionKeyBlock < hi_last ? kb + kAttentionKeyBlock : hi_last;
+      if (lo >= hi) continue;
+      const int64_t j0 = lo & ~int64_t{kKeys - 1};
+      const int64_t j1 = (hi + kKeys - 1) & ~int64_t{kKeys - 1};
+      const float* q_rows[kRows];
+      const float* p_rows[kRows];
+      float* acc_rows[kRows];
+      float alpha[kRows];
+      for (int r = 0; r < kRows; ++r) {
+        // Missing rows of the last block repeat the first one; their results are dropped.
+        const int64_t row = i + (r < rows ? r : 0);
+        q_rows[r] = q + row * q_stride;
+        p_rows[r] = h.scores + (r < rows ? r : 0) * h.ld + (lo - j0);
+        acc_rows[r] = acc + (row - i0) * dim16;
+      }
+      Tiles::block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
+      for (int r = 0; r < rows; ++r) {
+        Tiles::online_softmax_block(h.scores + r * h.ld, j0, j1, lo, hi, i + r, h.mods, h.scale,
+                                    run_max[i - i0 + r], run_sum[i - i0 + r], alpha[r]);
+      }
+      const float* vb = h.v + lo * h.stride;
+      Tiles::weighted_values(p_rows, rows, vb, h.stride, hi - lo, dim_full, acc_rows, alpha,
+                             acc_rows);
+      for (int r = 0; r < rows; ++r) {
+        for (int64_t c = dim_full; c < h.head_dim; ++c) {
+          float a = acc_rows[r][c] * alpha[r];
+          for (int64_t t = 0; t < hi - lo; ++t) {
+            a = __builtin_fmaf(p_rows[r][t], vb[t * h.stride + c], a);
+          }
+          acc_rows[r][c] = a;
+        }
+      }
+    }
+  }
+  for (int64_t r = 0; r < i1 - i0; ++r) {
+    for (int64_t c = 0; c < h.head_dim; ++c) {
+      out[(i0 + r) * out_stride + c] = acc[r * dim16 + c] / run_sum[r];
+    }
+  }
+}
+
+// One (sequence, head); scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte
+// aligned.
+template <typename Tiles>
+void attention_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
+                    int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+                    const ScoreMods& mods) {
+  constexpr int kRows = Tiles::kRows;
+  static_assert(kRows <= kAttentionScoreRows, "the scratch holds kAttentionScoreRows score rows");
+  static_assert(kKtKeys % Tiles::kKeys == 0, "K is padded to whole score tiles");
+  const int64_t len_p = (len + kKtKeys - 1) & ~int64_t{kKtKeys - 1};
+  const int64_t ld = attention_score_cols(len);
+  const int64_t dim16 = (head_dim + 15) & ~int64_t{15};
+  float* kt = scratch;                             // len_p keys of transposed K
+  float* scores = kt + len_p * head_dim;           // [kRows][ld]
+  float* acc = scores + kAttentionScoreRows * ld;  // [dim16]
+  float* state = acc + dim16;                      // online softmax, long sequences only
+  Tiles::transpose_k(k, stride, len, head_dim, kt);
+  const HeadArgs h{v, stride, len, head_dim, kt, scores, ld, mods, mods.scale_for(head_dim)};
+
+  for (int64_t i = 0; i < len;) {
+    const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
+    // Keys [first, last) are the ones this block's queries see (all of them without a window).
+    const int64_t first = mods.first_key(i), last = mods.last_key(i + rows, len);
+    if (last - first > kAttentionTwoPassKeys) {
+      const int64_t end = len - i < kAttentionStateRows ? len : i + kAttentionStateRows;
+      online_rows<Tiles>(h, q, stride, out, out_stride, i, end, state);
+      i = end;
+      continue;
+    }
+    const float* q_rows[kRows];
+    float* out_rows[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      // Missing rows of the last block repeat the first one; their results are dropped.
+      q_rows[r] = q + (i + (r < rows ? r : 0)) * stride;
+      out_rows[r] = out + (i + (r < rows ? r : 0)) * out_stride;
+    }
+    two_pass_block<Tiles>(h, q_rows, out_rows, rows, i, first, last, acc);
+    i += kRows;
+  }
+}
+
+}  // namespace
+}  // namespace embedrt::kernels::attention_driver
