@@ -68,7 +68,9 @@ TEST_P(RerankerParity, TokensLogitsAndScoresMatchCrossEncoder) {
     ASSERT_EQ(e.ids, r.ids) << "query: " << r.query << "\ndocument: " << r.document;
     // Models without token types get zeros from CrossEncoder; RoBERTa's template gives zeros too.
     // MPNet has no type embeddings, so its tokenizer's types never reach it (the reference: zeros).
-    if (spec.model_type != "mpnet") ASSERT_EQ(e.type_ids, r.type_ids) << "query: " << r.query;
+    if (spec.model_type != "mpnet") {
+      ASSERT_EQ(e.type_ids, r.type_ids) << "query: " << r.query;
+    }
     ids.insert(ids.end(), e.ids.begin(), e.ids.end());
     type_ids.insert(type_ids.end(), e.type_ids.begin(), e.type_ids.end());
     offsets.push_back(int32_t(ids.size()));
