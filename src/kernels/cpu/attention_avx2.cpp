@@ -181,45 +181,12 @@ void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_
 // The tiles above, as the shared attention driver (attention_driver.h) takes them.
 struct AttentionTiles {
   static constexpr int kRows = avx2::kRows;
-  static constexpr int64_t kKeys = avx2::kKeys;
-  static constexpr int64_t kLanes = 8;
-  static_assert(attention_driver::kKtKeys % kKeys == 0, "K is padded to whole panels");
-
-  // Panels of kKeys keys, [c][kKeys] contiguous, zeros from len to a whole panel.
-  static void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim,
-                          float* kt) {
-    const int64_t len16 = (len + kKeys - 1) & ~int64_t{kKeys - 1};
-    for (int64_t j = 0; j < len16; ++j) {  // K rows read in order
-      float* dst = kt + (j / kKeys) * head_dim * kKeys + j % kKeys;
-      if (j < len) {
-        for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = k[j * stride + c];
-      } else {
-        for (int64_t c = 0; c < head_dim; ++c) dst[c * kKeys] = 0.0f;
-      }
-    }
-  }
-  static void block_scores(const float* const* q, const float* kt, int64_t head_dim,
-                           float* scores, int64_t ld, int64_t j0, int64_t end) {
-    avx2::block_scores(q, kt, head_dim, scores, ld, j0, end);
-  }
-  static void softmax_row(float* row, int64_t n, float scale) {
-    avx2::scaled_softmax_row(row, n, scale);
-  }
-  static void weighted_values(const float* const* p, int rows, const float* v, int64_t stride,
-                              int64_t count, int64_t dim_full, const float* const* init,
-                              const float* alpha, float* const* out) {
-    avx2::weighted_values(p, rows, v, stride, count, dim_full, init, alpha, out);
-  }
-  static void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v,
-                                      int64_t stride, int64_t len, int64_t head_dim, float* acc,
-                                      float* const* out) {
-    avx2::weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out);
-  }
-  static void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi,
-                                   int64_t i, const ScoreMods& mods, float scale, float& m,
-                                   float& l, float& alpha) {
-    avx2::online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha);
-  }
+  static constexpr int64_t kKeys = avx2::kKeys, kLanes = 8, kPanel = avx2::kKeys;
+  static constexpr auto block_scores = &avx2::block_scores;
+  static constexpr auto softmax_row = &avx2::scaled_softmax_row;
+  static constexpr auto weighted_values = &avx2::weighted_values;
+  static constexpr auto weighted_values_generic = &avx2::weighted_values_generic;
+  static constexpr auto online_softmax_block = &avx2::online_softmax_block;
 };
 
 }  // namespace

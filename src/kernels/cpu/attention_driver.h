@@ -2,17 +2,16 @@
 // wide_simd.h with 16-lane vector extensions): K transposed into panels, query blocks, the
 // two-pass softmax for blocks that see at most kAttentionTwoPassKeys keys and the online softmax
 // over kAttentionKeyBlock-key blocks past it. Only the tiles differ per instruction set; a
-// `Tiles` policy brings them:
+// `Tiles` policy names them:
 //
 //   static constexpr int kRows;        query rows per block, scored together
 //                                      (<= kAttentionScoreRows, divides kAttentionStateRows)
 //   static constexpr int64_t kKeys;    keys per score tile: score rows start at multiples of it
 //   static constexpr int64_t kLanes;   floats per vector: P.V is tiled over head_dim's first
 //                                      multiple of kLanes columns
-//   transpose_k(k, stride, len, head_dim, kt)      K rows [0, len) into kt, zero-padded to
-//                                                  kKtKeys keys
+//   static constexpr int64_t kPanel;   keys per panel of the transposed K (transpose_k)
 //   block_scores(q_rows, kt, head_dim, scores, ld, j0, j1)
-//   softmax_row(row, n, scale)                     scaled_softmax_row of that instruction set
+//   softmax_row(row, n, scale)         that instruction set's scaled_softmax_row
 //   weighted_values(p_rows, rows, v, stride, count, dim_full, init, alpha, out)
 //   weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out)
 //   online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha)
@@ -43,6 +42,22 @@ struct HeadArgs {
   const ScoreMods& mods;
   float scale;
 };
+
+// K rows [0, len) in panels of kPanel keys: key j, column c at kt[(j / kPanel) * head_dim *
+// kPanel + c * kPanel + j % kPanel], so a score tile's loads are sequential and a key block's
+// panels contiguous whatever the length; zeros from len to a whole panel.
+template <int64_t kPanel>
+void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim, float* kt) {
+  const int64_t len_p = (len + kPanel - 1) & ~int64_t{kPanel - 1};
+  for (int64_t j = 0; j < len_p; ++j) {  // K rows read in order
+    float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
+    if (j < len) {
+      for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
+    } else {
+      for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = 0.0f;
+    }
+  }
+}
 
 // Query rows [i, i + rows), which see keys [first, last), no more than kAttentionTwoPassKeys of
 // them: all scores, then the softmax, then P.V.
@@ -152,7 +167,8 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
                     const ScoreMods& mods) {
   constexpr int kRows = Tiles::kRows;
   static_assert(kRows <= kAttentionScoreRows, "the scratch holds kAttentionScoreRows score rows");
-  static_assert(kKtKeys % Tiles::kKeys == 0, "K is padded to whole score tiles");
+  static_assert(kKtKeys % Tiles::kPanel == 0 && Tiles::kPanel % Tiles::kKeys == 0,
+                "K is padded to whole panels of whole score tiles");
   const int64_t len_p = (len + kKtKeys - 1) & ~int64_t{kKtKeys - 1};
   const int64_t ld = attention_score_cols(len);
   const int64_t dim16 = (head_dim + 15) & ~int64_t{15};
@@ -160,7 +176,7 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
   float* scores = kt + len_p * head_dim;           // [kRows][ld]
   float* acc = scores + kAttentionScoreRows * ld;  // [dim16]
   float* state = acc + dim16;                      // online softmax, long sequences only
-  Tiles::transpose_k(k, stride, len, head_dim, kt);
+  transpose_k<Tiles::kPanel>(k, stride, len, head_dim, kt);
   const HeadArgs h{v, stride, len, head_dim, kt, scores, ld, mods, mods.scale_for(head_dim)};
 
   for (int64_t i = 0; i < len;) {

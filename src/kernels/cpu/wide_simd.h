@@ -406,8 +406,8 @@ inline void weighted_values_tile(const float* const* p, const float* v, int64_t 
 
 // weighted_values_tile over the first dim_full (a multiple of kLanes) columns, 64 at a time: the
 // rows' p is read once per tile, V's rows once per tile and block of rows.
-inline void weighted_values(const float* const* p, const float* v, int64_t stride, int64_t count,
-                            int64_t dim_full, int rows, const float* const* init,
+inline void weighted_values(const float* const* p, int rows, const float* v, int64_t stride,
+                            int64_t count, int64_t dim_full, const float* const* init,
                             const float* alpha, float* const* out) {
   int64_t c = 0;
   for (; c + 4 * kLanes <= dim_full; c += 4 * kLanes) {
@@ -489,46 +489,12 @@ inline void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo,
 // The vector tiles above, as the shared attention driver (attention_driver.h) takes them.
 struct AttentionTiles {
   static constexpr int kRows = wide::kRows;
-  static constexpr int64_t kKeys = wide::kLanes;
-  static constexpr int64_t kLanes = wide::kLanes;
-  static_assert(attention_driver::kKtKeys % kPanel == 0, "K is padded to whole panels");
-
-  // Key j, column c at panel j / kPanel, [c][j % kPanel]: a score tile's loads are sequential
-  // and a key block's panels contiguous whatever the length. Zeros from len to a whole panel.
-  static void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim,
-                          float* kt) {
-    const int64_t len_p = (len + kPanel - 1) & ~int64_t{kPanel - 1};
-    for (int64_t j = 0; j < len_p; ++j) {  // K rows read in order
-      float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
-      if (j < len) {
-        for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
-      } else {
-        for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = 0.0f;
-      }
-    }
-  }
-  static void block_scores(const float* const* q, const float* kt, int64_t head_dim,
-                           float* scores, int64_t ld, int64_t j0, int64_t end) {
-    wide::block_scores(q, kt, head_dim, scores, ld, j0, end);
-  }
-  static void softmax_row(float* row, int64_t n, float scale) {
-    wide::scaled_softmax_row(row, n, scale);
-  }
-  static void weighted_values(const float* const* p, int rows, const float* v, int64_t stride,
-                              int64_t count, int64_t dim_full, const float* const* init,
-                              const float* alpha, float* const* out) {
-    wide::weighted_values(p, v, stride, count, dim_full, rows, init, alpha, out);
-  }
-  static void weighted_values_generic(const float* p, int64_t ld_p, int rows, const float* v,
-                                      int64_t stride, int64_t len, int64_t head_dim, float* acc,
-                                      float* const* out) {
-    wide::weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out);
-  }
-  static void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi,
-                                   int64_t i, const ScoreMods& mods, float scale, float& m,
-                                   float& l, float& alpha) {
-    wide::online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha);
-  }
+  static constexpr int64_t kKeys = wide::kLanes, kLanes = wide::kLanes, kPanel = wide::kPanel;
+  static constexpr auto block_scores = &wide::block_scores;
+  static constexpr auto softmax_row = &wide::scaled_softmax_row;
+  static constexpr auto weighted_values = &wide::weighted_values;
+  static constexpr auto weighted_values_generic = &wide::weighted_values_generic;
+  static constexpr auto online_softmax_block = &wide::online_softmax_block;
 };
 
 // scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
