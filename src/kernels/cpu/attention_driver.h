@@ -62,8 +62,8 @@ void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim, 
 // Query rows [i, i + rows), which see keys [first, last), no more than kAttentionTwoPassKeys of
 // them: all scores, then the softmax, then P.V.
 template <typename Tiles>
-void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows,
-                    int rows, int64_t i, int64_t first, int64_t last, float* acc) {
+void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const* out_rows, int rows,
+                    int64_t i, int64_t first, int64_t last, float* acc) {
   constexpr int64_t kKeys = Tiles::kKeys;
   const int64_t j0 = first & ~int64_t{kKeys - 1};
   const int64_t j1 = (last + kKeys - 1) & ~int64_t{kKeys - 1};
@@ -84,8 +84,7 @@ void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const*
     const float* p_rows[Tiles::kRows];
     // Missing rows of the last block repeat the first one; their results are not stored.
     for (int r = 0; r < Tiles::kRows; ++r) p_rows[r] = p + (r < rows ? r : 0) * h.ld;
-    Tiles::weighted_values(p_rows, rows, vf, h.stride, n, h.head_dim, nullptr, nullptr,
-                           out_rows);
+    Tiles::weighted_values(p_rows, rows, vf, h.stride, n, h.head_dim, nullptr, nullptr, out_rows);
   } else {
     Tiles::weighted_values_generic(p, h.ld, rows, vf, h.stride, n, h.head_dim, acc, out_rows);
   }
