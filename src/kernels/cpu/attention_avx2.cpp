@@ -143,39 +143,23 @@ void block_scores(const float* const* q, const float* kt, int64_t head_dim, floa
   }
 }
 
-// As wide_simd.h's online_softmax_block, with 8 lanes.
-void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi, int64_t i,
-                          const ScoreMods& mods, float scale, float& m, float& l, float& alpha) {
-  using namespace avx2_math;
-  const float lowest = -INFINITY;
-  for (int64_t j = j0; j < lo; ++j) row[j - j0] = lowest;
-  for (int64_t j = hi; j < j1; ++j) row[j - j0] = lowest;
-  float s = scale;
-  if (mods.active()) {
-    mods.apply(row + (lo - j0), i, lo, hi, scale);
-    s = 1.0f;
-  }
-  const int64_t n = j1 - j0;
-  __m256 max_v = _mm256_set1_ps(lowest);
+// The largest of row[0, n), n a multiple of 8.
+float row_max(const float* row, int64_t n) {
+  __m256 max_v = _mm256_set1_ps(-INFINITY);
   for (int64_t c = 0; c < n; c += 8) max_v = _mm256_max_ps(max_v, _mm256_loadu_ps(row + c));
-  const float block_max = horizontal_max(max_v);
-  if (block_max == lowest) {
-    std::fill(row + (lo - j0), row + (hi - j0), 0.0f);
-    alpha = 1.0f;
-    return;
-  }
-  const float m_new = std::max(block_max, m);
-  alpha = m == lowest ? 0.0f : std::exp((m - m_new) * s);
-  const __m256 shift = _mm256_set1_ps(-m_new * s);
-  const __m256 scale_v = _mm256_set1_ps(s);
+  return avx2_math::horizontal_max(max_v);
+}
+
+// row[c] = exp(row[c] * scale + shift) for c < n (a multiple of 8); returns their sum.
+float exp_row(float* row, int64_t n, float scale, float shift) {
+  const __m256 shift_v = _mm256_set1_ps(shift), scale_v = _mm256_set1_ps(scale);
   __m256 sum_v = _mm256_setzero_ps();
   for (int64_t c = 0; c < n; c += 8) {
-    const __m256 e = exp(_mm256_fmadd_ps(_mm256_loadu_ps(row + c), scale_v, shift));
+    const __m256 e = avx2_math::exp(_mm256_fmadd_ps(_mm256_loadu_ps(row + c), scale_v, shift_v));
     _mm256_storeu_ps(row + c, e);
     sum_v = _mm256_add_ps(sum_v, e);
   }
-  l = l * alpha + horizontal_sum(sum_v);
-  m = m_new;
+  return avx2_math::horizontal_sum(sum_v);
 }
 
 // The tiles above, as the shared attention driver (attention_driver.h) takes them.
@@ -186,7 +170,8 @@ struct AttentionTiles {
   static constexpr auto softmax_row = &avx2::scaled_softmax_row;
   static constexpr auto weighted_values = &avx2::weighted_values;
   static constexpr auto weighted_values_generic = &avx2::weighted_values_generic;
-  static constexpr auto online_softmax_block = &avx2::online_softmax_block;
+  static constexpr auto row_max = &avx2::row_max;
+  static constexpr auto exp_row = &avx2::exp_row;
 };
 
 }  // namespace

@@ -14,7 +14,8 @@
 //   softmax_row(row, n, scale)         that instruction set's scaled_softmax_row
 //   weighted_values(p_rows, rows, v, stride, count, dim_full, init, alpha, out)
 //   weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out)
-//   online_softmax_block(row, j0, j1, lo, hi, i, mods, scale, m, l, alpha)
+//   row_max(row, n)                    the largest of row[0, n), n a multiple of kKeys
+//   exp_row(row, n, scale, shift)      row[c] = exp(row[c] * scale + shift); returns their sum
 //
 // Translation units built with different -m flags include this header, so, as wide_simd.h
 // explains, everything here has internal linkage and calls compiler builtins only.
@@ -90,6 +91,35 @@ void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const*
   }
 }
 
+// One query row's scores for keys [j0, j1) (whole tiles) of a key block, of which it may see
+// [lo, hi), turned into exp(score - running max) in place; m and l, the running maximum and sum,
+// move on and alpha is what the row's earlier accumulators must be scaled by. A row that sees no
+// key of the block (causal or window) gets zero weights and alpha 1: it stays as it was, bit for
+// bit, so a row's result depends on its own keys only, not on the rows that share its block.
+template <typename Tiles>
+void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi, int64_t i,
+                          const ScoreMods& mods, float scale, float& m, float& l, float& alpha) {
+  const float lowest = -__builtin_inff();
+  for (int64_t j = j0; j < lo; ++j) row[j - j0] = lowest;
+  for (int64_t j = hi; j < j1; ++j) row[j - j0] = lowest;
+  float s = scale;
+  if (mods.active()) {
+    mods.apply(row + (lo - j0), i, lo, hi, scale);
+    s = 1.0f;
+  }
+  const float block_max = Tiles::row_max(row, j1 - j0);
+  if (block_max == lowest) {
+    for (int64_t j = lo; j < hi; ++j) row[j - j0] = 0.0f;
+    alpha = 1.0f;
+    return;
+  }
+  const float m_new = block_max > m ? block_max : m;
+  alpha = m == lowest ? 0.0f : __builtin_expf((m - m_new) * s);
+  // One rounding, as GCC's contraction gave when the sum was computed inline: the same bits.
+  l = __builtin_fmaf(l, alpha, Tiles::exp_row(row, j1 - j0, s, -m_new * s));
+  m = m_new;
+}
+
 // Query rows [i0, i1) (at most kAttentionStateRows) by online softmax: every key block in turn,
 // for every block of kRows rows that sees some of its keys, scores, softmax state and P.V, so the
 // block's K panels and V rows are read from cache by all the rows. state: kAttentionStateRows *
@@ -134,7 +164,7 @@ void online_rows(const HeadArgs& h, const float* q, int64_t q_stride, float* out
       }
       Tiles::block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
       for (int r = 0; r < rows; ++r) {
-        Tiles::online_softmax_block(h.scores + r * h.ld, j0, j1, lo, hi, i + r, h.mods, h.scale,
+        online_softmax_block<Tiles>(h.scores + r * h.ld, j0, j1, lo, hi, i + r, h.mods, h.scale,
                                     run_max[i - i0 + r], run_sum[i - i0 + r], alpha[r]);
       }
       const float* vb = h.v + lo * h.stride;

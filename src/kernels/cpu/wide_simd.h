@@ -447,43 +447,23 @@ inline void weighted_values_generic(const float* p, int64_t ld_p, int rows, cons
   }
 }
 
-// One query row's scores for keys [j0, j1) (whole tiles) of a key block, of which it may see
-// [lo, hi), turned into exp(score - running max) in place; m and l, the running maximum and sum,
-// move on and alpha is what the row's earlier accumulators must be scaled by. A row that sees no
-// key of the block (causal or window) gets zero weights and alpha 1: it stays as it was, bit for
-// bit, so a row's result depends on its own keys only, not on the rows that share its block.
-inline void online_softmax_block(float* row, int64_t j0, int64_t j1, int64_t lo, int64_t hi,
-                                 int64_t i, const ScoreMods& mods, float scale, float& m, float& l,
-                                 float& alpha) {
-  const float lowest = -__builtin_inff();
-  for (int64_t j = j0; j < lo; ++j) row[j - j0] = lowest;
-  for (int64_t j = hi; j < j1; ++j) row[j - j0] = lowest;
-  float s = scale;
-  if (mods.active()) {
-    mods.apply(row + (lo - j0), i, lo, hi, scale);
-    s = 1.0f;
-  }
-  const int64_t n = j1 - j0;
-  f32x16 max_v = splat(lowest);
+// The largest of row[0, n), n a multiple of kLanes.
+inline float row_max(const float* row, int64_t n) {
+  f32x16 max_v = splat(-__builtin_inff());
   for (int64_t c = 0; c < n; c += kLanes) max_v = max(max_v, load(row + c));
-  const float block_max = horizontal_max(max_v);
-  if (block_max == lowest) {
-    for (int64_t j = lo; j < hi; ++j) row[j - j0] = 0.0f;
-    alpha = 1.0f;
-    return;
-  }
-  const float m_new = block_max > m ? block_max : m;
-  alpha = m == lowest ? 0.0f : __builtin_expf((m - m_new) * s);
-  const f32x16 shift = splat(-m_new * s);
-  const f32x16 scale_v = splat(s);
+  return horizontal_max(max_v);
+}
+
+// row[c] = exp(row[c] * scale + shift) for c < n (a multiple of kLanes); returns their sum.
+inline float exp_row(float* row, int64_t n, float scale, float shift) {
+  const f32x16 shift_v = splat(shift), scale_v = splat(scale);
   f32x16 sum_v = {};
   for (int64_t c = 0; c < n; c += kLanes) {
-    const f32x16 e = exp(fmadd(load(row + c), scale_v, shift));
+    const f32x16 e = exp(fmadd(load(row + c), scale_v, shift_v));
     store(row + c, e);
     sum_v += e;
   }
-  l = l * alpha + horizontal_sum(sum_v);
-  m = m_new;
+  return horizontal_sum(sum_v);
 }
 
 // The vector tiles above, as the shared attention driver (attention_driver.h) takes them.
@@ -494,7 +474,8 @@ struct AttentionTiles {
   static constexpr auto softmax_row = &wide::scaled_softmax_row;
   static constexpr auto weighted_values = &wide::weighted_values;
   static constexpr auto weighted_values_generic = &wide::weighted_values_generic;
-  static constexpr auto online_softmax_block = &wide::online_softmax_block;
+  static constexpr auto row_max = &wide::row_max;
+  static constexpr auto exp_row = &wide::exp_row;
 };
 
 // scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
