@@ -1,9 +1,12 @@
 // This machine's GEMM rate through oneDNN matmul, for the peer benchmark's "fraction of GEMM
 // peak" figures (bench/bench_peers.py).
-//   embedrt_gemm_peak [--threads N] [--quick]
+//   embedrt_gemm_peak [--threads N] [--quick] [--hidden H --ffn F] [--rows M,M,...]
 // Runs fp32 (f32 x f32 -> f32), bf16 (bf16 x bf16 -> f32) and int8 (u8 x s8 -> s32) matmuls on
-// the shapes all-MiniLM-L6-v2's linear layers have (M token rows x K x N), for 128 rows (what one
-// embedrt call gets) and 4096 rows (a batch of 32 x 128 tokens), and on one large square problem.
+// the shapes a BERT-style encoder's linear layers have (M token rows x K x N; all-MiniLM-L6-v2's
+// 384 / 1536 unless --hidden / --ffn say otherwise), for 128 rows (what one oneDNN call gets in
+// deterministic mode) and 4096 rows (a batch of 32 x 128 tokens) or --rows, and on one large
+// square problem. The same shapes also run through embedrt's packed fp32 GEMM ("embedrt fp32",
+// kernels::gemm_packed at this CPU's ISA), side by side with oneDNN's fp32.
 // Weights are laid out the way embedrt does it: format chosen by oneDNN, reordered once. A dtype
 // that oneDNN can only run with its reference (non-JIT) kernels on this CPU, or cannot create at
 // all, is skipped with a note instead of being timed. Prints one JSON object: per shape and dtype
@@ -20,10 +23,13 @@
 #include <dnnl.hpp>
 #include <iostream>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matmul.h"
 
 namespace {
@@ -128,29 +134,85 @@ nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const S
   return row;
 }
 
+// embedrt's packed fp32 GEMM on the same shape and the same kind of data.
+nlohmann::json measure_packed(const Shape& s, double seconds_per_repeat, int repeats) {
+  nlohmann::json row = {
+      {"shape", s.name}, {"m", s.m}, {"k", s.k}, {"n", s.n}, {"dtype", "embedrt fp32"}};
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> x(size_t(s.m * s.k)), w(size_t(s.n * s.k)), y(size_t(s.m * s.n));
+  for (float& v : x) v = dist(rng);
+  for (float& v : w) v = dist(rng);
+  const embedrt::kernels::PackedF32Weights packed(w.data(), nullptr, s.n, s.k);
+  const embedrt::kernels::GemmArgs args{x.data(), s.m, y.data()};
+  row["impl"] = embedrt::kernels::to_string(embedrt::kernels::active_isa());
+  for (int i = 0; i < 3; ++i) embedrt::kernels::gemm_packed(packed, args);
+  const double flops =
+      2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    int64_t iterations = 0;
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    do {
+      embedrt::kernels::gemm_packed(packed, args);
+      ++iterations;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } while (elapsed < seconds_per_repeat);
+    rates.push_back(flops * static_cast<double>(iterations) / elapsed / 1e9);
+  }
+  row["gflops_median"] = median(rates);
+  row["gflops_runs"] = rates;
+  return row;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int threads = 2;
   bool quick = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--threads" && i + 1 < argc) {
-      threads = std::stoi(argv[++i]);
-    } else if (arg == "--quick") {
-      quick = true;
-    } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--quick]\n", argv[0]);
-      return 2;
+  int64_t h = 384, ffn = 1536;
+  std::vector<int64_t> row_counts = {128, 4096};
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--threads" && i + 1 < argc) {
+        threads = std::stoi(argv[++i]);
+      } else if (arg == "--quick") {
+        quick = true;
+      } else if (arg == "--hidden" && i + 1 < argc) {
+        h = std::stoll(argv[++i]);
+      } else if (arg == "--ffn" && i + 1 < argc) {
+        ffn = std::stoll(argv[++i]);
+      } else if (arg == "--rows" && i + 1 < argc) {
+        row_counts.clear();
+        std::string list = argv[++i];
+        for (size_t at = 0; at <= list.size();) {
+          const size_t comma = std::min(list.find(',', at), list.size());
+          row_counts.push_back(std::stoll(list.substr(at, comma - at)));
+          at = comma + 1;
+        }
+      } else {
+        throw std::invalid_argument(arg);
+      }
     }
+    if (h <= 0 || ffn <= 0 || row_counts.empty() ||
+        *std::min_element(row_counts.begin(), row_counts.end()) <= 0) {
+      throw std::invalid_argument("sizes");
+    }
+  } catch (const std::exception&) {
+    std::fprintf(stderr,
+                 "usage: %s [--threads N] [--quick] [--hidden H --ffn F] [--rows M,M,...] "
+                 "(sizes positive)\n",
+                 argv[0]);
+    return 2;
   }
   omp_set_num_threads(threads);
   try {
     const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
     dnnl::stream stream(engine);
-    const int64_t h = 384, ffn = 1536;
     std::vector<Shape> shapes;
-    for (const int64_t m : {int64_t{128}, int64_t{4096}}) {
+    for (const int64_t m : row_counts) {
       const std::string rows = std::to_string(m) + " rows";
       shapes.push_back({"qkv, " + rows, m, h, 3 * h});
       shapes.push_back({"attention output, " + rows, m, h, h});
@@ -182,6 +244,16 @@ int main(int argc, char** argv) {
       }
       peak[d.name] = best > 0 ? nlohmann::json(best) : nlohmann::json(nullptr);
     }
+    double best_packed = 0;
+    for (const auto& s : shapes) {
+      auto row = measure_packed(s, seconds, repeats);
+      if (row["gflops_median"].get<double>() > best_packed) {
+        best_packed = row["gflops_median"].get<double>();
+        peak_shape["embedrt fp32"] = s.name;
+      }
+      results.push_back(row);
+    }
+    peak["embedrt fp32"] = best_packed;
     const dnnl_version_t* v = dnnl_version();
     nlohmann::json out = {
         {"threads", threads},

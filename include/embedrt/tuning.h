@@ -30,13 +30,13 @@ struct BatchMemoryEstimate {
   size_t activations = 0;        // the encoder's per-token activations, shared by all layers
   size_t attention_scratch = 0;  // per-thread attention blocks (grow with the longest sequence)
   size_t quantized_inputs = 0;   // bf16/int8 copies of matmul inputs (matmul scratch); 0 in fp32
-  size_t gemm_tail = 0;          // zero-padded tail rows of the batch-invariant matmul (scratch)
+  size_t gemm_scratch = 0;       // the matmuls' row scratch (fp32 tile copies, bf16 padded tails)
   size_t weights = 0;            // packed weights, resident whatever the batch
 
   // What Embedder::buffer_peak_bytes() measures.
   size_t workspace() const noexcept { return activations + attention_scratch; }
   // What the batch adds to a loaded model.
-  size_t batch() const noexcept { return workspace() + quantized_inputs + gemm_tail; }
+  size_t batch() const noexcept { return workspace() + quantized_inputs + gemm_scratch; }
   size_t total() const noexcept { return batch() + weights; }
 };
 

@@ -145,7 +145,7 @@ BatchMemoryEstimate estimate_batch_memory(const ModelInfo& model, size_t batch_t
   const runtime::MemoryEstimate e = runtime::estimate_memory(
       model_shape(model),
       {batch_tokens, longest_sequence, threads_of(model), model.precision, model.deterministic});
-  return {e.activations, e.attention_scratch, e.quantized_inputs, e.gemm_tail, e.weights};
+  return {e.activations, e.attention_scratch, e.quantized_inputs, e.gemm_scratch, e.weights};
 }
 
 size_t find_optimal_batch_size(const ModelInfo& model, size_t sequence_length,

@@ -109,12 +109,16 @@ MemoryEstimate estimate_memory(const ModelShape& m, const BatchShape& b) {
     case Precision::kF32:
       break;
   }
-  // The tail is what is left after the largest allowed row counts, padded to the next one: at
-  // most a couple of 6-row quanta for all but the smallest batches. int8 pads inside its own
-  // u8 buffer instead.
-  if (b.deterministic && b.precision != Precision::kInt8) {
+  if (b.precision == Precision::kF32) {
+    // embedrt's packed GEMM (AVX2 and AVX-512): every thread of a call copies the rows of its
+    // current block (at most 48 rows plus one more register tile) into its tile layout, whatever
+    // `deterministic` says. On CPUs without AVX2, oneDNN's zero-padded tail (below) is smaller.
+    e.gemm_scratch = kF32 * threads * std::min<size_t>(t, 60) * std::max({h, w.q, i});
+  } else if (b.precision == Precision::kBF16 && b.deterministic) {
+    // The tail is what is left after the largest allowed row counts, padded to the next one: at
+    // most a couple of 6-row quanta for all but the smallest batches.
     const size_t tail_rows = round_up(std::min<size_t>(t, 12), 6);
-    e.gemm_tail = kF32 * tail_rows * (w.u + i + h);
+    e.gemm_scratch = kF32 * tail_rows * (w.u + i + h);
   }
   e.weights = estimate_weight_bytes(m, b.precision);
   return e;

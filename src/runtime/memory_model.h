@@ -22,22 +22,23 @@
 //                      token,
 //                            + 4·r·max(Q + 2KV, U)         with its scale and zero point; s32
 //                                                          sums of a padded last call (r rows)
-//   gemm_tail          4·R·(U + I + H), R = min(T, 12)↑6  zero-padded tail rows of the
-//   batch-invariant
-//                                                      fp32/bf16 GEMM (0 for int8 and when
-//                                                      not batch-invariant)
+//   gemm_scratch       fp32: 4·N·min(T, 60)·max(H, Q, I)   each thread's copy of its row block
+//                                                      in the packed GEMM's tile layout
+//                      bf16: 4·R·(U + I + H), R = min(T, 12)↑6   zero-padded tail rows of the
+//                                                      batch-invariant oneDNN calls (0 when not
+//                                                      batch-invariant, and for int8)
 //   weights            the packed weights, resident whatever the batch (given, or estimated as
 //                      4/2/1 bytes per matmul weight in fp32/bf16/int8, fp32 embedding tables
 //                      (the word embeddings in 16 bits with int8, and with bf16 when the
 //                      checkpoint stores them so), fp32 biases and LayerNorm
 //                      parameters and, for int8, a scale and a column sum per output channel)
 //
-// activations and attention_scratch are the encoder's Workspace; quantized_inputs and gemm_tail
-// are thread-local scratch of the matmul kernels (one set per thread calling the encoder).
-// Everything grows to the largest batch seen and is then reused, so a process's peak is the
-// estimate for its largest batch (plus, while a buffer grows, the old copy of that one buffer). Not
-// modelled: the tokenizer's encodings (about 40 bytes per token), the pooled outputs (4·dimension
-// per text) and oneDNN's own scratchpads, all small beside the activations.
+// activations and attention_scratch are the encoder's Workspace; quantized_inputs and
+// gemm_scratch are thread-local scratch of the matmul kernels (one set per thread calling the
+// encoder). Everything grows to the largest batch seen and is then reused, so a process's peak is
+// the estimate for its largest batch (plus, while a buffer grows, the old copy of that one buffer).
+// Not modelled: the tokenizer's encodings (about 40 bytes per token), the pooled outputs
+// (4·dimension per text) and oneDNN's own scratchpads, all small beside the activations.
 #pragma once
 
 #include <cstddef>
@@ -74,13 +75,13 @@ struct MemoryEstimate {
   size_t activations = 0;
   size_t attention_scratch = 0;
   size_t quantized_inputs = 0;
-  size_t gemm_tail = 0;
+  size_t gemm_scratch = 0;
   size_t weights = 0;
 
   // What the encoder's workspace holds (what Embedder::buffer_peak_bytes() reports).
   size_t workspace() const noexcept { return activations + attention_scratch; }
   // Everything the batch adds on top of the loaded model.
-  size_t batch() const noexcept { return workspace() + quantized_inputs + gemm_tail; }
+  size_t batch() const noexcept { return workspace() + quantized_inputs + gemm_scratch; }
   size_t total() const noexcept { return batch() + weights; }
 };
 

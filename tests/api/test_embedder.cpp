@@ -181,8 +181,11 @@ TEST(Embedder, SystemInfoNamesTheIsaAndTheMatmulThatRun) {
     SCOPED_TRACE(info.compute_dtype);
     EXPECT_FALSE(info.matmul_one_row.empty());
     EXPECT_FALSE(info.matmul_batch.empty());
-    // embedrt's packed GEMM is the AVX2 path; elsewhere oneDNN's kernel name is reported.
-    const bool own_gemm = system.isa == "avx2" && info.precision == precision;
+    // embedrt's packed GEMMs run fp32 on AVX2 and AVX-512 and int8 on AVX2; elsewhere oneDNN's
+    // kernel name is reported.
+    const bool own_gemm =
+        info.precision == precision &&
+        (system.isa == "avx2" || (system.isa == "avx512" && precision == Precision::kF32));
     EXPECT_EQ(info.matmul_batch.find("embedrt:") != std::string::npos, own_gemm)
         << info.matmul_batch;
   }

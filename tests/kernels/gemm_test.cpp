@@ -52,6 +52,49 @@ TEST(PackedGemm, Avx2MatchesScalarBitForBit) {
   }
 }
 
+// The AVX-512 tiles are 12 rows x 2 panels: the shapes cover every tile height (1-12 rows, and
+// blocks that end in a short tile), a last tile of one panel or of one partial panel, partial
+// column groups, the residual added in the tile and the activation added after it.
+TEST(PackedGemm, Avx512MatchesScalarBitForBit) {
+  EMBEDRT_REQUIRE_AVX512();
+  for (const GemmShape& s :
+       {GemmShape{1, 384, 1152, true}, GemmShape{5, 33, 17, false}, GemmShape{12, 64, 48, true},
+        GemmShape{13, 1536, 384, true}, GemmShape{50, 64, 100, true}, GemmShape{97, 7, 3, false},
+        GemmShape{131, 200, 272, true}}) {
+    const auto w = random_vector(s.out * s.in, 1, -0.2f, 0.2f);
+    const auto b = random_vector(s.out, 2);
+    const auto x = random_vector(s.rows * s.in, 3, -2.0f, 2.0f);
+    const PackedF32Weights packed(w.data(), s.bias ? b.data() : nullptr, s.out, s.in);
+    const std::string shape =
+        std::to_string(s.rows) + "x" + std::to_string(s.in) + "x" + std::to_string(s.out);
+    EXPECT_EQ(run(&scalar::gemm_packed, packed, x, s.rows),
+              run(&avx512::gemm_packed, packed, x, s.rows))
+        << shape;
+    const auto residual = random_vector(s.rows * s.out, 4);
+    EXPECT_EQ(run(&scalar::gemm_packed, packed, x, s.rows, residual.data()),
+              run(&avx512::gemm_packed, packed, x, s.rows, residual.data()))
+        << shape << " with residual";
+    EXPECT_EQ(run(&avx2::gemm_packed, packed, x, s.rows, residual.data(), Activation::kRelu),
+              run(&avx512::gemm_packed, packed, x, s.rows, residual.data(), Activation::kRelu))
+        << shape << " with relu and residual";
+  }
+}
+
+// The AVX-512 copy scatters 16 k of a row at a time and finishes the row in scalar code.
+TEST(PackedGemm, Avx512InterleavesRowsLikeScalar) {
+  EMBEDRT_REQUIRE_AVX512();
+  for (int rows = 1; rows <= detail::kGemmTilingAvx512.tile_rows; ++rows) {
+    for (int64_t in : {1, 7, 15, 16, 17, 31, 32, 33, 384}) {
+      const auto x = random_vector(rows * in, 5);
+      std::vector<float> expected(rows * in + 16, -1.0f), actual(rows * in + 16, -1.0f);
+      detail::interleave_rows_scalar(x.data(), in, rows, expected.data());
+      detail::interleave_rows_avx512(x.data(), in, rows, actual.data());
+      EXPECT_EQ(expected, actual) << rows << " rows of " << in;
+      EXPECT_EQ(actual[rows * in], -1.0f) << rows << " rows of " << in;
+    }
+  }
+}
+
 // The vector copy stores eight floats per k and finishes the last eight k in scalar code: every
 // row count and lengths around those edges give the same layout as the scalar copy, and nothing
 // is written past rows * in.

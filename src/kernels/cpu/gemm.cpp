@@ -16,25 +16,8 @@
 namespace embedrt::kernels {
 namespace {
 
-// A tile of work for one thread: kBlockRows rows (reused from L2 across the group's panels) by
-// kGroupPanels panels. Small enough that a query of a few rows still splits its columns across
-// threads, which is what bounds it: every weight is read once per call.
-constexpr int64_t kBlockRows = 48;
-constexpr int64_t kGroupPanels = 4;
 constexpr size_t kAlignment = 64;
 constexpr size_t kHugePage = size_t{2} << 20;
-
-void scalar_tile(const float* a, int rows, const float* panel, int64_t k, const float* bias,
-                 const float* residual, float* y, int64_t ldy, int cols, bool) {
-  for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) {
-      float acc = 0.0f;
-      for (int64_t i = 0; i < k; ++i)
-        acc = std::fma(a[i * rows + r], panel[i * kGemmPanelColumns + c], acc);
-      y[r * ldy + c] = residual ? (acc + bias[c]) + residual[r * ldy + c] : acc + bias[c];
-    }
-  }
-}
 
 void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
                       int64_t padded_k, int32_t* y, int64_t ldy, int cols) {
@@ -49,29 +32,33 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
   }
 }
 
-// Every register tile of a [rows, out] product: blocks of at most kBlockRows rows x kGroupPanels
-// panels, in BlockRuns, row-block major so that a thread's consecutive blocks share their rows.
-// Within a block, `tile(r, n, p, c0, cols, prefetch_next_panel)` computes rows [r, r + n)
-// (n <= kTileRows) of panel p, whose columns start at c0. The first row tile over a panel streams
-// it from memory and the others read it from cache, so the last of several is asked to fetch the
-// next panel meanwhile, which keeps the memory busy through the block: a query's 10 rows make two
-// fp32 tiles, and its p50 went from 3.48 to 3.13 ms (AMD EPYC, 2 threads, 16 interleaved rounds;
-// batches unchanged). Then `block_done(r0, r1, c0, c1)` finishes the block on the same thread,
-// while it is in cache. `start_rows(r0, r1)` runs on a thread before it starts a block on other
-// rows than its previous one, to prepare them for its tiles.
+// Every register tile of a [rows, out] product: blocks of at most tiling.block_rows rows x
+// tiling.group_panels panels, in BlockRuns, row-block major so that a thread's consecutive blocks
+// share their rows. Within a block, `tile(r, n, p, c0, cols, prefetch_next_panel)` computes rows
+// [r, r + n) (n <= tiling.tile_rows) of panels [p, p + tiling.tile_panels), whose columns start at
+// c0. The first row tile over a panel streams it from memory and the others read it from cache, so
+// the last of several is asked to fetch the next panel meanwhile, which keeps the memory busy
+// through the block: a query's 10 rows make two fp32 tiles, and its p50 went from 3.48 to 3.13 ms
+// (AMD EPYC, 2 threads, 16 interleaved rounds; batches unchanged). Then `block_done(r0, r1, c0,
+// c1)` finishes the block on the same thread, while it is in cache. `start_rows(r0, r1)` runs on a
+// thread before it starts a block on other rows than its previous one, to prepare them for its
+// tiles.
 //
 // With more than one row block, their count is a multiple of the thread count and the register
 // tiles are spread evenly over them, so the threads get the same number of rows: fixed 48-row
 // blocks left one thread up to 10% idle on a batch of short texts.
-template <int kTileRows, typename StartRows, typename Tile, typename BlockDone>
-void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const StartRows& start_rows,
-                            const Tile& tile, const BlockDone& block_done) {
+template <typename StartRows, typename Tile, typename BlockDone>
+void for_each_register_tile(const detail::GemmTiling& tiling, int64_t rows, int64_t panels,
+                            int64_t out, const StartRows& start_rows, const Tile& tile,
+                            const BlockDone& block_done) {
   const int threads = omp_get_max_threads();
-  const int64_t row_tiles = (rows + kTileRows - 1) / kTileRows;
-  int64_t row_blocks = (rows + kBlockRows - 1) / kBlockRows;
+  const int64_t tile_rows = tiling.tile_rows, tile_panels = tiling.tile_panels;
+  const int64_t group_panels = tiling.group_panels;
+  const int64_t row_tiles = (rows + tile_rows - 1) / tile_rows;
+  int64_t row_blocks = (rows + tiling.block_rows - 1) / tiling.block_rows;
   if (row_blocks > 1) row_blocks = (row_blocks + threads - 1) / threads * threads;
   row_blocks = std::min(row_blocks, row_tiles);
-  const int64_t groups = (panels + kGroupPanels - 1) / kGroupPanels;
+  const int64_t groups = (panels + group_panels - 1) / group_panels;
   const int64_t blocks = row_blocks * groups;
   detail::BlockRuns runs(blocks, threads);
 #pragma omp parallel if (blocks > 1)
@@ -80,19 +67,20 @@ void for_each_register_tile(int64_t rows, int64_t panels, int64_t out, const Sta
     int64_t started = -1;  // the row block this thread last prepared
     for (int64_t b = runs.next(thread); b >= 0; b = runs.next(thread)) {
       const int64_t rb = b / groups;
-      const int64_t r0 = std::min(rows, rb * row_tiles / row_blocks * kTileRows);
-      const int64_t r1 = std::min(rows, (rb + 1) * row_tiles / row_blocks * kTileRows);
+      const int64_t r0 = std::min(rows, rb * row_tiles / row_blocks * tile_rows);
+      const int64_t r1 = std::min(rows, (rb + 1) * row_tiles / row_blocks * tile_rows);
       if (rb != started) {
         start_rows(r0, r1);
         started = rb;
       }
-      const int64_t p0 = b % groups * kGroupPanels, p1 = std::min(panels, p0 + kGroupPanels);
-      for (int64_t p = p0; p < p1; ++p) {
+      const int64_t p0 = b % groups * group_panels, p1 = std::min(panels, p0 + group_panels);
+      for (int64_t p = p0; p < p1; p += tile_panels) {
         const int64_t c0 = p * kGemmPanelColumns;
-        const int cols = int(std::min(kGemmPanelColumns, out - c0));
-        for (int64_t r = r0; r < r1; r += kTileRows) {
-          const bool prefetch_next_panel = r != r0 && r + kTileRows >= r1 && p + 1 < panels;
-          tile(r, int(std::min<int64_t>(kTileRows, r1 - r)), p, c0, cols, prefetch_next_panel);
+        const int cols = int(std::min(tile_panels * kGemmPanelColumns, out - c0));
+        for (int64_t r = r0; r < r1; r += tile_rows) {
+          const bool prefetch_next_panel =
+              r != r0 && r + tile_rows >= r1 && p + tile_panels < panels;
+          tile(r, int(std::min(tile_rows, r1 - r)), p, c0, cols, prefetch_next_panel);
         }
       }
       block_done(r0, r1, p0 * kGemmPanelColumns, std::min(out, p1 * kGemmPanelColumns));
@@ -148,7 +136,14 @@ void* detail::zeroed_aligned_alloc(size_t bytes) {
 #ifdef MADV_HUGEPAGE
   if (huge) madvise(p, size / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: errors ignored
 #endif
-  std::memset(p, 0, size);
+  // Zeroed on every thread: the first touch faults the pages in, and the kernel clearing them was
+  // the largest part of a model's load on one thread.
+  const int64_t chunks = int64_t((size + kHugePage - 1) / kHugePage);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const size_t first = size_t(c) * kHugePage;
+    std::memset(static_cast<char*>(p) + first, 0, std::min(kHugePage, size - first));
+  }
   return p;
 }
 
@@ -171,8 +166,9 @@ void detail::gemm_u8s8_packed(const PackedS8Weights& w, const GemmU8S8Args& args
                               GemmU8S8Tile tile) {
   if (args.rows <= 0) return;
   const int64_t out = w.out_features();
-  for_each_register_tile<kGemmU8S8TileRows>(
-      args.rows, w.panels(), out, [](int64_t, int64_t) {},
+  for_each_register_tile(
+      {kGemmU8S8TileRows, 1, kGemmTilingAvx2.block_rows, kGemmTilingAvx2.group_panels}, args.rows,
+      w.panels(), out, [](int64_t, int64_t) {},
       // A query's int8 weights are a quarter of the bytes and mostly stay in L3: fetching the
       // next panel measured no faster (12 interleaved rounds), so the tile reads ahead in its own.
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols, bool /*prefetch_next_panel*/) {
@@ -197,7 +193,24 @@ void gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& args) 
 }
 
 PackedF32Weights::PackedF32Weights(const float* weight, const float* bias, int64_t out, int64_t in)
-    : PackedF32Weights([weight, in](int64_t o) { return weight + o * in; }, bias, out, in) {}
+    : out_(out),
+      in_(in),
+      panels_((out + kGemmPanelColumns - 1) / kGemmPanelColumns),
+      data_(static_cast<float*>(detail::zeroed_aligned_alloc(bytes()))) {
+  // A panel at a time, each written in order while its 16 rows are read in step, on every thread:
+  // a model's weights are hundreds of MB, and packing them one column at a time on one thread took
+  // a third of all-mpnet-base-v2's load.
+#pragma omp parallel for schedule(static) if (out * in >= (int64_t{1} << 20))
+  for (int64_t p = 0; p < panels_; ++p) {
+    float* panel = data_.get() + p * in * kGemmPanelColumns;
+    const int64_t o0 = p * kGemmPanelColumns;
+    const int64_t n = std::min(kGemmPanelColumns, out - o0);
+    for (int64_t i = 0; i < in; ++i) {
+      for (int64_t c = 0; c < n; ++c) panel[i * kGemmPanelColumns + c] = weight[(o0 + c) * in + i];
+    }
+  }
+  if (bias) std::copy(bias, bias + out, data_.get() + panels_ * in * kGemmPanelColumns);
+}
 
 PackedF32Weights::PackedF32Weights(const std::function<const float*(int64_t)>& row_of,
                                    const float* bias, int64_t out, int64_t in)
@@ -218,6 +231,22 @@ size_t PackedF32Weights::bytes() const noexcept {
   return (size_t(panels_) * size_t(in_) + size_t(panels_)) * kGemmPanelColumns * sizeof(float);
 }
 
+void detail::gemm_tile_scalar(const GemmTileArgs& t) {
+  for (int r = 0; r < t.rows; ++r) {
+    for (int c = 0; c < t.cols; ++c) {
+      const float* column =
+          t.panel + c / kGemmPanelColumns * t.k * kGemmPanelColumns + c % kGemmPanelColumns;
+      float acc = 0.0f;
+      for (int64_t i = 0; i < t.k; ++i) {
+        acc = std::fma(t.a[i * t.rows + r], column[i * kGemmPanelColumns], acc);
+      }
+      acc += t.bias[c];
+      if (t.residual) acc += t.residual[r * t.ldy + c];
+      t.y[r * t.ldy + c] = acc;
+    }
+  }
+}
+
 void detail::interleave_rows_scalar(const float* x, int64_t in, int rows, float* dst) {
   for (int64_t i = 0; i < in; ++i, dst += rows) {
     for (int r = 0; r < rows; ++r) dst[r] = x[r * in + i];
@@ -225,31 +254,31 @@ void detail::interleave_rows_scalar(const float* x, int64_t in, int rows, float*
 }
 
 void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTile tile,
-                         GemmInterleaveRows interleave) {
+                         GemmInterleaveRows interleave, const GemmTiling& tiling) {
   const int64_t in = w.in_features(), out = w.out_features();
   if (args.rows <= 0) return;
   // Each thread copies the rows of its current row block into its own buffer (at most
-  // kBlockRows x in floats), each register tile's rows interleaved ([k][rows]), and every panel
-  // of the block reads them from there: 2-5% faster than broadcasting from six rows apart.
+  // tiling.block_rows x in floats), each register tile's rows interleaved ([k][rows]), and every
+  // panel of the block reads them from there: 2-5% faster than broadcasting from six rows apart.
   thread_local std::vector<float> packed_rows;
   thread_local int64_t packed_first_row = 0;
   const auto pack_rows = [&](int64_t r0, int64_t r1) {
     packed_rows.resize(size_t((r1 - r0) * in));
     packed_first_row = r0;
-    for (int64_t r = r0; r < r1; r += kGemmTileRows) {
-      interleave(args.x + r * in, in, int(std::min<int64_t>(kGemmTileRows, r1 - r)),
+    for (int64_t r = r0; r < r1; r += tiling.tile_rows) {
+      interleave(args.x + r * in, in, int(std::min<int64_t>(tiling.tile_rows, r1 - r)),
                  packed_rows.data() + (r - r0) * in);
     }
   };
   // Without an activation, the tile adds the residual to the sum it holds in registers (the same
   // operations in the same order as a pass over y, one pass fewer).
   const bool tile_adds_residual = args.activation == Activation::kNone && args.residual;
-  for_each_register_tile<kGemmTileRows>(
-      args.rows, w.panels(), out, pack_rows,
+  for_each_register_tile(
+      tiling, args.rows, w.panels(), out, pack_rows,
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols, bool prefetch_next_panel) {
-        tile(packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
-             tile_adds_residual ? args.residual + r * out + c0 : nullptr, args.y + r * out + c0,
-             out, cols, prefetch_next_panel);
+        tile({packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
+              tile_adds_residual ? args.residual + r * out + c0 : nullptr, args.y + r * out + c0,
+              out, cols, prefetch_next_panel});
       },
       [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         if (args.activation == Activation::kNone) return;
@@ -265,11 +294,14 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
 }
 
 void scalar::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {
-  detail::gemm_packed(weights, args, &scalar_tile, &detail::interleave_rows_scalar);
+  detail::gemm_packed(weights, args, &detail::gemm_tile_scalar, &detail::interleave_rows_scalar,
+                      detail::kGemmTilingAvx2);
 }
 
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {
-  if (active_isa() >= Isa::kAvx2) {
+  if (active_isa() >= Isa::kAvx512) {
+    avx512::gemm_packed(weights, args);
+  } else if (active_isa() >= Isa::kAvx2) {
     avx2::gemm_packed(weights, args);
   } else {
     scalar::gemm_packed(weights, args);

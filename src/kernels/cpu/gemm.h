@@ -1,10 +1,11 @@
-// GEMMs on weights packed once at load, for CPUs where oneDNN has no kernel that keeps its packed
-// weights (AVX2 without AVX-512 or VNNI): its gemm:jit packs them again on every call, which
-// dominates a query of a few tokens.
-// - fp32: every output element is a single fused multiply-add chain over k in ascending order, so
-//   a row's bits never depend on how many rows share the call, where the row sits, the tiling or
-//   the thread count; the scalar and AVX2 kernels give the same bits.
-// - u8 x s8 -> s32: sums are exact, so the same holds trivially.
+// GEMMs on weights packed once at load.
+// - fp32, on AVX2 and AVX-512 CPUs: every output element is a single fused multiply-add chain over
+//   k in ascending order, so a row's bits never depend on how many rows share the call, where the
+//   row sits, the tiling or the thread count; the scalar, AVX2 and AVX-512 kernels give the same
+//   bits. oneDNN's AVX2 gemm:jit packs the weights again on every call, which dominates a query of
+//   a few tokens, and its AVX-512 brgemm gives a row bits that depend on the row count.
+// - u8 x s8 -> s32, on AVX2 without AVX-512 or VNNI (where oneDNN repacks as well): sums are
+//   exact, so the same holds trivially.
 #pragma once
 
 #include <atomic>
@@ -16,7 +17,7 @@
 
 namespace embedrt::kernels {
 
-// Output columns per packed panel: two AVX2 registers.
+// Output columns per packed panel: two AVX2 registers, one AVX-512 register.
 inline constexpr int64_t kGemmPanelColumns = 16;
 
 namespace detail {
@@ -61,13 +62,16 @@ struct GemmArgs {
 };
 
 // y = act(x W^T + b) (+ residual), threaded with OpenMP over row blocks and column groups. Uses the
-// AVX2 kernel when active_isa() allows it, else the scalar one.
+// widest kernel active_isa() allows (AVX-512, AVX2, scalar); all three give the same bits.
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args);
 
 namespace scalar {
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args);
 }
 namespace avx2 {
+void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args);
+}
+namespace avx512 {
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args);
 }
 
@@ -142,25 +146,51 @@ class BlockRuns {
   Run* runs_;
 };
 
-// One register tile: y[r, c] = sum_i a[i * rows + r] * panel[i, c] + bias[c] (+ residual[r, c])
-// for r < rows (1..6) and c < cols (1..16), the sum one fma chain in ascending i. `a` holds the
-// tile's rows interleaved ([k][rows]), so that each step's broadcasts read one cache line;
-// `residual`, when not null, has y's row stride. With `prefetch_next_panel` the tile prefetches
-// the panel after `panel` (they are contiguous) instead of reading ahead in its own.
-using GemmTile = void (*)(const float* a, int rows, const float* panel, int64_t k,
-                          const float* bias, const float* residual, float* y, int64_t ldy, int cols,
-                          bool prefetch_next_panel);
+// How one threaded call is cut up: register tiles of tile_rows rows x tile_panels panels (the
+// panels are contiguous, so a tile reads panel p and the ones after it), grouped in blocks of
+// block_rows rows x group_panels panels, a block being what a thread takes at a time.
+struct GemmTiling {
+  int64_t tile_rows, tile_panels, block_rows, group_panels;
+};
+
+// One register tile:
+//   y[r, c] = sum_i a[i * rows + r] * panel[i * kGemmPanelColumns + c] + bias[c] (+ residual[r, c])
+// for r < rows and c < cols, the sum one fma chain in ascending i; columns past the first panel
+// run on into the next ones (panel + k * kGemmPanelColumns, ...).
+struct GemmTileArgs {
+  const float* a;      // the tile's rows interleaved, [k][rows]: a step's broadcasts share a line
+  int rows;            // 1..tile_rows
+  const float* panel;  // the tile's first panel
+  int64_t k;
+  const float* bias;         // at the tile's first column, zero-padded to whole panels
+  const float* residual;     // null, or rows of y's stride added after the bias
+  float* y;                  // at the tile's first row and column
+  int64_t ldy;               // y's row stride
+  int cols;                  // 1..tile_panels * kGemmPanelColumns
+  bool prefetch_next_panel;  // fetch the next tile's panels (contiguous) instead of reading ahead
+};
+using GemmTile = void (*)(const GemmTileArgs& t);
 inline constexpr int kGemmTileRows = 6;
-// Copies rows [0, rows) (1..kGemmTileRows) of x, row stride `in`, into dst[i * rows + r]: the
+// The AVX2 and scalar kernels' tiling: 6 x 16 tiles, blocks of 48 rows (reused from L2 across the
+// group's panels) x 4 panels, small enough that a query of a few rows still splits its columns
+// across threads, which is what bounds it: every weight is read once per call.
+inline constexpr GemmTiling kGemmTilingAvx2{kGemmTileRows, 1, 48, 4};
+// The AVX-512 kernel's: 12 x 32 tiles (two panels), blocks of 48 rows x 8 panels. Measured on
+// all-mpnet-base-v2's shapes (Xeon with AMX, 2 threads, 12 layers' weights cycling): level with
+// oneDNN's brgemm on batches; 24-row or 96-row blocks, 4 or 16 panels, and running k in chunks of
+// 96-384 (a chunk of the panels held in L1 across the block's row tiles) measured no better.
+inline constexpr GemmTiling kGemmTilingAvx512{12, 2, 48, 8};
+// Copies rows [0, rows) (1..tile_rows) of x, row stride `in`, into dst[i * rows + r]: the
 // layout a GemmTile reads. Writes exactly rows * in floats.
 using GemmInterleaveRows = void (*)(const float* x, int64_t in, int rows, float* dst);
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile tile,
-                 GemmInterleaveRows interleave);
+                 GemmInterleaveRows interleave, const GemmTiling& tiling);
 void interleave_rows_scalar(const float* x, int64_t in, int rows, float* dst);
 void interleave_rows_avx2(const float* x, int64_t in, int rows, float* dst);
-void gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k, const float* bias,
-                    const float* residual, float* y, int64_t ldy, int cols,
-                    bool prefetch_next_panel);
+void interleave_rows_avx512(const float* x, int64_t in, int rows, float* dst);
+void gemm_tile_scalar(const GemmTileArgs& t);
+void gemm_tile_avx2(const GemmTileArgs& t);
+void gemm_tile_avx512(const GemmTileArgs& t);
 
 using GemmU8S8Tile = void (*)(const uint8_t* a, int64_t lda, int rows, const int8_t* panel,
                               int64_t padded_k, int32_t* y, int64_t ldy, int cols);

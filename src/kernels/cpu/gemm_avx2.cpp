@@ -16,6 +16,19 @@ namespace {
 constexpr int64_t kPrefetchBytes = 4096;
 constexpr int64_t kPrefetchBytesU8S8 = 2048;
 
+// Columns [0, cols) of one row into two registers, the rest zero.
+void load_row(const float* row, __m256& lo, __m256& hi, int cols) {
+  if (cols == kGemmPanelColumns) {
+    lo = _mm256_loadu_ps(row);
+    hi = _mm256_loadu_ps(row + 8);
+  } else {
+    alignas(32) float tmp[kGemmPanelColumns] = {};
+    std::copy(row, row + cols, tmp);
+    lo = _mm256_load_ps(tmp);
+    hi = _mm256_load_ps(tmp + 8);
+  }
+}
+
 // Columns [0, cols) of one output row held in two registers.
 template <typename T, typename Vector>
 void store_row(T* row, Vector lo, Vector hi, int cols) {
@@ -35,13 +48,17 @@ void store_row(T* row, Vector lo, Vector hi, int cols) {
 // unrolled, which is what lets GCC keep the accumulator arrays in registers; two k steps per
 // iteration save a few percent of loop overhead.
 template <int ROWS>
-void tile(const float* a, const float* panel, int64_t k, const float* bias, const float* residual,
-          float* y, int64_t ldy, int cols, bool prefetch_next_panel) {
+void tile(const detail::GemmTileArgs& t) {
+  const float* const a = t.a;
+  const float* const panel = t.panel;
+  const int64_t k = t.k, ldy = t.ldy;
+  float* const y = t.y;
+  const int cols = t.cols;
   __m256 lo[ROWS], hi[ROWS];
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
   const int64_t ahead =
-      prefetch_next_panel ? k * kGemmPanelColumns * int64_t(sizeof(float)) : kPrefetchBytes;
+      t.prefetch_next_panel ? k * kGemmPanelColumns * int64_t(sizeof(float)) : kPrefetchBytes;
   const auto step = [&](int64_t i) {
     const float* b = panel + i * kGemmPanelColumns;
     _mm_prefetch(reinterpret_cast<const char*>(b) + ahead, _MM_HINT_T0);
@@ -59,25 +76,17 @@ void tile(const float* a, const float* panel, int64_t k, const float* bias, cons
     step(i + 1);
   }
   if (i < k) step(i);
-  const __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+  const __m256 bias0 = _mm256_loadu_ps(t.bias), bias1 = _mm256_loadu_ps(t.bias + 8);
 #pragma GCC unroll 6
   for (int r = 0; r < ROWS; ++r) {
     lo[r] = _mm256_add_ps(lo[r], bias0);
     hi[r] = _mm256_add_ps(hi[r], bias1);
   }
-  if (residual) {
+  if (t.residual) {
 #pragma GCC unroll 6
     for (int r = 0; r < ROWS; ++r) {
       __m256 res0, res1;
-      if (cols == kGemmPanelColumns) {
-        res0 = _mm256_loadu_ps(residual + r * ldy);
-        res1 = _mm256_loadu_ps(residual + r * ldy + 8);
-      } else {
-        alignas(32) float tmp[kGemmPanelColumns] = {};
-        std::copy(residual + r * ldy, residual + r * ldy + cols, tmp);
-        res0 = _mm256_load_ps(tmp);
-        res1 = _mm256_load_ps(tmp + 8);
-      }
+      load_row(t.residual + r * ldy, res0, res1, cols);
       lo[r] = _mm256_add_ps(lo[r], res0);
       hi[r] = _mm256_add_ps(hi[r], res1);
     }
@@ -135,22 +144,20 @@ void avx2::gemm_u8s8_packed(const PackedS8Weights& weights, const GemmU8S8Args& 
   detail::gemm_u8s8_packed(weights, args, &detail::gemm_u8s8_tile_avx2);
 }
 
-void detail::gemm_tile_avx2(const float* a, int rows, const float* panel, int64_t k,
-                            const float* bias, const float* residual, float* y, int64_t ldy,
-                            int cols, bool prefetch_next_panel) {
-  switch (rows) {
+void detail::gemm_tile_avx2(const GemmTileArgs& t) {
+  switch (t.rows) {
     case 6:
-      return tile<6>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
+      return tile<6>(t);
     case 5:
-      return tile<5>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
+      return tile<5>(t);
     case 4:
-      return tile<4>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
+      return tile<4>(t);
     case 3:
-      return tile<3>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
+      return tile<3>(t);
     case 2:
-      return tile<2>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
+      return tile<2>(t);
     default:
-      return tile<1>(a, panel, k, bias, residual, y, ldy, cols, prefetch_next_panel);
+      return tile<1>(t);
   }
 }
 
@@ -191,7 +198,8 @@ void detail::interleave_rows_avx2(const float* x, int64_t in, int rows, float* d
 }
 
 void avx2::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {
-  detail::gemm_packed(weights, args, &detail::gemm_tile_avx2, &detail::interleave_rows_avx2);
+  detail::gemm_packed(weights, args, &detail::gemm_tile_avx2, &detail::interleave_rows_avx2,
+                      detail::kGemmTilingAvx2);
 }
 
 }  // namespace embedrt::kernels
