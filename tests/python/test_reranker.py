@@ -174,11 +174,12 @@ def test_python_runs_while_the_model_runs(kind):
     if kind == "reranker":
         model = embedrt.Reranker(str(require(MODELS / "tiny-bert-ce-1")), threads=1)
         rows = reference("tiny-bert-ce-1")
-        work = [(r["query"] + " " + r["document"], r["document"] * 3) for r in rows]
+        # Repeated so that one call lasts well past 0.1 s on a fast CPU too.
+        work = [(r["query"] + " " + r["document"], r["document"] * 3) for r in rows] * 4
         call = lambda: model.predict(work)  # noqa: E731
     else:
         model = embedrt.SparseEncoder(str(require(MODELS / "tiny-bert-splade")), threads=1)
-        work = [r["text"] for r in reference("tiny-bert-splade")[:40]]
+        work = [r["text"] for r in reference("tiny-bert-splade")[:40]] * 4
         call = lambda: model.encode(work)  # noqa: E731
 
     def count_until(done, counts):
