@@ -77,6 +77,30 @@ void fill(const memory& mem, dt type, std::mt19937& rng) {
   }
 }
 
+// Runs `matmul` three times to warm up, then `repeats` times as often as fits in
+// seconds_per_repeat each, and records the median and per-repeat GFLOP/s (2*M*K*N per call).
+template <typename Matmul>
+void time_matmul(const Shape& s, double seconds_per_repeat, int repeats, nlohmann::json& row,
+                 const Matmul& matmul) {
+  for (int i = 0; i < 3; ++i) matmul();
+  const double flops =
+      2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
+  std::vector<double> rates;
+  for (int r = 0; r < repeats; ++r) {
+    int64_t iterations = 0;
+    const auto start = std::chrono::steady_clock::now();
+    double elapsed = 0;
+    do {
+      matmul();
+      ++iterations;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } while (elapsed < seconds_per_repeat);
+    rates.push_back(flops * static_cast<double>(iterations) / elapsed / 1e9);
+  }
+  row["gflops_median"] = median(rates);
+  row["gflops_runs"] = rates;
+}
+
 bool is_reference(const std::string& impl) { return impl.rfind("ref", 0) == 0; }
 
 nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const Shape& s,
@@ -111,26 +135,10 @@ nlohmann::json measure(const dnnl::engine& engine, dnnl::stream& stream, const S
   dnnl::matmul prim(pd);
   const std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
-  for (int i = 0; i < 3; ++i) prim.execute(stream, args);
-  stream.wait();
-
-  const double flops =
-      2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
-  std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
-    int64_t iterations = 0;
-    const auto start = std::chrono::steady_clock::now();
-    double elapsed = 0;
-    do {
-      prim.execute(stream, args);
-      stream.wait();
-      ++iterations;
-      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    } while (elapsed < seconds_per_repeat);
-    rates.push_back(flops * static_cast<double>(iterations) / elapsed / 1e9);
-  }
-  row["gflops_median"] = median(rates);
-  row["gflops_runs"] = rates;
+  time_matmul(s, seconds_per_repeat, repeats, row, [&] {
+    prim.execute(stream, args);
+    stream.wait();
+  });
   return row;
 }
 
@@ -146,23 +154,8 @@ nlohmann::json measure_packed(const Shape& s, double seconds_per_repeat, int rep
   const embedrt::kernels::PackedF32Weights packed(w.data(), nullptr, s.n, s.k);
   const embedrt::kernels::GemmArgs args{x.data(), s.m, y.data()};
   row["impl"] = embedrt::kernels::to_string(embedrt::kernels::active_isa());
-  for (int i = 0; i < 3; ++i) embedrt::kernels::gemm_packed(packed, args);
-  const double flops =
-      2.0 * static_cast<double>(s.m) * static_cast<double>(s.k) * static_cast<double>(s.n);
-  std::vector<double> rates;
-  for (int r = 0; r < repeats; ++r) {
-    int64_t iterations = 0;
-    const auto start = std::chrono::steady_clock::now();
-    double elapsed = 0;
-    do {
-      embedrt::kernels::gemm_packed(packed, args);
-      ++iterations;
-      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    } while (elapsed < seconds_per_repeat);
-    rates.push_back(flops * static_cast<double>(iterations) / elapsed / 1e9);
-  }
-  row["gflops_median"] = median(rates);
-  row["gflops_runs"] = rates;
+  time_matmul(s, seconds_per_repeat, repeats, row,
+              [&] { embedrt::kernels::gemm_packed(packed, args); });
   return row;
 }
 
