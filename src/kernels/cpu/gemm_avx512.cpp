@@ -88,8 +88,9 @@ void gemm_tile(const detail::GemmTileArgs& t) {
 }
 
 // dst[i * rows + r] = x[r * in + i], 16 k at a time: those 16 x rows floats are `rows` whole
-// vectors of dst, each gathered from the rows at once (two to three times the rate of scattering
-// each row's 16 floats to their slots).
+// vectors of dst, each gathered from the rows at once, so the stores stay whole and in order (the
+// copy was 4% of a batch's samples with a scatter of each row's 16 floats instead). The int32
+// offsets need rows * in < 2^31, far past any model's width.
 void interleave_rows(const float* x, int64_t in, int rows, float* dst) {
   __m512i index[kTileRows];
   for (int j = 0; j < rows; ++j) {
