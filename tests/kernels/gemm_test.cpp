@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <vector>
@@ -80,36 +81,36 @@ TEST(PackedGemm, Avx512MatchesScalarBitForBit) {
   }
 }
 
-// The AVX-512 copy scatters 16 k of a row at a time and finishes the row in scalar code.
-TEST(PackedGemm, Avx512InterleavesRowsLikeScalar) {
-  EMBEDRT_REQUIRE_AVX512();
-  for (int rows = 1; rows <= detail::kGemmTilingAvx512.tile_rows; ++rows) {
-    for (int64_t in : {1, 7, 15, 16, 17, 31, 32, 33, 384}) {
+// A vector row copy gives the scalar copy's layout for every row count up to `max_rows` and every
+// length in `lengths`, and writes nothing past rows * in.
+void expect_interleaves_like_scalar(detail::GemmInterleaveRows copy, int max_rows,
+                                    std::initializer_list<int64_t> lengths) {
+  for (int rows = 1; rows <= max_rows; ++rows) {
+    for (int64_t in : lengths) {
       const auto x = random_vector(rows * in, 5);
       std::vector<float> expected(rows * in + 16, -1.0f), actual(rows * in + 16, -1.0f);
       detail::interleave_rows_scalar(x.data(), in, rows, expected.data());
-      detail::interleave_rows_avx512(x.data(), in, rows, actual.data());
+      copy(x.data(), in, rows, actual.data());
       EXPECT_EQ(expected, actual) << rows << " rows of " << in;
       EXPECT_EQ(actual[rows * in], -1.0f) << rows << " rows of " << in;
     }
   }
 }
 
-// The vector copy stores eight floats per k and finishes the last eight k in scalar code: every
-// row count and lengths around those edges give the same layout as the scalar copy, and nothing
-// is written past rows * in.
+// The AVX-512 copy gathers 16 k of every row at a time and finishes the last k in scalar code:
+// lengths around those edges.
+TEST(PackedGemm, Avx512InterleavesRowsLikeScalar) {
+  EMBEDRT_REQUIRE_AVX512();
+  expect_interleaves_like_scalar(&detail::interleave_rows_avx512,
+                                 int(detail::kGemmTilingAvx512.tile_rows),
+                                 {1, 7, 15, 16, 17, 31, 32, 33, 384});
+}
+
+// The AVX2 copy stores eight floats per k and finishes the last eight k in scalar code.
 TEST(PackedGemm, Avx2InterleavesRowsLikeScalar) {
   EMBEDRT_REQUIRE_AVX2();
-  for (int rows = 1; rows <= detail::kGemmTileRows; ++rows) {
-    for (int64_t in : {1, 7, 8, 9, 15, 16, 17, 24, 384}) {
-      const auto x = random_vector(rows * in, 5);
-      std::vector<float> expected(rows * in + 16, -1.0f), actual(rows * in + 16, -1.0f);
-      detail::interleave_rows_scalar(x.data(), in, rows, expected.data());
-      detail::interleave_rows_avx2(x.data(), in, rows, actual.data());
-      EXPECT_EQ(expected, actual) << rows << " rows of " << in;
-      EXPECT_EQ(actual[rows * in], -1.0f) << rows << " rows of " << in;
-    }
-  }
+  expect_interleaves_like_scalar(&detail::interleave_rows_avx2, detail::kGemmTileRows,
+                                 {1, 7, 8, 9, 15, 16, 17, 24, 384});
 }
 
 // The residual is added after the activation (in the block epilogue) or, without one, by the
