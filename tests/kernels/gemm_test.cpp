@@ -81,18 +81,15 @@ TEST(PackedGemm, Avx512MatchesScalarBitForBit) {
   }
 }
 
-// A row copy gives the layout `index(rows, in, r, i)` places x[r, i] at, for every row count up to
-// `max_rows` and every length in `lengths`, and writes nothing past rows * in.
-template <typename Index>
-void expect_copies_rows(detail::GemmInterleaveRows copy, int max_rows,
-                        std::initializer_list<int64_t> lengths, const Index& index) {
+// A vector row copy gives the scalar copy's layout for every row count up to `max_rows` and every
+// length in `lengths`, and writes nothing past rows * in.
+void expect_interleaves_like_scalar(detail::GemmInterleaveRows copy, int max_rows,
+                                    std::initializer_list<int64_t> lengths) {
   for (int rows = 1; rows <= max_rows; ++rows) {
     for (int64_t in : lengths) {
       const auto x = random_vector(rows * in, 5);
       std::vector<float> expected(rows * in + 16, -1.0f), actual(rows * in + 16, -1.0f);
-      for (int r = 0; r < rows; ++r) {
-        for (int64_t i = 0; i < in; ++i) expected[size_t(index(rows, in, r, i))] = x[r * in + i];
-      }
+      detail::interleave_rows_scalar(x.data(), in, rows, expected.data());
       copy(x.data(), in, rows, actual.data());
       EXPECT_EQ(expected, actual) << rows << " rows of " << in;
       EXPECT_EQ(actual[rows * in], -1.0f) << rows << " rows of " << in;
@@ -100,31 +97,20 @@ void expect_copies_rows(detail::GemmInterleaveRows copy, int max_rows,
   }
 }
 
-int64_t interleaved_index(int rows, int64_t /*in*/, int r, int64_t i) { return i * rows + r; }
-
-TEST(PackedGemm, ScalarInterleavesRows) {
-  expect_copies_rows(&detail::interleave_rows_scalar, detail::kGemmTileRows, {1, 7, 384},
-                     &interleaved_index);
-}
-
-// The AVX-512 copy: chunks of 16 k, each row's 16 together, the last chunk as long as what is
-// left; lengths around the chunk edges.
-TEST(PackedGemm, Avx512CopiesRowsInChunksOf16) {
+// The AVX-512 copy gathers 16 k of every row at a time and finishes the last k in scalar code:
+// lengths around those edges.
+TEST(PackedGemm, Avx512InterleavesRowsLikeScalar) {
   EMBEDRT_REQUIRE_AVX512();
-  expect_copies_rows(&detail::interleave_rows_avx512, int(detail::kGemmTilingAvx512.tile_rows),
-                     {1, 7, 15, 16, 17, 31, 32, 33, 384},
-                     [](int rows, int64_t in, int r, int64_t i) {
-                       const int64_t chunk = i / 16, whole = in / 16 * 16;
-                       const int64_t width = i < whole ? 16 : in - whole;
-                       return chunk * rows * 16 + r * width + i % 16;
-                     });
+  expect_interleaves_like_scalar(&detail::interleave_rows_avx512,
+                                 int(detail::kGemmTilingAvx512.tile_rows),
+                                 {1, 7, 15, 16, 17, 31, 32, 33, 384});
 }
 
 // The AVX2 copy stores eight floats per k and finishes the last eight k in scalar code.
-TEST(PackedGemm, Avx2InterleavesRows) {
+TEST(PackedGemm, Avx2InterleavesRowsLikeScalar) {
   EMBEDRT_REQUIRE_AVX2();
-  expect_copies_rows(&detail::interleave_rows_avx2, detail::kGemmTileRows,
-                     {1, 7, 8, 9, 15, 16, 17, 24, 384}, &interleaved_index);
+  expect_interleaves_like_scalar(&detail::interleave_rows_avx2, detail::kGemmTileRows,
+                                 {1, 7, 8, 9, 15, 16, 17, 24, 384});
 }
 
 // The residual is added after the activation (in the block epilogue) or, without one, by the

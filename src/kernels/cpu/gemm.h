@@ -154,13 +154,11 @@ struct GemmTiling {
 };
 
 // One register tile:
-//   y[r, c] = sum_i x[r, i] * panel[i * kGemmPanelColumns + c] + bias[c] (+ residual[r, c])
+//   y[r, c] = sum_i a[i * rows + r] * panel[i * kGemmPanelColumns + c] + bias[c] (+ residual[r, c])
 // for r < rows and c < cols, the sum one fma chain in ascending i; columns past the first panel
-// run on into the next ones (panel + k * kGemmPanelColumns, ...). The rows x come copied by the
-// kernel's GemmInterleaveRows: interleaved, [k][rows], for the AVX2 and scalar tiles (a step's
-// broadcasts share a line), in chunks of 16 k for the AVX-512 one (gemm_avx512.cpp).
+// run on into the next ones (panel + k * kGemmPanelColumns, ...).
 struct GemmTileArgs {
-  const float* a;      // the tile's rows as its kernel's GemmInterleaveRows copied them
+  const float* a;      // the tile's rows interleaved, [k][rows]: a step's broadcasts share a line
   int rows;            // 1..tile_rows
   const float* panel;  // the tile's first panel
   int64_t k;
@@ -182,8 +180,8 @@ inline constexpr GemmTiling kGemmTilingAvx2{kGemmTileRows, 1, 48, 4};
 // oneDNN's brgemm on batches; 24-row or 96-row blocks, 4 or 16 panels, and running k in chunks of
 // 96-384 (a chunk of the panels held in L1 across the block's row tiles) measured no better.
 inline constexpr GemmTiling kGemmTilingAvx512{12, 2, 48, 8};
-// Copies rows [0, rows) (1..tile_rows) of x, row stride `in`, into the layout its kernel's
-// GemmTile reads (scalar and AVX2: dst[i * rows + r]). Writes exactly rows * in floats.
+// Copies rows [0, rows) (1..tile_rows) of x, row stride `in`, into dst[i * rows + r]: the
+// layout a GemmTile reads. Writes exactly rows * in floats.
 using GemmInterleaveRows = void (*)(const float* x, int64_t in, int rows, float* dst);
 void gemm_packed(const PackedF32Weights& weights, const GemmArgs& args, GemmTile tile,
                  GemmInterleaveRows interleave, const GemmTiling& tiling);

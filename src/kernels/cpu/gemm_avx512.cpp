@@ -18,14 +18,6 @@ constexpr int kTilePanels = 2;
 static_assert(detail::kGemmTilingAvx512.tile_rows == kTileRows &&
               detail::kGemmTilingAvx512.tile_panels == kTilePanels);
 constexpr int64_t kPrefetchBytes = 4096;
-// The tile's rows come in chunks of kChunk k: chunk c holds row r's k [c * kChunk, c * kChunk +
-// kChunk) at c * rows * kChunk + r * kChunk, and the last, shorter chunk of n k holds them at
-// r * n. A k step's broadcasts sit 64 bytes apart in one chunk that stays in L1, as they did in the
-// [k][rows] layout of the other tiles, but the copy is whole 64-byte vectors instead of a transpose
-// (16-lane gathers, which Intel's Gather Data Sampling microcode makes several times slower).
-// all-mpnet-base-v2 on 3,000 STS-B sentences: the copy 2.2-2.3% of samples with gathers, 1.3%
-// chunked (Xeon with AMX, 3 interleaved runs each).
-constexpr int64_t kChunk = 16;
 
 __mmask16 lane_mask(int n) {
   return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
@@ -49,8 +41,7 @@ void tile(const detail::GemmTileArgs& t) {
   }
   const int64_t ahead =
       t.prefetch_next_panel ? NP * stride * int64_t(sizeof(float)) : kPrefetchBytes;
-  // One k step: row r's value at a[r * row_stride].
-  const auto step = [&](const float* ai, int64_t row_stride, int64_t i) {
+  for (int64_t i = 0; i < k; ++i) {
     __m512 b[NP];
 #pragma GCC unroll 2
     for (int p = 0; p < NP; ++p) {
@@ -58,19 +49,14 @@ void tile(const detail::GemmTileArgs& t) {
       _mm_prefetch(reinterpret_cast<const char*>(bp) + ahead, _MM_HINT_T0);
       b[p] = _mm512_load_ps(bp);
     }
+    const float* ai = a + i * ROWS;
 #pragma GCC unroll 12
     for (int r = 0; r < ROWS; ++r) {
-      const __m512 av = _mm512_set1_ps(ai[r * row_stride]);
+      const __m512 av = _mm512_set1_ps(ai[r]);
 #pragma GCC unroll 2
       for (int p = 0; p < NP; ++p) acc[p][r] = _mm512_fmadd_ps(av, b[p], acc[p][r]);
     }
-  };
-  int64_t i = 0;
-  for (const float* chunk = a; i + kChunk <= k; i += kChunk, chunk += ROWS * kChunk) {
-    for (int64_t j = 0; j < kChunk; ++j) step(chunk + j, kChunk, i + j);
   }
-  const int64_t rest = k - i;
-  for (int64_t j = 0; j < rest; ++j) step(a + i * ROWS + j, rest, i + j);
 #pragma GCC unroll 2
   for (int p = 0; p < NP; ++p) {
     // The bias is zero-padded to whole panels, so a full load is in bounds.
@@ -101,19 +87,30 @@ void gemm_tile(const detail::GemmTileArgs& t) {
   return tile_rows<1>(t);
 }
 
-// The chunked layout above, a vector (or, for the last chunk, a masked vector) per row and chunk.
+// dst[i * rows + r] = x[r * in + i], 16 k at a time: those 16 x rows floats are `rows` whole
+// vectors of dst, each gathered from the rows at once, so the stores stay whole and in order (the
+// copy was 4% of a batch's samples with a scatter of each row's 16 floats instead). The int32
+// offsets need rows * in < 2^31, far past any model's width.
 void interleave_rows(const float* x, int64_t in, int rows, float* dst) {
+  __m512i index[kTileRows];
+  for (int j = 0; j < rows; ++j) {
+    alignas(64) int32_t lanes[16];
+    for (int lane = 0; lane < 16; ++lane) {
+      const int f = j * 16 + lane;  // the position in the block: k = f / rows, row f % rows
+      lanes[lane] = int32_t(f % rows * in + f / rows);
+    }
+    index[j] = _mm512_load_si512(lanes);
+  }
   int64_t i = 0;
-  for (; i + kChunk <= in; i += kChunk) {
-    for (int r = 0; r < rows; ++r, dst += kChunk) {
-      _mm512_storeu_ps(dst, _mm512_loadu_ps(x + r * in + i));
+  for (; i + 16 <= in; i += 16) {
+    float* d = dst + i * rows;
+    for (int j = 0; j < rows; ++j) {
+      _mm512_storeu_ps(d + 16 * j, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), __mmask16(0xffff),
+                                                            index[j], x + i, 4));
     }
   }
-  const int64_t rest = in - i;
-  if (rest == 0) return;
-  const __mmask16 mask = lane_mask(int(rest));
-  for (int r = 0; r < rows; ++r, dst += rest) {
-    _mm512_mask_storeu_ps(dst, mask, _mm512_maskz_loadu_ps(mask, x + r * in + i));
+  for (; i < in; ++i) {
+    for (int r = 0; r < rows; ++r) dst[i * rows + r] = x[r * in + i];
   }
 }
 
