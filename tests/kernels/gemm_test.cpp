@@ -97,13 +97,13 @@ void expect_interleaves_like_scalar(detail::GemmInterleaveRows copy, int max_row
   }
 }
 
-// The AVX-512 copy gathers 16 k of every row at a time and finishes the last k in scalar code:
-// lengths around those edges.
+// The AVX-512 copy transposes 8 k of up to 6 rows at a time and finishes the last k in scalar
+// code: every row count up to a tile's and lengths around those edges.
 TEST(PackedGemm, Avx512InterleavesRowsLikeScalar) {
   EMBEDRT_REQUIRE_AVX512();
   expect_interleaves_like_scalar(&detail::interleave_rows_avx512,
                                  int(detail::kGemmTilingAvx512.tile_rows),
-                                 {1, 7, 15, 16, 17, 31, 32, 33, 384});
+                                 {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 384});
 }
 
 // The AVX2 copy stores eight floats per k and finishes the last eight k in scalar code.
