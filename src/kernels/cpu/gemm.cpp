@@ -276,9 +276,29 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
   for_each_register_tile(
       tiling, args.rows, w.panels(), out, pack_rows,
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols, bool prefetch_next_panel) {
+        // The tile also brings its share of the next row block's rows into L2 (a block of the
+        // same size is assumed to follow), so the copy that starts that block reads them from
+        // there: the copy stalled on L3 otherwise. all-mpnet-base-v2, 3,000 STS-B sentences,
+        // fp32: +0.6% to +2.6% in 4 interleaved pairs, the attention output 3-5% faster (Xeon
+        // with AMX, 2 threads). The AVX2 tile, at half the FMA rate, measured no change.
+        const int64_t r0 = packed_first_row;
+        const int64_t r1 = r0 + int64_t(packed_rows.size()) / in;
+        const int64_t next_rows = std::min(r1 - r0, args.rows - r1);
+        const char* prefetch = nullptr;
+        int64_t prefetch_lines = 0;
+        if (next_rows > 0) {
+          const int64_t lines = next_rows * in * int64_t(sizeof(float)) / 64;
+          const int64_t row_tiles = (r1 - r0 + tiling.tile_rows - 1) / tiling.tile_rows;
+          const int64_t tiles = row_tiles * ((w.panels() + tiling.tile_panels - 1) /
+                                             tiling.tile_panels);  // of the row block
+          const int64_t index = p / tiling.tile_panels * row_tiles + (r - r0) / tiling.tile_rows;
+          const int64_t first = lines * index / tiles, last = lines * (index + 1) / tiles;
+          prefetch = reinterpret_cast<const char*>(args.x + r1 * in) + first * 64;
+          prefetch_lines = std::min(last - first, in);
+        }
         tile({packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
               tile_adds_residual ? args.residual + r * out + c0 : nullptr, args.y + r * out + c0,
-              out, cols, prefetch_next_panel});
+              out, cols, prefetch_next_panel, prefetch, prefetch_lines});
       },
       [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         if (args.activation == Activation::kNone) return;

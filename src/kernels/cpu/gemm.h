@@ -168,6 +168,9 @@ struct GemmTileArgs {
   int64_t ldy;               // y's row stride
   int cols;                  // 1..tile_panels * kGemmPanelColumns
   bool prefetch_next_panel;  // fetch the next tile's panels (contiguous) instead of reading ahead
+  // Lines to bring into L2 meanwhile (at most k, one per k step; tiles may ignore them).
+  const char* prefetch_l2 = nullptr;
+  int64_t prefetch_l2_lines = 0;
 };
 using GemmTile = void (*)(const GemmTileArgs& t);
 inline constexpr int kGemmTileRows = 6;

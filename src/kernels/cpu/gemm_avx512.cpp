@@ -41,7 +41,10 @@ void tile(const detail::GemmTileArgs& t) {
   }
   const int64_t ahead =
       t.prefetch_next_panel ? NP * stride * int64_t(sizeof(float)) : kPrefetchBytes;
+  const char* const pf = t.prefetch_l2;
+  const int64_t pf_lines = t.prefetch_l2_lines;
   for (int64_t i = 0; i < k; ++i) {
+    if (i < pf_lines) _mm_prefetch(pf + 64 * i, _MM_HINT_T1);
     __m512 b[NP];
 #pragma GCC unroll 2
     for (int p = 0; p < NP; ++p) {
