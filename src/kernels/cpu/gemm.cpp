@@ -88,6 +88,38 @@ void for_each_register_tile(const detail::GemmTiling& tiling, int64_t rows, int6
   }
 }
 
+// With GemmTiling::prefetch_to_l2, a block's row tiles after the first share out the lines of the
+// panels the next tile reads (row tile j of row_tiles, over panels p, p + 1, ...): every row tile
+// reads its panels from L2 but the first would stream them from L3 or memory, and fetching them at
+// full rate during the last row tile (the AVX2 kernel's way) left it waiting too.
+// all-mpnet-base-v2, 3,000 STS-B sentences, fp32: +2.2% mean over 7 interleaved pairs (5 faster,
+// the QKV projection in every pair), on top of next rows below (Xeon with AMX, 2 threads).
+detail::GemmPrefetch share_of_next_panels(const PackedF32Weights& w,
+                                          const detail::GemmTiling& tiling, int64_t p, int64_t j,
+                                          int64_t row_tiles) {
+  const int64_t next = p + tiling.tile_panels;
+  if (row_tiles < 2 || j < 1 || next >= w.panels()) return {};
+  const int64_t panels = std::min(tiling.tile_panels, w.panels() - next);
+  const int64_t lines = panels * w.in_features() * kGemmPanelColumns * int64_t(sizeof(float)) / 64;
+  const int64_t first = lines * (j - 1) / (row_tiles - 1), last = lines * j / (row_tiles - 1);
+  return {reinterpret_cast<const char*>(w.panel(next)) + first * 64,
+          std::min(last - first, 2 * w.in_features())};
+}
+
+// The lines of the next row block's rows (as many rows as [r0, r1), the block assumed to follow),
+// shared out over the `tiles` tiles of this block (this is tile `index`), so the copy that starts
+// the next block reads them from L2: it stalled on L3 otherwise. all-mpnet-base-v2, 3,000 STS-B
+// sentences, fp32: +0.6% to +2.6% in 4 interleaved pairs, the attention output 3-5% faster (Xeon
+// with AMX, 2 threads). The AVX2 kernel, at half the FMA rate, measured no change.
+detail::GemmPrefetch share_of_next_rows(const float* x, int64_t in, int64_t rows, int64_t r0,
+                                        int64_t r1, int64_t index, int64_t tiles) {
+  const int64_t next_rows = std::min(r1 - r0, rows - r1);
+  if (next_rows <= 0) return {};
+  const int64_t lines = next_rows * in * int64_t(sizeof(float)) / 64;
+  const int64_t first = lines * index / tiles, last = lines * (index + 1) / tiles;
+  return {reinterpret_cast<const char*>(x + r1 * in) + first * 64, std::min(last - first, in)};
+}
+
 }  // namespace
 
 detail::BlockRuns::BlockRuns(int64_t blocks, int threads) : threads_(threads) {
@@ -273,32 +305,24 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
   // Without an activation, the tile adds the residual to the sum it holds in registers (the same
   // operations in the same order as a pass over y, one pass fewer).
   const bool tile_adds_residual = args.activation == Activation::kNone && args.residual;
+  const int64_t pairs = (w.panels() + tiling.tile_panels - 1) / tiling.tile_panels;
   for_each_register_tile(
       tiling, args.rows, w.panels(), out, pack_rows,
       [&](int64_t r, int n, int64_t p, int64_t c0, int cols, bool prefetch_next_panel) {
-        // The tile also brings its share of the next row block's rows into L2 (a block of the
-        // same size is assumed to follow), so the copy that starts that block reads them from
-        // there: the copy stalled on L3 otherwise. all-mpnet-base-v2, 3,000 STS-B sentences,
-        // fp32: +0.6% to +2.6% in 4 interleaved pairs, the attention output 3-5% faster (Xeon
-        // with AMX, 2 threads). The AVX2 tile, at half the FMA rate, measured no change.
-        const int64_t r0 = packed_first_row;
-        const int64_t r1 = r0 + int64_t(packed_rows.size()) / in;
-        const int64_t next_rows = std::min(r1 - r0, args.rows - r1);
-        const char* prefetch = nullptr;
-        int64_t prefetch_lines = 0;
-        if (next_rows > 0) {
-          const int64_t lines = next_rows * in * int64_t(sizeof(float)) / 64;
+        detail::GemmPrefetch next_panels, next_rows;
+        if (tiling.prefetch_to_l2) {
+          const int64_t r0 = packed_first_row;
+          const int64_t r1 = r0 + int64_t(packed_rows.size()) / in;
           const int64_t row_tiles = (r1 - r0 + tiling.tile_rows - 1) / tiling.tile_rows;
-          const int64_t tiles = row_tiles * ((w.panels() + tiling.tile_panels - 1) /
-                                             tiling.tile_panels);  // of the row block
-          const int64_t index = p / tiling.tile_panels * row_tiles + (r - r0) / tiling.tile_rows;
-          const int64_t first = lines * index / tiles, last = lines * (index + 1) / tiles;
-          prefetch = reinterpret_cast<const char*>(args.x + r1 * in) + first * 64;
-          prefetch_lines = std::min(last - first, in);
+          const int64_t j = (r - r0) / tiling.tile_rows;
+          next_panels = share_of_next_panels(w, tiling, p, j, row_tiles);
+          next_rows = share_of_next_rows(args.x, in, args.rows, r0, r1,
+                                         p / tiling.tile_panels * row_tiles + j, row_tiles * pairs);
+          prefetch_next_panel = false;
         }
         tile({packed_rows.data() + (r - packed_first_row) * in, n, w.panel(p), in, w.bias() + c0,
               tile_adds_residual ? args.residual + r * out + c0 : nullptr, args.y + r * out + c0,
-              out, cols, prefetch_next_panel, prefetch, prefetch_lines});
+              out, cols, prefetch_next_panel, next_panels, next_rows});
       },
       [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
         if (args.activation == Activation::kNone) return;

@@ -148,9 +148,19 @@ class BlockRuns {
 
 // How one threaded call is cut up: register tiles of tile_rows rows x tile_panels panels (the
 // panels are contiguous, so a tile reads panel p and the ones after it), grouped in blocks of
-// block_rows rows x group_panels panels, a block being what a thread takes at a time.
+// block_rows rows x group_panels panels, a block being what a thread takes at a time. With
+// prefetch_to_l2, the row tiles of a block bring the next tile's panels and the next row block's
+// rows into L2 a line per k step (GemmTileArgs::next_panels, next_rows); without, the last row
+// tile over a panel fetches the next one at the rate it reads its own (prefetch_next_panel).
 struct GemmTiling {
   int64_t tile_rows, tile_panels, block_rows, group_panels;
+  bool prefetch_to_l2 = false;
+};
+
+// Lines [at, at + 64 * lines) for a tile to prefetch into L2 as it goes.
+struct GemmPrefetch {
+  const char* at = nullptr;
+  int64_t lines = 0;
 };
 
 // One register tile:
@@ -168,9 +178,8 @@ struct GemmTileArgs {
   int64_t ldy;               // y's row stride
   int cols;                  // 1..tile_panels * kGemmPanelColumns
   bool prefetch_next_panel;  // fetch the next tile's panels (contiguous) instead of reading ahead
-  // Lines to bring into L2 meanwhile (at most k, one per k step; tiles may ignore them).
-  const char* prefetch_l2 = nullptr;
-  int64_t prefetch_l2_lines = 0;
+  GemmPrefetch next_panels;  // with GemmTiling::prefetch_to_l2: at most 2 * k lines
+  GemmPrefetch next_rows;    // with GemmTiling::prefetch_to_l2: at most k lines
 };
 using GemmTile = void (*)(const GemmTileArgs& t);
 inline constexpr int kGemmTileRows = 6;
@@ -182,7 +191,7 @@ inline constexpr GemmTiling kGemmTilingAvx2{kGemmTileRows, 1, 48, 4};
 // all-mpnet-base-v2's shapes (Xeon with AMX, 2 threads, 12 layers' weights cycling): level with
 // oneDNN's brgemm on batches; 24-row or 96-row blocks, 4 or 16 panels, and running k in chunks of
 // 96-384 (a chunk of the panels held in L1 across the block's row tiles) measured no better.
-inline constexpr GemmTiling kGemmTilingAvx512{12, 2, 48, 8};
+inline constexpr GemmTiling kGemmTilingAvx512{12, 2, 48, 8, true};
 // Copies rows [0, rows) (1..tile_rows) of x, row stride `in`, into dst[i * rows + r]: the
 // layout a GemmTile reads. Writes exactly rows * in floats.
 using GemmInterleaveRows = void (*)(const float* x, int64_t in, int rows, float* dst);

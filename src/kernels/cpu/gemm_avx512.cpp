@@ -41,10 +41,15 @@ void tile(const detail::GemmTileArgs& t) {
   }
   const int64_t ahead =
       t.prefetch_next_panel ? NP * stride * int64_t(sizeof(float)) : kPrefetchBytes;
-  const char* const pf = t.prefetch_l2;
-  const int64_t pf_lines = t.prefetch_l2_lines;
+  const char* const next_panels = t.next_panels.at;
+  const char* const next_rows = t.next_rows.at;
+  const int64_t panel_lines = t.next_panels.lines, row_lines = t.next_rows.lines;
   for (int64_t i = 0; i < k; ++i) {
-    if (i < pf_lines) _mm_prefetch(pf + 64 * i, _MM_HINT_T1);
+    // The driver's L2 prefetches (GemmTiling::prefetch_to_l2): up to two panel lines and one row
+    // line per k step.
+    if (i < panel_lines) _mm_prefetch(next_panels + 64 * i, _MM_HINT_T1);
+    if (i + k < panel_lines) _mm_prefetch(next_panels + 64 * (i + k), _MM_HINT_T1);
+    if (i < row_lines) _mm_prefetch(next_rows + 64 * i, _MM_HINT_T1);
     __m512 b[NP];
 #pragma GCC unroll 2
     for (int p = 0; p < NP; ++p) {
