@@ -952,8 +952,8 @@ std::vector<std::string> supported_model_types() {
 
 int64_t ffn_chunk_tokens(int64_t up_width) noexcept {
   constexpr int64_t kBudgetFloats = int64_t{4} << 20 >> 2;  // 4 MiB of fp32
-  const int64_t rows = up_width > 0 ? kBudgetFloats / up_width / 64 * 64 : 512;
-  return std::clamp<int64_t>(rows, 128, 512);
+  const int64_t rows = up_width > 0 ? kBudgetFloats / up_width / 48 * 48 : 480;
+  return std::clamp<int64_t>(rows, 144, 480);
 }
 
 }  // namespace embedrt::model

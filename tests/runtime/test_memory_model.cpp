@@ -24,9 +24,9 @@ BatchShape shape(size_t tokens, size_t longest, int threads = 2,
 
 TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
   const MemoryEstimate e = estimate_memory(minilm(), shape(32 * 128, 128, 2, Precision::kF32));
-  // hidden + QKV + context + sum (6H) per token, the FFN intermediate (I) for one 512-token
+  // hidden + QKV + context + sum (6H) per token, the FFN intermediate (I) for one 480-token
   // chunk, fp32, once for all layers.
-  EXPECT_EQ(e.activations, size_t{4} * (4096 * 6 * 384 + 512 * 1536));
+  EXPECT_EQ(e.activations, size_t{4} * (4096 * 6 * 384 + 480 * 1536));
   // Two threads, each K transposed [32][128] plus six score rows, one output row and alignment.
   EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (32 + 6) + 32 + 16));
   EXPECT_EQ(e.quantized_inputs, 0u);
@@ -61,7 +61,7 @@ TEST(MemoryModel, LowerPrecisionShrinksWeightsAndAddsInputCopies) {
   EXPECT_GT(c.weights, a.weights / 4);
   EXPECT_NEAR(double(c.weights) / 1e6, 35.7, 0.1);
   // bf16: one 128-row call's input at a time; int8: the whole batch's input as u8 (hidden-wide,
-  // wider than one 512-token chunk of the intermediate) + scales and zero points.
+  // wider than one 480-token chunk of the intermediate) + scales and zero points.
   EXPECT_EQ(b.quantized_inputs, size_t{2} * 128 * 1536);
   EXPECT_EQ(c.quantized_inputs, size_t{4096} * 384 + 8 * 4096);
   EXPECT_EQ(c.gemm_scratch, 0u);
@@ -70,7 +70,8 @@ TEST(MemoryModel, LowerPrecisionShrinksWeightsAndAddsInputCopies) {
   EXPECT_EQ(b.activations, a.activations);
   EXPECT_EQ(b.workspace(), a.workspace());
   // A token count that is not a multiple of 16 pads the last int8 call through s32 scratch: here
-  // the last feed-forward chunk (4 tokens, padded to 16, 1536 outputs) is the widest.
+  // the last 4 tokens of the last feed-forward chunk (260 tokens), padded to 16, with 1536
+  // outputs, are the widest.
   BatchShape odd = int8;
   odd.tokens = 4100;
   EXPECT_EQ(estimate_memory(minilm(), odd).quantized_inputs,
