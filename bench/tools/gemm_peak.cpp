@@ -152,7 +152,8 @@ nlohmann::json measure_packed(const Shape& s, double seconds_per_repeat, int rep
   for (float& v : x) v = dist(rng);
   for (float& v : w) v = dist(rng);
   const embedrt::kernels::PackedF32Weights packed(w.data(), nullptr, s.n, s.k);
-  const embedrt::kernels::GemmArgs args{x.data(), s.m, y.data()};
+  const embedrt::kernels::GemmArgs args{
+      x.data(), s.m, y.data(), nullptr, embedrt::kernels::Activation::kNone, {}};
   row["impl"] = embedrt::kernels::to_string(embedrt::kernels::active_isa());
   time_matmul(s, seconds_per_repeat, repeats, row,
               [&] { embedrt::kernels::gemm_packed(packed, args); });

@@ -68,6 +68,32 @@ size_t Workspace::bytes() const noexcept {
 
 namespace {
 
+// A norm of rows of x into the same rows of out, run by a matmul on each block of rows it
+// finishes (kernels::RowsDone): the rows are still in the finishing thread's cache, where a pass
+// of its own after the matmul read them back from L3, and the pass's own parallel region goes.
+// all-mpnet-base-v2, 3,000 STS-B sentences, fp32: the LayerNorms 1.23-1.27% of samples as their
+// own pass, 0.97-1.04% run this way (Xeon with AMX, 2 threads; same bits).
+struct NormRows {
+  const float* x;
+  float* out;
+  const float* weight;
+  const float* bias;
+  float eps;
+  int64_t h;
+  bool rms;
+
+  static void run(const void* self, int64_t r0, int64_t r1) {
+    const NormRows& n = *static_cast<const NormRows*>(self);
+    if (n.rms) {
+      kernels::rms_norm(n.x + r0 * n.h, n.weight, n.eps, r1 - r0, n.h, n.h, n.out + r0 * n.h);
+    } else {
+      kernels::add_layer_norm(n.x + r0 * n.h, nullptr, n.weight, n.bias, n.eps, r1 - r0, n.h,
+                              n.out + r0 * n.h);
+    }
+  }
+  kernels::RowsDone hook() const { return {&NormRows::run, this}; }
+};
+
 // Adds the time since the previous mark to one field of InferenceOpTimes; does nothing (not even
 // read the clock) when profiling is off.
 class OpClock {
@@ -415,11 +441,15 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
       layer.attention_output.forward(context, tokens, sum, nullptr, batch_invariant);
       norm_add(sum, layer.post_attention_norm_weight, hidden);
     } else {
-      layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
       if (pre_norm) {
+        layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant);
         std::swap(hidden, sum);  // the residual stream goes on un-normalized
       } else {
-        norm(sum, layer.attention_norm_weight, layer.attention_norm_bias, tokens, hidden);
+        const NormRows to_hidden{
+            sum, hidden, layer.attention_norm_weight.data(), layer.attention_norm_bias.data(), eps,
+            h,   rms};
+        layer.attention_output.forward(context, tokens, sum, hidden, batch_invariant,
+                                       to_hidden.hook());
       }
     }
     clock.mark(&Times::attention_output_ms);
@@ -439,8 +469,18 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
       }
       clock.mark(&Times::ffn_up_ms);
       pause();
+      // Post-norm: each chunk's rows normalized into hidden as the matmul finishes them (their
+      // residual rows, which that overwrites, are read by then).
+      const NormRows to_hidden{sum + first * h,
+                               hidden + first * h,
+                               layer.output_norm_weight.data(),
+                               layer.output_norm_bias.data(),
+                               eps,
+                               h,
+                               rms};
       layer.output.forward(down_input, n, sum + first * h,
-                           post_ffn_norm ? nullptr : hidden + first * h, batch_invariant);
+                           post_ffn_norm ? nullptr : hidden + first * h, batch_invariant,
+                           !pre_norm && !post_ffn_norm ? to_hidden.hook() : kernels::RowsDone{});
       clock.mark(&Times::ffn_down_ms);
       pause();
     }
@@ -448,8 +488,6 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
       norm_add(sum, layer.post_ffn_norm_weight, hidden);
     } else if (pre_norm) {
       std::swap(hidden, sum);
-    } else {
-      norm(sum, layer.output_norm_weight, layer.output_norm_bias, tokens, hidden);
     }
     clock.mark(&Times::ffn_down_ms);
   }

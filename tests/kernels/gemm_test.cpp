@@ -3,11 +3,14 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <initializer_list>
+#include <mutex>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "test_util.h"
@@ -27,7 +30,7 @@ std::vector<float> run(void (*gemm)(const PackedF32Weights&, const GemmArgs&),
                        const PackedF32Weights& w, const std::vector<float>& x, int64_t rows,
                        const float* residual = nullptr, Activation act = Activation::kNone) {
   std::vector<float> y(rows * w.out_features(), NAN);
-  gemm(w, {x.data(), rows, y.data(), residual, act});
+  gemm(w, {x.data(), rows, y.data(), residual, act, {}});
   return y;
 }
 
@@ -255,6 +258,52 @@ TEST(PackedGemmU8S8, ScalarAndAvx2GiveTheExactSums) {
     if (detect_cpu_isa() >= Isa::kAvx2) {
       EXPECT_EQ(run_u8s8(&avx2::gemm_u8s8_packed, packed, x, s.rows, stride), expected) << shape;
     }
+  }
+}
+
+// RowsDone: the ranges partition the rows, each arrives once every column of its rows holds its
+// final value, and a hook that rewrites its rows (as the encoder's norms do) leaves the others'
+// results alone.
+struct RowsSeen {
+  std::mutex mutex;
+  std::vector<std::pair<int64_t, int64_t>> ranges;
+  std::vector<float> at_call;  // y as each range was reported
+  const std::vector<float>* y = nullptr;
+  int64_t out = 0;
+  static void record(const void* self, int64_t r0, int64_t r1) {
+    auto& seen = *const_cast<RowsSeen*>(static_cast<const RowsSeen*>(self));
+    std::lock_guard<std::mutex> lock(seen.mutex);
+    seen.ranges.emplace_back(r0, r1);
+    std::copy(seen.y->begin() + r0 * seen.out, seen.y->begin() + r1 * seen.out,
+              seen.at_call.begin() + r0 * seen.out);
+  }
+};
+
+TEST(PackedGemm, RowsDoneReportsEveryRowOnceAfterItsLastColumn) {
+  const int64_t in = 96, out = 300;  // 19 panels: several column groups and a partial panel
+  const auto w = random_vector(out * in, 8, -0.2f, 0.2f);
+  const auto b = random_vector(out, 9);
+  const PackedF32Weights packed(w.data(), b.data(), out, in);
+  for (const int64_t rows : {1, 13, 48, 97, 250}) {
+    const auto x = random_vector(rows * in, 10, -2.0f, 2.0f);
+    const auto expected = run(&gemm_packed, packed, x, rows);
+    std::vector<float> y(rows * out, NAN);
+    RowsSeen seen;
+    seen.y = &y;
+    seen.out = out;
+    seen.at_call.assign(rows * out, NAN);
+    gemm_packed(packed,
+                {x.data(), rows, y.data(), nullptr, Activation::kNone, {&RowsSeen::record, &seen}});
+    std::sort(seen.ranges.begin(), seen.ranges.end());
+    int64_t next = 0;
+    for (const auto& [r0, r1] : seen.ranges) {
+      EXPECT_EQ(r0, next) << rows << " rows";
+      EXPECT_LT(r0, r1) << rows << " rows";
+      next = r1;
+    }
+    EXPECT_EQ(next, rows);
+    EXPECT_EQ(seen.at_call, expected) << rows << " rows";
+    EXPECT_EQ(y, expected) << rows << " rows";
   }
 }
 

@@ -50,7 +50,7 @@ void scalar_u8s8_tile(const uint8_t* a, int64_t lda, int rows, const int8_t* pan
 template <typename StartRows, typename Tile, typename BlockDone>
 void for_each_register_tile(const detail::GemmTiling& tiling, int64_t rows, int64_t panels,
                             int64_t out, const StartRows& start_rows, const Tile& tile,
-                            const BlockDone& block_done) {
+                            const BlockDone& block_done, RowsDone rows_done = {}) {
   const int threads = omp_get_max_threads();
   const int64_t tile_rows = tiling.tile_rows, tile_panels = tiling.tile_panels;
   const int64_t group_panels = tiling.group_panels;
@@ -61,6 +61,17 @@ void for_each_register_tile(const detail::GemmTiling& tiling, int64_t rows, int6
   const int64_t groups = (panels + group_panels - 1) / group_panels;
   const int64_t blocks = row_blocks * groups;
   detail::BlockRuns runs(blocks, threads);
+  // With rows_done: how many of each row block's column groups are finished.
+  thread_local std::unique_ptr<std::atomic<int64_t>[]> finished;
+  thread_local int64_t finished_size = 0;
+  if (rows_done.fn) {
+    if (finished_size < row_blocks) {
+      finished = std::make_unique<std::atomic<int64_t>[]>(size_t(row_blocks));
+      finished_size = row_blocks;
+    }
+    for (int64_t rb = 0; rb < row_blocks; ++rb) finished[rb].store(0, std::memory_order_relaxed);
+  }
+  std::atomic<int64_t>* const groups_finished = finished.get();
 #pragma omp parallel if (blocks > 1)
   {
     const int thread = omp_get_thread_num();
@@ -84,6 +95,11 @@ void for_each_register_tile(const detail::GemmTiling& tiling, int64_t rows, int6
         }
       }
       block_done(r0, r1, p0 * kGemmPanelColumns, std::min(out, p1 * kGemmPanelColumns));
+      // acq_rel: the thread that finishes a row block sees the other groups' writes.
+      if (rows_done.fn &&
+          groups_finished[rb].fetch_add(1, std::memory_order_acq_rel) + 1 == groups) {
+        rows_done.fn(rows_done.context, r0, r1);
+      }
     }
   }
 }
@@ -334,7 +350,8 @@ void detail::gemm_packed(const PackedF32Weights& w, const GemmArgs& args, GemmTi
             for (int64_t c = c0; c < c1; ++c) y[c] += res[c];
           }
         }
-      });
+      },
+      args.rows_done);
 }
 
 void scalar::gemm_packed(const PackedF32Weights& weights, const GemmArgs& args) {

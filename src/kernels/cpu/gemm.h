@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/rows_done.h"
 
 namespace embedrt::kernels {
 
@@ -59,6 +60,7 @@ struct GemmArgs {
   float* y = nullptr;               // [rows, out]
   const float* residual = nullptr;  // [rows, out], added after the activation when not null
   Activation activation = Activation::kNone;
+  RowsDone rows_done;
 };
 
 // y = act(x W^T + b) (+ residual), threaded with OpenMP over row blocks and column groups. Uses the

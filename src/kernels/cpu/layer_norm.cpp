@@ -1,5 +1,7 @@
 #include "kernels/cpu/layer_norm.h"
 
+#include <omp.h>
+
 #include <cmath>
 
 #include "kernels/cpu/cpu_features.h"
@@ -12,7 +14,7 @@ void add_layer_norm(const float* x, const float* residual, const float* gamma, c
   const auto row_kernel = isa >= Isa::kAvx512 ? &avx512::add_layer_norm_row
                           : isa >= Isa::kAvx2 ? &avx2::add_layer_norm_row
                                               : &scalar::add_layer_norm_row;
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+#pragma omp parallel for schedule(static) if (rows * cols > 32768 && !omp_in_parallel())
   for (int64_t r = 0; r < rows; ++r) {
     row_kernel(x + r * cols, residual ? residual + r * cols : nullptr, gamma, beta, eps, cols,
                out + r * cols);
@@ -36,7 +38,7 @@ RmsRow rms_row_kernel() {
 void rms_norm(const float* x, const float* gamma, float eps, int64_t rows, int64_t cols,
               int64_t stride, float* out, const float* add) {
   const RmsRow row_kernel = rms_row_kernel();
-#pragma omp parallel for schedule(static) if (rows * cols > 32768)
+#pragma omp parallel for schedule(static) if (rows * cols > 32768 && !omp_in_parallel())
   for (int64_t r = 0; r < rows; ++r) {
     row_kernel(x + r * stride, gamma, eps, cols, out + r * stride,
                add ? add + r * stride : nullptr);
@@ -46,7 +48,8 @@ void rms_norm(const float* x, const float* gamma, float eps, int64_t rows, int64
 void rms_norm_heads(float* x, int64_t tokens, int64_t row_stride, int64_t heads, int64_t head_dim,
                     const float* gamma, float eps) {
   const RmsRow row_kernel = rms_row_kernel();
-#pragma omp parallel for schedule(static) if (tokens * heads * head_dim > 32768)
+#pragma omp parallel for schedule(static) if (tokens * heads * head_dim > 32768 && \
+                                              !omp_in_parallel())
   for (int64_t t = 0; t < tokens; ++t) {
     for (int64_t h = 0; h < heads; ++h) {
       float* v = x + t * row_stride + h * head_dim;

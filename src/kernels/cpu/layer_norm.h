@@ -8,6 +8,7 @@ namespace embedrt::kernels {
 // For each row r < rows: out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta, with mean and
 // variance computed over `cols` in one pass (double accumulators). `residual` may be null; `out`
 // may alias `x` or `residual`. Rows are independent, so a row's result never depends on the others.
+// These run on all threads, or on the calling one alone inside a parallel region.
 void add_layer_norm(const float* x, const float* residual, const float* gamma, const float* beta,
                     float eps, int64_t rows, int64_t cols, float* out);
 

@@ -709,16 +709,23 @@ void Linear::Impl::run(const float* x, int64_t rows, float* y, const float* resi
 }
 
 void Linear::forward(const float* x, int64_t rows, float* y, const float* residual,
-                     bool batch_invariant) const {
+                     bool batch_invariant, RowsDone rows_done) const {
   const Impl& m = *impl_;
   assert(!m.spec.add_residual || residual != nullptr);
-  const int64_t in = m.spec.in_features, out = m.spec.out_features;
   if (rows == 0) return;
   if (m.packed_f32) {
-    gemm_packed(*m.packed_f32,
-                {x, rows, y, m.spec.add_residual ? residual : nullptr, m.spec.activation});
+    gemm_packed(*m.packed_f32, {x, rows, y, m.spec.add_residual ? residual : nullptr,
+                                m.spec.activation, rows_done});
     return;
   }
+  forward_onednn(x, rows, y, residual, batch_invariant);
+  if (rows_done.fn) rows_done.fn(rows_done.context, 0, rows);
+}
+
+void Linear::forward_onednn(const float* x, int64_t rows, float* y, const float* residual,
+                            bool batch_invariant) const {
+  const Impl& m = *impl_;
+  const int64_t in = m.spec.in_features, out = m.spec.out_features;
   try {
     const std::vector<int64_t>& sizes = m.blocking.call_rows;
     const auto direct = [&](int64_t first, int64_t n) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/activation.h"
+#include "kernels/cpu/rows_done.h"
 
 namespace embedrt::kernels {
 
@@ -77,9 +78,10 @@ class Linear {
   // (the default) every row gets the same bits whatever `rows` is (see RowBlocking); without it
   // oneDNN sees all rows in one call, which is faster on large batches but lets a row's last bits
   // depend on how many rows share the call. int8 is batch-invariant either way: each row is
-  // quantized on its own and the s32 sums are exact.
+  // quantized on its own and the s32 sums are exact. `rows_done`, when set, is called on finished
+  // rows: per row block from inside the packed fp32 GEMM, once over all rows after oneDNN.
   void forward(const float* x, int64_t rows, float* y, const float* residual = nullptr,
-               bool batch_invariant = true) const;
+               bool batch_invariant = true, RowsDone rows_done = {}) const;
 
   // Name of the oneDNN implementation chosen for `rows` rows (for logs and benchmarks).
   const char* implementation(int64_t rows) const;
@@ -97,6 +99,9 @@ class Linear {
   struct Impl;
 
  private:
+  void forward_onednn(const float* x, int64_t rows, float* y, const float* residual,
+                      bool batch_invariant) const;
+
   std::unique_ptr<Impl> impl_;
 };
 
