@@ -115,7 +115,7 @@ TEST(Linear, RowsAreBitIdenticalAcrossRowCountsAndThreads) {
   const auto b = random_vector(out, 6);
   const Linear linear(spec, w.data(), b.data());
   const int64_t max_rows = 1024;
-  const auto x = random_vector(max_rows * in, 7);
+  const auto x = random_vector((max_rows + 1) * in, 7);  // + 1: the shifted calls start a row in
   const int saved_threads = omp_get_max_threads();
 
   std::vector<float> single(out);
