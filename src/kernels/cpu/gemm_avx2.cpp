@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/transpose_avx.h"
 
 namespace embedrt::kernels {
 namespace {
@@ -169,27 +170,14 @@ void detail::gemm_tile_avx2(const GemmTileArgs& t) {
 void detail::interleave_rows_avx2(const float* x, int64_t in, int rows, float* dst) {
   int64_t i = 0;
   if (rows == kGemmTileRows) {
-    const __m256 zero = _mm256_setzero_ps();
     for (; i + 8 < in; i += 8) {
-      __m256 r[6];
+      __m256 r[6], k[8];
 #pragma GCC unroll 6
       for (int j = 0; j < 6; ++j) r[j] = _mm256_loadu_ps(x + j * in + i);
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-      const __m256 s4 = _mm256_shuffle_ps(t4, zero, 0x44), s5 = _mm256_shuffle_ps(t4, zero, 0xee);
-      const __m256 s6 = _mm256_shuffle_ps(t5, zero, 0x44), s7 = _mm256_shuffle_ps(t5, zero, 0xee);
+      transpose_6x8(r, k);
       float* d = dst + i * kGemmTileRows;
-      _mm256_storeu_ps(d + 0 * kGemmTileRows, _mm256_permute2f128_ps(s0, s4, 0x20));
-      _mm256_storeu_ps(d + 1 * kGemmTileRows, _mm256_permute2f128_ps(s1, s5, 0x20));
-      _mm256_storeu_ps(d + 2 * kGemmTileRows, _mm256_permute2f128_ps(s2, s6, 0x20));
-      _mm256_storeu_ps(d + 3 * kGemmTileRows, _mm256_permute2f128_ps(s3, s7, 0x20));
-      _mm256_storeu_ps(d + 4 * kGemmTileRows, _mm256_permute2f128_ps(s0, s4, 0x31));
-      _mm256_storeu_ps(d + 5 * kGemmTileRows, _mm256_permute2f128_ps(s1, s5, 0x31));
-      _mm256_storeu_ps(d + 6 * kGemmTileRows, _mm256_permute2f128_ps(s2, s6, 0x31));
-      _mm256_storeu_ps(d + 7 * kGemmTileRows, _mm256_permute2f128_ps(s3, s7, 0x31));
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(d + t * kGemmTileRows, k[t]);
     }
   }
   for (float* d = dst + i * rows; i < in; ++i, d += rows) {

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/transpose_avx.h"
 
 namespace embedrt::kernels {
 namespace {
@@ -95,8 +96,8 @@ void gemm_tile(const detail::GemmTileArgs& t) {
   return tile_rows<1>(t);
 }
 
-// dst[i * rows + r] = x[r * in + i]: 8 k of up to 6 rows at a time transposed in registers (the
-// AVX2 kernel's unpack and shuffle sequence) and stored as 8 runs of those rows, masked to them.
+// dst[i * rows + r] = x[r * in + i]: 8 k of up to 6 rows at a time transposed in registers
+// (transpose_6x8, as in the AVX2 copy) and stored as 8 runs of those rows, masked to them.
 // No gathers: Intel's Gather Data Sampling microcode makes them several times slower on Skylake to
 // Ice Lake cores. On this Xeon with AMX the copy is 2.0% of samples (all-mpnet-base-v2, 3,000 STS-B
 // sentences) against 2.2% with 16-lane gathers: it waits on reading x from L3 either way. Copying
@@ -108,26 +109,13 @@ void interleave_rows(const float* x, int64_t in, int rows, float* dst) {
   for (; i + 8 <= in; i += 8) {
     for (int g = 0; g < rows; g += 6) {
       const int n = rows - g < 6 ? rows - g : 6;
-      __m256 r[6];
+      __m256 r[6], k[8];
 #pragma GCC unroll 6
       for (int j = 0; j < 6; ++j) r[j] = j < n ? _mm256_loadu_ps(x + (g + j) * in + i) : zero;
-      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xee);
-      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xee);
-      const __m256 s4 = _mm256_shuffle_ps(t4, zero, 0x44), s5 = _mm256_shuffle_ps(t4, zero, 0xee);
-      const __m256 s6 = _mm256_shuffle_ps(t5, zero, 0x44), s7 = _mm256_shuffle_ps(t5, zero, 0xee);
+      transpose_6x8(r, k);
       const __mmask8 mask = __mmask8((1u << n) - 1);
-      float* d = dst + i * rows + g;
-      _mm256_mask_storeu_ps(d + 0 * rows, mask, _mm256_permute2f128_ps(s0, s4, 0x20));
-      _mm256_mask_storeu_ps(d + 1 * rows, mask, _mm256_permute2f128_ps(s1, s5, 0x20));
-      _mm256_mask_storeu_ps(d + 2 * rows, mask, _mm256_permute2f128_ps(s2, s6, 0x20));
-      _mm256_mask_storeu_ps(d + 3 * rows, mask, _mm256_permute2f128_ps(s3, s7, 0x20));
-      _mm256_mask_storeu_ps(d + 4 * rows, mask, _mm256_permute2f128_ps(s0, s4, 0x31));
-      _mm256_mask_storeu_ps(d + 5 * rows, mask, _mm256_permute2f128_ps(s1, s5, 0x31));
-      _mm256_mask_storeu_ps(d + 6 * rows, mask, _mm256_permute2f128_ps(s2, s6, 0x31));
-      _mm256_mask_storeu_ps(d + 7 * rows, mask, _mm256_permute2f128_ps(s3, s7, 0x31));
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) _mm256_mask_storeu_ps(dst + (i + t) * rows + g, mask, k[t]);
     }
   }
   for (; i < in; ++i) {
