@@ -363,11 +363,8 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   const bool rms = config_.norm_kind == NormKind::kRms;
   const auto norm = [&](const float* x, const std::vector<float>& weight,
                         const std::vector<float>& bias, int64_t rows, float* out) {
-    if (rms) {
-      kernels::rms_norm(x, weight.data(), eps, rows, h, h, out);
-    } else {
-      kernels::add_layer_norm(x, nullptr, weight.data(), bias.data(), eps, rows, h, out);
-    }
+    const NormRows n{x, out, weight.data(), bias.data(), eps, h, rms};
+    NormRows::run(&n, 0, rows);
   };
   // hidden += norm(x): a post-attention / post-feedforward norm before its residual add.
   const auto norm_add = [&](const float* x, const std::vector<float>& weight, float* residual) {
