@@ -96,7 +96,6 @@ void tile(const detail::GemmTileArgs& t) {
   order(0, 1);
   order(1, 2);
   order(0, 1);
-  const char* const(&pf)[3] = at;
   // The lines the epilogue writes (and the residual it reads), fetched now so they are in cache
   // by then, with write intent: y is a layer's output, larger than L2 and cold, and its 24
   // read-for-ownership misses at the end of every tile held the next one up.
@@ -112,10 +111,10 @@ void tile(const detail::GemmTileArgs& t) {
       }
     }
   }
-  k_steps<ROWS, NP, 3>(acc, a, panel, stride, pf, 0, lines[2]);
-  k_steps<ROWS, NP, 2>(acc, a, panel, stride, pf, lines[2], lines[1]);
-  k_steps<ROWS, NP, 1>(acc, a, panel, stride, pf, lines[1], lines[0]);
-  k_steps<ROWS, NP, 0>(acc, a, panel, stride, pf, lines[0], k);
+  k_steps<ROWS, NP, 3>(acc, a, panel, stride, at, 0, lines[2]);
+  k_steps<ROWS, NP, 2>(acc, a, panel, stride, at, lines[2], lines[1]);
+  k_steps<ROWS, NP, 1>(acc, a, panel, stride, at, lines[1], lines[0]);
+  k_steps<ROWS, NP, 0>(acc, a, panel, stride, at, lines[0], k);
 #pragma GCC unroll 2
   for (int p = 0; p < NP; ++p) {
     // The bias is zero-padded to whole panels, so a full load is in bounds.
