@@ -5,6 +5,8 @@
 // with another translation unit's copy built for an older CPU).
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/transpose_avx.h"
 
@@ -78,7 +80,12 @@ void tile(const detail::GemmTileArgs& t) {
   if (t.prefetch_next_panel && next_panels.lines == 0) {
     next_panels = {reinterpret_cast<const char*>(panel + NP * stride), NP * k};
   }
-  const char* at[3] = {next_panels.at, next_panels.at + 64 * k, t.next_rows.at};
+  // The second stream's start in integer arithmetic: with no panels to fetch, next_panels.at is
+  // null, and no pointer may be offset from null (the stream then has no lines and is not read).
+  const char* at[3] = {next_panels.at,
+                       reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(next_panels.at) +
+                                                     uintptr_t(64 * k)),
+                       t.next_rows.at};
   const int64_t rest = next_panels.lines - k;
   int64_t lines[3] = {next_panels.lines < k ? next_panels.lines : k, rest > 0 ? rest : 0,
                       t.next_rows.lines < k ? t.next_rows.lines : k};
