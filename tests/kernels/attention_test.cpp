@@ -1,6 +1,7 @@
 #include "kernels/cpu/attention.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -354,6 +355,31 @@ TEST(Attention, SequenceResultIgnoresTheRestOfTheBatch) {
   attention({batch.data(), batch_offsets.data(), 2, heads, dim, out_batch.data()}, scratch.data(),
             scratch.size());
   EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_batch.begin() + 50 * hidden));
+}
+
+// A batch of many short sequences is shared out a whole sequence at a time, each thread claiming
+// its next one ahead and fetching its rows while it runs the current one: every sequence must be
+// computed exactly once, empty ones included, with the bits of a head-at-a-time run, whatever the
+// thread count (1, 2 and 3 threads; 2 and 3 take the by-sequence path, 1 the per-head one).
+TEST(Attention, ManySequencesMatchReferenceAndIgnoreTheThreadCount) {
+  const int64_t heads = 3, dim = 32, hidden = heads * dim;
+  std::vector<int32_t> offsets{0};
+  for (int s = 0; s < 41; ++s) offsets.push_back(offsets.back() + (s * 7) % 23);  // 0..22 tokens
+  const auto qkv = random_vector(offsets.back() * 3 * hidden, 31, -2.0f, 2.0f);
+  const auto expected = reference(qkv, offsets, heads, dim);
+  std::vector<float> scratch(attention_scratch_per_thread(22, dim) * 4);
+  const int saved_threads = omp_get_max_threads();
+  std::vector<float> first;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    std::vector<float> actual(expected.size(), NAN);
+    attention({qkv.data(), offsets.data(), int64_t(offsets.size()) - 1, heads, dim, actual.data()},
+              scratch.data(), scratch.size());
+    EXPECT_LE(max_abs_diff(expected, actual), 2e-6f) << threads << " threads";
+    if (first.empty()) first = actual;
+    EXPECT_TRUE(std::equal(first.begin(), first.end(), actual.begin())) << threads << " threads";
+  }
+  omp_set_num_threads(saved_threads);
 }
 
 // Query blocks that see more than kAttentionTwoPassKeys keys are computed by the SIMD kernels with

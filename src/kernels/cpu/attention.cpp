@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cassert>
 #include <cmath>
 #include <vector>
@@ -86,17 +87,36 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
     head_kernel(q, k, k + kv_dim, stride, len, a.head_dim, a.out + begin * hidden + h * a.head_dim,
                 hidden, mine, mods);
   };
+  // Lines [b0, b1) of sequence s's rows fetched into L2.
+  const auto fetch = [&](int64_t s, size_t b0, size_t b1) {
+    const char* rows = reinterpret_cast<const char*>(a.qkv + a.offsets[s] * stride);
+    for (size_t b = b0 * 64; b < b1 * 64; b += 64) __builtin_prefetch(rows + b, 0, 2);
+  };
+  const auto lines_of = [&](int64_t s) {
+    return (size_t(a.offsets[s + 1] - a.offsets[s]) * stride * sizeof(float) + 63) / 64;
+  };
+  // By sequence, each thread claims its next sequence before it runs the current one and fetches
+  // the next one's rows a share per head, so they arrive while it computes instead of stalling
+  // the first head of every sequence on L3. Claimed from a shared counter, the schedule stays
+  // dynamic (a virtual machine's cores can run at different speeds). all-mpnet-base-v2, 3,000 STS-B
+  // sentences, fp32: attention 491-511 -> 445-457 ms in 6 interleaved pairs (Xeon with AMX, 2
+  // threads; same bits).
+  std::atomic<int64_t> next_sequence{0};
 #pragma omp parallel num_threads(threads)
   {
     float* mine = scratch + per_thread * omp_get_thread_num();
     mine += (16 - (reinterpret_cast<uintptr_t>(mine) / sizeof(float)) % 16) % 16;
     if (by_sequence) {
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t s = 0; s < a.num_seqs; ++s) {
-        const char* rows = reinterpret_cast<const char*>(a.qkv + a.offsets[s] * stride);
-        const size_t bytes = size_t(a.offsets[s + 1] - a.offsets[s]) * stride * sizeof(float);
-        for (size_t b = 0; b < bytes; b += 64) __builtin_prefetch(rows + b, 0, 2);
-        for (int64_t h = 0; h < a.num_heads; ++h) run_head(s, h, mine);
+      int64_t s = next_sequence.fetch_add(1, std::memory_order_relaxed);
+      if (s < a.num_seqs) fetch(s, 0, lines_of(s));
+      while (s < a.num_seqs) {
+        const int64_t following = next_sequence.fetch_add(1, std::memory_order_relaxed);
+        const size_t lines = following < a.num_seqs ? lines_of(following) : 0;
+        for (int64_t h = 0; h < a.num_heads; ++h) {
+          if (lines > 0) fetch(following, lines * h / a.num_heads, lines * (h + 1) / a.num_heads);
+          run_head(s, h, mine);
+        }
+        s = following;
       }
     } else {
 #pragma omp for schedule(dynamic, 1)
