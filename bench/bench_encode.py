@@ -128,10 +128,12 @@ with torch.inference_mode():
         model.encode(texts[i:i + bs], batch_size=bs)
         batch_ms.append((time.perf_counter() - start) * 1e3)
 batch_ms.sort()
+# Fewer texts than one batch: no batch latency (null), not a figure from a partial batch.
 print(json.dumps({"load_seconds": load, "texts_per_second_median": statistics.median(rates),
                   "texts_per_second_runs": rates,
-                  "batch_ms_p50": batch_ms[len(batch_ms) // 2],
-                  "batch_ms_p99": batch_ms[min(len(batch_ms) - 1, int(0.99 * len(batch_ms)))],
+                  "batch_ms_p50": batch_ms[len(batch_ms) // 2] if batch_ms else None,
+                  "batch_ms_p99": batch_ms[min(len(batch_ms) - 1, int(0.99 * len(batch_ms)))]
+                  if batch_ms else None,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -210,13 +212,17 @@ def main() -> None:
           "embedrt --no-deterministic texts/s | embedrt batch p50 / p99 ms | "
           "s-t batch p50 / p99 ms | embedrt peak RSS MB | s-t peak RSS MB |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    def latency(r):  # null when the workload has fewer texts than one batch
+        if r.get("batch_ms_p50") is None:
+            return "n/a"
+        return f"{r['batch_ms_p50']:.1f} / {r['batch_ms_p99']:.1f}"
+
     for r in rows:
         e, s = r["embedrt"], r["sentence_transformers"]
         print(f"| {r['workload']} | {r['texts']} | {r['batch_size']} | "
               f"{e['texts_per_second_median']:,.1f} | {s['texts_per_second_median']:,.1f} | "
               f"{r['ratio']:.2f}× | {r['embedrt_nondeterministic']['texts_per_second_median']:,.1f} | "
-              f"{e['batch_ms_p50']:.1f} / {e['batch_ms_p99']:.1f} | "
-              f"{s['batch_ms_p50']:.1f} / {s['batch_ms_p99']:.1f} | {e['peak_rss_mb']:.0f} | "
+              f"{latency(e)} | {latency(s)} | {e['peak_rss_mb']:.0f} | "
               f"{s['peak_rss_mb']:.0f} |")
 
 

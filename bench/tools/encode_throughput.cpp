@@ -205,8 +205,11 @@ int main(int argc, char** argv) {
     out["texts_per_second_median"] = repeats > 0 ? median(texts_per_second) : 0.0;
     out["tokens_per_second_median"] = repeats > 0 ? median(tokens_per_second) : 0.0;
     out["texts_per_second_runs"] = texts_per_second;
-    out["batch_ms_p50"] = batch_ms.empty() ? 0.0 : percentile(batch_ms, 0.5);
-    out["batch_ms_p99"] = batch_ms.empty() ? 0.0 : percentile(batch_ms, 0.99);
+    // Fewer texts than one batch (or --no-batch-latency): null, not a figure.
+    out["batch_ms_p50"] =
+        batch_ms.empty() ? nlohmann::json(nullptr) : nlohmann::json(percentile(batch_ms, 0.5));
+    out["batch_ms_p99"] =
+        batch_ms.empty() ? nlohmann::json(nullptr) : nlohmann::json(percentile(batch_ms, 0.99));
     if (!single_ms.empty()) {
       out["single_ms_p50"] = percentile(single_ms, 0.5);
       out["single_ms_p99"] = percentile(single_ms, 0.99);
