@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -378,9 +379,10 @@ Embedder Embedder::load(const std::string& model, const EmbedderOptions& options
   {
     // Layers are read one at a time while they are packed, and int8 and bf16 keep the word
     // embeddings in 16 bits, so the model is never resident in fp32 as a whole (a 0.6B model's
-    // fp32 copy alone is 2.4 GB); the file stays mapped until the encoder is built.
-    const model::SafeTensorsFile file(weights_path);
-    dtype = weights_dtype(file);
+    // fp32 copy alone is 2.4 GB); the file stays mapped until the encoder is built, and after it
+    // when an fp32 word table is read in place from it.
+    const auto file = std::make_shared<const model::SafeTensorsFile>(weights_path);
+    dtype = weights_dtype(*file);
     const model::EncoderOptions encoder_opts = encoder_options(knobs.precision);
     impl->encoder.emplace(config,
                           model::load_transformer_weights(

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <mutex>
 
 #include "api/encoder_runs.h"
@@ -164,9 +165,10 @@ Reranker Reranker::load(const std::string& model, const EmbedderOptions& options
   std::optional<model::ClassifierHead> head;
   model::TransformerWeights weights;
   {
-    const model::SafeTensorsFile file(weights_path);
-    const std::string prefix = model::detect_encoder_prefix(file, spec);
-    head.emplace(head_spec, spec, file, prefix);
+    // Shared: an fp32 word table is read in place from it, and the weights keep it mapped.
+    const auto file = std::make_shared<const model::SafeTensorsFile>(weights_path);
+    const std::string prefix = model::detect_encoder_prefix(*file, spec);
+    head.emplace(head_spec, spec, *file, prefix);
     weights = model::load_transformer_weights(file, spec);
   }
   auto impl = std::make_unique<Impl>(

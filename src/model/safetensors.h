@@ -45,6 +45,7 @@ class MappedTensor {
   ~MappedTensor();
 
   const std::byte* data() const noexcept { return bytes_.data(); }
+  size_t size() const noexcept { return bytes_.size(); }
   bool empty() const noexcept { return file_ == nullptr; }
 
  private:

@@ -125,6 +125,8 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
       word_embeddings_(std::move(w.word_embeddings)),
       position_embeddings_(std::move(w.position_embeddings)),
       token_type_embeddings_(std::move(w.token_type_embeddings)),
+      mapped_file_(std::move(w.file)),
+      word_embeddings_mapped_(std::move(w.word_embeddings_mapped)),
       embedding_norm_weight_(std::move(w.embedding_norm_weight)),
       embedding_norm_bias_(std::move(w.embedding_norm_bias)),
       final_norm_weight_(std::move(w.final_norm_weight)),
@@ -145,11 +147,15 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
     }
   } else if (precision_ == kernels::Precision::kInt8) {
     // Half keeps 11 significant bits, far finer than the int8 activations downstream, and halves
-    // the table (47 MB of MiniLM's 58 MB of int8-mode weights in fp32).
-    word_embeddings_half_.resize(word_embeddings_.size());
-    kernels::float_to_half(word_embeddings_.data(), int64_t(word_embeddings_.size()),
-                           word_embeddings_half_.data());
+    // the table (47 MB of MiniLM's 58 MB of int8-mode weights in fp32). A mapped table too, so
+    // int8 results do not depend on how the weights were loaded.
+    const float* table = float_word_embeddings();
+    const int64_t n = config.vocab_size * config.hidden_size;
+    word_embeddings_half_.resize(size_t(n));
+    kernels::float_to_half(table, n, word_embeddings_half_.data());
     word_embeddings_ = std::vector<float>();
+    word_embeddings_mapped_ = MappedTensor();
+    mapped_file_.reset();
   }
   const int64_t h = config.hidden_size, i = config.intermediate_size;
   const int64_t qd = config.query_dim();
@@ -194,7 +200,9 @@ TransformerEncoder TransformerEncoder::load(const std::filesystem::path& dir,
   const TransformerSpec config = load_transformer_spec(dir / "config.json");
   // The file stays mapped while the layers are packed one at a time; each tensor's pages are
   // dropped once converted, so the file and the packed copies are never resident together.
-  const SafeTensorsFile file(dir / "model.safetensors");
+  // An fp32 word table is read in place from it (load_transformer_weights), so the encoder may
+  // keep the file mapped.
+  const auto file = std::make_shared<const SafeTensorsFile>(dir / "model.safetensors");
   return TransformerEncoder(
       config, load_transformer_weights(file, config, weight_load_options(options.precision)),
       options);
@@ -216,10 +224,10 @@ std::string TransformerEncoder::matmul_implementation(int64_t rows) const {
 
 size_t TransformerEncoder::weight_bytes() const noexcept {
   const auto bytes = [](const std::vector<float>& v) { return v.size() * sizeof(float); };
-  size_t total = bytes(word_embeddings_) + word_embeddings_half_.size() * sizeof(uint16_t) +
-                 bytes(position_embeddings_) + bytes(token_type_embeddings_) +
-                 bytes(embedding_norm_weight_) + bytes(embedding_norm_bias_) +
-                 bytes(final_norm_weight_) + bytes(final_norm_bias_) +
+  size_t total = bytes(word_embeddings_) + word_embeddings_mapped_.size() +
+                 word_embeddings_half_.size() * sizeof(uint16_t) + bytes(position_embeddings_) +
+                 bytes(token_type_embeddings_) + bytes(embedding_norm_weight_) +
+                 bytes(embedding_norm_bias_) + bytes(final_norm_weight_) + bytes(final_norm_bias_) +
                  bytes(relative_attention_bias_);
   for (const Layer& l : layers_) {
     total += l.qkv.weight_bytes() + l.attention_output.weight_bytes() +
@@ -290,7 +298,7 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
       // indexed, since an offset on its null data() is undefined.
       const float* word = out;
       if (word_embeddings_half_.empty()) {
-        word = word_embeddings_.data() + int64_t(b.ids[t]) * h;
+        word = float_word_embeddings() + int64_t(b.ids[t]) * h;
       } else {
         (word_embeddings_bf16_ ? kernels::bf16_to_float : kernels::half_to_float)(
             word_embeddings_half_.data() + int64_t(b.ids[t]) * h, h, out);
@@ -319,6 +327,13 @@ void TransformerEncoder::embed(const PackedBatch& b, float* hidden) const {
       for (int64_t c = 0; c < h; ++c) out[c] = (word[c] + type_row[c]) + position[c];
     }
   }
+}
+
+const float* TransformerEncoder::float_word_embeddings() const noexcept {
+  if (!word_embeddings_mapped_.empty()) {
+    return reinterpret_cast<const float*>(word_embeddings_mapped_.data());
+  }
+  return word_embeddings_half_.empty() ? word_embeddings_.data() : nullptr;
 }
 
 void TransformerEncoder::expand_relative_bias(int64_t span, float* out) const {

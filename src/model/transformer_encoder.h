@@ -80,7 +80,9 @@ class TransformerEncoder {
   kernels::Precision precision() const noexcept { return precision_; }
   // Why the requested options could not be honoured as asked (e.g. a precision fallback).
   const std::vector<std::string>& warnings() const noexcept { return warnings_; }
-  // Resident bytes of the packed weights, the embedding tables and the LayerNorm parameters.
+  // Resident bytes of the packed weights, the embedding tables and the LayerNorm parameters. A word
+  // table read in place from the checkpoint counts in full, though only the rows texts use become
+  // resident (as file pages, which the kernel can drop and read again).
   size_t weight_bytes() const noexcept;
   // The matmul kernel the feed-forward layers run for `rows` rows: embedrt's packed GEMM
   // ("embedrt:...") or oneDNN's implementation name (e.g. "brg:avx512_core_amx").
@@ -116,6 +118,8 @@ class TransformerEncoder {
   };
 
   int64_t validate(const PackedBatch& batch) const;
+  // The fp32 word table (copied or mapped); null when the table is kept in 16 bits.
+  const float* float_word_embeddings() const noexcept;
   void embed(const PackedBatch& batch, float* hidden) const;
   // Fills `out` [heads, 2 * span - 1] from the bucket table, for sequences up to span tokens.
   void expand_relative_bias(int64_t span, float* out) const;
@@ -128,6 +132,10 @@ class TransformerEncoder {
   // int8 keep a checkpoint's 16-bit table as stored (bfloat16 with word_embeddings_bf16_).
   std::vector<uint16_t> word_embeddings_half_;
   bool word_embeddings_bf16_ = false;
+  // An F32 table read in place from the checkpoint instead of word_embeddings_ (see
+  // load_transformer_weights); declared after the file that keeps it mapped, so it goes first.
+  std::shared_ptr<const SafeTensorsFile> mapped_file_;
+  MappedTensor word_embeddings_mapped_;
   std::vector<float> embedding_norm_weight_, embedding_norm_bias_;
   std::vector<float> final_norm_weight_, final_norm_bias_;
   std::vector<float> relative_attention_bias_;  // [buckets, heads]; empty: none

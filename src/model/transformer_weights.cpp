@@ -156,9 +156,10 @@ std::string detect_encoder_prefix(const SafeTensorsFile& file, const Transformer
   return prefixes.front();
 }
 
-TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
-                                            const TransformerSpec& spec,
-                                            const WeightLoadOptions& options) {
+namespace {
+
+TransformerWeights load_weights(const SafeTensorsFile& file, const TransformerSpec& spec,
+                                const WeightLoadOptions& options, bool map_float_words) {
   TransformerWeights w;
   w.prefix = detect_encoder_prefix(file, spec);
   const auto expected = expected_tensors(spec);
@@ -221,6 +222,10 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     w.word_embeddings_bf16 = words_dtype == DType::kBF16;
   } else if (!scaled && options.word_embeddings == WordEmbeddings::kHalf) {
     w.word_embeddings_half = file.to_half(words);
+  } else if (map_float_words && !scaled && words_dtype == DType::kF32 &&
+             reinterpret_cast<uintptr_t>(file.bytes(file.info(words)).data()) % alignof(float) ==
+                 0) {
+    w.word_embeddings_mapped = file.map(words);
   } else {
     w.word_embeddings = get(n.word_embeddings);
   }
@@ -326,6 +331,22 @@ TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
     for (int64_t l = 0; l < w.num_layers; ++l) w.layers.push_back(w.load_layer(l));
     w.load_layer = nullptr;
   }
+  return w;
+}
+
+}  // namespace
+
+TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
+                                            const TransformerSpec& spec,
+                                            const WeightLoadOptions& options) {
+  return load_weights(file, spec, options, /*map_float_words=*/false);
+}
+
+TransformerWeights load_transformer_weights(std::shared_ptr<const SafeTensorsFile> file,
+                                            const TransformerSpec& spec,
+                                            const WeightLoadOptions& options) {
+  TransformerWeights w = load_weights(*file, spec, options, /*map_float_words=*/true);
+  if (!w.word_embeddings_mapped.empty()) w.file = std::move(file);
   return w;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,10 @@ struct TransformerWeights {
   // bfloat16 with word_embeddings_bf16.
   std::vector<uint16_t> word_embeddings_half;
   bool word_embeddings_bf16 = false;
+  // [vocab, hidden] F32 read in place from the checkpoint's mapping instead of word_embeddings,
+  // when loaded through the file's owner (see load_transformer_weights); `file` keeps it mapped.
+  MappedTensor word_embeddings_mapped;
+  std::shared_ptr<const SafeTensorsFile> file;
   std::vector<float> position_embeddings;    // [max_positions, hidden]; empty for rotary families
   std::vector<float> token_type_embeddings;  // [type_vocab, hidden]; empty when the family has none
   std::vector<float> embedding_norm_weight, embedding_norm_bias;
@@ -102,6 +107,17 @@ std::string detect_encoder_prefix(const SafeTensorsFile& file, const Transformer
 // `options` can keep the largest table in 16 bits and defer the layers (see WeightLoadOptions),
 // which keeps the load's peak memory near the packed model's size.
 TransformerWeights load_transformer_weights(const SafeTensorsFile& file,
+                                            const TransformerSpec& spec,
+                                            const WeightLoadOptions& options = {});
+
+// The same, given the file's owner: an F32 word-embedding table that `options` keep in fp32 (and
+// that is not scaled, and lies 4-byte aligned in the file) is read in place from the mapping
+// (word_embeddings_mapped, word_embeddings left empty) rather than copied, so only the rows that
+// texts use become resident: XLM-RoBERTa's 250,002 x 768 table is 768 MB as a copy. The weights
+// then hold `file`. A table read this way faults its pages in from the file as rows are first used;
+// the file must not be truncated or rewritten in place while the weights live (a new snapshot in
+// the Hugging Face cache is a new file).
+TransformerWeights load_transformer_weights(std::shared_ptr<const SafeTensorsFile> file,
                                             const TransformerSpec& spec,
                                             const WeightLoadOptions& options = {});
 

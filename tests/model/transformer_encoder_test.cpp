@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
 #include <numeric>
 #include <sstream>
 
@@ -139,6 +145,79 @@ TEST(TransformerEncoder, WorkspaceIsReusedAcrossShrinkingAndGrowingBatches) {
                   ws);
   const auto again = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
   EXPECT_EQ(std::vector<float>(again.begin(), again.end()), full);
+}
+
+std::vector<float> forward_fixture(const TransformerEncoder& encoder, const Fixture& f) {
+  Workspace ws;
+  const auto out = encoder.forward({f.ids, f.type_ids, f.offsets}, ws);
+  return {out.begin(), out.end()};
+}
+
+// Given the file's owner, an F32 word table that stays fp32 is read in place from the mapping: the
+// weights hold the file, the encoder keeps it after the caller lets go, and every precision gives
+// the bits of the copied table, with the same weight_bytes.
+TEST(TransformerWeights, Fp32WordTableIsReadInPlaceFromTheFilesOwner) {
+  const fs::path dir = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(dir / "last_hidden_state.npy");
+  const TransformerSpec spec = load_transformer_spec(dir / "config.json");
+  const Fixture f = read_fixture(dir);
+  const SafeTensorsFile copied_from(dir / "model.safetensors");
+  {
+    auto file = std::make_shared<const SafeTensorsFile>(dir / "model.safetensors");
+    const TransformerWeights w = load_transformer_weights(file, spec);
+    EXPECT_TRUE(w.word_embeddings.empty());
+    ASSERT_FALSE(w.word_embeddings_mapped.empty());
+    EXPECT_EQ(w.word_embeddings_mapped.size(), size_t(spec.vocab_size * spec.hidden_size * 4));
+    EXPECT_EQ(w.file, file);
+    // Kept in 16 bits (int8's half table), nothing is mapped and the file is not held.
+    WeightLoadOptions half;
+    half.word_embeddings = WordEmbeddings::kHalf;
+    const TransformerWeights h = load_transformer_weights(file, spec, half);
+    EXPECT_TRUE(h.word_embeddings_mapped.empty());
+    EXPECT_FALSE(h.word_embeddings_half.empty());
+    EXPECT_EQ(h.file, nullptr);
+  }
+  for (const kernels::Precision p :
+       {kernels::Precision::kF32, kernels::Precision::kBF16, kernels::Precision::kInt8}) {
+    EncoderOptions options;
+    options.precision = p;
+    auto file = std::make_shared<const SafeTensorsFile>(dir / "model.safetensors");
+    const TransformerEncoder mapped(spec, load_transformer_weights(file, spec), options);
+    file.reset();  // the encoder holds it now
+    const TransformerEncoder copied(spec, load_transformer_weights(copied_from, spec), options);
+    EXPECT_EQ(forward_fixture(mapped, f), forward_fixture(copied, f)) << kernels::to_string(p);
+    EXPECT_EQ(mapped.weight_bytes(), copied.weight_bytes()) << kernels::to_string(p);
+  }
+}
+
+// A table that does not lie 4-byte aligned in the file (a header padded to an odd length) is
+// copied instead, with the same results.
+TEST(TransformerWeights, UnalignedWordTableIsCopied) {
+  const fs::path source = variant_dir("gelu_plain");
+  EMBEDRT_REQUIRE_FIXTURE(source / "last_hidden_state.npy");
+  const fs::path dir =
+      fs::temp_directory_path() / ("embedrt_unaligned_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  fs::copy_file(source / "config.json", dir / "config.json", fs::copy_options::overwrite_existing);
+  {
+    std::ifstream in(source / "model.safetensors", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    uint64_t n = 0;
+    std::memcpy(&n, bytes.data(), sizeof n);
+    const uint64_t padded = n + 1;  // one more space after the JSON
+    std::ofstream out(dir / "model.safetensors", std::ios::binary);
+    out.write(reinterpret_cast<const char*>(&padded), sizeof padded);
+    out << bytes.substr(8, n) << ' ' << bytes.substr(8 + n);
+  }
+  const TransformerSpec spec = load_transformer_spec(dir / "config.json");
+  const auto file = std::make_shared<const SafeTensorsFile>(dir / "model.safetensors");
+  const TransformerWeights w = load_transformer_weights(file, spec);
+  EXPECT_TRUE(w.word_embeddings_mapped.empty());
+  EXPECT_FALSE(w.word_embeddings.empty());
+  const Fixture f = read_fixture(source);
+  EXPECT_EQ(forward_fixture(TransformerEncoder::load(dir), f),
+            forward_fixture(TransformerEncoder::load(source), f));
+  fs::remove_all(dir);
 }
 
 void expect_input_error(const TransformerEncoder& encoder, const PackedBatch& batch, ErrorCode code,
