@@ -150,9 +150,11 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
     // the table (47 MB of MiniLM's 58 MB of int8-mode weights in fp32). A mapped table too, so
     // int8 results do not depend on how the weights were loaded.
     const float* table = float_word_embeddings();
-    const int64_t n = config.vocab_size * config.hidden_size;
-    word_embeddings_half_.resize(size_t(n));
-    kernels::float_to_half(table, n, word_embeddings_half_.data());
+    const size_t n = word_embeddings_mapped_.empty()
+                         ? word_embeddings_.size()
+                         : word_embeddings_mapped_.size() / sizeof(float);
+    word_embeddings_half_.resize(n);
+    kernels::float_to_half(table, int64_t(n), word_embeddings_half_.data());
     word_embeddings_ = std::vector<float>();
     word_embeddings_mapped_ = MappedTensor();
     mapped_file_.reset();
