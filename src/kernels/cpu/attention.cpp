@@ -28,12 +28,13 @@ size_t l2_cache_bytes() {
 }  // namespace
 
 size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
-  // K transposed (len rounded up to the 16- and 32-key panels the kernels lay it out in), the
-  // score rows, one output row, the online softmax's state when a query block can see more than
-  // one key block, plus slack so each thread's block starts 64-byte aligned.
+  // K transposed (len rounded up to the 16- and 32-key panels the kernels lay it out in), V's rows
+  // copied contiguous (as many floats), the score rows, one output row, the online softmax's state
+  // when a query block can see more than one key block, plus slack so each thread's block starts
+  // 64-byte aligned.
   const int64_t dim16 = round_up16(head_dim);
   const int64_t state = max_len > kAttentionTwoPassKeys ? kAttentionStateRows * (dim16 + 2) : 0;
-  return static_cast<size_t>(((max_len + 31) & ~int64_t{31}) * head_dim +
+  return static_cast<size_t>(2 * ((max_len + 31) & ~int64_t{31}) * head_dim +
                              kAttentionScoreRows * attention_score_cols(max_len) + dim16 + state +
                              16);
 }

@@ -320,8 +320,10 @@ inline void apply_activation(Activation act, float* x, int64_t n) {
 // Attention for one (sequence, head): see kernels::attention and attention_avx2.cpp, which this
 // follows with 16 lanes.
 
-// Query rows handled together: their scores share every load of K.
-constexpr int kRows = 4;
+// Query rows handled together: their scores share every load of K, and their P.V every load of V.
+// Six rows by four vectors (64 keys, or 64 columns of V) is 24 accumulators and ten loads per 24
+// FMAs; four rows by two vectors (scores) and by four (P.V) took 6 loads per 8 FMAs and 8 per 16.
+constexpr int kRows = 6;
 static_assert(kRows <= kAttentionScoreRows, "the scratch holds kAttentionScoreRows score rows");
 static_assert(kAttentionStateRows % kRows == 0, "the online state holds whole query blocks");
 // Keys per panel of the transposed K: key j, column c is at panel j / kPanel, [c][j % kPanel], so
@@ -349,14 +351,32 @@ template <int kVectors>
 }
 
 // scores[r][j - j0 .. + kVectors * kLanes) = q_r . k_j for r < kRows, rows ld apart; the tile
-// lies within one panel. Every score is one FMA chain over c in order, so neither the grouping of
-// rows nor the tile a key falls in changes its bits.
+// lies within one panel, or (kVectors 4) is two whole panels side by side. Every score is one FMA
+// chain over c in order, so neither the grouping of rows nor the tile a key falls in changes its
+// bits.
 template <int kVectors>
 inline void score_tile(const float* const* q, const float* kt, int64_t head_dim, int64_t j,
                        float* scores, int64_t ld, int64_t j0) {
+  static_assert(kVectors <= 2 || kVectors * kLanes == 2 * kPanel, "a tile spans 1 or 2 panels");
   f32x16 acc[kRows][kVectors] = {};
   const float* panel = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
-  accumulate_outer_products<kVectors>(q, panel, kPanel, head_dim, acc);
+  const float* second = panel + head_dim * kPanel;  // the next panel (kVectors 4 only)
+  const float* qr[kRows];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) qr[r] = q[r];
+  for (int64_t c = 0; c < head_dim; ++c) {
+    f32x16 kc[kVectors];
+#pragma GCC unroll 4
+    for (int x = 0; x < kVectors; ++x) {
+      kc[x] = load((x < 2 ? panel : second) + c * kPanel + (x % 2) * kLanes);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const f32x16 w = splat(qr[r][c]);
+#pragma GCC unroll 4
+      for (int x = 0; x < kVectors; ++x) acc[r][x] = fmadd(w, kc[x], acc[r][x]);
+    }
+  }
 #pragma GCC unroll 16
   for (int r = 0; r < kRows; ++r) {
 #pragma GCC unroll 16
@@ -365,7 +385,7 @@ inline void score_tile(const float* const* q, const float* kt, int64_t head_dim,
 }
 
 // scores[r][j - j0] for r < kRows, j in [j0, end), both multiples of kLanes, end - j0 <= ld
-// (zero-padded K columns give 0).
+// (zero-padded K columns give 0): two panels (64 keys) per tile while they last.
 inline void block_scores(const float* const* q, const float* kt, int64_t head_dim, float* scores,
                          int64_t ld, int64_t j0, int64_t end) {
   int64_t j = j0;
@@ -373,12 +393,13 @@ inline void block_scores(const float* const* q, const float* kt, int64_t head_di
     score_tile<1>(q, kt, head_dim, j, scores, ld, j0);
     j += kLanes;
   }
+  for (; j + 2 * kPanel <= end; j += 2 * kPanel) score_tile<4>(q, kt, head_dim, j, scores, ld, j0);
   for (; j + kPanel <= end; j += kPanel) score_tile<2>(q, kt, head_dim, j, scores, ld, j0);
   if (j < end) score_tile<1>(q, kt, head_dim, j, scores, ld, j0);
 }
 
 // out_r[c0, c0 + kVectors * kLanes) = init_r * alpha_r + sum_t p_r[t] v_t for r < rows (init
-// nullptr: 0), with the accumulators in registers (4 x 4 zmm at most, of 32). Each element is one
+// nullptr: 0), with the accumulators in registers (6 x 4 zmm at most, of 32). Each element is one
 // FMA chain over t in order, like the generic path. Rows past `rows` repeat row 0 and are not
 // stored.
 template <int kVectors>
