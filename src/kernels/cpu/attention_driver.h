@@ -16,6 +16,8 @@
 //   weighted_values_generic(p, ld_p, rows, v, stride, len, head_dim, acc, out)
 //   row_max(row, n)                    the largest of row[0, n), n a multiple of kKeys
 //   exp_row(row, n, scale, shift)      row[c] = exp(row[c] * scale + shift); returns their sum
+//   transpose_16x16(src, ld_src, dst, ld_dst)   optional: dst[c * ld_dst + r] = src[r * ld_src + c]
+//                                      for r, c < 16
 //
 // Translation units built with different -m flags include this header, so, as wide_simd.h
 // explains, everything here has internal linkage and calls compiler builtins only.
@@ -47,13 +49,32 @@ struct HeadArgs {
 // K rows [0, len) in panels of kPanel keys: key j, column c at kt[(j / kPanel) * head_dim *
 // kPanel + c * kPanel + j % kPanel], so a score tile's loads are sequential and a key block's
 // panels contiguous whatever the length; zeros from len to a whole score tile of kKeys keys (kKeys
-// divides kPanel), the last key a tile reads. The zeros are written a column's run at a time:
-// writing a whole panel's worth key by key, a store per (key, column) kPanel floats apart, was 40%
-// of a head's time on 10-token sentences.
-template <int64_t kPanel, int64_t kKeys>
+// divides kPanel), the last key a tile reads. A policy with `transpose_16x16` moves whole blocks of
+// 16 keys by 16 columns through registers (a K row is a page apart from the next, and key by key
+// the copy was a store per element: 13% of a 122-token head). The zeros are written a column's run
+// at a time: writing a whole panel's worth key by key, a store per (key, column) kPanel floats
+// apart, was 40% of a head's time on 10-token sentences.
+template <typename Tiles>
 void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim, float* kt) {
+  constexpr int64_t kPanel = Tiles::kPanel, kKeys = Tiles::kKeys;
   static_assert(kPanel % kKeys == 0, "score tiles lie within panels");
-  for (int64_t j = 0; j < len; ++j) {  // K rows read in order
+  int64_t first_single = 0;
+  if constexpr (requires { Tiles::transpose_16x16; }) {
+    static_assert(kPanel % 16 == 0, "16-key blocks lie within panels");
+    const int64_t cols16 = head_dim & ~int64_t{15};
+    for (; first_single + 16 <= len; first_single += 16) {
+      const int64_t j = first_single;
+      const float* src = k + j * stride;
+      float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
+      for (int64_t c = 0; c < cols16; c += 16) {
+        Tiles::transpose_16x16(src + c, stride, dst + c * kPanel, kPanel);
+      }
+      for (int64_t c = cols16; c < head_dim; ++c) {
+        for (int64_t r = 0; r < 16; ++r) dst[c * kPanel + r] = src[r * stride + c];
+      }
+    }
+  }
+  for (int64_t j = first_single; j < len; ++j) {  // K rows read in order
     float* dst = kt + (j / kPanel) * head_dim * kPanel + j % kPanel;
     for (int64_t c = 0; c < head_dim; ++c) dst[c * kPanel] = k[j * stride + c];
   }
@@ -212,13 +233,13 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
   float* scores = vc + len_p * head_dim;           // [kRows][ld]
   float* acc = scores + kAttentionScoreRows * ld;  // [dim16]
   float* state = acc + dim16;                      // online softmax, long sequences only
-  transpose_k<Tiles::kPanel, Tiles::kKeys>(k, stride, len, head_dim, kt);
+  transpose_k<Tiles>(k, stride, len, head_dim, kt);
   // P.V reads a whole V row per key, and every query block reads them all again. In place they lie
   // a row of Q, K and V for every head apart (9 KiB in a 768-wide model), a stride the hardware's
   // stride prefetcher does not follow; copied, they are one sequential stream. Same values, same
   // order of operations: the same bits.
   for (int64_t j = 0; j < len; ++j) {
-    __builtin_memcpy(vc + j * head_dim, v + j * stride, sizeof(float) * size_t(head_dim));
+    for (int64_t c = 0; c < head_dim; ++c) vc[j * head_dim + c] = v[j * stride + c];
   }
   const HeadArgs h{vc, head_dim, len, head_dim, kt, scores, ld, mods, mods.scale_for(head_dim)};
 

@@ -487,6 +487,39 @@ inline float exp_row(float* row, int64_t n, float scale, float shift) {
   return horizontal_sum(sum_v);
 }
 
+// One level of a 16 x 16 transpose held in 16 vectors: every element whose row and column differ
+// in bit d trades places with the one at (row ^ d, column ^ d). The four levels d = 8, 4, 2, 1
+// transpose the block; each is 16 two-source shuffles (vpermt2ps).
+template <int d>
+inline void transpose_level(f32x16 (&r)[16]) {
+  i32x16 keep = {}, take = {};
+#pragma GCC unroll 16
+  for (int l = 0; l < kLanes; ++l) {
+    keep[l] = (l & d) ? kLanes + l - d : l;  // row i: its own low half, row i + d's shifted in
+    take[l] = (l & d) ? kLanes + l : l + d;  // row i + d: row i's high half shifted down, its own
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) {
+    if (i & d) continue;
+    const f32x16 a = r[i], b = r[i + d];
+    r[i] = __builtin_shuffle(a, b, keep);
+    r[i + d] = __builtin_shuffle(a, b, take);
+  }
+}
+
+// dst[c * ld_dst + r] = src[r * ld_src + c] for r, c < 16.
+inline void transpose_16x16(const float* src, int64_t ld_src, float* dst, int64_t ld_dst) {
+  f32x16 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) r[i] = load(src + i * ld_src);
+  transpose_level<8>(r);
+  transpose_level<4>(r);
+  transpose_level<2>(r);
+  transpose_level<1>(r);
+#pragma GCC unroll 16
+  for (int i = 0; i < kLanes; ++i) store(dst + i * ld_dst, r[i]);
+}
+
 // The vector tiles above, as the shared attention driver (attention_driver.h) takes them.
 struct AttentionTiles {
   static constexpr int kRows = wide::kRows;
@@ -497,6 +530,7 @@ struct AttentionTiles {
   static constexpr auto weighted_values_generic = &wide::weighted_values_generic;
   static constexpr auto row_max = &wide::row_max;
   static constexpr auto exp_row = &wide::exp_row;
+  static constexpr auto transpose_16x16 = &wide::transpose_16x16;
 };
 
 // scratch: attention_scratch_per_thread(len, head_dim) floats, 64-byte aligned.
