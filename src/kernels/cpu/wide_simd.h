@@ -355,7 +355,7 @@ template <int kVectors>
 // chain over c in order, so neither the grouping of rows nor the tile a key falls in changes its
 // bits.
 template <int kVectors>
-inline void score_tile(const float* const* q, const float* kt, int64_t head_dim, int64_t j,
+[[gnu::noinline]] void score_tile(const float* const* q, const float* kt, int64_t head_dim, int64_t j,
                        float* scores, int64_t ld, int64_t j0) {
   static_assert(kVectors <= 2 || kVectors * kLanes == 2 * kPanel, "a tile spans 1 or 2 panels");
   f32x16 acc[kRows][kVectors] = {};
@@ -403,7 +403,7 @@ inline void block_scores(const float* const* q, const float* kt, int64_t head_di
 // FMA chain over t in order, like the generic path. Rows past `rows` repeat row 0 and are not
 // stored.
 template <int kVectors>
-inline void weighted_values_tile(const float* const* p, const float* v, int64_t stride,
+[[gnu::noinline]] void weighted_values_tile(const float* const* p, const float* v, int64_t stride,
                                  int64_t count, int rows, const float* const* init,
                                  const float* alpha, float* const* out, int64_t c0) {
   f32x16 acc[kRows][kVectors] = {};
