@@ -9,9 +9,11 @@ fraction of the measured GEMM peak and each mode's cosine against sentence-trans
 Models: all-MiniLM-L6-v2 and all-mpnet-base-v2 are the real ones (scripts/fetch_model.py); the
 other families are published configs with seeded random weights and MiniLM's tokenizer, made
 once under BUILD/bench-models/ by bench_encode.shape_model(). Workloads: STS-B dev sentences
-(short) and ~128-token texts (medium). Each engine runs at its own default batching:
-sentence-transformers encode(batch_size=32), embedrt its optimize mode's (balanced: 128 texts,
-8,192 tokens, packed without padding); --st-batch-size changes the former. Every configuration
+(short), ~128-token texts (medium) and, for families with the positions, texts truncated at
+--long-tokens (long: 2,048 by default; both engines told that maximum length). Each engine runs
+at its own default batching: sentence-transformers encode(batch_size=32), embedrt its optimize
+mode's (balanced: 128 texts, 8,192 tokens, packed without padding); --st-batch-size changes the
+former. Every configuration
 runs in its own process; rounds interleave the configurations and figures are medians.
 
 Model FLOPs: 2 x (every matrix of the encoder layers, embeddings excluded, from the checkpoint)
@@ -72,6 +74,8 @@ torch.set_num_threads(args["threads"])
 from sentence_transformers import SentenceTransformer
 kwargs = {"model_kwargs": {"dtype": torch.bfloat16}} if args["bf16"] else {}
 model = SentenceTransformer(args["model"], device="cpu", **kwargs)
+if args.get("max_length"):
+    model.max_seq_length = args["max_length"]
 texts, bs = args["texts"], args["batch_size"]
 with torch.inference_mode():
     model.encode(texts[:bs], batch_size=bs)
@@ -87,26 +91,42 @@ print(json.dumps({"texts_per_second_runs": rates,
 """
 
 
-def run_st(model, texts, threads, batch_size, repeats, bf16, embeddings):
+def run_st(model, texts, threads, batch_size, repeats, bf16, embeddings, max_length=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false")
     out = subprocess.run([sys.executable, "-c", ST_CHILD], input=json.dumps(
         {"model": model, "texts": texts, "threads": threads, "batch_size": batch_size,
-         "repeats": repeats, "bf16": bf16, "embeddings": str(embeddings)}),
+         "repeats": repeats, "bf16": bf16, "embeddings": str(embeddings),
+         "max_length": max_length}),
         capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise SystemExit(f"sentence-transformers failed on {model}:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_embedrt(build, model, jsonl, threads, repeats, precision, embeddings):
+def run_embedrt(build, model, jsonl, threads, repeats, precision, embeddings, max_length=None):
+    extra = ["--max-length", str(max_length)] if max_length else []
     out = subprocess.run([str(build / "bench" / "embedrt_encode_throughput"), model, str(jsonl),
                           str(threads), "0", str(repeats), "--precision", precision,
                           "--no-batch-latency", "--warmup", "32", "--embeddings",
-                          str(embeddings)], capture_output=True, text=True)
+                          str(embeddings)] + extra, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"embedrt failed on {model} ({precision}):\n{out.stderr[-2000:]}")
     return json.loads(out.stdout)
+
+
+def long_texts(sentences, tokenizer, target_tokens, count):
+    """`count` texts of `target_tokens` tokens or a little more (truncated to it), joined from
+    consecutive sentences, each starting where the previous one stopped."""
+    texts, i = [], 0
+    for _ in range(count):
+        words = []
+        while len(tokenizer.encode(" ".join(words)).ids) < target_tokens:
+            for _ in range(16):
+                words.append(sentences[i % len(sentences)])
+                i += 1
+        texts.append(" ".join(words))
+    return texts
 
 
 def linear_flops_per_token(model_dir: Path) -> float:
@@ -158,6 +178,9 @@ def main() -> None:
     parser.add_argument("--workloads", default="short,medium")
     parser.add_argument("--short-texts", type=int, default=600)
     parser.add_argument("--medium-texts", type=int, default=64)
+    parser.add_argument("--long-texts", type=int, default=8)
+    parser.add_argument("--long-tokens", type=int, default=2048,
+                        help="tokens per text of the long workload (families that take them)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per round")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds")
@@ -192,11 +215,24 @@ def main() -> None:
             max_length = json.loads((Path(model) / "sentence_bert_config.json").read_text()).get(
                 "max_seq_length", 512)
             tokenizer.enable_truncation(max_length)
+            max_length_of_model = max_length
             linear = linear_flops_per_token(Path(model))
             texts_of = {"short": lambda: sentences[:args.short_texts],
                         "medium": lambda: medium_texts(sentences, tokenizer,
-                                                       count=args.medium_texts)}
+                                                       count=args.medium_texts),
+                        "long": lambda: long_texts(sentences, tokenizer, args.long_tokens,
+                                                   args.long_texts)}
+            positions = (config.get("max_position_embeddings") or config.get("n_positions")
+                         or 512)
             for workload in args.workloads.split(","):
+                if workload not in texts_of:
+                    parser.error(f"--workloads: unknown {workload}")
+                if workload == "long" and positions < args.long_tokens:
+                    print(f"{family} long: skipped ({positions} positions < {args.long_tokens})")
+                    continue
+                max_length = args.long_tokens if workload == "long" else None
+                if max_length:
+                    tokenizer.enable_truncation(max_length)
                 texts = texts_of[workload]()
                 lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
                 flops = linear * sum(lengths) + attention_flops(config, lengths)
@@ -208,12 +244,12 @@ def main() -> None:
                 for _ in range(args.rounds):
                     for mode in EMBEDRT_MODES:
                         r = run_embedrt(build, model, jsonl, args.threads, args.repeats, mode,
-                                        work / f"{mode}.f32")
+                                        work / f"{mode}.f32", max_length)
                         runs[mode] += r["texts_per_second_runs"]
                         info[mode] = r
                     for mode in ST_MODES:
                         r = run_st(model, texts, args.threads, args.st_batch_size, args.repeats,
-                                   mode == "st-bf16", work / f"{mode}.npy")
+                                   mode == "st-bf16", work / f"{mode}.npy", max_length)
                         runs[mode] += r["texts_per_second_runs"]
                         info[mode] = r
                 reference = np.load(work / "st-fp32.npy")
@@ -240,7 +276,9 @@ def main() -> None:
                              "workload": workload, "texts": len(texts),
                              "tokens": sum(lengths), "gflop": flops * 1e-9, "modes": modes})
                 print(f"{family} {workload}: " + ", ".join(
-                    f"{m} {modes[m]['texts_per_second']:.1f}" for m in modes), flush=True)
+                    f"{m} {modes[m]['texts_per_second']:.2f}" for m in modes), flush=True)
+                if max_length:
+                    tokenizer.enable_truncation(max_length_of_model)
 
     import sentence_transformers
     import torch

@@ -27,8 +27,9 @@ TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
   // hidden + QKV + context + sum (6H) per token, the FFN intermediate (I) for one 480-token
   // chunk, fp32, once for all layers.
   EXPECT_EQ(e.activations, size_t{4} * (4096 * 6 * 384 + 480 * 1536));
-  // Two threads, each K transposed [32][128] plus six score rows, one output row and alignment.
-  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (32 + 6) + 32 + 16));
+  // Two threads, each K transposed [32][128] and V copied [128][32], plus six score rows, one
+  // output row and alignment.
+  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (2 * 32 + 6) + 32 + 16));
   EXPECT_EQ(e.quantized_inputs, 0u);
   // Each of the two threads' row block (at most 60 rows) of the widest matmul input (I) in the
   // packed GEMM's tile layout.
