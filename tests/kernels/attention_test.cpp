@@ -187,15 +187,16 @@ TEST_P(AttentionAvx2, PackedBatchMatchesScalarReference) {
   EXPECT_LE(max_abs_diff(expected, actual), 2e-6f);
 }
 
-// Lengths below, at and around both vector lengths (8 and 16 lanes), the 16-key panels and the
-// query blocks (six rows in the AVX2 kernel, four in the 16-lane one); head dims with
-// register-accumulator paths (16, 32, 64) and without (8, 13, 24, 40).
+// Lengths below, at and around both vector lengths (8 and 16 lanes), the 16-key panels, the
+// 16-lane kernel's 64-key score tiles and 16 x 16 K transposes, the query blocks (six rows) and
+// the V copy (from 32 keys); head dims with register-accumulator paths (16, 32, 64) and without
+// (8, 13, 24, 40: transposed 16 columns at a time, then column by column).
 const auto kShapes =
     ::testing::Values(AttentionCase{{0, 1}, 1, 8}, AttentionCase{{0, 5, 12, 45}, 3, 32},
                       AttentionCase{{0, 128, 131}, 12, 32}, AttentionCase{{0, 9, 9, 40}, 2, 13},
                       AttentionCase{{0, 70}, 4, 64}, AttentionCase{{0, 1, 4, 19, 35, 51}, 2, 16},
                       AttentionCase{{0, 15, 31, 48, 65}, 2, 24}, AttentionCase{{0, 33, 46}, 3, 40},
-                      AttentionCase{{0, 8, 24, 41}, 2, 64});
+                      AttentionCase{{0, 8, 24, 41}, 2, 64}, AttentionCase{{0, 130, 161}, 2, 64});
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttentionAvx2, kShapes);
 
