@@ -402,6 +402,9 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   attention.num_kv_heads = config_.kv_heads();
   attention.scale = static_cast<float>(config_.attention_scale);
   attention.causal = config_.causal;
+  // bf16 and int8 modes: the attention products in bf16 too, where the CPU has AMX
+  // (kernels::AttentionArgs; scores from two-part bf16 Q and K). fp32 mode stays fp32 throughout.
+  attention.bf16 = precision_ != kernels::Precision::kF32;
   if (!relative_attention_bias_.empty()) {
     // Its values depend on j - i alone, so sizing it by this batch's longest sequence changes no
     // sequence's result.

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <string>
 #include <tuple>
 
+#include "kernels/cpu/attention_amx.h"
 #include "kernels/wide_simd_avx2.h"
 #include "test_util.h"
 
@@ -469,6 +471,78 @@ TEST(AttentionLong, GroupedCausalMatchesReferenceAndIgnoresTheBatch) {
   args.out = out_batch.data();
   attention(args, scratch.data(), scratch.size());
   EXPECT_TRUE(std::equal(out_alone.begin(), out_alone.end(), out_batch.begin() + 700 * q_dim));
+}
+
+// The bf16 kernel (AMX): Q, K and V rounded to bf16, the softmax weights too. Against the scalar
+// reference run on the same bf16-rounded Q, K and V, the only difference left is the weights'
+// rounding (relative 2^-9 each, weights summing to 1, so at most 2^-9 * 2 * (1 + 2^-9) for values
+// in [-2, 2]) and fp32 sums: within 8e-3, where a wrong layout or tile is off by O(1).
+std::vector<float> rounded_to_bf16(std::vector<float> x) {
+  for (float& v : x) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&v, &u, 4);
+  }
+  return x;
+}
+
+void amx_head(const float* q, const float* k, const float* v, int64_t stride, int64_t len,
+              int64_t head_dim, float* out, int64_t out_stride, float* scratch,
+              const ScoreMods& mods) {
+  amx::attention_head(q, k, v, stride, len, head_dim, out, out_stride, scratch, mods);
+}
+
+TEST(AttentionAmx, MatchesBf16ReferenceOnEveryPathAndHeadSize) {
+  if (!amx::available()) GTEST_SKIP() << "this CPU (or OS) has no AMX-BF16";
+  const std::vector<AttentionCase> cases = {{{0, 1, 6, 22, 38, 71}, 2, 64},
+                                            {{0, 16, 33, 65, 194}, 3, 32},
+                                            {{0, 31, 130}, 2, 96},
+                                            {{0, 47, 600}, 1, 128},
+                                            {{0, 1100}, 1, 64},
+                                            {{0, 5, 40}, 2, 256}};
+  for (const AttentionCase& c : cases) {
+    ASSERT_TRUE(amx::supports(c.dim));
+    const auto qkv =
+        rounded_to_bf16(random_vector(c.offsets.back() * 3 * c.heads * c.dim, 11, -2.0f, 2.0f));
+    int variant = 0;
+    std::vector<Mods> variants = mod_variants(c.offsets, c.heads);
+    variants.insert(variants.begin(), Mods{});
+    for (const Mods& mods : variants) {
+      const auto expected = reference(qkv, c.offsets, c.heads, c.dim, mods);
+      const auto actual = run_heads(&amx_head, qkv, c.offsets, c.heads, c.dim, mods);
+      EXPECT_LE(max_abs_diff(expected, actual), 8e-3f)
+          << "dim " << c.dim << " longest " << c.offsets.back() << " variant " << variant;
+      ++variant;
+    }
+  }
+}
+
+TEST(AttentionAmx, Bf16ArgsRunOnAmxAndStayBatchInvariant) {
+  if (!amx::available()) GTEST_SKIP() << "this CPU (or OS) has no AMX-BF16";
+  const int64_t heads = 2, dim = 64, hidden = heads * dim, stride = 3 * hidden;
+  const std::vector<int32_t> offsets{0, 3, 140, 141, 400};
+  const auto qkv = random_vector(offsets.back() * stride, 12, -2.0f, 2.0f);
+  std::vector<float> scratch(attention_scratch_per_thread(259, dim) * 3);
+  std::vector<float> batch_out(offsets.back() * hidden, NAN);
+  AttentionArgs args{qkv.data(), offsets.data(), 4, heads, dim, batch_out.data()};
+  args.bf16 = true;
+  attention(args, scratch.data(), scratch.size());
+  // Not the fp32 kernel's result (bf16 rounding shows), but close to the exact one.
+  const auto exact = reference(qkv, offsets, heads, dim);
+  EXPECT_GT(max_abs_diff(exact, batch_out), 1e-5f);
+  EXPECT_LE(max_abs_diff(exact, batch_out), 5e-2f);
+  // Each sequence alone gives the same bits as inside the batch.
+  for (size_t s = 0; s + 1 < offsets.size(); ++s) {
+    const int32_t begin = offsets[s], len = offsets[s + 1] - begin;
+    const std::vector<int32_t> alone{0, len};
+    std::vector<float> alone_out(len * hidden, NAN);
+    AttentionArgs one{qkv.data() + begin * stride, alone.data(), 1, heads, dim, alone_out.data()};
+    one.bf16 = true;
+    attention(one, scratch.data(), scratch.size());
+    EXPECT_TRUE(std::equal(alone_out.begin(), alone_out.end(), batch_out.begin() + begin * hidden))
+        << "sequence " << s;
+  }
 }
 
 }  // namespace

@@ -2,6 +2,10 @@
 
 #include "runtime/memory_model.h"
 
+#include <algorithm>
+
+#include "kernels/cpu/attention_amx.h"
+
 namespace embedrt::runtime {
 namespace {
 
@@ -27,9 +31,13 @@ TEST(MemoryModel, ActivationsFollowTheWorkspaceBuffers) {
   // hidden + QKV + context + sum (6H) per token, the FFN intermediate (I) for one 480-token
   // chunk, fp32, once for all layers.
   EXPECT_EQ(e.activations, size_t{4} * (4096 * 6 * 384 + 480 * 1536));
-  // Two threads, each K transposed [32][128] and V copied [128][32], plus six score rows, one
-  // output row and alignment.
-  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * (128 * (2 * 32 + 6) + 32 + 16));
+  // Two threads, each the larger of the fp32 kernels' scratch (K transposed [32][128] and V copied
+  // [128][32], plus six score rows, one output row and alignment) and the bf16 (AMX) kernel's,
+  // whatever this CPU has: the estimate does not depend on the machine.
+  const size_t fp32 = 128 * (2 * 32 + 6) + 32 + 16;
+  const size_t bf16 = (kernels::amx::scratch_bytes(128, 32) + 3) / 4 + 16;
+  EXPECT_GT(bf16, fp32);  // heads of 32: the bf16 kernel's K in two parts is the larger
+  EXPECT_EQ(e.attention_scratch, size_t{4} * 2 * std::max(fp32, bf16));
   EXPECT_EQ(e.quantized_inputs, 0u);
   // Each of the two threads' row block (at most 60 rows) of the widest matmul input (I) in the
   // packed GEMM's tile layout.

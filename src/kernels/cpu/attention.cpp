@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/attention_amx.h"
 #include "kernels/cpu/cpu_features.h"
 
 namespace embedrt::kernels {
@@ -34,9 +35,13 @@ size_t attention_scratch_per_thread(int64_t max_len, int64_t head_dim) {
   // 64-byte aligned.
   const int64_t dim16 = round_up16(head_dim);
   const int64_t state = max_len > kAttentionTwoPassKeys ? kAttentionStateRows * (dim16 + 2) : 0;
-  return static_cast<size_t>(2 * ((max_len + 31) & ~int64_t{31}) * head_dim +
-                             kAttentionScoreRows * attention_score_cols(max_len) + dim16 + state +
-                             16);
+  const size_t fp32 =
+      static_cast<size_t>(2 * ((max_len + 31) & ~int64_t{31}) * head_dim +
+                          kAttentionScoreRows * attention_score_cols(max_len) + dim16 + state + 16);
+  // The bf16 kernel's (AMX) packed K and V, the block's scores and weights: at most as much
+  // for head sizes of 32 and up and up to a few thousand tokens, more for the longest.
+  const size_t bf16 = (amx::scratch_bytes(max_len, head_dim) + 3) / 4 + 16;
+  return fp32 > bf16 ? fp32 : bf16;
 }
 
 void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
@@ -60,6 +65,8 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
   const auto head_kernel = isa >= Isa::kAvx512 ? &avx512::attention_head
                            : isa >= Isa::kAvx2 ? &avx2::attention_head
                                                : &scalar::attention_head;
+  const bool on_amx =
+      a.bf16 && isa >= Isa::kAvx512 && amx::supports(a.head_dim) && amx::available();
 
   // A head reads head_dim floats of every row, `stride` floats apart: more than a page apart at
   // hidden size 768, which the hardware prefetchers do not follow, so each head of a sequence
@@ -85,8 +92,12 @@ void attention(const AttentionArgs& a, float* scratch, size_t scratch_floats) {
     mods.window = a.window;
     mods.causal = a.causal;
     mods.scale = a.scale;
-    head_kernel(q, k, k + kv_dim, stride, len, a.head_dim, a.out + begin * hidden + h * a.head_dim,
-                hidden, mine, mods);
+    float* out = a.out + begin * hidden + h * a.head_dim;
+    if (on_amx) {
+      amx::attention_head(q, k, k + kv_dim, stride, len, a.head_dim, out, hidden, mine, mods);
+    } else {
+      head_kernel(q, k, k + kv_dim, stride, len, a.head_dim, out, hidden, mine, mods);
+    }
   };
   // Lines [b0, b1) of sequence s's rows fetched into L2.
   const auto fetch = [&](int64_t s, size_t b0, size_t b1) {

@@ -35,6 +35,11 @@ struct AttentionArgs {
   // > 0: query i attends only to keys j with |i - j| <= window (local attention, as ModernBERT's
   // sliding-window layers); 0: every key of the sequence.
   int64_t window = 0;
+  // Reduced precision allowed: on a CPU with AMX and a head size it takes (multiples of 32), the
+  // scores (from Q and K each split into two bf16 parts, about 16 significant bits) and P.V (V
+  // and the weights rounded to bf16) run on the tile unit, summed in fp32. Elsewhere, or false,
+  // everything stays fp32. The encoder sets it in its bf16 and int8 modes.
+  bool bf16 = false;
 };
 
 // What one head's kernel changes in its scores beyond softmax(Q K^T / sqrt(head_dim)).

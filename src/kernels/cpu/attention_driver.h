@@ -248,8 +248,9 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
       for (int64_t c = 0; c < head_dim; ++c) vc[j * head_dim + c] = v[j * stride + c];
     }
   }
-  const HeadArgs h{copy_v ? vc : v, copy_v ? head_dim : stride, len, head_dim, kt, scores, ld,
-                   mods, mods.scale_for(head_dim)};
+  const HeadArgs h{
+      copy_v ? vc : v,         copy_v ? head_dim : stride, len, head_dim, kt, scores, ld, mods,
+      mods.scale_for(head_dim)};
 
   for (int64_t i = 0; i < len;) {
     const int rows = static_cast<int>(len - i < kRows ? len - i : kRows);
