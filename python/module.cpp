@@ -342,6 +342,7 @@ nb::dict model_info(const embedrt::ModelInfo& m) {
   d["cpu"] = s.cpu;
   d["isa"] = s.isa;
   d["onednn_isa"] = s.onednn_isa;
+  d["attention_amx"] = s.attention_amx;
   return d;
 }
 

@@ -25,6 +25,8 @@ void print_system() {
               system.cpu_isa.c_str(), system.onednn_isa.c_str());
   std::printf("bf16 / int8     %s / %s\n", system.bf16 ? "native" : "falls back to fp32",
               system.int8_vnni ? "VNNI or AMX" : "without VNNI");
+  std::printf("attention       fp32; in bf16 / int8 %s\n",
+              system.attention_amx ? "on AMX (two-part bf16 scores, bf16 P.V)" : "fp32 too");
 }
 
 void run_info(const InfoArgs& args) {

@@ -14,6 +14,8 @@ struct SystemInfo {
   std::string onednn_isa;  // what oneDNN's JIT targets, e.g. "avx2", "avx512_core_amx"
   bool bf16 = false;       // bf16 matmuls run natively (AVX512-BF16 or AMX)
   bool int8_vnni = false;  // int8 matmuls have VNNI or AMX
+  // bf16 and int8 modes run attention on AMX's tile unit (else fp32, as fp32 mode always does)
+  bool attention_amx = false;
 };
 
 // embedrt's version, e.g. "0.1.0" (the one place it is kept is the build's project version).

@@ -1,5 +1,6 @@
 #include "embedrt/system.h"
 
+#include "kernels/cpu/attention_amx.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/matmul.h"
 #include "model/model_location.h"
@@ -22,6 +23,8 @@ SystemInfo system_info() {
   info.int8_vnni = info.onednn_isa.find("vnni") != std::string::npos ||
                    info.onednn_isa.find("bf16") != std::string::npos ||
                    info.onednn_isa.find("amx") != std::string::npos;
+  info.attention_amx =
+      kernels::active_isa() >= kernels::Isa::kAvx512 && kernels::amx::available();
   return info;
 }
 

@@ -168,9 +168,14 @@ TEST(Embedder, SystemInfoNamesTheIsaAndTheMatmulThatRun) {
     EXPECT_EQ(system.isa, level);
     EXPECT_EQ(system.onednn_isa, level == "avx2" ? "avx2" : "sse41");
     EXPECT_FALSE(system.bf16);  // neither AVX512-BF16 nor AMX below AVX-512
+    EXPECT_FALSE(system.attention_amx);
   }
   if (system.isa == "avx512") {
     EXPECT_EQ(system.onednn_isa.rfind("avx512", 0), 0u);
+  }
+  // Attention on AMX only where oneDNN found AMX too (the same CPU feature, the same OS grant).
+  if (system.attention_amx) {
+    EXPECT_NE(system.onednn_isa.find("amx"), std::string::npos);
   }
 
   EMBEDRT_REQUIRE_FIXTURE(minilm() / "model.safetensors");
