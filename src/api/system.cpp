@@ -23,8 +23,7 @@ SystemInfo system_info() {
   info.int8_vnni = info.onednn_isa.find("vnni") != std::string::npos ||
                    info.onednn_isa.find("bf16") != std::string::npos ||
                    info.onednn_isa.find("amx") != std::string::npos;
-  info.attention_amx =
-      kernels::active_isa() >= kernels::Isa::kAvx512 && kernels::amx::available();
+  info.attention_amx = kernels::active_isa() >= kernels::Isa::kAvx512 && kernels::amx::available();
   return info;
 }
 
