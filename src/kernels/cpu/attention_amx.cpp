@@ -1,6 +1,6 @@
-// Attention for one (sequence, head) on AMX, for the bf16 precision: the scores from Q and K each
-// split into two bf16 parts (about 16 significant bits), V and the softmax weights rounded to
-// bf16 (round to nearest even), every product summed in fp32 by the tile unit (TDPBF16PS), the
+// Attention for one (sequence, head) on AMX, for the bf16 and int8 modes: the scores from Q and
+// K each split into two bf16 parts (about 16 significant bits), V and the softmax weights rounded
+// to bf16 (round to nearest even), every product summed in fp32 by the tile unit (TDPBF16PS), the
 // softmax itself in fp32 with the AVX-512 code of the fp32 kernel. Built with AMX flags; like the
 // other per-ISA files it has internal linkage only and is called only where amx::available() says
 // the CPU and the OS allow it.
