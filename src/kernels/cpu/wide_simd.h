@@ -519,21 +519,34 @@ inline float exp_row(float* row, int64_t n, float scale, float shift) {
 
 // One level of a 16 x 16 transpose held in 16 vectors: every element whose row and column differ
 // in bit d trades places with the one at (row ^ d, column ^ d). The four levels d = 8, 4, 2, 1
-// transpose the block; each is 16 two-source shuffles (vpermt2ps).
+// transpose the block; each is 16 two-source shuffles (vpermt2ps). __builtin_shufflevector (GCC
+// 12 and clang) takes the lane indices as constants: lane l of row i keeps its own element or
+// takes row i + d's (keep), and lane l of row i + d takes row i's or keeps its own (take).
+template <int d>
+constexpr int keep_lane(int l) {
+  return (l & d) ? kLanes + l - d : l;
+}
+template <int d>
+constexpr int take_lane(int l) {
+  return (l & d) ? kLanes + l : l + d;
+}
+
 template <int d>
 inline void transpose_level(f32x16 (&r)[16]) {
-  i32x16 keep = {}, take = {};
-#pragma GCC unroll 16
-  for (int l = 0; l < kLanes; ++l) {
-    keep[l] = (l & d) ? kLanes + l - d : l;  // row i: its own low half, row i + d's shifted in
-    take[l] = (l & d) ? kLanes + l : l + d;  // row i + d: row i's high half shifted down, its own
-  }
 #pragma GCC unroll 16
   for (int i = 0; i < kLanes; ++i) {
     if (i & d) continue;
     const f32x16 a = r[i], b = r[i + d];
-    r[i] = __builtin_shuffle(a, b, keep);
-    r[i + d] = __builtin_shuffle(a, b, take);
+    r[i] = __builtin_shufflevector(
+        a, b, keep_lane<d>(0), keep_lane<d>(1), keep_lane<d>(2), keep_lane<d>(3), keep_lane<d>(4),
+        keep_lane<d>(5), keep_lane<d>(6), keep_lane<d>(7), keep_lane<d>(8), keep_lane<d>(9),
+        keep_lane<d>(10), keep_lane<d>(11), keep_lane<d>(12), keep_lane<d>(13), keep_lane<d>(14),
+        keep_lane<d>(15));
+    r[i + d] = __builtin_shufflevector(
+        a, b, take_lane<d>(0), take_lane<d>(1), take_lane<d>(2), take_lane<d>(3), take_lane<d>(4),
+        take_lane<d>(5), take_lane<d>(6), take_lane<d>(7), take_lane<d>(8), take_lane<d>(9),
+        take_lane<d>(10), take_lane<d>(11), take_lane<d>(12), take_lane<d>(13), take_lane<d>(14),
+        take_lane<d>(15));
   }
 }
 
