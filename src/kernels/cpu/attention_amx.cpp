@@ -26,9 +26,10 @@
 namespace embedrt::kernels::amx {
 namespace {
 
-constexpr int kBlockRows = 16;    // query rows per block: a tile's rows
-constexpr int64_t kKeyStep = 32;  // keys per A tile of P (and per pair-row group of V)
-constexpr int64_t kDimStep = 32;  // head_dim per A tile of Q
+constexpr int kBlockRows = 16;        // query rows per block: a tile's rows
+constexpr int64_t kKeyStep = 32;      // keys per A tile of P (and per pair-row group of V)
+constexpr int64_t kDimStep = 32;      // head_dim per A tile of Q
+constexpr int64_t kMaxHeadDim = 512;  // pack_k's row buffers
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -114,7 +115,7 @@ Layout make_layout(void* scratch, int64_t len, int64_t head_dim) {
 // lanes; no arithmetic touches them).
 void pack_k(const float* k, int64_t stride, int64_t len, int64_t head_dim, const Layout& l) {
   const int64_t pairs = head_dim / 2;
-  alignas(64) uint16_t rows[2][16][512];  // [hi, lo][key][c]
+  alignas(64) uint16_t rows[2][16][kMaxHeadDim];  // [hi, lo][key][c]
   for (int64_t j0 = 0; j0 < l.keys; j0 += 16) {
     for (int r = 0; r < 16; ++r) {
       for (int64_t c = 0; c < head_dim; c += 16) {
@@ -127,9 +128,9 @@ void pack_k(const float* k, int64_t stride, int64_t len, int64_t head_dim, const
     for (int part = 0; part < 2; ++part) {
       float* dst = reinterpret_cast<float*>(part == 0 ? l.k : l.klo);
       for (int64_t p = 0; p < pairs; p += 16) {
-        // Units [p, p + 16) of the 16 keys: rows 512 bf16 (256 units) apart.
-        wide::transpose_16x16(reinterpret_cast<const float*>(&rows[part][0][0]) + p, 256,
-                              dst + p * l.keys + j0, l.keys);
+        // Units [p, p + 16) of the 16 keys: rows kMaxHeadDim bf16 (half as many units) apart.
+        wide::transpose_16x16(reinterpret_cast<const float*>(&rows[part][0][0]) + p,
+                              kMaxHeadDim / 2, dst + p * l.keys + j0, l.keys);
       }
     }
   }
@@ -238,7 +239,7 @@ bool available() noexcept {
 }
 
 bool supports(int64_t head_dim) noexcept {
-  return head_dim > 0 && head_dim % kDimStep == 0 && head_dim <= 512;
+  return head_dim > 0 && head_dim % kDimStep == 0 && head_dim <= kMaxHeadDim;
 }
 
 size_t scratch_bytes(int64_t max_len, int64_t head_dim) { return layout_bytes(max_len, head_dim); }
@@ -274,13 +275,8 @@ void attention_head(const float* q, const float* k, const float* v, int64_t stri
         continue;
       }
       const int64_t lo = mods.first_key(i0 + r), hi = mods.last_key(i0 + r + 1, len);
-      float* seen = row + (lo - j0);
-      if (mods.active()) {
-        mods.apply(seen, i0 + r, lo, hi, scale);
-        wide::scaled_softmax_row(seen, hi - lo, 1.0f);
-      } else {
-        wide::scaled_softmax_row(seen, hi - lo, scale);
-      }
+      attention_driver::softmax_seen<wide::AttentionTiles>(row + (lo - j0), i0 + r, lo, hi, mods,
+                                                           scale);
       // Keys outside what the row sees weigh 0: their scores are set to 0 before the conversion.
       for (int64_t j = j0; j < lo; ++j) row[j - j0] = 0.0f;
       for (int64_t j = hi; j < j1; ++j) row[j - j0] = 0.0f;

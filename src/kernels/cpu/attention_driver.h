@@ -89,6 +89,20 @@ void transpose_k(const float* k, int64_t stride, int64_t len, int64_t head_dim, 
   }
 }
 
+// Query i's scores for keys [first, last) (row[0] is key first) turned into softmax weights in
+// place: scaled, biased and masked first where the mods are active (masked keys get weight 0).
+// Without mods, [first, last) is the whole sequence. The AMX kernel shares it.
+template <typename Tiles>
+void softmax_seen(float* row, int64_t i, int64_t first, int64_t last, const ScoreMods& mods,
+                  float scale) {
+  if (mods.active()) {
+    mods.apply(row, i, first, last, scale);
+    Tiles::softmax_row(row, last - first, 1.0f);
+  } else {
+    Tiles::softmax_row(row, last - first, scale);
+  }
+}
+
 // Query rows [i, i + rows), which see keys [first, last), no more than kAttentionTwoPassKeys of
 // them: all scores, then the softmax, then P.V.
 template <typename Tiles>
@@ -100,12 +114,7 @@ void two_pass_block(const HeadArgs& h, const float* const* q_rows, float* const*
   Tiles::block_scores(q_rows, h.kt, h.head_dim, h.scores, h.ld, j0, j1);
   for (int r = 0; r < rows; ++r) {
     float* row = h.scores + r * h.ld + (first - j0);
-    if (h.mods.active()) {
-      h.mods.apply(row, i + r, first, last, h.scale);
-      Tiles::softmax_row(row, last - first, 1.0f);
-    } else {
-      Tiles::softmax_row(row, h.len, h.scale);
-    }
+    softmax_seen<Tiles>(row, i + r, first, last, h.mods, h.scale);
   }
   const float* p = h.scores + (first - j0);
   const float* vf = h.v + first * h.stride;
