@@ -37,6 +37,16 @@ def sts_sentences(path: Path):
     return out
 
 
+def spread(sentences, count):
+    """`count` sentences taken evenly over the list (every len // count-th one), all of them when
+    there are no more. STS-B dev lists its genres in blocks: its first 600 sentences are all image
+    captions (7 words on average against 11 for the set), its news and forum sentences come later."""
+    if count >= len(sentences):
+        return list(sentences)
+    step = len(sentences) // count
+    return sentences[::step][:count]
+
+
 def medium_texts(sentences, tokenizer, target_tokens=128, count=256):
     """Texts of about `target_tokens` tokens, made by joining consecutive sentences."""
     texts, current = [], []

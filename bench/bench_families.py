@@ -9,7 +9,7 @@ fraction of the measured GEMM peak and each mode's cosine against sentence-trans
 Models: all-MiniLM-L6-v2 and all-mpnet-base-v2 are the real ones (scripts/fetch_model.py); the
 other families are published configs with seeded random weights and MiniLM's tokenizer, made
 once under BUILD/bench-models/ by bench_encode.shape_model(). Workloads: STS-B dev sentences
-(short), ~128-token texts (medium) and, for families with the positions, texts truncated at
+taken evenly over the set, so every genre is in (short; --short-texts, 600 by default), ~128-token texts (medium) and, for families with the positions, texts truncated at
 --long-tokens (long: 2,048 by default; both engines told that maximum length). Each engine runs
 at its own default batching: sentence-transformers encode(batch_size=32), embedrt its optimize
 mode's (balanced: 128 texts, 8,192 tokens, packed without padding); --st-batch-size changes the
@@ -35,7 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_encode import SHAPES, medium_texts, shape_model, sts_sentences  # noqa: E402
+from bench_encode import SHAPES, medium_texts, shape_model, spread, sts_sentences  # noqa: E402
 from bench_tokenizer import cpu_name  # noqa: E402
 
 MODELS = Path.home() / ".cache/embedrt/models"
@@ -217,7 +217,7 @@ def main() -> None:
             tokenizer.enable_truncation(max_length)
             max_length_of_model = max_length
             linear = linear_flops_per_token(Path(model))
-            texts_of = {"short": lambda: sentences[:args.short_texts],
+            texts_of = {"short": lambda: spread(sentences, args.short_texts),
                         "medium": lambda: medium_texts(sentences, tokenizer,
                                                        count=args.medium_texts),
                         "long": lambda: long_texts(sentences, tokenizer, args.long_tokens,

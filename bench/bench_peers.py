@@ -34,7 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from bench_encode import sts_sentences  # noqa: E402
+from bench_encode import spread, sts_sentences  # noqa: E402
 
 DEFAULT_MODEL = Path.home() / ".cache/embedrt/models/all-MiniLM-L6-v2"
 DEFAULT_STS = ROOT.parent / "shared/data/stsbenchmark/sts-dev.csv"
@@ -535,7 +535,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer texts and repeats")
     parser.add_argument("--modes", default="", help="comma-separated subset of mode names")
     parser.add_argument("--texts", type=int, default=None,
-                        help="STS-B sentences in the short workload (default: all; quick: 600)")
+                        help="STS-B sentences in the short workload, taken evenly over the set "
+                        "(default: all; quick: 600)")
     parser.add_argument("--single-latency", type=int, default=None,
                         help="texts timed one per call (default 300; quick: 50)")
     parser.add_argument("--workloads", default="",
@@ -584,7 +585,7 @@ def main() -> None:
     n_short = args.texts or n_short
     workloads = [
         {"name": "short", "label": "short (STS-B dev sentences)", "max_length": 256,
-         "texts": sentences[:n_short]},
+         "texts": spread(sentences, n_short)},
         {"name": "medium", "label": "medium (~128 tokens)", "max_length": 256,
          "texts": joined_texts(sentences, tokenizer, 128, n_medium)},
         {"name": "long", "label": "long (~512 tokens)", "max_length": 512,
