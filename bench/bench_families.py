@@ -9,8 +9,9 @@ fraction of the measured GEMM peak and each mode's cosine against sentence-trans
 Models: all-MiniLM-L6-v2 and all-mpnet-base-v2 are the real ones (scripts/fetch_model.py); the
 other families are published configs with seeded random weights and MiniLM's tokenizer, made
 once under BUILD/bench-models/ by bench_encode.shape_model(). Workloads: STS-B dev sentences
-taken evenly over the set, so every genre is in (short; --short-texts, 600 by default), ~128-token texts (medium) and, for families with the positions, texts truncated at
---long-tokens (long: 2,048 by default; both engines told that maximum length). Each engine runs
+taken evenly over the set, so that every genre is in (short; --short-texts, 600 by default),
+~128-token texts (medium) and, for families with the positions, texts truncated at --long-tokens
+(long: 2,048 by default; both engines told that maximum length). Each engine runs
 at its own default batching: sentence-transformers encode(batch_size=32), embedrt its optimize
 mode's (balanced: 128 texts, 8,192 tokens, packed without padding); --st-batch-size changes the
 former. Every configuration
