@@ -166,6 +166,8 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
   const bool attention_residual = config.names.post_attention_norm.empty();
   const bool ffn_residual = config.names.post_ffn_norm.empty();
   const bool gated = config.mlp == MlpKind::kGated;
+  // The feed-forward matmuls get the tokens in chunks of this many rows (forward()).
+  const int64_t ffn_chunk = ffn_chunk_tokens(gated ? 2 * i : i);
   // Gated MLPs apply the activation to half of the up projection's output, outside the GEMM.
   const Activation up_activation = gated ? Activation::kNone : config.hidden_act;
   const auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
@@ -179,9 +181,9 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
                                    l.qkv_weight.view(), bias(l.qkv_bias)),
                             Linear({qd, h, Activation::kNone, attention_residual, p},
                                    l.attention_output_weight.view(), bias(l.attention_output_bias)),
-                            Linear({h, gated ? 2 * i : i, up_activation, false, p},
+                            Linear({h, gated ? 2 * i : i, up_activation, false, p, ffn_chunk},
                                    l.intermediate_weight.view(), bias(l.intermediate_bias)),
-                            Linear({i, h, Activation::kNone, ffn_residual, p},
+                            Linear({i, h, Activation::kNone, ffn_residual, p, ffn_chunk},
                                    l.output_weight.view(), bias(l.output_bias)),
                             std::move(l.attention_norm_weight), std::move(l.attention_norm_bias),
                             std::move(l.output_norm_weight), std::move(l.output_norm_bias),

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <algorithm>
 
 #include <cmath>
 #include <cstring>
@@ -287,6 +288,41 @@ TEST(LinearBf16, WideReductionOnOneThreadKeepsRowsIdentical) {
     EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + r * out)) << "row " << r;
   }
   omp_set_num_threads(saved_threads);
+}
+
+// A caller's chunk (LinearSpec::typical_rows) is run as one call only where the load-time probe
+// found it gives every row the quantum's bits. MPNet's FFN down projection (k = 3,072) with two
+// chunk sizes: on a Xeon with AMX and oneDNN 2.6, 336 rows reproduce and 256 do not, so both the
+// accepted and the rejected path run; either way every row must keep its one-row bits, in calls
+// of the chunk, of more rows and of fewer.
+TEST(LinearBf16, TypicalRowsKeepRowsIdentical) {
+  EMBEDRT_REQUIRE_PRECISION(Precision::kBF16);
+  const int64_t in = 3072, out = 768;
+  const auto w = random_vector(in * out, 21, -0.05f, 0.05f);
+  const auto b = random_vector(out, 22);
+  const int64_t max_rows = 2 * 336 + 7;
+  const auto x = random_vector(max_rows * in, 23, -2.0f, 2.0f);
+  const auto residual = random_vector(max_rows * out, 24);
+  for (int64_t typical : {256, 336}) {
+    LinearSpec spec{in, out, Activation::kNone, true, Precision::kBF16};
+    spec.typical_rows = typical;
+    const Linear linear(spec, w.data(), b.data());
+    const auto sizes = linear.row_blocking().call_rows;
+    ASSERT_FALSE(sizes.empty());
+    EXPECT_TRUE(std::is_sorted(sizes.begin(), sizes.end()));
+    EXPECT_LE(sizes.back(), std::max<int64_t>(typical, 128));
+    const bool taken = std::find(sizes.begin(), sizes.end(), typical) != sizes.end();
+    for (int64_t rows : {typical, typical - 3, 2 * typical + 7}) {
+      std::vector<float> all(rows * out), one(out);
+      linear.forward(x.data(), rows, all.data(), residual.data());
+      for (int64_t r : {int64_t{0}, int64_t{1}, typical / 2, typical - 4, rows - 1}) {
+        linear.forward(x.data() + r * in, 1, one.data(), residual.data() + r * out);
+        EXPECT_TRUE(std::equal(one.begin(), one.end(), all.begin() + r * out))
+            << "typical " << typical << (taken ? " (one call)" : " (split)") << ", rows " << rows
+            << ", row " << r;
+      }
+    }
+  }
 }
 
 // Weights stored in bf16 or half pack to the bits their fp32 values pack to, in every precision

@@ -39,7 +39,13 @@ struct LinearSpec {
   Activation activation = Activation::kNone;  // fused as an eltwise post-op
   bool add_residual = false;                  // fused as a binary-add post-op after activation
   Precision precision = Precision::kF32;      // must be a value resolve_precision() returned
+  // A row count forward() will often get (the chunk a caller cuts its rows into), 0 for none: on
+  // the oneDNN path it is checked at load like the other call sizes (at most kMaxTypicalRows) and,
+  // where it gives every row the same bits, run as one call instead of several smaller ones.
+  int64_t typical_rows = 0;
 };
+
+inline constexpr int64_t kMaxTypicalRows = 512;
 
 // How a weight matrix handed to Linear is stored.
 enum class WeightType {
