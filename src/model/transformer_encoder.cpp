@@ -28,7 +28,7 @@ void Workspace::reserve(const TransformerSpec& c, int64_t tokens, int64_t max_le
   grow(context_, tokens * c.query_dim());
   grow(sum_, tokens * c.hidden_size);
   const bool gated = c.mlp == MlpKind::kGated;
-  const int64_t chunk = std::min(tokens, ffn_chunk_tokens(c.intermediate_size * (gated ? 2 : 1)));
+  const int64_t chunk = std::min(tokens, ffn_chunk_tokens(c));
   grow(intermediate_, chunk * c.intermediate_size * (gated ? 2 : 1));
   if (gated) grow(gated_, chunk * c.intermediate_size);
   if (c.norm_placement == NormPlacement::kPre) grow(normed_, tokens * c.hidden_size);
@@ -167,7 +167,7 @@ TransformerEncoder::TransformerEncoder(const TransformerSpec& config, Transforme
   const bool ffn_residual = config.names.post_ffn_norm.empty();
   const bool gated = config.mlp == MlpKind::kGated;
   // The feed-forward matmuls get the tokens in chunks of this many rows (forward()).
-  const int64_t ffn_chunk = ffn_chunk_tokens(gated ? 2 * i : i);
+  const int64_t ffn_chunk = ffn_chunk_tokens(config);
   // Gated MLPs apply the activation to half of the up projection's output, outside the GEMM.
   const Activation up_activation = gated ? Activation::kNone : config.hidden_act;
   const auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
@@ -378,7 +378,7 @@ std::span<const float> TransformerEncoder::forward(const PackedBatch& b, Workspa
   const bool gated = config_.mlp == MlpKind::kGated;
   const bool rotary = config_.position == PositionKind::kRotary;
   const int64_t inner = config_.intermediate_size;
-  const int64_t ffn_chunk = ffn_chunk_tokens(gated ? 2 * inner : inner);
+  const int64_t ffn_chunk = ffn_chunk_tokens(config_);
   const bool rms = config_.norm_kind == NormKind::kRms;
   const auto norm = [&](const float* x, const std::vector<float>& weight,
                         const std::vector<float>& bias, int64_t rows, float* out) {

@@ -956,4 +956,8 @@ int64_t ffn_chunk_tokens(int64_t up_width) noexcept {
   return std::clamp<int64_t>(rows, 144, 480);
 }
 
+int64_t ffn_chunk_tokens(const TransformerSpec& spec) noexcept {
+  return ffn_chunk_tokens(spec.intermediate_size * (spec.mlp == MlpKind::kGated ? 2 : 1));
+}
+
 }  // namespace embedrt::model

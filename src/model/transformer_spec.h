@@ -163,6 +163,8 @@ struct TransformerSpec {
 // AMX, 4 interleaved pairs). Every op of the block works row by row, so the chunking never
 // changes a result's bits. The encoder's workspace and the memory model both size it with this.
 int64_t ffn_chunk_tokens(int64_t up_width) noexcept;
+// The same for a spec's feed-forward block (its up projection is twice as wide when gated).
+int64_t ffn_chunk_tokens(const TransformerSpec& spec) noexcept;
 
 // The bucket of a relative position (key minus query) as transformers' MPNet and T5 (bidirectional)
 // compute it: half the buckets for keys after the query; within each half, distances below a
